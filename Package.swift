@@ -1,0 +1,73 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// logship: binlog shipping, backup and offline analytics for an embedded SQLite master.
+// Module graph (see docs/ARCHITECTURE.md):
+//   BinlogFormat (leaf: Foundation, liblz4, libxxhash)
+//   BinlogApply  (BinlogFormat + GRDB): the one apply engine (master recovery and replicas)
+//   BinlogMaster (BinlogApply + SQLite hooks): capture, exec, load, rotate
+//   LogshipCLI   (shared exit codes, durations, output helpers)
+//   executables: binlog-writer, binlog-ship, replica-apply, report
+let package = Package(
+    name: "logship",
+    platforms: [.macOS(.v13)],
+    products: [
+        .library(name: "BinlogFormat", targets: ["BinlogFormat"]),
+        .library(name: "BinlogMaster", targets: ["BinlogMaster"]),
+        .executable(name: "binlog-writer", targets: ["binlog-writer"]),
+        .executable(name: "binlog-ship", targets: ["binlog-ship"]),
+        .executable(name: "replica-apply", targets: ["replica-apply"]),
+        .executable(name: "report", targets: ["report"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CLZ4", providers: [.apt(["liblz4-dev"])]),
+        .systemLibrary(name: "CXXHash", providers: [.apt(["libxxhash-dev"])]),
+        .target(name: "CSQLiteHooks", linkerSettings: [.linkedLibrary("sqlite3")]),
+        .target(name: "BinlogFormat", dependencies: ["CLZ4", "CXXHash"]),
+        .target(name: "BinlogApply", dependencies: [
+            "BinlogFormat", "CSQLiteHooks",
+            .product(name: "GRDB", package: "GRDB.swift"),
+        ]),
+        .target(name: "BinlogMaster", dependencies: [
+            "BinlogFormat", "BinlogApply", "CSQLiteHooks",
+            .product(name: "GRDB", package: "GRDB.swift"),
+        ]),
+        .target(name: "LogshipCLI", dependencies: [
+            "BinlogFormat",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "binlog-writer", dependencies: [
+            "BinlogMaster", "BinlogFormat", "LogshipCLI",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "binlog-ship", dependencies: [
+            "LogshipCLI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "replica-apply", dependencies: [
+            "LogshipCLI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "report", dependencies: [
+            "LogshipCLI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "logship-bench", dependencies: [
+            "BinlogMaster", "BinlogFormat", "LogshipCLI",
+            .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], path: "tools/bench/Sources"),
+        .target(name: "LogshipTestSupport", dependencies: [
+            "BinlogFormat", .product(name: "GRDB", package: "GRDB.swift"),
+        ], path: "Tests/Support"),
+        .testTarget(name: "BinlogFormatTests", dependencies: ["BinlogFormat", "LogshipTestSupport"]),
+        .testTarget(name: "BinlogMasterTests", dependencies: [
+            "BinlogMaster", "BinlogApply", "BinlogFormat", "LogshipTestSupport",
+            .product(name: "GRDB", package: "GRDB.swift"),
+        ]),
+        .testTarget(name: "ToolTests", dependencies: ["BinlogFormat", "LogshipTestSupport",
+            .product(name: "GRDB", package: "GRDB.swift")]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,121 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// An owned POSIX file descriptor; every system call's result goes through `check`.
+/// Closed in `deinit`, so an error path can never leak it.
+public final class FileDescriptor {
+    public let fd: Int32
+    public let path: String
+
+    public init(path: String, flags: Int32, mode: mode_t = 0o644) throws {
+        let fd = open(path, flags | O_CLOEXEC, mode)
+        guard fd >= 0 else { throw ioError("open", path: path) }
+        self.fd = fd
+        self.path = path
+    }
+
+    deinit { close(fd) }
+
+    public func size() throws -> Int64 {
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw ioError("stat", path: path) }
+        return Int64(st.st_size)
+    }
+
+    /// Reads exactly `count` bytes at `offset`, or fewer at end of file.
+    public func read(at offset: Int64, count: Int) throws -> [UInt8] {
+        var buffer = [UInt8](repeating: 0, count: count)
+        var done = 0
+        while done < count {
+            let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, count - done, off_t(offset) + off_t(done)) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw ioError("read", path: path)
+            }
+            if n == 0 { break }
+            done += n
+        }
+        if done < count { buffer.removeSubrange(done...) }
+        return buffer
+    }
+
+    /// Writes all of `bytes` at `offset`.
+    public func write(_ bytes: UnsafeRawBufferPointer, at offset: Int64) throws {
+        var done = 0
+        while done < bytes.count {
+            let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset) + off_t(done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw ioError("write", path: path)
+            }
+            done += n
+        }
+    }
+
+    public func write(_ bytes: [UInt8], at offset: Int64) throws {
+        try bytes.withUnsafeBytes { try write($0, at: offset) }
+    }
+
+    /// fdatasync: the data and the file size reach the disk.
+    public func sync() throws {
+        guard fdatasync(fd) == 0 else { throw ioError("fsync", path: path) }
+    }
+
+    public func truncate(to length: Int64) throws {
+        guard ftruncate(fd, off_t(length)) == 0 else { throw ioError("truncate", path: path) }
+    }
+}
+
+/// Durable file publication (DEVELOPERS.md principle 2): temp file in the same directory,
+/// fsync, rename, fsync the directory.
+public enum DurableFile {
+    /// fsyncs a directory so that a rename or a new file in it survives power loss.
+    public static func syncDirectory(_ directory: String) throws {
+        let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw ioError("open directory", path: directory) }
+        defer { close(fd) }
+        guard fsync(fd) == 0 else { throw ioError("fsync directory", path: directory) }
+    }
+
+    public static func rename(_ from: String, to: String) throws {
+        guard Glibc.rename(from, to) == 0 else { throw ioError("rename to \(to)", path: from) }
+    }
+
+    /// Writes `data` to `path` atomically and durably; a crash leaves the old file or the new
+    /// one, never a mix, and at worst a `.tmp-*` file that `removeStaleTemporaries` deletes.
+    public static func publish(_ data: [UInt8], to path: String) throws {
+        let directory = (path as NSString).deletingLastPathComponent
+        let temp = temporaryPath(for: path)
+        do {
+            let file = try FileDescriptor(path: temp, flags: O_WRONLY | O_CREAT | O_TRUNC, mode: 0o644)
+            try file.write(data, at: 0)
+            try file.sync()
+            try rename(temp, to: path)
+            try syncDirectory(directory.isEmpty ? "." : directory)
+        } catch {
+            unlink(temp)
+            throw error
+        }
+    }
+
+    /// A temp name in the same directory as `path`, marked so no reader takes it for data.
+    public static func temporaryPath(for path: String) -> String {
+        let directory = (path as NSString).deletingLastPathComponent
+        let name = (path as NSString).lastPathComponent
+        let prefix = directory.isEmpty ? "" : directory + "/"
+        return prefix + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))-" + name
+    }
+
+    /// Deletes temp files left by a crashed writer (names starting `.tmp-`).
+    @discardableResult
+    public static func removeStaleTemporaries(in directory: String) -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        var removed: [String] = []
+        for name in names where name.hasPrefix(".tmp-") {
+            if unlink(directory + "/" + name) == 0 { removed.append(name) }
+        }
+        return removed
+    }
+}

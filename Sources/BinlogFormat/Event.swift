@@ -1,0 +1,131 @@
+import Foundation
+
+/// A column of a table descriptor: name, declared type, position in the primary key.
+public struct ColumnDescriptor: Equatable, Sendable {
+    public var name: String
+    public var declaredType: String
+    /// 0 when the column is not in the primary key, otherwise its 1-based position in it.
+    public var primaryKeyPosition: Int
+    /// True for generated columns, which a replica computes itself and never writes.
+    public var isGenerated: Bool
+
+    public init(name: String, declaredType: String, primaryKeyPosition: Int = 0, isGenerated: Bool = false) {
+        self.name = name
+        self.declaredType = declaredType
+        self.primaryKeyPosition = primaryKeyPosition
+        self.isGenerated = isGenerated
+    }
+}
+
+/// What a reader needs to apply a row event without the master's schema: the table's
+/// name, columns, declared types, primary key and whether rows are keyed by rowid.
+public struct TableDescriptor: Equatable, Sendable {
+    public var name: String
+    public var columns: [ColumnDescriptor]
+    public var withoutRowid: Bool
+
+    public init(name: String, columns: [ColumnDescriptor], withoutRowid: Bool = false) {
+        self.name = name
+        self.columns = columns
+        self.withoutRowid = withoutRowid
+    }
+
+    /// Primary-key column indexes in key order.
+    public var primaryKeyColumns: [Int] {
+        columns.indices.filter { columns[$0].primaryKeyPosition > 0 }
+            .sorted { columns[$0].primaryKeyPosition < columns[$1].primaryKeyPosition }
+    }
+
+    /// The column that aliases the rowid (`INTEGER PRIMARY KEY`), if any.
+    public var rowidAliasColumn: Int? {
+        guard !withoutRowid else { return nil }
+        let pk = primaryKeyColumns
+        guard pk.count == 1, columns[pk[0]].declaredType.uppercased() == "INTEGER" else { return nil }
+        return pk[0]
+    }
+}
+
+/// One change in a transaction, in the order the master made it.
+public enum Event: Equatable, Sendable {
+    /// A row inserted; `rowid` is nil for WITHOUT ROWID tables.
+    case insert(table: TableDescriptor, rowid: Int64?, values: [Value])
+    /// A row changed, with the full before and after images; the rowid may change too.
+    case update(table: TableDescriptor, oldRowid: Int64?, newRowid: Int64?, old: [Value], new: [Value])
+    /// A row deleted, with its full before image.
+    case delete(table: TableDescriptor, rowid: Int64?, old: [Value])
+    /// A schema change (CREATE/ALTER/DROP TABLE, CREATE/DROP INDEX, views, triggers) as SQL.
+    case ddl(sql: String)
+
+    public var tableName: String? {
+        switch self {
+        case .insert(let t, _, _), .update(let t, _, _, _, _), .delete(let t, _, _): return t.name
+        case .ddl: return nil
+        }
+    }
+
+    public var isRowEvent: Bool { if case .ddl = self { return false } else { return true } }
+}
+
+/// A committed transaction: its LSN, master commit time and every change, in order.
+public struct Transaction: Equatable, Sendable {
+    public var lsn: UInt64
+    /// Master commit time, microseconds since 1970-01-01 UTC.
+    public var commitTime: Int64
+    public var events: [Event]
+
+    public init(lsn: UInt64, commitTime: Int64, events: [Event]) {
+        self.lsn = lsn
+        self.commitTime = commitTime
+        self.events = events
+    }
+}
+
+/// Microseconds since 1970-01-01 UTC, the binlog's clock unit.
+public func microsecondsNow() -> Int64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec) / 1_000
+}
+
+/// ISO 8601 with microseconds in UTC, the way every tool prints a commit time.
+public func formatTimestamp(_ micros: Int64) -> String {
+    let seconds = micros >= 0 ? micros / 1_000_000 : (micros - 999_999) / 1_000_000
+    let fraction = micros - seconds * 1_000_000
+    var t = time_t(seconds)
+    var tmv = tm()
+    gmtime_r(&t, &tmv)
+    let frac = String(fraction)
+    return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.", Int(tmv.tm_year) + 1900, Int(tmv.tm_mon) + 1, Int(tmv.tm_mday),
+                  Int(tmv.tm_hour), Int(tmv.tm_min), Int(tmv.tm_sec))
+        + String(repeating: "0", count: 6 - frac.count) + frac + "Z"
+}
+
+/// Parses `2024-05-01`, `2024-05-01T12:00:00Z`, `2024-05-01 12:00:00.123456` (UTC unless an
+/// offset is given) into microseconds since 1970-01-01 UTC.
+public func parseTimestamp(_ text: String) -> Int64? {
+    let s = text.trimmingCharacters(in: .whitespaces)
+    let pattern = #"^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?)?(Z|[+-]\d{2}:?\d{2})?$"#
+    guard let re = try? NSRegularExpression(pattern: pattern),
+          let m = re.firstMatch(in: s, range: NSRange(s.startIndex..., in: s)) else { return nil }
+    func group(_ i: Int) -> String? {
+        guard let r = Range(m.range(at: i), in: s) else { return nil }
+        return String(s[r])
+    }
+    guard let y = Int(group(1)!), let mo = Int(group(2)!), let d = Int(group(3)!),
+          (1...12).contains(mo), (1...31).contains(d) else { return nil }
+    let h = Int(group(4) ?? "0") ?? 0, mi = Int(group(5) ?? "0") ?? 0, sec = Int(group(6) ?? "0") ?? 0
+    guard h < 24, mi < 60, sec < 61 else { return nil }
+    var micros = 0
+    if let f = group(7) { micros = Int(f + String(repeating: "0", count: 6 - f.count)) ?? 0 }
+    var tmv = tm()
+    tmv.tm_year = Int32(y - 1900); tmv.tm_mon = Int32(mo - 1); tmv.tm_mday = Int32(d)
+    tmv.tm_hour = Int32(h); tmv.tm_min = Int32(mi); tmv.tm_sec = Int32(sec)
+    var seconds = Int64(timegm(&tmv))
+    if let z = group(8), z != "Z" {
+        let sign: Int64 = z.hasPrefix("-") ? -1 : 1
+        let digits = z.dropFirst().replacingOccurrences(of: ":", with: "")
+        let oh = Int64(digits.prefix(2)) ?? 0, om = Int64(digits.suffix(2)) ?? 0
+        seconds -= sign * (oh * 3600 + om * 60)
+    }
+    return seconds * 1_000_000 + Int64(micros)
+}

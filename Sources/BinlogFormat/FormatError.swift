@@ -1,0 +1,65 @@
+import Foundation
+
+/// Every failure the format module reports: what went wrong, where (file and byte offset),
+/// and, where the operator can act, a hint.
+public struct FormatError: Error, CustomStringConvertible, Sendable {
+    /// The four kinds of decode failure, plus I/O and usage problems around them.
+    public enum Kind: String, Sendable {
+        /// The data ends before a structure it declares (a torn tail in an active segment).
+        case truncated
+        /// A structure is malformed: bad magic, an impossible length, an unknown tag.
+        case corrupted
+        /// Stored and computed checksums differ.
+        case checksumMismatch = "checksum mismatch"
+        /// A newer format version or an unknown flag.
+        case unsupported
+        /// Sequence numbers or LSNs do not follow on (a missing segment or transaction).
+        case gap
+        /// The file system refused an operation.
+        case io = "i/o error"
+        /// The file system is full (ENOSPC or EDQUOT).
+        case diskFull = "disk full"
+        /// A name or argument that the format does not accept.
+        case invalidArgument = "invalid argument"
+    }
+
+    public var kind: Kind
+    public var message: String
+    public var path: String?
+    public var offset: Int64?
+    public var hint: String?
+
+    public init(_ kind: Kind, _ message: String, path: String? = nil, offset: Int64? = nil, hint: String? = nil) {
+        self.kind = kind
+        self.message = message
+        self.path = path
+        self.offset = offset
+        self.hint = hint
+    }
+
+    /// A copy that names the file, keeping an offset already set.
+    public func at(path: String, offset: Int64? = nil) -> FormatError {
+        var copy = self
+        if copy.path == nil { copy.path = path }
+        if copy.offset == nil { copy.offset = offset }
+        return copy
+    }
+
+    public var description: String {
+        var text = "\(kind.rawValue): \(message)"
+        if let path { text += " (file \(path)" + (offset.map { ", offset \($0)" } ?? "") + ")" }
+        else if let offset { text += " (offset \(offset))" }
+        if let hint { text += "\nHINT: \(hint)" }
+        return text
+    }
+}
+
+/// Wraps a failed system call in a `FormatError`, telling a full disk from other failures.
+public func ioError(_ operation: String, path: String, errno code: Int32 = errno) -> FormatError {
+    let reason = String(cString: strerror(code))
+    if code == ENOSPC || code == EDQUOT {
+        return FormatError(.diskFull, "unable to \(operation): \(reason)", path: path,
+                           hint: "free space on this file system; nothing acknowledged was lost, and the next run resumes")
+    }
+    return FormatError(.io, "unable to \(operation): \(reason)", path: path)
+}

@@ -1,0 +1,97 @@
+import Foundation
+
+/// The fixed 80-byte header at offset 0 of every segment (docs/FORMAT.md §2).
+///
+/// | offset | size | field |
+/// |---|---|---|
+/// | 0 | 8 | magic `LSHPBLOG` |
+/// | 8 | 2 | format version (1) |
+/// | 10 | 2 | header size (80) |
+/// | 12 | 4 | flags (0) |
+/// | 16 | 16 | source id (UUID of the master) |
+/// | 32 | 4 | epoch |
+/// | 36 | 4 | reserved (0) |
+/// | 40 | 8 | segment sequence number |
+/// | 48 | 8 | first LSN |
+/// | 56 | 8 | creation time, µs since 1970-01-01 UTC |
+/// | 64 | 8 | checksum of the previous segment (0 for the first) |
+/// | 72 | 8 | XXH3-64 of bytes 0..<72 |
+public struct SegmentHeader: Equatable, Sendable {
+    public static let magic: [UInt8] = Array("LSHPBLOG".utf8)
+    public static let size = 80
+    public static let currentVersion: UInt16 = 1
+
+    public var version: UInt16 = SegmentHeader.currentVersion
+    public var sourceID: UUID
+    public var epoch: UInt32
+    public var sequence: UInt64
+    public var firstLSN: UInt64
+    public var createdAt: Int64
+    public var previousChecksum: UInt64
+
+    public init(sourceID: UUID, epoch: UInt32, sequence: UInt64, firstLSN: UInt64, createdAt: Int64, previousChecksum: UInt64) {
+        self.sourceID = sourceID
+        self.epoch = epoch
+        self.sequence = sequence
+        self.firstLSN = firstLSN
+        self.createdAt = createdAt
+        self.previousChecksum = previousChecksum
+    }
+
+    public func encoded() -> [UInt8] {
+        var w = ByteWriter(capacity: Self.size)
+        w.raw(Self.magic)
+        w.u16(version)
+        w.u16(UInt16(Self.size))
+        w.u32(0)
+        w.uuid(sourceID)
+        w.u32(epoch)
+        w.u32(0)
+        w.u64(sequence)
+        w.u64(firstLSN)
+        w.i64(createdAt)
+        w.u64(previousChecksum)
+        w.u64(Checksum.xxh3(w.bytes))
+        return w.bytes
+    }
+
+    /// Decodes and validates a header; the checksum is verified before any field is trusted.
+    public static func decode(_ buffer: UnsafeRawBufferPointer) throws -> SegmentHeader {
+        guard buffer.count >= size else {
+            throw FormatError(.truncated, "segment header needs \(size) bytes, file has \(buffer.count)", offset: 0)
+        }
+        guard Array(buffer[0..<8]) == magic else {
+            throw FormatError(.corrupted, "bad segment magic (not a logship binlog segment)", offset: 0)
+        }
+        var r = ByteReader(UnsafeRawBufferPointer(rebasing: buffer[0..<size]))
+        _ = try r.rawBytes(8, "magic")
+        let version = try r.u16()
+        let headerSize = try r.u16()
+        let flags = try r.u32()
+        let sourceID = try r.uuid()
+        let epoch = try r.u32()
+        _ = try r.u32()
+        let sequence = try r.u64()
+        let firstLSN = try r.u64()
+        let createdAt = try r.i64()
+        let previous = try r.u64()
+        let stored = try r.u64()
+        let computed = Checksum.xxh3(UnsafeRawBufferPointer(rebasing: buffer[0..<72]))
+        guard stored == computed else {
+            throw FormatError(.checksumMismatch, "segment header checksum is \(hex(stored, width: 16)), computed \(hex(computed, width: 16))", offset: 72)
+        }
+        guard version == currentVersion else {
+            throw FormatError(.unsupported, "segment format version \(version); this build reads version \(currentVersion)", offset: 8,
+                              hint: "upgrade logship on this machine")
+        }
+        guard headerSize == size, flags == 0 else {
+            throw FormatError(.unsupported, "segment header size \(headerSize) or flags \(flags) not understood", offset: 10)
+        }
+        guard epoch >= 1, sequence >= 1, firstLSN >= 1 else {
+            throw FormatError(.corrupted, "segment header has epoch \(epoch), sequence \(sequence), first LSN \(firstLSN); each must be at least 1", offset: 32)
+        }
+        var h = SegmentHeader(sourceID: sourceID, epoch: epoch, sequence: sequence, firstLSN: firstLSN, createdAt: createdAt, previousChecksum: previous)
+        h.version = version
+        return h
+    }
+}

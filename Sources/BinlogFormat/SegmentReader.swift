@@ -1,0 +1,250 @@
+import Foundation
+
+/// Reads one segment file front to back, verifying as it goes (docs/FORMAT.md §6):
+/// the header checksum, each frame's checksum before decompressing it, LSN continuity,
+/// and for sealed segments the footer and the checksum of the whole segment.
+///
+/// A transaction is yielded only after its commit frame has been verified: a reader never
+/// sees part of one. In an active segment an incomplete or torn tail ends the log
+/// (`tornTailOffset`); anywhere else, and in any sealed segment, a bad frame is corruption.
+public final class SegmentReader {
+    public let path: String
+    public let header: SegmentHeader
+    public let fileSize: Int64
+    /// True when the file carries a valid footer (sealed, or sealed but not yet renamed).
+    public private(set) var footer: SegmentFooter?
+    /// For an active segment: where an incomplete tail begins, once the reader reached it.
+    public private(set) var tornTailOffset: Int64?
+    public private(set) var tornTailReason: String?
+
+    /// Where the next transaction begins (the end of the last complete one).
+    public private(set) var offset: Int64
+    public private(set) var lastLSN: UInt64
+    public private(set) var lastCommitTime: Int64 = 0
+    public private(set) var transactionCount: UInt64 = 0
+    public private(set) var eventCount: UInt64 = 0
+    public private(set) var frameCount: UInt64 = 0
+    /// Checksum of bytes 0..<offset, for the footer and the hash chain.
+    public var checksumSoFar: UInt64 { running.digest }
+
+    private let file: FileDescriptor
+    private let expectFooter: Bool
+    private var decoder = TransactionDecoder()
+    private var running = StreamingChecksum()
+    private var finished = false
+    private var dataEnd: Int64
+
+    /// Opens `path`; a `.binlog` name must carry a footer, a `.binlog.active` one may not yet.
+    public init(path: String) throws {
+        self.path = path
+        let name = (path as NSString).lastPathComponent
+        let parsed = SegmentName.parse(name)
+        let file = try FileDescriptor(path: path, flags: O_RDONLY)
+        self.file = file
+        fileSize = try file.size()
+        expectFooter = !(parsed?.isActive ?? name.hasSuffix(".partial") || name.hasSuffix(".active"))
+        let headBytes = try file.read(at: 0, count: SegmentHeader.size)
+        do {
+            header = try headBytes.withUnsafeBytes { try SegmentHeader.decode($0) }
+        } catch let e as FormatError {
+            throw e.at(path: path)
+        }
+        if let parsed, parsed.epoch != header.epoch || parsed.sequence != header.sequence {
+            throw FormatError(.corrupted, "file name says epoch \(parsed.epoch) segment \(parsed.sequence), header says epoch \(header.epoch) segment \(header.sequence)",
+                              path: path, offset: 32, hint: "a segment was renamed or substituted")
+        }
+        running.update(headBytes)
+        offset = Int64(SegmentHeader.size)
+        lastLSN = header.firstLSN - 1
+        dataEnd = fileSize
+        if expectFooter { try readFooter() } else { try detectUnrenamedFooter() }
+    }
+
+    public var isSealed: Bool { footer != nil }
+
+    private func readFooter() throws {
+        guard fileSize >= Int64(SegmentHeader.size + SegmentFooter.size) else {
+            throw FormatError(.truncated, "sealed segment is \(fileSize) bytes, shorter than a header and a footer", path: path, offset: fileSize)
+        }
+        let at = fileSize - Int64(SegmentFooter.size)
+        let bytes = try file.read(at: at, count: SegmentFooter.size)
+        do {
+            footer = try bytes.withUnsafeBytes { try SegmentFooter.decode($0, offset: at) }
+        } catch let e as FormatError {
+            if e.kind == .corrupted && !SegmentFooter.looksLikeFooter(bytes.withUnsafeBytes { $0 }) {
+                throw FormatError(.truncated, "sealed segment has no footer at its end (truncated or never sealed)", path: path, offset: at)
+            }
+            throw e.at(path: path)
+        }
+        dataEnd = at
+        guard footer!.previousChecksum == header.previousChecksum else {
+            throw FormatError(.corrupted, "footer and header disagree on the previous segment's checksum", path: path, offset: at + 64)
+        }
+    }
+
+    private func detectUnrenamedFooter() throws {
+        guard fileSize >= Int64(SegmentHeader.size + SegmentFooter.size) else { return }
+        let at = fileSize - Int64(SegmentFooter.size)
+        let bytes = try file.read(at: at, count: SegmentFooter.size)
+        if let f = try? bytes.withUnsafeBytes({ try SegmentFooter.decode($0, offset: at) }), f.previousChecksum == header.previousChecksum {
+            footer = f
+            dataEnd = at
+        }
+    }
+
+    /// The next complete transaction, or nil at the end of the segment's committed data.
+    /// With `decode: false` frames are verified but payloads are neither decompressed nor
+    /// decoded, and the transaction comes back with no events.
+    public func next(decode: Bool = true) throws -> Transaction? {
+        if finished { return nil }
+        var events: [Event] = []
+        var txLSN: UInt64 = 0
+        var txTime: Int64 = 0
+        var cursor = offset
+        var frames: UInt64 = 0
+        let txStart = offset
+        let txChecksum = running.copy()
+        while true {
+            if cursor >= dataEnd {
+                if frames > 0 || cursor > dataEnd {
+                    return try endOfData(at: txStart, reason: "transaction LSN \(txLSN) has no commit frame before end of file", restoring: txChecksum)
+                }
+                return try finish()
+            }
+            let headBytes = try file.read(at: cursor, count: FrameHeader.size)
+            let frameHeader: FrameHeader
+            do {
+                frameHeader = try headBytes.withUnsafeBytes { try FrameHeader.decode($0, offset: cursor) }
+            } catch let e as FormatError {
+                return try damaged(e, frameAt: cursor, frameEnd: nil, txStart: txStart, restoring: txChecksum)
+            }
+            let payloadEnd = cursor + Int64(FrameHeader.size) + Int64(frameHeader.storedLength)
+            if payloadEnd > dataEnd {
+                let e = FormatError(.truncated, "frame for LSN \(frameHeader.lsn) declares \(frameHeader.storedLength) bytes, past the end of the data at \(dataEnd)", offset: cursor)
+                return try damaged(e, frameAt: cursor, frameEnd: payloadEnd, txStart: txStart, restoring: txChecksum)
+            }
+            let payload = try file.read(at: cursor + Int64(FrameHeader.size), count: Int(frameHeader.storedLength))
+            do {
+                try payload.withUnsafeBytes { try frameHeader.verify(payload: $0, offset: cursor) }
+            } catch let e as FormatError {
+                return try damaged(e, frameAt: cursor, frameEnd: payloadEnd, txStart: txStart, restoring: txChecksum)
+            }
+            // The frame is intact: from here on any inconsistency is corruption, never a torn tail.
+            try checkSequence(frameHeader, isFirstOfTransaction: frames == 0, txLSN: txLSN, txTime: txTime, at: cursor)
+            if decode {
+                try decodePayload(payload, frameHeader, at: cursor + Int64(FrameHeader.size), into: &events)
+            }
+            running.update(headBytes)
+            running.update(payload)
+            frames += 1
+            txLSN = frameHeader.lsn
+            txTime = frameHeader.commitTime
+            cursor = payloadEnd
+            if frameHeader.flags.contains(.commit) {
+                offset = cursor
+                lastLSN = txLSN
+                lastCommitTime = txTime
+                transactionCount += 1
+                frameCount += frames
+                eventCount += decode ? UInt64(events.count) : 0
+                return Transaction(lsn: txLSN, commitTime: txTime, events: events)
+            }
+        }
+    }
+
+    /// Reads to the end, verifying everything; returns the number of transactions read.
+    @discardableResult
+    public func verifyAll(decode: Bool = true) throws -> UInt64 {
+        var n: UInt64 = 0
+        while try next(decode: decode) != nil { n += 1 }
+        return n
+    }
+
+    private func checkSequence(_ h: FrameHeader, isFirstOfTransaction: Bool, txLSN: UInt64, txTime: Int64, at cursor: Int64) throws {
+        if isFirstOfTransaction {
+            guard h.flags.contains(.first) else {
+                throw FormatError(.corrupted, "frame for LSN \(h.lsn) continues a transaction that never began", path: path, offset: cursor)
+            }
+            guard h.lsn == lastLSN + 1 else {
+                throw FormatError(.corrupted, "LSN \(h.lsn) follows LSN \(lastLSN); expected \(lastLSN + 1)", path: path, offset: cursor + 8)
+            }
+            guard transactionCount == 0 || h.commitTime >= lastCommitTime else {
+                throw FormatError(.corrupted, "commit time of LSN \(h.lsn) goes back in time", path: path, offset: cursor + 16)
+            }
+        } else {
+            guard !h.flags.contains(.first), h.lsn == txLSN, h.commitTime == txTime else {
+                throw FormatError(.corrupted, "frame for LSN \(h.lsn) interrupts transaction LSN \(txLSN)", path: path, offset: cursor)
+            }
+        }
+    }
+
+    private func decodePayload(_ payload: [UInt8], _ h: FrameHeader, at payloadOffset: Int64, into events: inout [Event]) throws {
+        do {
+            if h.flags.contains(.lz4) {
+                let raw = try payload.withUnsafeBytes { try LZ4.decompress($0, rawLength: Int(h.rawLength)) }
+                try raw.withUnsafeBytes { try decoder.decode($0, offset: payloadOffset, into: &events) }
+            } else {
+                try payload.withUnsafeBytes { try decoder.decode($0, offset: payloadOffset, into: &events) }
+            }
+        } catch let e as FormatError {
+            var located = e.at(path: path, offset: payloadOffset)
+            if h.flags.contains(.lz4) {
+                // Offsets inside a compressed payload mean nothing in the file: name the frame.
+                located.offset = payloadOffset - Int64(FrameHeader.size)
+                located.message += " (in the LZ4 payload of the frame for LSN \(h.lsn))"
+            }
+            throw located
+        }
+    }
+
+    /// A frame could not be read. In an active segment that is a torn tail when the frame
+    /// runs to or past the end of file, or when only zero bytes follow; otherwise corruption.
+    private func damaged(_ error: FormatError, frameAt: Int64, frameEnd: Int64?, txStart: Int64, restoring: StreamingChecksum) throws -> Transaction? {
+        if !expectFooter && footer == nil {
+            let reachesEnd = (frameEnd ?? Int64.max) >= fileSize || error.kind == .truncated
+            if try reachesEnd || onlyZeros(from: frameAt) {
+                return try endOfData(at: txStart, reason: error.message, restoring: restoring)
+            }
+        }
+        throw error.at(path: path, offset: frameAt)
+    }
+
+    private func onlyZeros(from start: Int64) throws -> Bool {
+        var at = start
+        while at < fileSize {
+            let chunk = try file.read(at: at, count: Int(min(1 << 20, fileSize - at)))
+            if chunk.isEmpty { break }
+            if chunk.contains(where: { $0 != 0 }) { return false }
+            at += Int64(chunk.count)
+        }
+        return true
+    }
+
+    private func endOfData(at txStart: Int64, reason: String, restoring: StreamingChecksum) throws -> Transaction? {
+        if expectFooter || footer != nil {
+            throw FormatError(.corrupted, reason, path: path, offset: txStart)
+        }
+        tornTailOffset = txStart
+        tornTailReason = reason
+        offset = txStart
+        finished = true
+        running = restoring
+        return nil
+    }
+
+    private func finish() throws -> Transaction? {
+        finished = true
+        guard let footer else { return nil }
+        let computed = running.digest
+        guard computed == footer.segmentChecksum else {
+            throw FormatError(.checksumMismatch, "segment checksum is \(hex(footer.segmentChecksum, width: 16)) in the footer, computed \(hex(computed, width: 16))",
+                              path: path, offset: dataEnd + 56)
+        }
+        guard footer.lastLSN == lastLSN, footer.transactionCount == transactionCount, footer.frameCount == frameCount,
+              footer.lastCommitTime == lastCommitTime else {
+            throw FormatError(.corrupted, "footer claims last LSN \(footer.lastLSN) in \(footer.transactionCount) transactions, data holds last LSN \(lastLSN) in \(transactionCount)",
+                              path: path, offset: dataEnd + 8)
+        }
+        return nil
+    }
+}

@@ -1,0 +1,163 @@
+import Foundation
+
+/// Appends transactions to the active segment and seals it (docs/FORMAT.md §7).
+/// The caller decides when to `sync()`: a transaction is durable only after it.
+/// A failed append truncates the file back to where it was, so the segment never keeps
+/// half a frame that a later append would bury.
+public final class SegmentWriter {
+    public let directory: String
+    public let header: SegmentHeader
+    public var name: SegmentName { SegmentName(epoch: header.epoch, sequence: header.sequence, isActive: true) }
+    public var path: String { directory + "/" + name.description }
+
+    /// Length of the committed data (header plus complete frames).
+    public private(set) var length: Int64
+    public private(set) var lastLSN: UInt64
+    public private(set) var lastCommitTime: Int64
+    public private(set) var transactionCount: UInt64
+    public private(set) var eventCount: UInt64
+    public private(set) var frameCount: UInt64
+    /// Set when a failed append could not be undone; the writer refuses further work.
+    public private(set) var poisoned: FormatError?
+
+    private let file: FileDescriptor
+    private var encoder: TransactionEncoder
+    private var compressed: [UInt8] = []
+    public var compress = true
+
+    /// Creates a new active segment durably (temp file, fsync, rename, fsync directory).
+    public static func create(directory: String, header: SegmentHeader, chunkSize: Int = 1 << 20) throws -> SegmentWriter {
+        let name = SegmentName(epoch: header.epoch, sequence: header.sequence, isActive: true)
+        let path = directory + "/" + name.description
+        guard access(path, F_OK) != 0, access(directory + "/" + name.sealed.description, F_OK) != 0 else {
+            throw FormatError(.invalidArgument, "segment \(name.sealed) already exists", path: path,
+                              hint: "segments are never overwritten; check that only one master writes to this directory")
+        }
+        try DurableFile.publish(header.encoded(), to: path)
+        let file = try FileDescriptor(path: path, flags: O_RDWR)
+        return SegmentWriter(directory: directory, file: file, header: header, length: Int64(SegmentHeader.size),
+                             lastLSN: header.firstLSN - 1, lastCommitTime: header.createdAt, transactions: 0, events: 0, frames: 0,
+                             chunkSize: chunkSize)
+    }
+
+    /// Reopens an active segment after a reader has verified it up to `reader.offset`;
+    /// any torn tail beyond that is cut off (and the cut made durable) first.
+    public static func reopen(directory: String, verified reader: SegmentReader, eventCount: UInt64, chunkSize: Int = 1 << 20) throws -> SegmentWriter {
+        let file = try FileDescriptor(path: reader.path, flags: O_RDWR)
+        if try file.size() != reader.offset {
+            try file.truncate(to: reader.offset)
+            try file.sync()
+        }
+        let writer = SegmentWriter(directory: directory, file: file, header: reader.header, length: reader.offset,
+                                   lastLSN: reader.lastLSN, lastCommitTime: reader.transactionCount > 0 ? reader.lastCommitTime : reader.header.createdAt,
+                                   transactions: reader.transactionCount, events: eventCount, frames: reader.frameCount, chunkSize: chunkSize)
+        // Rebuild the encoder's table map? Not needed: descriptors are re-emitted on first use,
+        // and a reader accepts a descriptor for a table it already knows (it replaces it).
+        return writer
+    }
+
+    private init(directory: String, file: FileDescriptor, header: SegmentHeader, length: Int64, lastLSN: UInt64, lastCommitTime: Int64,
+                 transactions: UInt64, events: UInt64, frames: UInt64, chunkSize: Int) {
+        self.directory = directory
+        self.file = file
+        self.header = header
+        self.length = length
+        self.lastLSN = lastLSN
+        self.lastCommitTime = lastCommitTime
+        self.transactionCount = transactions
+        self.eventCount = events
+        self.frameCount = frames
+        self.encoder = TransactionEncoder(chunkSize: chunkSize)
+    }
+
+    /// Appends one transaction as one or more frames. `lsn` must be `lastLSN + 1` and
+    /// `commitTime` no earlier than the last one. Not durable until `sync()`.
+    /// Returns the number of bytes appended.
+    @discardableResult
+    public func append(lsn: UInt64, commitTime: Int64, events: [Event]) throws -> Int {
+        if let poisoned { throw poisoned }
+        precondition(lsn == lastLSN + 1, "LSN \(lsn) does not follow \(lastLSN)")
+        precondition(commitTime >= lastCommitTime || transactionCount == 0, "commit time goes back")
+        let chunks = encoder.encode(events)
+        var out: [UInt8] = []
+        out.reserveCapacity(chunks.reduce(0) { $0 + $1.count + FrameHeader.size })
+        for (i, chunk) in chunks.enumerated() {
+            var flags: FrameHeader.Flags = []
+            if i == 0 { flags.insert(.first) }
+            if i == chunks.count - 1 { flags.insert(.commit) }
+            let stored: [UInt8]
+            if compress, chunk.withUnsafeBytes({ LZ4.compress($0, into: &compressed) }) {
+                flags.insert(.lz4)
+                stored = compressed
+            } else {
+                stored = chunk
+            }
+            var h = FrameHeader(flags: flags, lsn: lsn, commitTime: commitTime, storedLength: UInt32(stored.count), rawLength: UInt32(chunk.count))
+            let headBytes = stored.withUnsafeBytes { h.encode(payload: $0) }
+            out.append(contentsOf: headBytes)
+            out.append(contentsOf: stored)
+        }
+        do {
+            try file.write(out, at: length)
+        } catch let e as FormatError {
+            rollback(to: length, after: e)
+            throw e
+        }
+        encoder.commitStaged()
+        length += Int64(out.count)
+        lastLSN = lsn
+        lastCommitTime = commitTime
+        transactionCount += 1
+        eventCount += UInt64(events.count)
+        frameCount += UInt64(chunks.count)
+        return out.count
+    }
+
+    /// Cuts the file back to `length`. If even that fails, the writer is poisoned: reopening
+    /// the master runs recovery, which drops the torn frame.
+    private func rollback(to length: Int64, after error: FormatError) {
+        do {
+            try file.truncate(to: length)
+        } catch {
+            poisoned = FormatError(.io, "a failed append could not be undone; reopen the master to recover (\(error))", path: path)
+        }
+    }
+
+    /// Undoes the last append (its frames are not yet acknowledged): used when the database
+    /// commit that follows a durable frame fails.
+    public func undoLastAppend(previousLength: Int64, previousLSN: UInt64, previousCommitTime: Int64, frames: UInt64, events: UInt64) throws {
+        try file.truncate(to: previousLength)
+        try file.sync()
+        length = previousLength
+        lastLSN = previousLSN
+        lastCommitTime = previousCommitTime
+        transactionCount -= 1
+        frameCount -= frames
+        eventCount -= events
+        encoder.startSegment()
+    }
+
+    /// fdatasync: everything appended so far survives a crash or power loss.
+    public func sync() throws {
+        try file.sync()
+    }
+
+    /// Seals the segment: re-reads and verifies it, appends the footer, fsyncs, renames
+    /// `.binlog.active` to `.binlog`, fsyncs the directory. Returns the footer.
+    public func seal(now: Int64 = microsecondsNow()) throws -> SegmentFooter {
+        try file.sync()
+        let reader = try SegmentReader(path: path)
+        try reader.verifyAll(decode: false)
+        guard reader.offset == length, reader.lastLSN == lastLSN, reader.tornTailOffset == nil else {
+            throw FormatError(.corrupted, "active segment does not read back as written (read up to \(reader.offset), wrote \(length))", path: path, offset: reader.offset)
+        }
+        let footer = SegmentFooter(lastLSN: lastLSN, lastCommitTime: lastCommitTime, transactionCount: transactionCount, eventCount: eventCount,
+                                   frameCount: frameCount, footerOffset: UInt64(length), segmentChecksum: reader.checksumSoFar,
+                                   previousChecksum: header.previousChecksum, sealedAt: now)
+        try file.write(footer.encoded(), at: length)
+        try file.sync()
+        try DurableFile.rename(path, to: directory + "/" + name.sealed.description)
+        try DurableFile.syncDirectory(directory)
+        return footer
+    }
+}

@@ -22,6 +22,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/yaslab/CSV.swift", from: "2.5.2"),
     ],
     targets: [
         .systemLibrary(name: "CLZ4", providers: [.apt(["liblz4-dev"])]),
@@ -31,10 +32,13 @@ let package = Package(
         .target(name: "BinlogApply", dependencies: [
             "BinlogFormat", "CSQLiteHooks",
             .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "GRDBSQLite", package: "GRDB.swift"),
         ]),
         .target(name: "BinlogMaster", dependencies: [
             "BinlogFormat", "BinlogApply", "CSQLiteHooks",
             .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            .product(name: "CSV", package: "CSV.swift"),
         ]),
         .target(name: "LogshipCLI", dependencies: [
             "BinlogFormat",
@@ -61,7 +65,7 @@ let package = Package(
         .target(name: "LogshipTestSupport", dependencies: [
             "BinlogFormat", .product(name: "GRDB", package: "GRDB.swift"),
         ], path: "Tests/Support"),
-        .testTarget(name: "BinlogFormatTests", dependencies: ["BinlogFormat", "LogshipTestSupport"]),
+        .testTarget(name: "BinlogFormatTests", dependencies: ["BinlogFormat"]),
         .testTarget(name: "BinlogMasterTests", dependencies: [
             "BinlogMaster", "BinlogApply", "BinlogFormat", "LogshipTestSupport",
             .product(name: "GRDB", package: "GRDB.swift"),

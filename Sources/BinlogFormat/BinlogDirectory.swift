@@ -11,6 +11,12 @@ public struct BinlogDirectory {
         public var name: SegmentName
         public var path: String
         public var size: Int64
+
+        public init(name: SegmentName, path: String, size: Int64) {
+            self.name = name
+            self.path = path
+            self.size = size
+        }
     }
 
     /// Segment files in log order, and names that are not segments (temp files excluded).

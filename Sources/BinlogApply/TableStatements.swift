@@ -1,0 +1,155 @@
+import BinlogFormat
+import CSQLiteHooks
+import Foundation
+import GRDB
+import GRDBSQLite
+
+/// Prepared INSERT, UPDATE and DELETE statements for one table descriptor, bound and stepped
+/// through the C API so TEXT keeps its exact bytes and no per-row Swift values are built.
+final class TableStatements {
+    let table: TableDescriptor
+    private let rowidName: String
+    private let writable: [Int]
+    private var inserts: [Int: Statement] = [:]
+    private var updates: [Int: Statement] = [:]
+    private var delete: Statement?
+
+    init(table: TableDescriptor, db: Database) throws {
+        self.table = table
+        let names = Set(table.columns.map { $0.name.lowercased() })
+        rowidName = ["rowid", "_rowid_", "oid"].first { !names.contains($0) } ?? "rowid"
+        writable = table.columns.indices.filter { !table.columns[$0].isGenerated }
+    }
+
+    private var usesRowid: Bool { !table.withoutRowid && table.rowidAliasColumn == nil }
+
+    private func columns(_ count: Int) -> [Int] { writable.filter { $0 < count } }
+
+    private func quoted(_ name: String) -> String { "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
+
+    private func prepare(_ sql: String, _ db: Database) throws -> Statement {
+        do { return try db.makeStatement(sql: sql) } catch let e as DatabaseError {
+            throw ApplyError(.conflict, "cannot prepare \(sql): \(e.message ?? "\(e)")", table: table.name,
+                             hint: "the store's schema differs from the master's", sqliteCode: e.extendedResultCode.rawValue)
+        }
+    }
+
+    /// WHERE clause and the column indexes of `old` it binds (nil entry = the rowid).
+    private var keyClause: (sql: String, columns: [Int?]) {
+        if table.withoutRowid {
+            let pk = table.primaryKeyColumns
+            return (pk.map { "\(quoted(table.columns[$0].name)) = ?" }.joined(separator: " AND "), pk)
+        }
+        return ("\(rowidName) = ?", [nil])
+    }
+
+    func insert(rowid: Int64?, values: [Value], lsn: UInt64, db: Database) throws {
+        let cols = columns(values.count)
+        let statement: Statement
+        if let s = inserts[values.count] { statement = s } else {
+            var names = cols.map { quoted(table.columns[$0].name) }
+            if usesRowid { names.insert(rowidName, at: 0) }
+            let sql = "INSERT INTO \(quoted(table.name)) (\(names.joined(separator: ", "))) VALUES (\(Array(repeating: "?", count: names.count).joined(separator: ", ")))"
+            statement = try prepare(sql, db)
+            inserts[values.count] = statement
+        }
+        let stmt = statement.sqliteStatement
+        var index: Int32 = 1
+        if usesRowid { sqlite3_bind_int64(stmt, index, rowid ?? 0); index += 1 }
+        for c in cols { try bind(values[c], stmt, index); index += 1 }
+        try step(stmt, db, lsn: lsn, what: "INSERT", key: { self.describeKey(rowid: rowid, values: values) })
+    }
+
+    func update(oldRowid: Int64?, newRowid: Int64?, old: [Value], new: [Value], lsn: UInt64, db: Database) throws {
+        let cols = columns(new.count)
+        let statement: Statement
+        if let s = updates[new.count] { statement = s } else {
+            var sets = cols.map { "\(quoted(table.columns[$0].name)) = ?" }
+            if usesRowid { sets.append("\(rowidName) = ?") }
+            let sql = "UPDATE \(quoted(table.name)) SET \(sets.joined(separator: ", ")) WHERE \(keyClause.sql)"
+            statement = try prepare(sql, db)
+            updates[new.count] = statement
+        }
+        let stmt = statement.sqliteStatement
+        var index: Int32 = 1
+        for c in cols { try bind(new[c], stmt, index); index += 1 }
+        if usesRowid { sqlite3_bind_int64(stmt, index, newRowid ?? 0); index += 1 }
+        try bindKey(stmt, &index, rowid: oldRowid, old: old, lsn: lsn)
+        try step(stmt, db, lsn: lsn, what: "UPDATE", key: { self.describeKey(rowid: oldRowid, values: old) })
+        try expectOneRow(db, lsn: lsn, what: "UPDATE", key: describeKey(rowid: oldRowid, values: old))
+    }
+
+    func delete(rowid: Int64?, old: [Value], lsn: UInt64, db: Database) throws {
+        let statement: Statement
+        if let s = delete { statement = s } else {
+            statement = try prepare("DELETE FROM \(quoted(table.name)) WHERE \(keyClause.sql)", db)
+            delete = statement
+        }
+        let stmt = statement.sqliteStatement
+        var index: Int32 = 1
+        try bindKey(stmt, &index, rowid: rowid, old: old, lsn: lsn)
+        try step(stmt, db, lsn: lsn, what: "DELETE", key: { self.describeKey(rowid: rowid, values: old) })
+        try expectOneRow(db, lsn: lsn, what: "DELETE", key: describeKey(rowid: rowid, values: old))
+    }
+
+    private func bindKey(_ stmt: SQLiteStatement, _ index: inout Int32, rowid: Int64?, old: [Value], lsn: UInt64) throws {
+        for c in keyClause.columns {
+            if let c {
+                guard c < old.count else {
+                    throw ApplyError(.mismatch, "row image lacks primary-key column \(table.columns[c].name)", lsn: lsn, table: table.name)
+                }
+                try bind(old[c], stmt, index)
+            } else if let alias = table.rowidAliasColumn, rowid == nil, alias < old.count, case .integer(let v) = old[alias] {
+                sqlite3_bind_int64(stmt, index, v)
+            } else {
+                sqlite3_bind_int64(stmt, index, rowid ?? 0)
+            }
+            index += 1
+        }
+    }
+
+    private func bind(_ value: Value, _ stmt: SQLiteStatement, _ index: Int32) throws {
+        let rc: Int32
+        switch value {
+        case .null: rc = sqlite3_bind_null(stmt, index)
+        case .integer(let v): rc = sqlite3_bind_int64(stmt, index, v)
+        case .real(let v): rc = sqlite3_bind_double(stmt, index, v)
+        case .text(let d): rc = d.withUnsafeBytes { lsh_bind_text_bytes(UnsafeMutableRawPointer(stmt), index, $0.baseAddress, Int32($0.count)) }
+        case .blob(let d): rc = d.withUnsafeBytes { lsh_bind_blob_bytes(UnsafeMutableRawPointer(stmt), index, $0.baseAddress, Int32($0.count)) }
+        }
+        guard rc == SQLITE_OK else { throw ApplyError(.database, "bind failed with code \(rc)", table: table.name, sqliteCode: rc) }
+    }
+
+    private func step(_ stmt: SQLiteStatement, _ db: Database, lsn: UInt64, what: String, key: () -> String) throws {
+        let rc = sqlite3_step(stmt)
+        sqlite3_reset(stmt)
+        if rc == SQLITE_DONE { return }
+        let extended = sqlite3_extended_errcode(db.sqliteConnection)
+        let message = String(cString: sqlite3_errmsg(db.sqliteConnection))
+        if extended == 1555 || extended == 2579 { // SQLITE_CONSTRAINT_PRIMARYKEY, SQLITE_CONSTRAINT_ROWID
+            throw ApplyError(.divergence, "\(what) of a key that is already there (\(message))", lsn: lsn, table: table.name, key: key(),
+                             hint: "the store has diverged from the master; rebuild it from a snapshot", sqliteCode: extended)
+        }
+        if rc & 0xFF == SQLITE_CONSTRAINT {
+            throw ApplyError(.conflict, "\(what) violates a constraint on this store: \(message)", lsn: lsn, table: table.name, key: key(),
+                             hint: "a replica-only index or constraint rejects the master's data", sqliteCode: extended)
+        }
+        throw ApplyError(.database, "\(what) failed: \(message)", lsn: lsn, table: table.name, key: key(), sqliteCode: extended)
+    }
+
+    private func expectOneRow(_ db: Database, lsn: UInt64, what: String, key: @autoclosure () -> String) throws {
+        let n = sqlite3_changes(db.sqliteConnection)
+        guard n == 1 else {
+            throw ApplyError(.divergence, "\(what) of a row that is not there", lsn: lsn, table: table.name, key: key(),
+                             hint: "the store has diverged from the master; rebuild it from a snapshot")
+        }
+    }
+
+    private func describeKey(rowid: Int64?, values: [Value]) -> String {
+        if table.withoutRowid || table.rowidAliasColumn != nil {
+            let pk = table.primaryKeyColumns.filter { $0 < values.count }
+            if !pk.isEmpty { return pk.map { "\(table.columns[$0].name)=\(values[$0])" }.joined(separator: ", ") }
+        }
+        return "rowid=\(rowid.map(String.init) ?? "?")"
+    }
+}

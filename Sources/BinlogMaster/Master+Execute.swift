@@ -1,0 +1,276 @@
+import BinlogApply
+import BinlogFormat
+import Foundation
+import GRDB
+import GRDBSQLite
+
+/// Where the statement loop is inside a transaction.
+struct TransactionState {
+    /// True inside BEGIN … COMMIT, or a transaction the loop opened.
+    var open = false
+    /// True when the loop began the transaction for a SAVEPOINT issued in autocommit mode:
+    /// releasing the outermost savepoint then commits it.
+    var openedForSavepoint = false
+    var savepoints: [(name: String, mark: ChangeCapture.Mark)] = []
+    var isIdle: Bool { !open }
+}
+
+extension Master {
+    /// Runs SQL text: statements in autocommit mode, or explicit BEGIN … COMMIT blocks
+    /// (SAVEPOINT, RELEASE and ROLLBACK TO included). Each committed transaction that changed
+    /// something gets an LSN, reported through `onCommit` once it is durable. Result rows of
+    /// queries go to `onRow`. At the first failing statement the open transaction is rolled
+    /// back, nothing of it is logged, and the error names the statement; transactions
+    /// committed before it stay committed. A transaction still open at the end of the text
+    /// is rolled back and reported as an error.
+    @discardableResult
+    public func execute(_ sql: String, onRow: ((Row) -> Void)? = nil, onCommit: ((CommitInfo) -> Void)? = nil) throws -> [CommitInfo] {
+        var commits: [CommitInfo] = []
+        try queue.inDatabase { db in
+            let cursor: SQLStatementCursor
+            do { cursor = try db.allStatements(sql: sql) } catch { throw sqlError(error, statement: sql, db: db) }
+            while true {
+                let statement: Statement
+                do {
+                    guard let next = try cursor.next() else { break }
+                    statement = next
+                } catch {
+                    try abortTransaction(db)
+                    throw sqlError(error, statement: nil, db: db)
+                }
+                if let info = try run(statement, db, onRow: onRow) {
+                    commits.append(info)
+                    onCommit?(info)
+                }
+            }
+            if state.open {
+                try abortTransaction(db)
+                throw MasterError(.sql, "the input ends inside a transaction that was never committed; it was rolled back",
+                                  hint: "end the block with COMMIT")
+            }
+        }
+        return commits
+    }
+
+    /// Runs `body` in one transaction and commits it through the binlog. Statements in
+    /// `body` go through the same capture as `execute`; a thrown error rolls back.
+    @discardableResult
+    public func transaction(_ body: (MasterTransaction) throws -> Void) throws -> CommitInfo? {
+        try queue.inDatabase { db in
+            guard state.isIdle else { throw MasterError(.invalid, "a transaction is already open") }
+            try beginTransaction(db)
+            do {
+                try body(MasterTransaction(master: self, db: db))
+                return try commit(db)
+            } catch {
+                try? abortTransaction(db)
+                throw error
+            }
+        }
+    }
+
+    /// One statement of the loop; returns commit info when it committed a logged transaction.
+    func run(_ statement: Statement, _ db: Database, onRow: ((Row) -> Void)?) throws -> CommitInfo? {
+        let sql = statement.sql
+        let kind = StatementKind.classify(sql)
+        switch kind {
+        case .begin:
+            guard !state.open else { throw failure(MasterError(.sql, "cannot BEGIN inside a transaction: \(sql)"), db) }
+            try step(statement, db, onRow: nil)
+            state.open = true
+            return nil
+        case .commit:
+            guard state.open else { throw MasterError(.sql, "COMMIT without BEGIN: \(sql)") }
+            return try commit(db)
+        case .rollback:
+            guard state.open else { throw MasterError(.sql, "ROLLBACK without BEGIN: \(sql)") }
+            try abortTransaction(db)
+            return nil
+        case .savepoint(let name):
+            if !state.open {
+                try beginTransaction(db)
+                state.openedForSavepoint = true
+            }
+            let mark = capture.mark
+            try step(statement, db, onRow: nil)
+            state.savepoints.append((name, mark))
+            return nil
+        case .release(let name):
+            guard let index = state.savepoints.lastIndex(where: { StatementKind.sameName($0.name, name) }) else {
+                throw failure(MasterError(.sql, "no such savepoint: \(name)"), db)
+            }
+            try step(statement, db, onRow: nil)
+            state.savepoints.removeSubrange(index...)
+            if state.savepoints.isEmpty && state.openedForSavepoint { return try commit(db) }
+            return nil
+        case .rollbackTo(let name):
+            guard let index = state.savepoints.lastIndex(where: { StatementKind.sameName($0.name, name) }) else {
+                throw failure(MasterError(.sql, "no such savepoint: \(name)"), db)
+            }
+            try step(statement, db, onRow: nil)
+            capture.rollback(to: state.savepoints[index].mark)
+            state.savepoints.removeSubrange((index + 1)...)
+            return nil
+        case .outsideTransaction:
+            if state.open && !sql.uppercased().hasPrefix("PRAGMA") {
+                throw failure(MasterError(.sql, "\(sql.prefix(20)) cannot run inside a transaction"), db)
+            }
+            try step(statement, db, onRow: onRow)
+            return nil
+        case .ddl, .other:
+            if statement.isReadonly && kind == .other {
+                try step(statement, db, onRow: onRow)
+                return nil
+            }
+            let autocommit = !state.open
+            if autocommit { try beginTransaction(db) }
+            let schemaBefore = kind == .ddl ? try schemaVersion(db) : 0
+            try step(statement, db, onRow: onRow)
+            if kind == .ddl, try schemaVersion(db) != schemaBefore {
+                capture.recordDDL(sql)
+                do { capture.descriptors = try ChangeCapture.loadDescriptors(db) } catch { throw failure(sqlError(error, statement: sql, db: db), db) }
+            }
+            do { try capture.resolveDescriptors() } catch { throw failure(error, db) }
+            return autocommit ? try commit(db) : nil
+        }
+    }
+
+    /// Steps a statement to completion; on failure rolls back the open transaction.
+    func step(_ statement: Statement, _ db: Database, onRow: ((Row) -> Void)?) throws {
+        do {
+            if statement.columnCount > 0 {
+                let rows = try Row.fetchCursor(statement)
+                while let row = try rows.next() { onRow?(row) }
+            } else {
+                try statement.execute()
+            }
+        } catch {
+            throw failure(sqlError(error, statement: statement.sql, db: db), db)
+        }
+    }
+
+    private func failure(_ error: Error, _ db: Database) -> Error {
+        try? abortTransaction(db)
+        return error
+    }
+
+    func beginTransaction(_ db: Database) throws {
+        do { try db.execute(sql: "BEGIN IMMEDIATE") } catch { throw sqlError(error, statement: "BEGIN IMMEDIATE", db: db) }
+        state.open = true
+        capture.clear()
+    }
+
+    func abortTransaction(_ db: Database) throws {
+        defer {
+            state = TransactionState()
+            capture.clear()
+        }
+        if db.isInsideTransaction { try db.execute(sql: "ROLLBACK") }
+    }
+
+    private func schemaVersion(_ db: Database) throws -> Int64 {
+        try Int64.fetchOne(db, sql: "PRAGMA main.schema_version") ?? 0
+    }
+
+    /// The commit protocol: LSN and position row, frame appended and fsynced, then the
+    /// SQLite COMMIT. If the commit fails the frame is cut off again; if appending fails
+    /// the database rolls back. Either way nothing is acknowledged.
+    func commit(_ db: Database) throws -> CommitInfo? {
+        if capture.isEmpty {
+            defer { state = TransactionState() }
+            do { try db.execute(sql: "COMMIT") } catch { throw failure(sqlError(error, statement: "COMMIT", db: db), db) }
+            return nil
+        }
+        let lsn = lastLSN + 1
+        // Commit times never go back, even when the clock does, so a time indexes into LSNs.
+        let commitTime = max(microsecondsNow(), lastCommitTime)
+        let events = capture.events()
+        let w: SegmentWriter
+        let before: (length: Int64, lsn: UInt64, time: Int64, frames: UInt64)
+        do {
+            try AppliedPosition.write(db, lsn: lsn, commitTime: commitTime, appliedAt: commitTime)
+            w = try activeWriter()
+            before = (w.length, w.lastLSN, w.lastCommitTime, w.frameCount)
+            try w.append(lsn: lsn, commitTime: commitTime, events: events)
+        } catch {
+            throw failure(liftFormat(error, "appending LSN \(lsn) to the binlog"), db)
+        }
+        commitsSinceSync += 1
+        do {
+            if syncBinlog == 1 || (syncBinlog > 1 && commitsSinceSync >= syncBinlog) {
+                try w.sync()
+                commitsSinceSync = 0
+            }
+            try db.execute(sql: "COMMIT")
+        } catch {
+            let lifted = db.isInsideTransaction ? liftFormat(error, "syncing LSN \(lsn)") : sqlError(error, statement: "COMMIT", db: db)
+            try? w.undoLastAppend(previousLength: before.length, previousLSN: before.lsn, previousCommitTime: before.time,
+                                  frames: w.frameCount - before.frames, events: UInt64(events.count))
+            throw failure(lifted, db)
+        }
+        state = TransactionState()
+        capture.clear()
+        lastLSN = lsn
+        lastCommitTime = commitTime
+        if w.length >= segmentSize {
+            // The transaction is committed and durable; a failed seal is retried on the next commit.
+            _ = try? sealActive()
+        }
+        return CommitInfo(lsn: lsn, commitTime: commitTime, events: events.count)
+    }
+
+    private func liftFormat(_ error: Error, _ operation: String) -> Error {
+        if let e = error as? FormatError { return MasterError(e, while: operation) }
+        if let e = error as? DatabaseError { return MasterError(e.resultCode == .SQLITE_FULL ? .diskFull : .io, "\(operation): \(e)") }
+        return error
+    }
+
+    func sqlError(_ error: Error, statement: String?, db: Database) -> Error {
+        guard let e = error as? DatabaseError else { return error }
+        let shown = (statement ?? e.sql).map { ": " + ($0.count > 300 ? String($0.prefix(300)) + "…" : $0) } ?? ""
+        if e.resultCode == .SQLITE_FULL {
+            return MasterError(.diskFull, "\(e.message ?? "database or disk is full")\(shown)",
+                               hint: "free space and run again; the transaction was rolled back and nothing was logged")
+        }
+        if e.resultCode == .SQLITE_IOERR { return MasterError(.io, "\(e.message ?? "\(e)")\(shown)") }
+        return MasterError(.sql, "\(e.message ?? "\(e)")\(shown)", hint: "the transaction was rolled back; nothing was logged")
+    }
+}
+
+/// Writes inside `Master.transaction { … }`: statements go through the master's capture.
+public struct MasterTransaction {
+    let master: Master
+    let db: Database
+
+    /// Runs one or more statements (no BEGIN, COMMIT, ROLLBACK or SAVEPOINT here).
+    public func execute(_ sql: String, arguments: StatementArguments = StatementArguments()) throws {
+        let statements = try db.allStatements(sql: sql, arguments: arguments)
+        while let statement = try statements.next() {
+            switch StatementKind.classify(statement.sql) {
+            case .begin, .commit, .rollback, .savepoint, .release, .rollbackTo, .outsideTransaction:
+                throw MasterError(.invalid, "transaction control is not allowed inside Master.transaction: \(statement.sql)")
+            case .ddl, .other:
+                _ = try master.run(statement, db, onRow: nil)
+            }
+        }
+    }
+
+    /// Prepares a statement for repeated writes (bulk loads).
+    public func prepare(_ sql: String) throws -> Statement {
+        let statement = try db.makeStatement(sql: sql)
+        guard StatementKind.classify(sql) == .other else {
+            throw MasterError(.invalid, "only data statements can be prepared for repeated writes: \(sql)")
+        }
+        return statement
+    }
+
+    /// Executes a prepared data statement with `arguments`.
+    public func execute(_ statement: Statement, arguments: StatementArguments) throws {
+        do { try statement.execute(arguments: arguments) } catch {
+            throw master.sqlError(error, statement: statement.sql, db: db)
+        }
+    }
+
+    /// Read access inside the transaction.
+    public var database: Database { db }
+}

@@ -1,0 +1,171 @@
+import BinlogApply
+import BinlogFormat
+import CSQLiteHooks
+import Foundation
+import GRDB
+
+/// A master data directory opened for writing: the one SQLite connection, the change
+/// capture, and the active binlog segment. Every committed transaction gets the next LSN
+/// and reaches the binlog (fsynced, by default) before SQLite commits it, so a transaction
+/// is never in the database without being in the binlog.
+///
+/// Not thread-safe: one thread drives a `Master`. One process per directory is enforced
+/// by an OS lock held from `open` to `close`.
+public final class Master {
+    /// Settings for one open; nil fields take the directory's `master.json` values.
+    public struct Options {
+        /// How long `open` waits for another writer to release the directory.
+        public var lockTimeout: Double = 10
+        public var syncBinlog: Int?
+        public var segmentSize: Int64?
+        public init(lockTimeout: Double = 10, syncBinlog: Int? = nil, segmentSize: Int64? = nil) {
+            self.lockTimeout = lockTimeout
+            self.syncBinlog = syncBinlog
+            self.segmentSize = segmentSize
+        }
+    }
+
+    /// What one committed transaction got.
+    public struct CommitInfo: Equatable, Sendable {
+        public var lsn: UInt64
+        public var commitTime: Int64
+        public var events: Int
+    }
+
+    public let directory: MasterDirectory
+    public let identity: MasterDirectory.Identity
+    public internal(set) var recovery = RecoveryReport()
+    public internal(set) var lastLSN: UInt64 = 0
+    public internal(set) var lastCommitTime: Int64 = 0
+    public var syncBinlog: Int
+    public var segmentSize: Int64
+
+    let queue: DatabaseQueue
+    let capture = ChangeCapture()
+    var writer: SegmentWriter?
+    var lastSealed: (name: SegmentName, footer: SegmentFooter)?
+    var commitsSinceSync = 0
+    var state = TransactionState()
+    private let lock: DirectoryLock
+    private var closed = false
+
+    /// What `open` had to do to bring the binlog and the database into agreement.
+    public struct RecoveryReport: Sendable {
+        public var tornTailBytes: Int64 = 0
+        public var tornTailReason: String?
+        public var redone: ClosedRange<UInt64>?
+        public var completedSeal: String?
+        public var removedTemporaries: [String] = []
+        public var isEmpty: Bool { tornTailBytes == 0 && redone == nil && completedSeal == nil && removedTemporaries.isEmpty }
+    }
+
+    static func configuration(forApply: Bool) -> Configuration {
+        var config = Configuration()
+        config.foreignKeysEnabled = !forApply
+        config.busyMode = .timeout(10)
+        config.label = "logship-master"
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA journal_mode = WAL")
+            // The binlog is fsynced before every commit and redone into the database after a
+            // crash, so SQLite need not fsync its WAL on each commit as well (NORMAL still
+            // keeps the database consistent; only the newest commits can be lost, and recovery
+            // replays them from the binlog).
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        }
+        return config
+    }
+
+    /// Opens a master: takes the lock, reconciles binlog and database, installs capture.
+    public static func open(_ path: String, options: Options = Options()) throws -> Master {
+        let directory = MasterDirectory(path: path)
+        let identity = try directory.readIdentity()
+        let lock = try DirectoryLock(path: directory.lockPath, timeout: options.lockTimeout)
+        let queue: DatabaseQueue
+        do {
+            queue = try DatabaseQueue(path: directory.databasePath, configuration: configuration(forApply: false))
+        } catch {
+            throw MasterError(.io, "unable to open \(directory.databasePath): \(error)")
+        }
+        let master = Master(directory: directory, identity: identity, lock: lock, queue: queue, options: options)
+        do {
+            try master.recover()
+            try queue.inDatabase { db in
+                master.capture.descriptors = try ChangeCapture.loadDescriptors(db)
+                master.capture.install(on: db)
+            }
+        } catch {
+            try? queue.close()
+            throw error
+        }
+        return master
+    }
+
+    private init(directory: MasterDirectory, identity: MasterDirectory.Identity, lock: DirectoryLock, queue: DatabaseQueue, options: Options) {
+        self.directory = directory
+        self.identity = identity
+        self.lock = lock
+        self.queue = queue
+        self.syncBinlog = options.syncBinlog ?? identity.syncBinlog
+        self.segmentSize = options.segmentSize ?? identity.segmentSizeBytes
+    }
+
+    deinit { if !closed { try? close() } }
+
+    /// Makes everything appended durable, releases the database and the lock.
+    public func close() throws {
+        guard !closed else { return }
+        closed = true
+        if let writer { try? writer.sync() }
+        try queue.inDatabase { db in
+            if db.isInsideTransaction { try db.execute(sql: "ROLLBACK") }
+            capture.uninstall(from: db)
+        }
+        try queue.close()
+    }
+
+    /// Reads the master's database without writing (GRDB read access).
+    public func read<T>(_ body: (Database) throws -> T) throws -> T {
+        try queue.inDatabase { db in try body(db) }
+    }
+
+    // MARK: - Segments
+
+    func activeWriter() throws -> SegmentWriter {
+        if let writer { return writer }
+        let sequence = (lastSealed?.name.sequence ?? 0) + 1
+        let header = SegmentHeader(sourceID: identity.sourceID, epoch: identity.epoch, sequence: sequence, firstLSN: lastLSN + 1,
+                                   createdAt: microsecondsNow(), previousChecksum: lastSealed?.footer.segmentChecksum ?? 0)
+        do {
+            let w = try SegmentWriter.create(directory: directory.binlogPath, header: header)
+            writer = w
+            return w
+        } catch let e as FormatError {
+            throw MasterError(e, while: "starting segment \(sequence)")
+        }
+    }
+
+    /// Seals the active segment if it holds at least one transaction (and, with
+    /// `ifOlderThan`, only if it was started at least that many seconds ago).
+    /// Returns the sealed segment's name and footer, or nil when there was nothing to seal.
+    @discardableResult
+    public func rotate(ifOlderThan seconds: Double? = nil) throws -> (name: SegmentName, footer: SegmentFooter)? {
+        guard state.isIdle else { throw MasterError(.invalid, "cannot rotate inside a transaction") }
+        guard let writer, writer.transactionCount > 0 else { return nil }
+        if let seconds, Double(microsecondsNow() - writer.header.createdAt) / 1e6 < seconds { return nil }
+        return try sealActive()
+    }
+
+    @discardableResult
+    func sealActive() throws -> (name: SegmentName, footer: SegmentFooter)? {
+        guard let writer else { return nil }
+        do {
+            let footer = try writer.seal()
+            lastSealed = (writer.name.sealed, footer)
+            self.writer = nil
+            commitsSinceSync = 0
+            return (writer.name.sealed, footer)
+        } catch let e as FormatError {
+            throw MasterError(e, while: "sealing \(writer.name)")
+        }
+    }
+}

@@ -1,0 +1,55 @@
+import BinlogApply
+import BinlogFormat
+import Foundation
+
+/// Every failure of the master: the operation, the subject, the cause, and a hint.
+public struct MasterError: Error, CustomStringConvertible {
+    public enum Kind: String {
+        /// A SQL statement failed; the transaction was rolled back and nothing was logged.
+        case sql = "SQL error"
+        /// Another process holds the data directory's lock.
+        case busy
+        /// The data directory does not exist or is not a master.
+        case notFound = "not found"
+        /// `init` found something already there.
+        case exists = "already exists"
+        /// The binlog is damaged (corruption, gap) or disagrees with the database.
+        case binlog = "binlog"
+        /// The file system is full.
+        case diskFull = "disk full"
+        /// Other I/O failures.
+        case io = "i/o error"
+        /// Input data (CSV, JSON Lines) that cannot be loaded.
+        case input = "bad input"
+        /// A request that makes no sense for this master (bad option value, unknown table).
+        case invalid = "invalid request"
+    }
+
+    public var kind: Kind
+    public var message: String
+    public var hint: String?
+    /// The underlying format error, when the binlog is involved (file and offset).
+    public var formatError: FormatError?
+
+    public init(_ kind: Kind, _ message: String, hint: String? = nil, formatError: FormatError? = nil) {
+        self.kind = kind
+        self.message = message
+        self.hint = hint
+        self.formatError = formatError
+    }
+
+    /// Lifts a format error: full disks stay full disks, corruption and gaps are binlog errors.
+    public init(_ error: FormatError, while operation: String) {
+        switch error.kind {
+        case .diskFull: self.init(.diskFull, "\(operation): \(error)", formatError: error)
+        case .io: self.init(.io, "\(operation): \(error)", formatError: error)
+        default: self.init(.binlog, "\(operation): \(error)", formatError: error)
+        }
+    }
+
+    public var description: String {
+        var text = "\(kind.rawValue): \(message)"
+        if let hint { text += "\nHINT: \(hint)" }
+        return text
+    }
+}

@@ -1,0 +1,73 @@
+import BinlogApply
+import BinlogFormat
+import Foundation
+import GRDB
+
+/// A read-only look at a master data directory: identity, positions, segments. It takes no
+/// lock, so it works while a writer runs (an active segment's unfinished tail is ignored).
+public struct MasterStatus: Codable, Sendable {
+    public struct Segment: Codable, Sendable {
+        public var name: String
+        public var sealed: Bool
+        public var bytes: Int64
+        public var firstLSN: UInt64
+        public var lastLSN: UInt64?
+        public var transactions: UInt64
+        public var createdAt: String
+        public var lastCommitTime: String?
+    }
+
+    public var sourceID: String
+    public var epoch: UInt32
+    public var directory: String
+    public var lastLSN: UInt64
+    public var lastCommitTime: String?
+    /// The LSN the database holds (equal to `lastLSN` unless recovery is pending).
+    public var databaseLSN: UInt64
+    public var activeSegment: Segment?
+    public var sealedSegments: [Segment]
+    public var sealedBytes: Int64
+    public var segmentSizeBytes: Int64
+    public var syncBinlog: Int
+
+    public static func read(_ path: String) throws -> MasterStatus {
+        let dir = MasterDirectory(path: path)
+        let identity = try dir.readIdentity()
+        var config = Configuration()
+        config.readonly = true
+        let position: AppliedPosition?
+        do {
+            let queue = try DatabaseQueue(path: dir.databasePath, configuration: config)
+            position = try queue.read { db in try AppliedPosition.read(db) }
+            try queue.close()
+        } catch {
+            throw MasterError(.io, "unable to read \(dir.databasePath): \(error)")
+        }
+        var sealed: [Segment] = []
+        var active: Segment?
+        do {
+            for entry in try BinlogDirectory(path: dir.binlogPath).list().segments {
+                let reader = try SegmentReader(path: entry.path)
+                let created = formatTimestamp(reader.header.createdAt)
+                if let footer = reader.footer, !entry.name.isActive {
+                    sealed.append(Segment(name: entry.name.description, sealed: true, bytes: entry.size, firstLSN: reader.header.firstLSN,
+                                          lastLSN: footer.lastLSN, transactions: footer.transactionCount, createdAt: created,
+                                          lastCommitTime: formatTimestamp(footer.lastCommitTime)))
+                } else {
+                    try reader.verifyAll(decode: false)
+                    active = Segment(name: entry.name.description, sealed: false, bytes: entry.size, firstLSN: reader.header.firstLSN,
+                                     lastLSN: reader.transactionCount > 0 ? reader.lastLSN : nil, transactions: reader.transactionCount,
+                                     createdAt: created, lastCommitTime: reader.transactionCount > 0 ? formatTimestamp(reader.lastCommitTime) : nil)
+                }
+            }
+        } catch let e as FormatError {
+            throw MasterError(e, while: "reading the binlog")
+        }
+        let last = active?.lastLSN ?? sealed.last?.lastLSN ?? 0
+        let lastTime = active?.lastCommitTime ?? sealed.last?.lastCommitTime
+        return MasterStatus(sourceID: identity.sourceID.uuidString, epoch: identity.epoch, directory: dir.path, lastLSN: last,
+                            lastCommitTime: lastTime, databaseLSN: position?.lsn ?? 0, activeSegment: active, sealedSegments: sealed,
+                            sealedBytes: sealed.reduce(0) { $0 + $1.bytes }, segmentSizeBytes: identity.segmentSizeBytes,
+                            syncBinlog: identity.syncBinlog)
+    }
+}

@@ -1,0 +1,63 @@
+import ArgumentParser
+import BinlogApply
+import BinlogFormat
+import BinlogMaster
+import Foundation
+import LogshipCLI
+
+@main
+struct BinlogWriter: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "binlog-writer",
+        abstract: "The master: runs SQL on its SQLite database and logs every committed row change to binlog segments.",
+        discussion: "Exit codes (shared by binlog-writer, binlog-ship, replica-apply and report):\n" + ExitStatus.table,
+        subcommands: [Init.self, Exec.self, Load.self, Rotate.self, Status.self, Dump.self, Verify.self])
+}
+
+/// Options every command that opens a master for writing takes.
+struct MasterOptions: ParsableArguments {
+    @Argument(help: "The master data directory.")
+    var directory: String
+
+    @Option(help: "Seconds to wait for another writer to release the directory.")
+    var lockTimeout: Double = 10
+
+    @Option(help: "fsync the binlog every N commits: 1 = each commit (default, as in master.json), 0 = leave it to the OS.")
+    var syncBinlog: Int?
+
+    func open() throws -> Master {
+        let master = try Master.open(directory, options: Master.Options(lockTimeout: lockTimeout, syncBinlog: syncBinlog))
+        let r = master.recovery
+        if r.tornTailBytes > 0 { printError("binlog-writer", "recovery: dropped an incomplete tail of \(r.tornTailBytes) bytes from the active segment (\(r.tornTailReason ?? "torn write")); it was never acknowledged") }
+        if let redone = r.redone { printError("binlog-writer", "recovery: redid LSN \(redone.lowerBound)…\(redone.upperBound) from the binlog into the database") }
+        if let sealed = r.completedSeal { printError("binlog-writer", "recovery: completed the interrupted seal of \(sealed)") }
+        return master
+    }
+}
+
+/// Maps library errors to the shared exit codes.
+func classify(_ error: Error) -> ExitStatus? {
+    if let e = error as? MasterError {
+        switch e.kind {
+        case .sql: return .sqlError
+        case .busy: return .busy
+        case .notFound: return .notFound
+        case .exists: return .alreadyExists
+        case .binlog: return e.formatError.map(ExitStatus.forFormat) ?? .corruption
+        case .diskFull: return .diskFull
+        case .io: return .ioError
+        case .input: return .badInput
+        case .invalid: return .usage
+        }
+    }
+    if let e = error as? ApplyError { return e.isDiskFull ? .diskFull : .divergence }
+    return nil
+}
+
+func run(_ body: () throws -> Void) throws {
+    try runReporting("binlog-writer", classify, body)
+}
+
+func printLine(_ s: String) {
+    FileHandle.standardOutput.write(Data((s + "\n").utf8))
+}

@@ -1,0 +1,37 @@
+import ArgumentParser
+import BinlogFormat
+import BinlogMaster
+import Foundation
+import LogshipCLI
+
+struct Init: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Create a master data directory (database, binlog directory, identity); refuses an existing one.")
+
+    @Argument(help: "The directory to create (must not exist, or be empty).")
+    var directory: String
+
+    @Option(help: "Seal the active segment once it reaches this size (e.g. 16MiB, 1GiB).")
+    var segmentSize: String = "64MiB"
+
+    @Option(help: "fsync the binlog every N commits (1 = each commit; 0 = leave it to the OS). Like MySQL's sync_binlog.")
+    var syncBinlog: Int = 1
+
+    func validate() throws {
+        guard let size = parseSize(segmentSize), size >= 4096 else { throw ValidationError("--segment-size must be a size of at least 4096 bytes, like 64MiB") }
+        guard syncBinlog >= 0 else { throw ValidationError("--sync-binlog must be 0 or more") }
+    }
+
+    func run() throws {
+        try BinlogMaster_run {
+            let identity = try MasterDirectory.initialize(at: directory, segmentSize: parseSize(segmentSize)!, syncBinlog: syncBinlog)
+            printLine("created master \(directory)")
+            printLine("  source id  \(identity.sourceID.uuidString)")
+            printLine("  epoch      \(identity.epoch)")
+            printLine("  database   \(MasterDirectory(path: directory).databasePath)")
+            printLine("  binlog     \(MasterDirectory(path: directory).binlogPath)")
+        }
+    }
+}
+
+/// `run` shadows the free function inside commands; this name reaches it.
+func BinlogMaster_run(_ body: () throws -> Void) throws { try run(body) }

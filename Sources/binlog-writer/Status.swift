@@ -1,0 +1,43 @@
+import ArgumentParser
+import BinlogFormat
+import BinlogMaster
+import Foundation
+import LogshipCLI
+
+struct Status: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show the master's identity, last LSN and commit time, active and sealed segments (takes no lock).")
+
+    @Argument(help: "The master data directory.")
+    var directory: String
+
+    @Flag(help: "Print JSON.")
+    var json = false
+
+    @Flag(help: "List every sealed segment.")
+    var segments = false
+
+    func run() throws {
+        try BinlogMaster_run {
+            let s = try MasterStatus.read(directory)
+            if json { printLine(try jsonText(s)); return }
+            printLine("master      \(s.directory)")
+            printLine("source id   \(s.sourceID)")
+            printLine("epoch       \(s.epoch)")
+            printLine("last LSN    \(s.lastLSN)" + (s.lastCommitTime.map { "  committed \($0)" } ?? ""))
+            if s.databaseLSN != s.lastLSN { printLine("database    at LSN \(s.databaseLSN): recovery will redo the rest on the next open") }
+            if let a = s.activeSegment {
+                printLine("active      \(a.name)  \(formatBytes(a.bytes))  \(a.transactions) transactions" + (a.lastLSN.map { "  LSN \(a.firstLSN)…\($0)" } ?? "") + "  started \(a.createdAt)")
+            } else {
+                printLine("active      none (the next commit starts a segment)")
+            }
+            let range = s.sealedSegments.first.map { "  LSN \($0.firstLSN)…\(s.sealedSegments.last!.lastLSN ?? 0)" } ?? ""
+            printLine("sealed      \(s.sealedSegments.count) segments, \(formatBytes(s.sealedBytes))\(range)")
+            if segments {
+                for seg in s.sealedSegments {
+                    printLine("  \(seg.name)  \(formatBytes(seg.bytes))  LSN \(seg.firstLSN)…\(seg.lastLSN ?? 0)  last commit \(seg.lastCommitTime ?? "-")")
+                }
+            }
+            printLine("settings    segment size \(formatBytes(s.segmentSizeBytes)), sync-binlog \(s.syncBinlog)")
+        }
+    }
+}

@@ -1,0 +1,202 @@
+import BinlogFormat
+import Foundation
+import XCTest
+
+/// Corruption made inside the test (docs/FORMAT.md §6): every byte flip and every truncation of a
+/// sealed segment is reported as a FormatError that names the file and an offset; every truncation
+/// of an active segment ends the log cleanly at a transaction boundary.
+final class MutationTests: XCTestCase {
+    private static let decodeKinds: Set<FormatError.Kind> = [.checksumMismatch, .corrupted, .truncated, .unsupported]
+    private var dir: TemporaryDirectory!
+    private var golden: BuiltSegment!
+
+    override func setUpWithError() throws {
+        dir = try TemporaryDirectory("mutation")
+        let source = try TemporaryDirectory("mutation-source")
+        golden = try Golden.build(in: source.path)
+        XCTAssertLessThan(golden.bytes.count, 2048)
+    }
+
+    override func tearDown() {
+        dir = nil
+        golden = nil
+    }
+
+    /// What reading `bytes` as `name` produced: the error, or the transactions and the reader.
+    private func read(_ bytes: ArraySlice<UInt8>, as name: String) throws -> Result<([Transaction], SegmentReader), FormatError> {
+        let path = dir.file(name)
+        try writeBytes(bytes, to: path)
+        do {
+            let (transactions, reader) = try readSegment(path)
+            return .success((transactions, reader))
+        } catch let e as FormatError {
+            return .failure(e)
+        }
+    }
+
+    private func describe(_ e: FormatError) -> String { "\(e.kind.rawValue) at \(e.offset.map(String.init) ?? "nil"): \(e.message)" }
+
+    func testEveryByteFlipInASealedSegmentIsDetected() throws {
+        let name = Golden.fileName
+        var problems: [String] = []
+        for offset in golden.bytes.indices {
+            for mask: UInt8 in [0xFF, 0x01] {
+                var bytes = golden.bytes
+                bytes[offset] ^= mask
+                switch try read(bytes[...], as: name) {
+                case .success(let (transactions, _)):
+                    problems.append("offset \(offset) ^ \(mask): read \(transactions.count) transactions without error")
+                case .failure(let e):
+                    if !Self.decodeKinds.contains(e.kind) { problems.append("offset \(offset) ^ \(mask): kind \(e.kind)") }
+                    if e.offset == nil { problems.append("offset \(offset) ^ \(mask): no offset in \(describe(e))") }
+                    if e.path == nil { problems.append("offset \(offset) ^ \(mask): no path in \(describe(e))") }
+                }
+            }
+        }
+        XCTAssertEqual(problems, [], "\(problems.count) undetected or badly reported flips, first: \(problems.prefix(10))")
+    }
+
+    /// The error points into the damaged structure: at or before the flipped byte for the header and
+    /// frames (a frame error names the frame's start), or in the footer for a footer flip.
+    func testByteFlipErrorsPointAtTheDamagedStructure() throws {
+        let footerAt = golden.bytes.count - SegmentFooter.size
+        let spans = try frames(of: golden.bytes, dataEnd: footerAt)
+        for offset in golden.bytes.indices {
+            var bytes = golden.bytes
+            bytes[offset] ^= 0x01
+            guard case .failure(let e) = try read(bytes[...], as: Golden.fileName), let at = e.offset else { continue }
+            if offset < SegmentHeader.size {
+                XCTAssertLessThan(at, Int64(SegmentHeader.size), "flip at \(offset): \(describe(e))")
+            } else if offset >= footerAt {
+                XCTAssertGreaterThanOrEqual(at, Int64(footerAt), "flip at \(offset): \(describe(e))")
+            } else if let span = spans.first(where: { $0.offset <= Int64(offset) && Int64(offset) < $0.end }) {
+                XCTAssertEqual(at, span.offset, "flip at \(offset) in the frame at \(span.offset): \(describe(e))")
+            }
+        }
+    }
+
+    func testEveryTruncationOfASealedSegmentIsDetected() throws {
+        var problems: [String] = []
+        for length in 0..<golden.bytes.count {
+            switch try read(golden.bytes[0..<length], as: Golden.fileName) {
+            case .success(let (transactions, _)):
+                problems.append("length \(length): read \(transactions.count) transactions without error")
+            case .failure(let e):
+                if !Self.decodeKinds.contains(e.kind) { problems.append("length \(length): kind \(e.kind)") }
+                if e.offset == nil || e.path == nil { problems.append("length \(length): no offset or path in \(describe(e))") }
+            }
+        }
+        XCTAssertEqual(problems, [], "first: \(problems.prefix(10))")
+    }
+
+    func testEveryTruncationOfAnActiveSegmentStopsAtATransactionBoundary() throws {
+        let active = golden.bytes[0..<(golden.bytes.count - SegmentFooter.size)]
+        let name = Golden.fileName + ".active"
+        let boundaries = golden.boundaries
+        XCTAssertEqual(boundaries.last, Int64(active.count))
+        for length in 0...active.count {
+            let result = try read(active[0..<length], as: name)
+            if length < SegmentHeader.size {
+                // The header is published whole (temp file, rename), so a shorter file is not a torn append.
+                guard case .failure(let e) = result else { XCTFail("length \(length): a partial header was accepted"); continue }
+                XCTAssertEqual(e.kind, .truncated, "length \(length)")
+                XCTAssertNotNil(e.path)
+                continue
+            }
+            guard case .success(let (transactions, reader)) = result else {
+                if case .failure(let e) = result { XCTFail("length \(length): \(describe(e))") }
+                continue
+            }
+            let complete = boundaries.lastIndex(where: { $0 <= Int64(length) })!
+            let end = boundaries[complete]
+            XCTAssertEqual(transactions, Array(Golden.transactions.prefix(complete)), "length \(length)")
+            XCTAssertEqual(reader.offset, end, "length \(length)")
+            XCTAssertEqual(reader.lastLSN, UInt64(complete), "length \(length)")
+            XCTAssertEqual(reader.tornTailOffset, Int64(length) == end ? nil : end, "length \(length)")
+            XCTAssertEqual(reader.checksumSoFar, Checksum.xxh3(Array(active[0..<Int(end)])), "length \(length): the running checksum rolls back")
+            XCTAssertNil(reader.footer)
+            XCTAssertNil(try reader.next(), "length \(length): the reader stays at the end")
+        }
+    }
+
+    /// A preallocated or zero-filled tail after the last commit ends the log like a torn frame.
+    func testZeroFilledTailOfAnActiveSegmentIsATornTail() throws {
+        let active = Array(golden.bytes[0..<(golden.bytes.count - SegmentFooter.size)])
+        for cut in golden.boundaries.dropFirst() {
+            for extra in [1, 39, 40, 41, 4096] {
+                let bytes = active[0..<Int(cut)] + [UInt8](repeating: 0, count: extra)
+                guard case .success(let (transactions, reader)) = try read(bytes, as: Golden.fileName + ".active") else {
+                    XCTFail("cut \(cut) + \(extra) zeros did not read"); continue
+                }
+                XCTAssertEqual(transactions.count, golden.boundaries.firstIndex(of: cut)!)
+                XCTAssertEqual(reader.tornTailOffset, cut)
+            }
+        }
+    }
+
+    /// Whatever a flip in an active segment does, the reader never hands out altered data:
+    /// it throws, or it yields an unaltered prefix of what was written.
+    func testByteFlipsInAnActiveSegmentNeverYieldAlteredTransactions() throws {
+        let active = golden.bytes[0..<(golden.bytes.count - SegmentFooter.size)]
+        for offset in active.indices {
+            for mask: UInt8 in [0xFF, 0x01] {
+                var bytes = Array(active)
+                bytes[offset] ^= mask
+                if case .success(let (transactions, reader)) = try read(bytes[...], as: Golden.fileName + ".active") {
+                    XCTAssertEqual(transactions, Array(Golden.transactions.prefix(transactions.count)), "flip at \(offset) ^ \(mask)")
+                    XCTAssertLessThan(transactions.count, Golden.transactions.count, "flip at \(offset) ^ \(mask) went unnoticed")
+                    XCTAssertNotNil(reader.tornTailOffset, "flip at \(offset) ^ \(mask)")
+                }
+            }
+        }
+    }
+
+    /// BUG (SegmentReader.damaged): in an active segment, a frame header that fails to decode (bad
+    /// magic, unknown flag, non-zero reserved field) is taken for a torn tail even when complete,
+    /// committed frames follow it, so the reader silently drops them; SegmentWriter.reopen would
+    /// then truncate them away. Only a frame that runs to the end of the file, or zeros, may end the log.
+    func testActiveSegmentBadFrameHeaderBeforeCommittedFramesIsCorruption() throws {
+        let active = Array(golden.bytes[0..<(golden.bytes.count - SegmentFooter.size)])
+        let second = Int(golden.boundaries[1])   // the first frame of LSN 2; LSNs 2...4 follow intact
+        for (field, delta, mask) in [("magic", 0, UInt8(0xFF)), ("kind", 4, 0x02), ("flags", 5, 0x80), ("reserved", 6, 0x01)] {
+            var bytes = active
+            bytes[second + delta] ^= mask
+            switch try read(bytes[...], as: Golden.fileName + ".active") {
+            case .success(let (transactions, reader)):
+                XCTFail("\(field) damaged mid-file: read \(transactions.count) of 4 transactions and stopped with a torn tail at \(reader.tornTailOffset.map(String.init) ?? "nil") instead of reporting corruption")
+            case .failure(let e):
+                XCTAssertEqual(e.kind, .corrupted, field)
+                XCTAssertEqual(e.offset, Int64(second), field)
+            }
+        }
+    }
+
+    /// A damaged frame with more data after it is corruption in an active segment too.
+    func testActiveSegmentChecksumMismatchBeforeCommittedFramesIsCorruption() throws {
+        let active = Array(golden.bytes[0..<(golden.bytes.count - SegmentFooter.size)])
+        let second = Int(golden.boundaries[1])
+        var bytes = active
+        bytes[second + FrameHeader.size] ^= 0x01   // first payload byte of LSN 2
+        guard case .failure(let e) = try read(bytes[...], as: Golden.fileName + ".active") else { return XCTFail("flip went unnoticed") }
+        XCTAssertEqual(e.kind, .checksumMismatch)
+        XCTAssertEqual(e.offset, Int64(second))
+    }
+
+    /// After a torn tail, the writer reopens at the last commit, cuts the tail and carries on.
+    func testReopenAfterTornTailCutsTheTailAndAppends() throws {
+        let active = golden.bytes[0..<(golden.bytes.count - SegmentFooter.size)]
+        let cut = Int(golden.boundaries[3]) + 50   // inside LSN 4
+        let path = dir.file(Golden.fileName + ".active")
+        try writeBytes(active[0..<cut], to: path)
+        let reader = try SegmentReader(path: path)
+        try reader.verifyAll()
+        XCTAssertEqual(reader.tornTailOffset, golden.boundaries[3])
+        let writer = try SegmentWriter.reopen(directory: dir.path, verified: reader, eventCount: reader.eventCount, chunkSize: Golden.chunkSize)
+        XCTAssertEqual(writer.length, golden.boundaries[3])
+        let last = Golden.transactions[3]
+        try writer.append(lsn: last.lsn, commitTime: last.commitTime, events: last.events)
+        _ = try writer.seal(now: Golden.sealedAt)
+        let (transactions, _) = try readSegment(dir.file(Golden.fileName))
+        XCTAssertEqual(transactions, Golden.transactions)
+    }
+}

@@ -18,10 +18,10 @@ public struct CSVRowSource: RowSource {
     private var line = 1
 
     public init(path: String) throws {
-        guard let stream = path == "-" ? InputStream(fileAtPath: "/dev/stdin") : InputStream(fileAtPath: path),
-              FileManager.default.isReadableFile(atPath: path == "-" ? "/dev/stdin" : path) else {
+        guard let handle = path == "-" ? FileHandle.standardInput : FileHandle(forReadingAtPath: path) else {
             throw MasterError(.notFound, "cannot read \(path)")
         }
+        let stream = EOFAwareInputStream(handle: handle)
         do {
             reader = try CSVReader(stream: stream, hasHeaderRow: true)
         } catch {
@@ -182,5 +182,47 @@ extension Master {
             progress?(result.rows)
         }
         return result
+    }
+}
+
+/// An InputStream over a FileHandle whose `hasBytesAvailable` turns false at end of file.
+/// Foundation's own file InputStream on Linux keeps answering true at EOF, and CSV.swift
+/// then reports a spurious `cannotReadFile` after the last row; this stream reads ahead
+/// one chunk so it knows.
+final class EOFAwareInputStream: InputStream {
+    private let handle: FileHandle
+    private var buffer = Data()
+    private var eof = false
+    private var status: Stream.Status = .notOpen
+
+    init(handle: FileHandle) {
+        self.handle = handle
+        super.init(data: Data())
+    }
+
+    override func open() { status = .open }
+    override func close() { status = .closed }
+    override var streamStatus: Stream.Status { status }
+    override var streamError: Error? { nil }
+
+    private func fill() {
+        if buffer.isEmpty && !eof {
+            let chunk = handle.readData(ofLength: 1 << 16)
+            if chunk.isEmpty { eof = true } else { buffer = chunk }
+        }
+    }
+
+    override var hasBytesAvailable: Bool {
+        fill()
+        return !buffer.isEmpty
+    }
+
+    override func read(_ out: UnsafeMutablePointer<UInt8>, maxLength: Int) -> Int {
+        fill()
+        let n = min(maxLength, buffer.count)
+        if n == 0 { status = .atEnd; return 0 }
+        buffer.copyBytes(to: out, count: n)
+        buffer.removeFirst(n)
+        return n
     }
 }

@@ -295,4 +295,33 @@ final class RoundTripTests: XCTestCase {
             XCTFail("an empty sealed segment does not read back: \(error)")
         }
     }
+
+    /// BUG: the writer does not enforce FrameHeader.maxRawLength (about 1.001 GB), which the reader
+    /// enforces. One event larger than that (an UPDATE's before and after images of a row with a
+    /// 600 MB value, within SQLite's limits) becomes a frame the reader rejects; in an active
+    /// segment the rejected last frame reads as a torn tail, so the committed transaction vanishes.
+    /// Needs about 8 GB of memory: runs only with BINLOG_HEAVY_TESTS=1.
+    func testUpdateOfARowWithAHugeValueReadsBack() throws {
+        guard ProcessInfo.processInfo.environment["BINLOG_HEAVY_TESTS"] == "1" else {
+            throw XCTSkip("set BINLOG_HEAVY_TESTS=1 to run (about 8 GB of memory)")
+        }
+        let old = Data(repeating: 0x61, count: 520_000_000)
+        let new = Data(repeating: 0x62, count: 520_000_000)
+        let events: [Event] = [.update(table: Sample.cells, oldRowid: 1, newRowid: 1, old: [.blob(old)], new: [.blob(new)])]
+        let built = try buildSegment(in: dir.path, header: Sample.header(), transactions: [Transaction(lsn: 1, commitTime: Sample.t0, events: events)])
+        let (read, reader) = try readSegment(built.path, decode: false)
+        XCTAssertEqual(read.count, 1, "torn tail reported: \(reader.tornTailReason ?? "none")")
+    }
+
+    /// BUG: after seal() the writer still accepts appends and writes them over the footer of the
+    /// now sealed, renamed file, which then no longer reads.
+    func testAppendAfterSealIsRefused() throws {
+        let writer = try SegmentWriter.create(directory: dir.path, header: Sample.header())
+        try writer.append(lsn: 1, commitTime: Sample.t0, events: [Sample.item(1, "a")])
+        _ = try writer.seal(now: Sample.t0 + 1)
+        let sealed = dir.file("00000001-0000000000000001.binlog")
+        XCTAssertThrowsError(try writer.append(lsn: 2, commitTime: Sample.t0 + 2, events: [Sample.item(2, "b")]),
+                             "a sealed segment accepted an append")
+        XCTAssertNoThrow(try readSegment(sealed), "the sealed segment was damaged by an append after seal")
+    }
 }

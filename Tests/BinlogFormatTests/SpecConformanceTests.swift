@@ -324,4 +324,19 @@ final class SpecConformanceTests: XCTestCase {
         XCTAssertEqual(e?.offset, 0)
         XCTAssertEqual(e?.path, path)
     }
+
+    /// BUG: corruption must never crash, but LSN arithmetic traps on overflow. A segment whose
+    /// header says first LSN UInt64.max, holding a committed frame for that LSN and then another
+    /// frame, makes SegmentReader.checkSequence compute `lastLSN + 1` and trap (the process dies);
+    /// BinlogDirectory.checkLink's `footer.lastLSN + 1` does the same for a following segment.
+    /// Kills the test process: runs only with BINLOG_CRASH_TESTS=1.
+    func testLSNOverflowIsCorruptionNotACrash() throws {
+        guard ProcessInfo.processInfo.environment["BINLOG_CRASH_TESTS"] == "1" else {
+            throw XCTSkip("set BINLOG_CRASH_TESTS=1 to run (it traps today)")
+        }
+        let path = dir.file("00000001-0000000000000001.binlog.active")
+        try writeBytes(Self.header(firstLSN: .max) + Self.frame(lsn: .max, payload: []) + Self.frame(lsn: 1, payload: []), to: path)
+        let e = expectFormatError { _ = try readSegment(path) }
+        XCTAssertEqual(e?.kind, .corrupted)
+    }
 }

@@ -41,8 +41,10 @@ func readBytes(_ path: String) throws -> [UInt8] {
     [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
 }
 
+/// Replaces the file at `path` with `bytes`, without fsync: the mutation tests write thousands of files.
 func writeBytes<C: Collection>(_ bytes: C, to path: String) throws where C.Element == UInt8 {
-    try Data(bytes).write(to: URL(fileURLWithPath: path))
+    let file = try FileDescriptor(path: path, flags: O_WRONLY | O_CREAT | O_TRUNC)
+    try Array(bytes).withUnsafeBytes { try file.write($0, at: 0) }
 }
 
 /// A segment written through `SegmentWriter`, with the file offsets where each transaction ends.

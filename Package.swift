@@ -63,14 +63,14 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "tools/bench/Sources"),
         .target(name: "LogshipTestSupport", dependencies: [
-            "BinlogFormat", .product(name: "GRDB", package: "GRDB.swift"),
+            "BinlogFormat", "BinlogApply", .product(name: "GRDB", package: "GRDB.swift"),
         ], path: "Tests/Support"),
-        .testTarget(name: "BinlogFormatTests", dependencies: ["BinlogFormat"]),
+        .testTarget(name: "BinlogFormatTests", dependencies: ["BinlogFormat"], exclude: ["Fixtures"]),
         .testTarget(name: "BinlogMasterTests", dependencies: [
             "BinlogMaster", "BinlogApply", "BinlogFormat", "LogshipTestSupport",
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
-        .testTarget(name: "ToolTests", dependencies: ["BinlogFormat", "LogshipTestSupport",
+        .testTarget(name: "ToolTests", dependencies: ["BinlogFormat", "BinlogMaster", "LogshipTestSupport",
             .product(name: "GRDB", package: "GRDB.swift")]),
     ],
     swiftLanguageModes: [.v5]

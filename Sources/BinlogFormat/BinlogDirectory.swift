@@ -69,8 +69,16 @@ public struct BinlogDirectory {
     /// problem: a missing segment or LSN range is a gap; anything else is corruption.
     public func verify(decode: Bool = true, expectedSource: UUID? = nil) throws -> VerifyReport {
         var report = VerifyReport()
-        let (segments, unrecognized) = try list()
+        var (segments, unrecognized) = try list()
         for n in unrecognized { report.warnings.append("ignored \(n): not a segment name") }
+        // An active copy next to its sealed segment is superseded by it (a shipped partial
+        // segment that the sealed one later replaced): read the sealed one only.
+        let sealedNames = Set(segments.filter { !$0.name.isActive }.map(\.name))
+        segments.removeAll { entry in
+            guard entry.name.isActive, sealedNames.contains(entry.name.sealed) else { return false }
+            report.warnings.append("ignored \(entry.name): superseded by the sealed \(entry.name.sealed)")
+            return true
+        }
         var previous: (name: SegmentName, footer: SegmentFooter?, header: SegmentHeader)?
         for (index, entry) in segments.enumerated() {
             let reader: SegmentReader
@@ -111,15 +119,18 @@ public struct BinlogDirectory {
 
     private func checkLink(from p: (name: SegmentName, footer: SegmentFooter?, header: SegmentHeader), to reader: SegmentReader, entry: Entry) throws {
         let h = reader.header
-        if h.epoch == p.header.epoch && h.sequence != p.header.sequence + 1 {
+        if h.epoch == p.header.epoch && h.sequence != p.header.sequence &+ 1 {
+            guard h.sequence > p.header.sequence else {
+                throw FormatError(.corrupted, "\(entry.name) carries sequence \(h.sequence), not after \(p.header.sequence)", path: entry.path, offset: 40)
+            }
             throw FormatError(.gap, "segments \(p.header.sequence + 1)…\(h.sequence - 1) of epoch \(h.epoch) are missing before \(entry.name)", path: entry.path,
                               hint: "ship the missing segments, or restore them from another copy")
         }
         guard let footer = p.footer else {
             throw FormatError(.corrupted, "segment \(p.name) is followed by \(entry.name) but was never sealed", path: entry.path)
         }
-        if h.firstLSN != footer.lastLSN + 1 {
-            if h.firstLSN > footer.lastLSN + 1 {
+        if footer.lastLSN == UInt64.max || h.firstLSN != footer.lastLSN + 1 {
+            if footer.lastLSN < UInt64.max && h.firstLSN > footer.lastLSN + 1 {
                 throw FormatError(.gap, "LSNs \(footer.lastLSN + 1)…\(h.firstLSN - 1) are missing between \(p.name) and \(entry.name)", path: entry.path, offset: 48)
             }
             throw FormatError(.corrupted, "\(entry.name) starts at LSN \(h.firstLSN), overlapping \(p.name) which ends at \(footer.lastLSN)", path: entry.path, offset: 48)

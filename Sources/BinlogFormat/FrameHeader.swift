@@ -19,9 +19,11 @@ public struct FrameHeader: Equatable, Sendable {
     public static let magic: [UInt8] = Array("LSFR".utf8)
     public static let size = 40
     public static let kindTransaction: UInt8 = 1
-    /// Bound on a frame's raw payload: SQLite's largest value (1,000,000,000 bytes) plus room
-    /// for the event around it. A corrupt length beyond this is rejected before any allocation.
-    public static let maxRawLength = 1_000_000_000 + 1_048_576
+    /// Bound on a frame's raw payload: an UPDATE carries two row images, and SQLite bounds a
+    /// row (and any value) at SQLITE_MAX_LENGTH, 1,000,000,000 bytes by default; plus room for
+    /// the event around them. It stays below LZ4's input limit and fits the u32 length fields.
+    /// A corrupt length beyond this is rejected before any allocation.
+    public static let maxRawLength = 2_000_000_000 + 1_048_576
 
     public struct Flags: OptionSet, Sendable {
         public let rawValue: UInt8

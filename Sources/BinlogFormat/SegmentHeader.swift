@@ -70,7 +70,7 @@ public struct SegmentHeader: Equatable, Sendable {
         let flags = try r.u32()
         let sourceID = try r.uuid()
         let epoch = try r.u32()
-        _ = try r.u32()
+        let reserved = try r.u32()
         let sequence = try r.u64()
         let firstLSN = try r.u64()
         let createdAt = try r.i64()
@@ -84,7 +84,7 @@ public struct SegmentHeader: Equatable, Sendable {
             throw FormatError(.unsupported, "segment format version \(version); this build reads version \(currentVersion)", offset: 8,
                               hint: "upgrade logship on this machine")
         }
-        guard headerSize == size, flags == 0 else {
+        guard headerSize == size, flags == 0, reserved == 0 else {
             throw FormatError(.unsupported, "segment header size \(headerSize) or flags \(flags) not understood", offset: 10)
         }
         guard epoch >= 1, sequence >= 1, firstLSN >= 1 else {

@@ -32,6 +32,8 @@ public final class SegmentReader {
     private var decoder = TransactionDecoder()
     private var running = StreamingChecksum()
     private var finished = false
+    /// True while every transaction so far was read with `decode: true` (event counts are known).
+    private var decodedEvents = true
     private var dataEnd: Int64
 
     /// Opens `path`; a `.binlog` name must carry a footer, a `.binlog.active` one may not yet.
@@ -97,6 +99,7 @@ public final class SegmentReader {
     /// decoded, and the transaction comes back with no events.
     public func next(decode: Bool = true) throws -> Transaction? {
         if finished { return nil }
+        if !decode { decodedEvents = false }
         var events: [Event] = []
         var txLSN: UInt64 = 0
         var txTime: Int64 = 0
@@ -165,8 +168,8 @@ public final class SegmentReader {
             guard h.flags.contains(.first) else {
                 throw FormatError(.corrupted, "frame for LSN \(h.lsn) continues a transaction that never began", path: path, offset: cursor)
             }
-            guard h.lsn == lastLSN + 1 else {
-                throw FormatError(.corrupted, "LSN \(h.lsn) follows LSN \(lastLSN); expected \(lastLSN + 1)", path: path, offset: cursor + 8)
+            guard lastLSN < UInt64.max, h.lsn == lastLSN + 1 else {
+                throw FormatError(.corrupted, "LSN \(h.lsn) follows LSN \(lastLSN); expected \(lastLSN &+ 1)", path: path, offset: cursor + 8)
             }
             guard transactionCount == 0 || h.commitTime >= lastCommitTime else {
                 throw FormatError(.corrupted, "commit time of LSN \(h.lsn) goes back in time", path: path, offset: cursor + 16)
@@ -201,8 +204,18 @@ public final class SegmentReader {
     /// runs to or past the end of file, or when only zero bytes follow; otherwise corruption.
     private func damaged(_ error: FormatError, frameAt: Int64, frameEnd: Int64?, txStart: Int64, restoring: StreamingChecksum) throws -> Transaction? {
         if !expectFooter && footer == nil {
-            let reachesEnd = (frameEnd ?? Int64.max) >= fileSize || error.kind == .truncated
-            if try reachesEnd || onlyZeros(from: frameAt) {
+            let torn: Bool
+            if let frameEnd {
+                // The header was intact: a frame that runs to or past the end is a torn write.
+                torn = frameEnd >= fileSize
+            } else {
+                // The header itself is unreadable: torn only when too few bytes remain for a
+                // header, or they are the start of a footer the writer was appending.
+                let remaining = fileSize - frameAt
+                let startsFooter = remaining < Int64(SegmentFooter.size) ? try file.read(at: frameAt, count: 4) == SegmentFooter.magic : false
+                torn = remaining < Int64(FrameHeader.size) || startsFooter
+            }
+            if try torn || onlyZeros(from: frameAt) {
                 return try endOfData(at: txStart, reason: error.message, restoring: restoring)
             }
         }
@@ -240,8 +253,10 @@ public final class SegmentReader {
             throw FormatError(.checksumMismatch, "segment checksum is \(hex(footer.segmentChecksum, width: 16)) in the footer, computed \(hex(computed, width: 16))",
                               path: path, offset: dataEnd + 56)
         }
+        // An empty segment's footer carries the header's creation time as its last commit time.
+        let expectedTime = transactionCount > 0 ? lastCommitTime : header.createdAt
         guard footer.lastLSN == lastLSN, footer.transactionCount == transactionCount, footer.frameCount == frameCount,
-              footer.lastCommitTime == lastCommitTime else {
+              footer.lastCommitTime == expectedTime, !decodedEvents || footer.eventCount == eventCount else {
             throw FormatError(.corrupted, "footer claims last LSN \(footer.lastLSN) in \(footer.transactionCount) transactions, data holds last LSN \(lastLSN) in \(transactionCount)",
                               path: path, offset: dataEnd + 8)
         }

@@ -19,6 +19,8 @@ public final class SegmentWriter {
     public private(set) var frameCount: UInt64
     /// Set when a failed append could not be undone; the writer refuses further work.
     public private(set) var poisoned: FormatError?
+    /// Set once sealed: a sealed segment is immutable.
+    public private(set) var isSealed = false
 
     private let file: FileDescriptor
     private var encoder: TransactionEncoder
@@ -76,11 +78,17 @@ public final class SegmentWriter {
     @discardableResult
     public func append(lsn: UInt64, commitTime: Int64, events: [Event]) throws -> Int {
         if let poisoned { throw poisoned }
+        guard !isSealed else { throw FormatError(.invalidArgument, "segment is sealed; sealed segments are immutable", path: path) }
         precondition(lsn == lastLSN + 1, "LSN \(lsn) does not follow \(lastLSN)")
         precondition(commitTime >= lastCommitTime || transactionCount == 0, "commit time goes back")
         let chunks = encoder.encode(events)
         var out: [UInt8] = []
         out.reserveCapacity(chunks.reduce(0) { $0 + $1.count + FrameHeader.size })
+        if let big = chunks.first(where: { $0.count > FrameHeader.maxRawLength }) {
+            encoder.startSegment()
+            throw FormatError(.invalidArgument, "transaction LSN \(lsn) has an event of \(big.count) bytes, beyond the format's frame limit of \(FrameHeader.maxRawLength)",
+                              path: path, hint: "SQLite's own limit on a row is 1,000,000,000 bytes; split the change")
+        }
         for (i, chunk) in chunks.enumerated() {
             var flags: FrameHeader.Flags = []
             if i == 0 { flags.insert(.first) }
@@ -145,6 +153,7 @@ public final class SegmentWriter {
     /// Seals the segment: re-reads and verifies it, appends the footer, fsyncs, renames
     /// `.binlog.active` to `.binlog`, fsyncs the directory. Returns the footer.
     public func seal(now: Int64 = microsecondsNow()) throws -> SegmentFooter {
+        guard !isSealed else { throw FormatError(.invalidArgument, "segment is already sealed", path: path) }
         try file.sync()
         let reader = try SegmentReader(path: path)
         try reader.verifyAll(decode: false)
@@ -157,6 +166,7 @@ public final class SegmentWriter {
         try file.write(footer.encoded(), at: length)
         try file.sync()
         try DurableFile.rename(path, to: directory + "/" + name.sealed.description)
+        isSealed = true
         try DurableFile.syncDirectory(directory)
         return footer
     }

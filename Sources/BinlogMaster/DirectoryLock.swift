@@ -9,7 +9,7 @@ import Glibc
 /// writes its pid into the file so that a waiter can name it.
 public final class DirectoryLock {
     public let path: String
-    private let fd: Int32
+    private var fd: Int32
 
     /// Waits up to `timeout` seconds for the lock (0 = try once).
     public init(path: String, timeout: Double) throws {
@@ -37,9 +37,14 @@ public final class DirectoryLock {
         _ = pid.withCString { pwrite(fd, $0, strlen($0), 0) }
     }
 
-    deinit {
+    deinit { release() }
+
+    /// Releases the lock now (idempotent); the kernel would on exit anyway.
+    public func release() {
+        guard fd >= 0 else { return }
         flock(fd, LOCK_UN)
         close(fd)
+        fd = -1
     }
 
     private static func holder(fd: Int32) -> Int32? {

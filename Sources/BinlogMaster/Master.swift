@@ -121,6 +121,7 @@ public final class Master {
             capture.uninstall(from: db)
         }
         try queue.close()
+        lock.release()
     }
 
     /// Reads the master's database without writing (GRDB read access).

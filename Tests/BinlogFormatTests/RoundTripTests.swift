@@ -279,8 +279,8 @@ final class RoundTripTests: XCTestCase {
         XCTAssertEqual(e?.kind, .invalidArgument)
     }
 
-    /// BUG: sealing a segment with no transactions writes a footer whose last commit time is the
-    /// header's creation time, but the reader compares it with 0, so the sealed segment never reads.
+    /// A sealed segment with no transactions (its footer carries the header's creation time as
+    /// its last commit time) reads back as empty.
     func testEmptySegmentSealsAndReadsBack() throws {
         let header = Sample.header(sequence: 2, firstLSN: 10)
         let built = try buildSegment(in: dir.path, header: header, transactions: [], sealedAt: Sample.t0 + 1)
@@ -296,10 +296,9 @@ final class RoundTripTests: XCTestCase {
         }
     }
 
-    /// BUG: the writer does not enforce FrameHeader.maxRawLength (about 1.001 GB), which the reader
-    /// enforces. One event larger than that (an UPDATE's before and after images of a row with a
-    /// 600 MB value, within SQLite's limits) becomes a frame the reader rejects; in an active
-    /// segment the rejected last frame reads as a torn tail, so the committed transaction vanishes.
+    /// An UPDATE's before and after images of a row with a 520 MB value (within SQLite's limits)
+    /// fit one frame: FrameHeader.maxRawLength allows two maximal row images, and the writer
+    /// refuses anything larger rather than write a frame the reader rejects.
     /// Needs about 8 GB of memory: runs only with BINLOG_HEAVY_TESTS=1.
     func testUpdateOfARowWithAHugeValueReadsBack() throws {
         guard ProcessInfo.processInfo.environment["BINLOG_HEAVY_TESTS"] == "1" else {
@@ -313,8 +312,7 @@ final class RoundTripTests: XCTestCase {
         XCTAssertEqual(read.count, 1, "torn tail reported: \(reader.tornTailReason ?? "none")")
     }
 
-    /// BUG: after seal() the writer still accepts appends and writes them over the footer of the
-    /// now sealed, renamed file, which then no longer reads.
+    /// After seal() the writer refuses appends: a sealed segment is immutable.
     func testAppendAfterSealIsRefused() throws {
         let writer = try SegmentWriter.create(directory: dir.path, header: Sample.header())
         try writer.append(lsn: 1, commitTime: Sample.t0, events: [Sample.item(1, "a")])

@@ -1,0 +1,35 @@
+import BinlogApply
+import BinlogFormat
+import Foundation
+import GRDB
+
+/// Replays a directory of segments into a new SQLite file with the apply engine, for
+/// comparing a master with "what its binlog says" through `TableDigest`.
+public enum BinlogReplay {
+    /// Replays every complete transaction (up to `lastLSN` when given) into `databasePath`.
+    /// Returns the last LSN applied.
+    @discardableResult
+    public static func replay(binlog: String, into databasePath: String, upTo lastLSN: UInt64? = nil) throws -> UInt64 {
+        var config = Configuration()
+        config.foreignKeysEnabled = false
+        let queue = try DatabaseQueue(path: databasePath, configuration: config)
+        defer { try? queue.close() }
+        let engine = ApplyEngine()
+        var applied: UInt64 = 0
+        try queue.inDatabase { db in
+            try ApplyEngine.prepareConnection(db)
+            for entry in try BinlogDirectory(path: binlog).list().segments {
+                let reader = try SegmentReader(path: entry.path)
+                try db.execute(sql: "BEGIN")
+                while let tx = try reader.next() {
+                    if let lastLSN, tx.lsn > lastLSN { break }
+                    try engine.apply(tx, in: db)
+                    applied = tx.lsn
+                }
+                try db.execute(sql: "COMMIT")
+            }
+            engine.reset()
+        }
+        return applied
+    }
+}

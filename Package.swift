@@ -14,6 +14,7 @@ let package = Package(
     products: [
         .library(name: "BinlogFormat", targets: ["BinlogFormat"]),
         .library(name: "BinlogMaster", targets: ["BinlogMaster"]),
+        .library(name: "BinlogShip", targets: ["BinlogShip"]),
         .executable(name: "binlog-writer", targets: ["binlog-writer"]),
         .executable(name: "binlog-ship", targets: ["binlog-ship"]),
         .executable(name: "replica-apply", targets: ["replica-apply"]),
@@ -23,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/yaslab/CSV.swift", from: "2.5.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         .systemLibrary(name: "CLZ4", providers: [.apt(["liblz4-dev"])]),
@@ -40,6 +42,9 @@ let package = Package(
             .product(name: "GRDBSQLite", package: "GRDB.swift"),
             .product(name: "CSV", package: "CSV.swift"),
         ]),
+        .target(name: "BinlogShip", dependencies: [
+            "BinlogFormat", .product(name: "Yams", package: "Yams"),
+        ]),
         .target(name: "LogshipCLI", dependencies: [
             "BinlogFormat",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -49,7 +54,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "binlog-ship", dependencies: [
-            "LogshipCLI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "BinlogShip", "BinlogFormat", "LogshipCLI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "replica-apply", dependencies: [
             "LogshipCLI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -70,6 +75,7 @@ let package = Package(
             "BinlogMaster", "BinlogApply", "BinlogFormat", "LogshipTestSupport",
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
+        .testTarget(name: "BinlogShipTests", dependencies: ["BinlogShip", "BinlogFormat", "LogshipTestSupport"]),
         .testTarget(name: "ToolTests", dependencies: ["BinlogFormat", "BinlogMaster", "LogshipTestSupport",
             .product(name: "GRDB", package: "GRDB.swift")]),
     ],

@@ -21,7 +21,10 @@ final class TableStatements {
         writable = table.columns.indices.filter { !table.columns[$0].isGenerated }
     }
 
-    private var usesRowid: Bool { !table.withoutRowid && table.rowidAliasColumn == nil }
+    /// Rowid tables are always addressed and written by rowid, also when a column aliases it
+    /// (SQLite accepts the same value for both), so that `INTEGER PRIMARY KEY DESC`, which is
+    /// not an alias, keeps the master's rowids as well.
+    private var usesRowid: Bool { !table.withoutRowid }
 
     private func columns(_ count: Int) -> [Int] { writable.filter { $0 < count } }
 

@@ -34,6 +34,7 @@ final class ChangeCapture {
     private var lastTableSkipped = false
 
     var count: Int { changes.count + ddl.count }
+    var ddlCount: Int { ddl.count }
     var isEmpty: Bool { changes.isEmpty && ddl.isEmpty }
 
     func install(on db: Database) {
@@ -63,6 +64,22 @@ final class ChangeCapture {
     }
 
     func recordDDL(_ sql: String) { ddl.append((changes.count, sql)) }
+
+    /// Records an insert that SQLite did not pass to the hook (rows of CREATE TABLE … AS SELECT).
+    func recordInsert(table: TableDescriptor, rowid: Int64, values: [Value]) {
+        changes.append(Change(op: Int32(LSH_OP_INSERT), table: table.name, oldRowid: rowid, newRowid: rowid, old: [], new: values, descriptor: table))
+    }
+
+    /// A GRDB value as a binlog value.
+    static func value(_ v: DatabaseValue) -> Value {
+        switch v.storage {
+        case .null: return .null
+        case .int64(let i): return .integer(i)
+        case .double(let d): return .real(d)
+        case .string(let s): return .text(Data(s.utf8))
+        case .blob(let b): return .blob(b)
+        }
+    }
 
     private func record(_ db: OpaquePointer, _ op: Int32, _ zDb: UnsafePointer<CChar>, _ zTable: UnsafePointer<CChar>, _ k1: Int64, _ k2: Int64) {
         guard enabled, strcmp(zDb, "main") == 0 else { return }
@@ -131,10 +148,15 @@ final class ChangeCapture {
             let t = c.descriptor!
             let oldRowid: Int64? = t.withoutRowid ? nil : c.oldRowid
             let newRowid: Int64? = t.withoutRowid ? nil : c.newRowid
+            // The hook counts VIRTUAL generated columns but its values skip them: the first
+            // `columns.count` values are the stored columns, in order.
+            let n = t.columns.count
+            let old = c.old.count > n ? Array(c.old.prefix(n)) : c.old
+            let new = c.new.count > n ? Array(c.new.prefix(n)) : c.new
             switch c.op {
-            case Int32(LSH_OP_INSERT): out.append(.insert(table: t, rowid: newRowid, values: c.new))
-            case Int32(LSH_OP_DELETE): out.append(.delete(table: t, rowid: oldRowid, old: c.old))
-            default: out.append(.update(table: t, oldRowid: oldRowid, newRowid: newRowid, old: c.old, new: c.new))
+            case Int32(LSH_OP_INSERT): out.append(.insert(table: t, rowid: newRowid, values: new))
+            case Int32(LSH_OP_DELETE): out.append(.delete(table: t, rowid: oldRowid, old: old))
+            default: out.append(.update(table: t, oldRowid: oldRowid, newRowid: newRowid, old: old, new: new))
             }
         }
         while d < ddl.count { out.append(.ddl(sql: ddl[d].sql)); d += 1 }
@@ -155,7 +177,9 @@ final class ChangeCapture {
             var columns: [ColumnDescriptor] = []
             for c in try Row.fetchAll(db, sql: "SELECT name, type, pk, hidden FROM pragma_table_xinfo(?)", arguments: [name]) {
                 let hidden: Int = c[3]
-                if hidden == 1 { continue }
+                // 1: hidden column of a virtual table; 2: VIRTUAL generated column. Neither is
+                // stored, and the pre-update hook's values skip them, so neither is described.
+                if hidden == 1 || hidden == 2 { continue }
                 columns.append(ColumnDescriptor(name: c[0], declaredType: c[1] ?? "", primaryKeyPosition: c[2], isGenerated: hidden >= 2))
             }
             result[name] = TableDescriptor(name: name, columns: columns, withoutRowid: isWithoutRowid(sql))

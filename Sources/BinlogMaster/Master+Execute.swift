@@ -25,6 +25,7 @@ extension Master {
     /// is rolled back and reported as an error.
     @discardableResult
     public func execute(_ sql: String, onRow: ((Row) -> Void)? = nil, onCommit: ((CommitInfo) -> Void)? = nil) throws -> [CommitInfo] {
+        try ensureOpen()
         var commits: [CommitInfo] = []
         try queue.inDatabase { db in
             let cursor: SQLStatementCursor
@@ -56,7 +57,8 @@ extension Master {
     /// `body` go through the same capture as `execute`; a thrown error rolls back.
     @discardableResult
     public func transaction(_ body: (MasterTransaction) throws -> Void) throws -> CommitInfo? {
-        try queue.inDatabase { db in
+        try ensureOpen()
+        return try queue.inDatabase { db in
             guard state.isIdle else { throw MasterError(.invalid, "a transaction is already open") }
             try beginTransaction(db)
             do {
@@ -108,10 +110,16 @@ extension Master {
                 throw failure(MasterError(.sql, "no such savepoint: \(name)"), db)
             }
             try step(statement, db, onRow: nil)
+            let droppedDDL = capture.ddlCount > state.savepoints[index].mark.ddl
             capture.rollback(to: state.savepoints[index].mark)
             state.savepoints.removeSubrange((index + 1)...)
+            if droppedDDL { try reloadDescriptors(db) }
             return nil
         case .outsideTransaction:
+            if StatementKind.leadingWords(sql, count: 2).map({ $0.uppercased() }) == ["VACUUM"] || sql.uppercased().trimmingCharacters(in: .whitespaces) == "VACUUM" {
+                throw failure(MasterError(.sql, "VACUUM is refused on a master: it renumbers the rowids of tables without an INTEGER PRIMARY KEY, and replicas address rows by rowid",
+                                          hint: "use VACUUM INTO for a compacted copy, or PRAGMA incremental_vacuum (with auto_vacuum) to return free pages"), db)
+            }
             if state.open && !sql.uppercased().hasPrefix("PRAGMA") {
                 throw failure(MasterError(.sql, "\(sql.prefix(20)) cannot run inside a transaction"), db)
             }
@@ -125,10 +133,10 @@ extension Master {
             let autocommit = !state.open
             if autocommit { try beginTransaction(db) }
             let schemaBefore = kind == .ddl ? try schemaVersion(db) : 0
+            let tablesBefore = kind == .ddl ? try userTables(db) : [:]
             try step(statement, db, onRow: onRow)
             if kind == .ddl, try schemaVersion(db) != schemaBefore {
-                capture.recordDDL(sql)
-                do { capture.descriptors = try ChangeCapture.loadDescriptors(db) } catch { throw failure(sqlError(error, statement: sql, db: db), db) }
+                do { try recordDDL(sql, tablesBefore: tablesBefore, db) } catch { throw failure(sqlError(error, statement: sql, db: db), db) }
             }
             do { try capture.resolveDescriptors() } catch { throw failure(error, db) }
             return autocommit ? try commit(db) : nil
@@ -161,11 +169,60 @@ extension Master {
     }
 
     func abortTransaction(_ db: Database) throws {
+        let hadDDL = capture.ddlCount > 0
         defer {
             state = TransactionState()
             capture.clear()
         }
         if db.isInsideTransaction { try db.execute(sql: "ROLLBACK") }
+        // The schema went back to what it was: so must the descriptors.
+        if hadDDL { try reloadDescriptors(db) }
+    }
+
+    func reloadDescriptors(_ db: Database) throws {
+        capture.descriptors = try ChangeCapture.loadDescriptors(db)
+    }
+
+    /// Logs a schema change. A table created with rows in the same statement (CREATE TABLE …
+    /// AS SELECT, whose inserts SQLite does not pass to the pre-update hook) is logged as its
+    /// plain definition from sqlite_schema followed by INSERT events for the rows it got, so a
+    /// replica never re-runs the SELECT (which may read random() or other tables).
+    private func recordDDL(_ sql: String, tablesBefore: [String: String], _ db: Database) throws {
+        try reloadDescriptors(db)
+        // Only CREATE can fill a new table; ALTER TABLE … RENAME makes a "new" name with old rows.
+        let isCreate = StatementKind.leadingWords(sql, count: 1).first?.uppercased() == "CREATE"
+        let created = isCreate ? try userTables(db).filter { tablesBefore[$0.key] == nil } : [:]
+        var filled: [(String, String)] = []
+        for (name, definition) in created.sorted(by: { $0.key < $1.key }) where try hasRows(name, db) {
+            filled.append((name, definition))
+        }
+        guard !filled.isEmpty else {
+            capture.recordDDL(sql)
+            return
+        }
+        for (name, definition) in filled {
+            capture.recordDDL(definition)
+            guard let table = capture.descriptors[name] else { continue }
+            let quoted = "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+            let rows = try Row.fetchCursor(db, sql: "SELECT rowid, * FROM \(quoted) ORDER BY rowid")
+            while let row = try rows.next() {
+                let all = Array(row.databaseValues)
+                capture.recordInsert(table: table, rowid: row[0], values: all.dropFirst().map(ChangeCapture.value))
+            }
+        }
+    }
+
+    private func userTables(_ db: Database) throws -> [String: String] {
+        var result: [String: String] = [:]
+        for row in try Row.fetchAll(db, sql: "SELECT name, sql FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'") {
+            result[row[0]] = row[1]
+        }
+        return result
+    }
+
+    private func hasRows(_ table: String, _ db: Database) throws -> Bool {
+        let quoted = "\"" + table.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        return try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM \(quoted))") ?? false
     }
 
     private func schemaVersion(_ db: Database) throws -> Int64 {
@@ -201,12 +258,17 @@ extension Master {
                 try w.sync()
                 commitsSinceSync = 0
             }
+        } catch {
+            undoAppend(w, before, events: events.count)
+            throw failure(liftFormat(error, "syncing LSN \(lsn) to the binlog"), db)
+        }
+        do {
             try db.execute(sql: "COMMIT")
         } catch {
-            let lifted = db.isInsideTransaction ? liftFormat(error, "syncing LSN \(lsn)") : sqlError(error, statement: "COMMIT", db: db)
-            try? w.undoLastAppend(previousLength: before.length, previousLSN: before.lsn, previousCommitTime: before.time,
-                                  frames: w.frameCount - before.frames, events: UInt64(events.count))
-            throw failure(lifted, db)
+            // SQLite refused the commit (a deferred foreign key, a full disk): the frame is not
+            // acknowledged, so it is cut off again and the LSN is reused.
+            undoAppend(w, before, events: events.count)
+            throw failure(sqlError(error, statement: "COMMIT", db: db), db)
         }
         state = TransactionState()
         capture.clear()
@@ -217,6 +279,11 @@ extension Master {
             _ = try? sealActive()
         }
         return CommitInfo(lsn: lsn, commitTime: commitTime, events: events.count)
+    }
+
+    private func undoAppend(_ w: SegmentWriter, _ before: (length: Int64, lsn: UInt64, time: Int64, frames: UInt64), events: Int) {
+        try? w.undoLastAppend(previousLength: before.length, previousLSN: before.lsn, previousCommitTime: before.time,
+                              frames: w.frameCount - before.frames, events: UInt64(events))
     }
 
     private func liftFormat(_ error: Error, _ operation: String) -> Error {

@@ -94,7 +94,7 @@ public final class Master {
                 master.capture.install(on: db)
             }
         } catch {
-            try? queue.close()
+            master.abandon()
             throw error
         }
         return master
@@ -111,6 +111,19 @@ public final class Master {
 
     deinit { if !closed { try? close() } }
 
+    /// Gives up a master whose open failed: the hook may not be installed, so only the
+    /// connection and the lock are released.
+    private func abandon() {
+        closed = true
+        try? queue.close()
+        lock.release()
+    }
+
+    /// Throws unless the master is open.
+    func ensureOpen() throws {
+        if closed { throw MasterError(.invalid, "the master is closed", hint: "open it again with Master.open") }
+    }
+
     /// Makes everything appended durable, releases the database and the lock.
     public func close() throws {
         guard !closed else { return }
@@ -126,7 +139,8 @@ public final class Master {
 
     /// Reads the master's database without writing (GRDB read access).
     public func read<T>(_ body: (Database) throws -> T) throws -> T {
-        try queue.inDatabase { db in try body(db) }
+        try ensureOpen()
+        return try queue.inDatabase { db in try body(db) }
     }
 
     // MARK: - Segments
@@ -150,6 +164,7 @@ public final class Master {
     /// Returns the sealed segment's name and footer, or nil when there was nothing to seal.
     @discardableResult
     public func rotate(ifOlderThan seconds: Double? = nil) throws -> (name: SegmentName, footer: SegmentFooter)? {
+        try ensureOpen()
         guard state.isIdle else { throw MasterError(.invalid, "cannot rotate inside a transaction") }
         guard let writer, writer.transactionCount > 0 else { return nil }
         if let seconds, Double(microsecondsNow() - writer.header.createdAt) / 1e6 < seconds { return nil }

@@ -16,6 +16,7 @@ public struct CSVRowSource: RowSource {
     public let columns: [String]
     private let reader: CSVReader
     private var line = 1
+    private var recordLine = 1
 
     public init(path: String) throws {
         guard let handle = path == "-" ? FileHandle.standardInput : FileHandle(forReadingAtPath: path) else {
@@ -33,7 +34,7 @@ public struct CSVRowSource: RowSource {
         columns = header
     }
 
-    public var position: String { "line \(line)" }
+    public var position: String { "line \(recordLine)" }
 
     public mutating func next() throws -> [DatabaseValue]? {
         guard let row = reader.next() else {
@@ -41,8 +42,11 @@ public struct CSVRowSource: RowSource {
             return nil
         }
         line += 1
+        recordLine = line
+        // A quoted field may span lines: keep counting physical lines, as an editor shows them.
+        line += row.reduce(0) { $0 + $1.utf8.reduce(0) { $1 == 10 ? $0 + 1 : $0 } }
         guard row.count == columns.count else {
-            throw MasterError(.input, "CSV line \(line) has \(row.count) fields, the header has \(columns.count)")
+            throw MasterError(.input, "CSV line \(recordLine) has \(row.count) fields, the header has \(columns.count)")
         }
         return row.map { $0.isEmpty ? .null : $0.databaseValue }
     }

@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "BinlogFormat", targets: ["BinlogFormat"]),
         .library(name: "BinlogMaster", targets: ["BinlogMaster"]),
         .library(name: "BinlogShip", targets: ["BinlogShip"]),
+        .library(name: "ReplicaStore", targets: ["ReplicaStore"]),
         .executable(name: "binlog-writer", targets: ["binlog-writer"]),
         .executable(name: "binlog-ship", targets: ["binlog-ship"]),
         .executable(name: "replica-apply", targets: ["replica-apply"]),
@@ -45,6 +46,10 @@ let package = Package(
         .target(name: "BinlogShip", dependencies: [
             "BinlogFormat", .product(name: "Yams", package: "Yams"),
         ]),
+        .target(name: "ReplicaStore", dependencies: [
+            "BinlogFormat", "BinlogApply",
+            .product(name: "GRDB", package: "GRDB.swift"),
+        ]),
         .target(name: "LogshipCLI", dependencies: [
             "BinlogFormat",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -57,7 +62,7 @@ let package = Package(
             "BinlogShip", "BinlogFormat", "LogshipCLI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "replica-apply", dependencies: [
-            "LogshipCLI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "ReplicaStore", "BinlogApply", "BinlogFormat", "LogshipCLI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "report", dependencies: [
             "LogshipCLI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -76,6 +81,8 @@ let package = Package(
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         .testTarget(name: "BinlogShipTests", dependencies: ["BinlogShip", "BinlogFormat", "LogshipTestSupport"]),
+        .testTarget(name: "ReplicaTests", dependencies: ["ReplicaStore", "BinlogApply", "BinlogFormat", "LogshipTestSupport",
+            .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "ToolTests", dependencies: ["BinlogFormat", "BinlogMaster", "LogshipTestSupport",
             .product(name: "GRDB", package: "GRDB.swift")]),
     ],

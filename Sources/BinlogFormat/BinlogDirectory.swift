@@ -89,7 +89,7 @@ public struct BinlogDirectory {
                                       path: entry.path, offset: 16, hint: "a segment from another master was put here")
                 }
                 if let p = previous {
-                    try checkLink(from: p, to: reader, entry: entry)
+                    try Self.checkLink(from: p, to: reader, entry: entry)
                 }
                 if entry.name.isActive && index != segments.count - 1 {
                     throw FormatError(.corrupted, "active segment \(entry.name) is not the last segment", path: entry.path)
@@ -117,7 +117,9 @@ public struct BinlogDirectory {
         return report
     }
 
-    private func checkLink(from p: (name: SegmentName, footer: SegmentFooter?, header: SegmentHeader), to reader: SegmentReader, entry: Entry) throws {
+    /// Checks that `reader` follows the segment `p` (sequence, LSNs, hash chain): a missing
+    /// segment or LSN range throws `.gap`, anything else that does not fit `.corrupted`.
+    public static func checkLink(from p: (name: SegmentName, footer: SegmentFooter?, header: SegmentHeader), to reader: SegmentReader, entry: Entry) throws {
         let h = reader.header
         if h.epoch == p.header.epoch && h.sequence != p.header.sequence &+ 1 {
             guard h.sequence > p.header.sequence else {

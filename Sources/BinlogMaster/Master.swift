@@ -79,7 +79,15 @@ public final class Master {
     public static func open(_ path: String, options: Options = Options()) throws -> Master {
         let directory = MasterDirectory(path: path)
         let identity = try directory.readIdentity()
-        let lock = try DirectoryLock(path: directory.lockPath, timeout: options.lockTimeout)
+        let lock: DirectoryLock
+        do {
+            lock = try DirectoryLock(path: directory.lockPath, timeout: options.lockTimeout)
+        } catch let busy as DirectoryLock.Busy {
+            throw MasterError(.busy, "the data directory is locked by another binlog-writer" + (busy.holderPID.map { " (pid \($0))" } ?? ""),
+                              hint: "wait for it to finish, or raise --lock-timeout; the lock is released automatically when that process exits")
+        } catch let e as FormatError {
+            throw MasterError(e, while: "locking \(directory.path)")
+        }
         let queue: DatabaseQueue
         do {
             queue = try DatabaseQueue(path: directory.databasePath, configuration: configuration(forApply: false))

@@ -1,13 +1,22 @@
-import BinlogFormat
 import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// One writer per data directory: an exclusive `flock` on `<dir>/lock`, which the kernel
+/// One process at a time per directory: an exclusive `flock` on a lock file, which the kernel
 /// releases when the holder dies (kill -9 included), so a lock is never stale. The holder
-/// writes its pid into the file so that a waiter can name it.
+/// writes its pid into the file so that a waiter can name it. Used by the master (one
+/// writer), the shipper (one run per source) and replicas (one applier).
 public final class DirectoryLock {
+    /// Thrown when the lock stays held past the timeout.
+    public struct Busy: Error, CustomStringConvertible {
+        public var path: String
+        public var holderPID: Int32?
+        public var description: String {
+            "\(path) is locked by another process" + (holderPID.map { " (pid \($0))" } ?? "")
+        }
+    }
+
     public let path: String
     private var fd: Int32
 
@@ -15,19 +24,18 @@ public final class DirectoryLock {
     public init(path: String, timeout: Double) throws {
         self.path = path
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw MasterError(ioError("open lock file", path: path), while: "locking") }
+        guard fd >= 0 else { throw ioError("open lock file", path: path) }
         let deadline = Date().addingTimeInterval(timeout)
         while flock(fd, LOCK_EX | LOCK_NB) != 0 {
             let code = errno
             guard code == EWOULDBLOCK || code == EINTR else {
                 close(fd)
-                throw MasterError(ioError("lock", path: path, errno: code), while: "locking")
+                throw ioError("lock", path: path, errno: code)
             }
             if Date() >= deadline {
                 let holder = DirectoryLock.holder(fd: fd)
                 close(fd)
-                throw MasterError(.busy, "the data directory is locked by another binlog-writer" + (holder.map { " (pid \($0))" } ?? ""),
-                                  hint: "wait for it to finish, or raise --lock-timeout; the lock is released automatically when that process exits")
+                throw Busy(path: path, holderPID: holder)
             }
             usleep(20_000)
         }

@@ -1,0 +1,109 @@
+import BinlogApply
+import BinlogFormat
+import Foundation
+import GRDB
+
+/// The layout of a replica directory:
+///
+///     replica.json   identity and settings
+///     inbox/         shipped segments (a binlog-ship target)
+///     store.db       the snapshot store: the master's tables as of the applied LSN (WAL mode)
+///     snapshots/     snapshot-<LSN in hex>.db, consistent copies of the store
+///     state.json     last run, last success, last error (for status and check)
+///     lock           flock'ed by the one replica-apply at work; holds its pid
+public struct ReplicaDirectory {
+    public let path: String
+    public var identityPath: String { path + "/replica.json" }
+    public var storePath: String { path + "/store.db" }
+    public var snapshotsPath: String { path + "/snapshots" }
+    public var statePath: String { path + "/state.json" }
+    public var lockPath: String { path + "/lock" }
+    public var inboxPath: String { identity.map { $0.inbox.hasPrefix("/") ? $0.inbox : path + "/" + $0.inbox } ?? path + "/inbox" }
+
+    public private(set) var identity: Identity?
+
+    /// Identity and settings of a replica.
+    public struct Identity: Codable, Equatable {
+        public var format = "logship-replica"
+        public var formatVersion = 1
+        public var createdAt: String
+        /// The inbox, relative to the replica directory or absolute.
+        public var inbox: String
+    }
+
+    public init(path: String) {
+        var p = path
+        while p.count > 1 && p.hasSuffix("/") { p.removeLast() }
+        self.path = p
+    }
+
+    /// Creates a replica directory with an empty inbox; refuses a non-empty directory.
+    @discardableResult
+    public static func initialize(at path: String, inbox: String? = nil) throws -> ReplicaDirectory {
+        var dir = ReplicaDirectory(path: path)
+        let fm = FileManager.default
+        var isDir: ObjCBool = false
+        if fm.fileExists(atPath: dir.path, isDirectory: &isDir) {
+            guard isDir.boolValue else { throw ReplicaError(.exists, "\(dir.path) exists and is not a directory") }
+            let contents = (try? fm.contentsOfDirectory(atPath: dir.path)) ?? []
+            guard contents.isEmpty else {
+                throw ReplicaError(.exists, "\(dir.path) is not empty (\(contents.sorted().prefix(5).joined(separator: ", ")))",
+                                   hint: "init never touches an existing directory; choose a new path")
+            }
+        }
+        do {
+            try fm.createDirectory(atPath: dir.path, withIntermediateDirectories: true)
+            let identity = Identity(createdAt: formatTimestamp(microsecondsNow()), inbox: inbox ?? "inbox")
+            dir.identity = identity
+            try fm.createDirectory(atPath: dir.inboxPath, withIntermediateDirectories: true)
+            try fm.createDirectory(atPath: dir.snapshotsPath, withIntermediateDirectories: true)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try DurableFile.publish(Array(try encoder.encode(identity)) + [10], to: dir.identityPath)
+            try DurableFile.syncDirectory(dir.path)
+        } catch let e as FormatError {
+            throw ReplicaError(e, while: "initializing \(dir.path)")
+        } catch let e as ReplicaError {
+            throw e
+        } catch {
+            throw ReplicaError(.io, "unable to initialize \(dir.path): \(error.localizedDescription)")
+        }
+        return dir
+    }
+
+    /// Opens an existing replica directory, telling a wrong path from a damaged one.
+    public static func open(_ path: String) throws -> ReplicaDirectory {
+        var dir = ReplicaDirectory(path: path)
+        guard let data = FileManager.default.contents(atPath: dir.identityPath) else {
+            if FileManager.default.fileExists(atPath: dir.path) {
+                throw ReplicaError(.notFound, "\(dir.path) is not a replica directory (no replica.json)",
+                                   hint: "create one with `replica-apply init \(dir.path)`")
+            }
+            throw ReplicaError(.notFound, "no such directory: \(dir.path)", hint: "check the path, or create a replica with `replica-apply init`")
+        }
+        guard let identity = try? JSONDecoder().decode(Identity.self, from: data), identity.format == "logship-replica", identity.formatVersion == 1 else {
+            throw ReplicaError(.corruption, "\(dir.identityPath) is damaged or not a logship replica identity")
+        }
+        dir.identity = identity
+        return dir
+    }
+
+    /// GRDB configuration of a store: WAL so that reports read while apply writes, foreign
+    /// keys off (cascades are in the binlog), and a busy timeout for readers' checkpoints.
+    public static func storeConfiguration(readonly: Bool = false) -> Configuration {
+        var config = Configuration()
+        config.foreignKeysEnabled = false
+        config.readonly = readonly
+        config.busyMode = .timeout(10)
+        config.label = "logship-store"
+        if !readonly {
+            config.prepareDatabase { db in
+                try db.execute(sql: "PRAGMA journal_mode = WAL")
+                // Each batch is fsynced at commit: the applied position is durable with its rows.
+                try db.execute(sql: "PRAGMA synchronous = FULL")
+                try ApplyEngine.prepareConnection(db)
+            }
+        }
+        return config
+    }
+}

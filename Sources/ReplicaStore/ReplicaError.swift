@@ -1,0 +1,71 @@
+import BinlogApply
+import BinlogFormat
+import Foundation
+
+/// Every failure of a replica: what, where (segment, offset, LSN, table, key), and a hint.
+public struct ReplicaError: Error, CustomStringConvertible {
+    public enum Kind: String {
+        /// LSNs are missing from the inbox while later ones are there (lost, not just late).
+        case gap
+        /// A segment is damaged, comes from another source, or breaks the hash chain.
+        case corruption
+        /// The store disagrees with the binlog (row missing, key already there).
+        case divergence
+        /// Another replica-apply holds the replica's lock.
+        case busy
+        case diskFull = "disk full"
+        case io = "i/o error"
+        /// No such replica directory, store or snapshot.
+        case notFound = "not found"
+        /// Refused to overwrite (restore output, init).
+        case exists = "already exists"
+        /// A restore target outside the recoverable window, or a bad request.
+        case invalid = "invalid request"
+    }
+
+    public var kind: Kind
+    public var message: String
+    public var hint: String?
+    public var format: FormatError?
+    public var apply: ApplyError?
+
+    public init(_ kind: Kind, _ message: String, hint: String? = nil, format: FormatError? = nil, apply: ApplyError? = nil) {
+        self.kind = kind
+        self.message = message
+        self.hint = hint
+        self.format = format
+        self.apply = apply
+    }
+
+    /// Lifts a format error into the replica's terms.
+    public init(_ e: FormatError, while operation: String) {
+        let kind: Kind
+        switch e.kind {
+        case .gap: kind = .gap
+        case .diskFull: kind = .diskFull
+        case .io: kind = .io
+        case .invalidArgument: kind = .notFound
+        default: kind = .corruption
+        }
+        self.init(kind, "\(operation): \(e)", format: e)
+    }
+
+    /// Lifts an apply error (divergence and conflicts stop the replica; a full disk is a full disk).
+    public init(_ e: ApplyError) {
+        if e.isDiskFull {
+            self.init(.diskFull, "\(e)", hint: "free space on the store's file system; the replica resumes from its applied LSN", apply: e)
+        } else if e.kind == .mismatch {
+            self.init(.corruption, "\(e)", apply: e)
+        } else if e.kind == .database {
+            self.init(.io, "\(e)", apply: e)
+        } else {
+            self.init(.divergence, "\(e)", apply: e)
+        }
+    }
+
+    public var description: String {
+        var text = "\(kind.rawValue): \(message)"
+        if let hint, format?.hint == nil, apply?.hint == nil { text += "\nHINT: \(hint)" }
+        return text
+    }
+}

@@ -1,0 +1,123 @@
+import BinlogApply
+import BinlogFormat
+import Foundation
+import GRDB
+
+/// A read-only look at a replica, without its lock: where the store is, what the inbox holds
+/// beyond it, how far behind that is, what can be restored, and how the last runs went.
+public struct ReplicaStatus: Codable, Sendable {
+    public var replica: String
+    public var sourceID: String?
+    public var epoch: UInt32?
+    public var appliedLSN: UInt64
+    public var appliedCommitTime: String?
+    public var appliedCommitTimeMicros: Int64?
+    /// Seconds between now and the master commit time of the applied LSN (0 before any).
+    public var appliedAgeSeconds: Double?
+    /// Last complete LSN available in the inbox in one unbroken chain.
+    public var inboxLastLSN: UInt64
+    public var inboxLastCommitTime: String?
+    public var behindLSNs: UInt64
+    public var behindSegments: Int
+    public var pendingBytes: Int64
+    /// Seconds of master commit time between the applied LSN and the newest in the inbox.
+    public var lagSeconds: Double
+    public var inboxProblem: String?
+    public var recoverableFromLSN: UInt64?
+    public var recoverableToLSN: UInt64?
+    public var snapshots: [Snapshot]
+    public var lastRunAt: String?
+    public var lastSuccessAt: String?
+    public var lastError: String?
+    public var lastErrorAt: String?
+
+    public static func read(_ path: String) throws -> ReplicaStatus {
+        let dir = try ReplicaDirectory.open(path)
+        var position: AppliedPosition?
+        if FileManager.default.fileExists(atPath: dir.storePath) {
+            do {
+                let queue = try DatabaseQueue(path: dir.storePath, configuration: ReplicaDirectory.storeConfiguration(readonly: true))
+                position = try queue.read { db in try AppliedPosition.read(db) }
+                try queue.close()
+            } catch {
+                throw ReplicaError(.io, "unable to read the store \(dir.storePath): \(error)")
+            }
+        }
+        let applied = position?.lsn ?? 0
+        let now = microsecondsNow()
+        var inboxLast = applied
+        var inboxLastTime: Int64?
+        var behindSegments = 0
+        var pendingBytes: Int64 = 0
+        var problem: String?
+        var firstInboxLSN: UInt64?
+        do {
+            var segments = try Inbox(path: dir.inboxPath).segments().segments
+            if let br = Inbox.firstBreak(in: segments) {
+                problem = br.error.description
+                segments = Array(segments[..<br.index])
+            }
+            firstInboxLSN = segments.first?.header.firstLSN
+            for seg in segments {
+                var last = seg.lastLSN
+                var lastTime = seg.footer?.lastCommitTime
+                if last == nil {
+                    let reader = try SegmentReader(path: seg.path)
+                    try reader.verifyAll(decode: false)
+                    last = reader.transactionCount > 0 ? reader.lastLSN : nil
+                    lastTime = reader.transactionCount > 0 ? reader.lastCommitTime : nil
+                }
+                if let last, last > applied {
+                    behindSegments += 1
+                    pendingBytes += seg.size
+                    if last > inboxLast { inboxLast = last; inboxLastTime = lastTime }
+                }
+            }
+            if let first = segments.first?.header.firstLSN, first > applied + 1, problem == nil {
+                problem = "LSNs \(applied + 1)…\(first - 1) are missing from the inbox"
+            }
+        } catch {
+            problem = "\(error)"
+        }
+        let snapshots = Snapshot.list(dir)
+        let state = ReplicaState.read(dir)
+        let appliedTime = position.flatMap { $0.lsn > 0 ? $0.commitTime : nil }
+        var lag = 0.0
+        if let t = inboxLastTime, let a = appliedTime, inboxLast > applied { lag = max(0, Double(t - a) / 1e6) }
+        // Restorable: from the oldest snapshot, or from empty when the inbox starts at LSN 1,
+        // up to the newest LSN the inbox holds without a break.
+        var fromLSN = snapshots.first?.lsn
+        if firstInboxLSN == 1 { fromLSN = 0 }
+        let toLSN = max(inboxLast, snapshots.last?.lsn ?? 0)
+        return ReplicaStatus(
+            replica: dir.path, sourceID: position?.sourceID.uuidString, epoch: position?.epoch, appliedLSN: applied,
+            appliedCommitTime: appliedTime.map(formatTimestamp), appliedCommitTimeMicros: appliedTime,
+            appliedAgeSeconds: appliedTime.map { max(0, Double(now - $0) / 1e6) },
+            inboxLastLSN: inboxLast, inboxLastCommitTime: inboxLastTime.map(formatTimestamp), behindLSNs: inboxLast - applied,
+            behindSegments: behindSegments, pendingBytes: pendingBytes, lagSeconds: lag, inboxProblem: problem,
+            recoverableFromLSN: fromLSN, recoverableToLSN: fromLSN == nil ? nil : toLSN, snapshots: snapshots,
+            lastRunAt: state.lastRunAt.map(formatTimestamp), lastSuccessAt: state.lastSuccessAt.map(formatTimestamp),
+            lastError: state.lastError, lastErrorAt: state.lastErrorAt.map(formatTimestamp))
+    }
+
+    /// Prometheus text exposition format (for node_exporter's textfile collector).
+    public var prometheus: String {
+        var lines: [String] = []
+        func metric(_ name: String, _ help: String, _ type: String, _ value: Double) {
+            lines.append("# HELP logship_replica_\(name) \(help)")
+            lines.append("# TYPE logship_replica_\(name) \(type)")
+            let label = "replica=\"\(replica.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\""))\""
+            lines.append("logship_replica_\(name){\(label)} \(value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : String(value))")
+        }
+        metric("applied_lsn", "Last LSN applied to the store.", "gauge", Double(appliedLSN))
+        metric("applied_commit_time_seconds", "Master commit time of the applied LSN, Unix seconds.", "gauge", Double(appliedCommitTimeMicros ?? 0) / 1e6)
+        metric("inbox_last_lsn", "Last complete LSN in the inbox.", "gauge", Double(inboxLastLSN))
+        metric("behind_lsns", "Transactions in the inbox not yet applied.", "gauge", Double(behindLSNs))
+        metric("behind_segments", "Segments in the inbox not yet fully applied.", "gauge", Double(behindSegments))
+        metric("lag_seconds", "Master commit time between the applied LSN and the newest in the inbox.", "gauge", lagSeconds)
+        metric("snapshots", "Snapshots kept.", "gauge", Double(snapshots.count))
+        metric("inbox_problem", "1 when the inbox has a gap or a damaged segment.", "gauge", inboxProblem == nil ? 0 : 1)
+        metric("last_run_failed", "1 when the last replica-apply run failed.", "gauge", lastErrorAt != nil && lastErrorAt == lastRunAt ? 1 : 0)
+        return lines.joined(separator: "\n") + "\n"
+    }
+}

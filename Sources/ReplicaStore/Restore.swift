@@ -1,0 +1,250 @@
+import BinlogApply
+import BinlogFormat
+import Foundation
+import GRDB
+
+/// Point-in-time restore: a new database from the best snapshot (or from empty) plus inbox
+/// segments, up to an LSN or a time. The plan is computed and checked against the
+/// recoverable window first; a target outside it fails with the window in the message and
+/// never falls back to the latest state.
+public enum Restore {
+    /// What to restore to. Bounds are inclusive: `.lsn(N)` includes N; `.time(T)` is the last
+    /// transaction committed at or before T; `.latest` is the newest restorable LSN.
+    public enum Target: Sendable {
+        case lsn(UInt64)
+        case time(Int64)
+        case latest
+    }
+
+    public struct Plan: Codable, Sendable {
+        public var replica: String
+        public var targetLSN: UInt64
+        public var targetCommitTime: String?
+        public var requestedTime: String?
+        /// The snapshot to start from; nil means an empty database and the inbox from LSN 1.
+        public var snapshot: Snapshot?
+        public var fromLSN: UInt64
+        public var segments: [String]
+        public var transactions: UInt64
+        public var windowFromLSN: UInt64
+        public var windowToLSN: UInt64
+        public var windowFromTime: String?
+        public var windowToTime: String?
+    }
+
+    struct SegmentSpan {
+        var segment: Inbox.Segment
+        var first: UInt64
+        var last: UInt64
+        var firstTime: Int64
+        var lastTime: Int64
+    }
+
+    /// Computes the plan for `target` (read-only; takes no lock).
+    public static func plan(replica path: String, target: Target) throws -> Plan {
+        let dir = try ReplicaDirectory.open(path)
+        var listing: [Inbox.Segment]
+        do { listing = try Inbox(path: dir.inboxPath).segments().segments } catch let e as FormatError { throw ReplicaError(e, while: "reading the inbox") }
+        if let br = Inbox.firstBreak(in: listing) { listing = Array(listing[..<br.index]) }
+        var spans: [SegmentSpan] = []
+        for seg in listing {
+            let reader = try SegmentReader(path: seg.path)
+            guard let firstTx = try reader.next(decode: false) else { continue }
+            var last = firstTx.lsn, lastTime = firstTx.commitTime
+            if let f = seg.footer { last = f.lastLSN; lastTime = f.lastCommitTime } else {
+                while let tx = try reader.next(decode: false) { last = tx.lsn; lastTime = tx.commitTime }
+            }
+            spans.append(SegmentSpan(segment: seg, first: firstTx.lsn, last: last, firstTime: firstTx.commitTime, lastTime: lastTime))
+        }
+        let snapshots = Snapshot.list(dir)
+        let inboxFirst = spans.first?.first, inboxLast = spans.last?.last
+        // Starting points: every snapshot, and the empty database when the inbox has LSN 1.
+        var starts: [(lsn: UInt64, time: Int64?, snapshot: Snapshot?)] = snapshots.map { ($0.lsn, $0.commitTime, $0) }
+        if inboxFirst == 1 { starts.insert((0, nil, nil), at: 0) }
+        func connects(_ s: UInt64) -> Bool {
+            guard let a = inboxFirst, let b = inboxLast else { return false }
+            return a <= s + 1 && s <= b
+        }
+        guard let earliest = starts.map(\.lsn).min() else {
+            throw ReplicaError(.gap, "nothing is restorable: no snapshot, and the inbox does not start at LSN 1" + (inboxFirst.map { " (it starts at LSN \($0))" } ?? " (it is empty)"),
+                               hint: "take snapshots with `replica-apply snapshot`, and keep segments from LSN 1 until the first one")
+        }
+        let latest = max(starts.contains { connects($0.lsn) } ? (inboxLast ?? 0) : 0, starts.map(\.lsn).max() ?? 0)
+        func time(of lsn: UInt64) throws -> Int64? {
+            if lsn == 0 { return nil }
+            if let s = snapshots.first(where: { $0.lsn == lsn }) { return s.commitTime }
+            guard let span = spans.first(where: { $0.first <= lsn && lsn <= $0.last }) else { return nil }
+            if lsn == span.last { return span.lastTime }
+            let reader = try SegmentReader(path: span.segment.path)
+            while let tx = try reader.next(decode: false) { if tx.lsn == lsn { return tx.commitTime } }
+            return nil
+        }
+        let earliestTime = try time(of: max(earliest, 1))
+        let latestTime = try time(of: latest)
+        func window() -> String {
+            "the recoverable window is LSN \(earliest)…\(latest)" + (earliestTime.map { " (\(formatTimestamp($0)) … " } ?? " (… ") + (latestTime.map { "\(formatTimestamp($0)))" } ?? "…)")
+        }
+
+        var requested: Int64?
+        let targetLSN: UInt64
+        switch target {
+        case .latest:
+            targetLSN = latest
+        case .lsn(let n):
+            targetLSN = n
+        case .time(let t):
+            requested = t
+            guard let lt = latestTime, t <= lt else {
+                throw ReplicaError(.gap, "no restorable transaction is known to be the last before \(formatTimestamp(t)): \(window())",
+                                   hint: "a later time may be reached once more segments are shipped; use --to-lsn or --latest to restore the newest state on purpose")
+            }
+            // The last LSN committed at or before t, among snapshots and the inbox.
+            var best: UInt64?
+            for s in snapshots where s.commitTime <= t { best = max(best ?? 0, s.lsn) }
+            for span in spans where span.firstTime <= t {
+                if span.lastTime <= t { best = max(best ?? 0, span.last); continue }
+                let reader = try SegmentReader(path: span.segment.path)
+                while let tx = try reader.next(decode: false), tx.commitTime <= t { best = max(best ?? 0, tx.lsn) }
+            }
+            if best == nil && inboxFirst == 1, let ft = spans.first?.firstTime, t < ft { best = 0 }
+            guard let b = best else {
+                throw ReplicaError(.gap, "\(formatTimestamp(t)) is before anything restorable: \(window())")
+            }
+            targetLSN = b
+        }
+        // The best start: the newest snapshot at or before the target that connects to it.
+        let usable = starts.filter { $0.lsn == targetLSN || ($0.lsn < targetLSN && connects($0.lsn) && targetLSN <= (inboxLast ?? 0)) }
+        guard let start = usable.max(by: { $0.lsn < $1.lsn }) else {
+            throw ReplicaError(.gap, "LSN \(targetLSN) cannot be restored: \(window())",
+                               hint: "restore to a point inside the window; nothing was written")
+        }
+        let needed = spans.filter { $0.last > start.lsn && $0.first <= targetLSN }
+        return Plan(replica: dir.path, targetLSN: targetLSN, targetCommitTime: try time(of: targetLSN).map(formatTimestamp),
+                    requestedTime: requested.map(formatTimestamp), snapshot: start.snapshot, fromLSN: start.lsn,
+                    segments: needed.map(\.segment.fileName), transactions: targetLSN - start.lsn,
+                    windowFromLSN: earliest, windowToLSN: latest, windowFromTime: earliestTime.map(formatTimestamp),
+                    windowToTime: latestTime.map(formatTimestamp))
+    }
+
+    public struct Result: Sendable {
+        public var output: String
+        public var lsn: UInt64
+        public var transactions: Int
+        public var rows: [String: Int]
+    }
+
+    /// Carries out `plan` into `output`: builds the database in a temp file beside it, checks it
+    /// (PRAGMA quick_check, the position, and each table's row count against the count the
+    /// snapshot and the binlog's inserts and deletes imply), then publishes it durably.
+    public static func execute(_ plan: Plan, output: String, force: Bool = false, progress: ((UInt64) -> Void)? = nil) throws -> Result {
+        let fm = FileManager.default
+        if fm.fileExists(atPath: output) && !force {
+            throw ReplicaError(.exists, "\(output) exists", hint: "restore never overwrites; choose another path or pass --force")
+        }
+        let dir = try ReplicaDirectory.open(plan.replica)
+        let temp = DurableFile.temporaryPath(for: output)
+        defer { for suffix in ["", "-wal", "-shm", "-journal"] { unlink(temp + suffix) } }
+        let queue: DatabaseQueue
+        do {
+            if let snapshot = plan.snapshot {
+                var config = Configuration()
+                config.readonly = true
+                let source = try DatabaseQueue(path: snapshot.path, configuration: config)
+                let target = try DatabaseQueue(path: temp)
+                try source.backup(to: target)
+                try source.close()
+                try target.close()
+            }
+            queue = try DatabaseQueue(path: temp, configuration: ReplicaDirectory.storeConfiguration())
+        } catch {
+            throw ReplicaError(.io, "preparing \(temp): \(error)")
+        }
+        var counts = try queue.read { db in try tableCounts(db) }
+        var applied = 0
+        let engine = ApplyEngine()
+        try queue.inDatabase { db in
+            // Prepared statements must be finalized before the connection closes.
+            defer { engine.reset() }
+            var position = try AppliedPosition.read(db)
+            var open = false, inBatch = 0
+            var last: (UInt64, Int64)?
+            func commit() throws {
+                guard open else { return }
+                if let last { try AppliedPosition.write(db, lsn: last.0, commitTime: last.1, appliedAt: microsecondsNow()) }
+                try db.execute(sql: "COMMIT")
+                open = false
+                inBatch = 0
+                if let last { progress?(last.0) }
+            }
+            do {
+                outer: for name in plan.segments {
+                    let reader = try SegmentReader(path: dir.inboxPath + "/" + name)
+                    while let tx = try reader.next() {
+                        if tx.lsn <= plan.fromLSN { continue }
+                        if tx.lsn > plan.targetLSN { break outer }
+                        if position == nil {
+                            try AppliedPosition.createTable(db, initial: AppliedPosition(sourceID: reader.header.sourceID, epoch: reader.header.epoch, lsn: 0, commitTime: 0, appliedAt: 0))
+                            position = try AppliedPosition.read(db)
+                        }
+                        if !open { try db.execute(sql: "BEGIN IMMEDIATE"); open = true }
+                        try engine.apply(tx, in: db)
+                        for e in tx.events {
+                            switch e {
+                            case .insert(let t, _, _): counts[t.name, default: 0] += 1
+                            case .delete(let t, _, _): counts[t.name, default: 0] -= 1
+                            case .update: break
+                            case .ddl: counts = try tableCounts(db)
+                            }
+                        }
+                        last = (tx.lsn, tx.commitTime)
+                        applied += 1
+                        inBatch += 1
+                        if inBatch >= 1000 { try commit() }
+                    }
+                }
+                try commit()
+            } catch {
+                if open { try? db.execute(sql: "ROLLBACK") }
+                if let e = error as? ApplyError { throw ReplicaError(e) }
+                if let e = error as? FormatError { throw ReplicaError(e, while: "restoring") }
+                throw error
+            }
+        }
+        // Checks before publishing.
+        let (check, finalPosition, actual) = try queue.read { db -> (String, AppliedPosition?, [String: Int]) in
+            (try String.fetchOne(db, sql: "PRAGMA quick_check") ?? "", try AppliedPosition.read(db), try tableCounts(db))
+        }
+        guard check == "ok" else { throw ReplicaError(.corruption, "the restored database fails PRAGMA quick_check: \(check)") }
+        guard finalPosition?.lsn == plan.targetLSN || (plan.targetLSN == 0 && finalPosition == nil) else {
+            throw ReplicaError(.gap, "restore reached LSN \(finalPosition?.lsn ?? 0), not the target \(plan.targetLSN); the inbox changed while restoring?")
+        }
+        guard actual == counts.filter({ actual[$0.key] != nil || $0.value != 0 }) else {
+            let diff = Set(actual.keys).union(counts.keys).filter { actual[$0] != counts[$0] }.sorted()
+            throw ReplicaError(.divergence, "row counts differ from what the snapshot and the binlog imply for \(diff.joined(separator: ", "))")
+        }
+        do {
+            try queue.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_mode = DELETE") }
+            try queue.close()
+            try FileDescriptor(path: temp, flags: O_RDONLY).sync()
+            try DurableFile.rename(temp, to: output)
+            let parent = (output as NSString).deletingLastPathComponent
+            try DurableFile.syncDirectory(parent.isEmpty ? "." : parent)
+        } catch let e as FormatError {
+            throw ReplicaError(e, while: "publishing \(output)")
+        }
+        return Result(output: output, lsn: plan.targetLSN, transactions: applied, rows: actual)
+    }
+
+    /// Row count of every user table.
+    static func tableCounts(_ db: Database) throws -> [String: Int] {
+        var result: [String: Int] = [:]
+        for name in try String.fetchAll(db, sql: """
+            SELECT name FROM sqlite_schema WHERE type = 'table'
+              AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name NOT LIKE '\\_logship%' ESCAPE '\\'
+            """) {
+            let quoted = "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+            result[name] = try Int.fetchOne(db, sql: "SELECT count(*) FROM \(quoted)") ?? 0
+        }
+        return result
+    }
+}

@@ -1,0 +1,87 @@
+import ArgumentParser
+import BinlogFormat
+import Foundation
+import LogshipCLI
+import ReplicaStore
+
+/// Set by SIGINT/SIGTERM: --follow finishes its batch and exits 0.
+nonisolated(unsafe) var stopRequested = false
+
+struct Apply: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Apply every complete transaction in the inbox, in LSN order, then exit (for cron); --follow keeps going.",
+        discussion: """
+            Bounds are inclusive: --until-lsn N applies LSN N and stops; --until-time T applies every transaction
+            committed at or before T (UTC); --delay D applies only transactions committed at least D ago.
+            Stops at the first gap (exit 2), damaged segment (3) or divergence (4), naming file, offset, LSN,
+            table and key; everything before it stays applied. An overlapping run exits 12.
+            """)
+
+    @Argument(help: "The replica directory.")
+    var replica: String
+
+    @Flag(help: "Keep running: apply new segments within a second of their arrival (SIGTERM or SIGINT stops cleanly).")
+    var follow = false
+
+    @Option(help: "Stop after applying this LSN (inclusive).") var untilLSN: UInt64?
+    @Option(help: "Stop after the last transaction committed at or before this UTC time.") var untilTime: String?
+    @Option(help: "Only apply transactions committed at least this long ago (e.g. 1h): a delayed replica.") var delay: String?
+    @Option(help: "Source transactions per store transaction.") var batch: Int = 1000
+    @Option(help: "Seconds to wait for another replica-apply to release the replica.") var lockTimeout: Double = 0
+    @Flag(help: "Print nothing when there was nothing to apply.") var quiet = false
+
+    func validate() throws {
+        if let untilTime, parseTimestamp(untilTime) == nil { throw ValidationError("--until-time: cannot read \(untilTime) (use 2026-11-27T12:00:00Z)") }
+        if let delay, parseDuration(delay) == nil { throw ValidationError("--delay takes a duration like 30m or 1h") }
+        guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
+    }
+
+    func run() throws {
+        try ReplicaApply_run {
+            do {
+                try applyLoop()
+                record(error: nil, code: 0)
+            } catch {
+                let status = classify(error) ?? .internalError
+                // An overlapping cron run says nothing about this replica's health.
+                if status != .busy { record(error: "\(error)", code: status.rawValue) }
+                throw error
+            }
+        }
+    }
+
+    /// Keeps the outcome in state.json for status and check; never hides the run's own result.
+    private func record(error: String?, code: Int32) {
+        guard let dir = try? ReplicaDirectory.open(replica) else { return }
+        do { try ReplicaState.record(dir, error: error, exitCode: code) } catch {
+            printError("replica-apply", "warning: unable to record the run in \(dir.statePath): \(error)")
+        }
+    }
+
+    private func applyLoop() throws {
+        let r = try Replica.open(replica, lockTimeout: lockTimeout)
+        defer { r.close() }
+        if follow {
+            signal(SIGINT) { _ in stopRequested = true }
+            signal(SIGTERM) { _ in stopRequested = true }
+        }
+        var options = Replica.ApplyOptions(untilLSN: untilLSN, untilTime: untilTime.flatMap(parseTimestamp), delay: delay.flatMap(parseDuration))
+        options.batchTransactions = batch
+        options.shouldStop = { stopRequested }
+        let bar = ProgressBar(label: "applying")
+        options.progress = { bar.update(Int64($0)) }
+        repeat {
+            let result = try r.applyAvailable(options)
+            if result.transactions > 0 {
+                bar.finish(Int64(result.toLSN))
+                printLine("applied LSN \(result.fromLSN + 1)…\(result.toLSN) (\(result.transactions) transactions, \(result.events) events)"
+                          + (result.lastCommitTime.map { ", last commit \(formatTimestamp($0))" } ?? "") + "; stopped: \(result.stop.rawValue)")
+            } else if !quiet && !follow {
+                printLine("nothing to apply: store at LSN \(result.toLSN); stopped: \(result.stop.rawValue)")
+            }
+            if !follow || result.stop == .untilLSN || result.stop == .untilTime || result.stop == .interrupted { break }
+            // Poll the inbox: new segments are applied within a second of their arrival.
+            for _ in 0..<4 where !stopRequested { usleep(250_000) }
+        } while !stopRequested
+    }
+}

@@ -1,0 +1,28 @@
+import ArgumentParser
+import BinlogFormat
+import Foundation
+import LogshipCLI
+import ReplicaStore
+
+struct Snapshot: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write a consistent copy of the store (SQLite backup API), named by its LSN, durably; --keep N for retention.")
+
+    @Argument(help: "The replica directory.") var replica: String
+    @Option(help: "Keep only the newest N snapshots (older ones are deleted after the new one is durable).") var keep: Int?
+    @Option(help: "Seconds to wait for a running replica-apply to finish.") var lockTimeout: Double = 30
+
+    func validate() throws {
+        if let keep, keep < 1 { throw ValidationError("--keep must be at least 1") }
+    }
+
+    func run() throws {
+        try ReplicaApply_run {
+            let r = try Replica.open(replica, lockTimeout: lockTimeout)
+            defer { r.close() }
+            let (snap, created, deleted) = try r.snapshot(keep: keep)
+            printLine((created ? "wrote " : "already have ") + "\(snap.path) at LSN \(snap.lsn) (commit \(formatTimestamp(snap.commitTime)), \(formatBytes(snap.bytes)))")
+            for d in deleted { printLine("deleted \(d.path) (LSN \(d.lsn)), beyond --keep \(keep ?? 0)") }
+        }
+    }
+}

@@ -1,0 +1,69 @@
+import ArgumentParser
+import BinlogFormat
+import Foundation
+import LogshipCLI
+import ReplicaStore
+
+struct Status: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show applied LSN and its commit time, lag, pending segments, recoverable window, snapshots and last error (takes no lock).")
+
+    @Argument(help: "The replica directory.") var replica: String
+    @Flag(help: "Print JSON.") var json = false
+    @Flag(help: "Print Prometheus text format (for node_exporter's textfile collector).") var prometheus = false
+
+    func run() throws {
+        try ReplicaApply_run {
+            let s = try ReplicaStatus.read(replica)
+            if json { printLine(try jsonText(s)); return }
+            if prometheus { FileHandle.standardOutput.write(Data(s.prometheus.utf8)); return }
+            printLine("replica     \(s.replica)")
+            printLine("source      " + (s.sourceID.map { "\($0) epoch \(s.epoch ?? 0)" } ?? "none yet (nothing applied)"))
+            printLine("applied     LSN \(s.appliedLSN)" + (s.appliedCommitTime.map { ", committed \($0) (\(String(format: "%.0f", s.appliedAgeSeconds ?? 0)) s ago)" } ?? ""))
+            printLine("inbox       up to LSN \(s.inboxLastLSN)" + (s.inboxLastCommitTime.map { ", committed \($0)" } ?? "")
+                      + ": \(s.behindLSNs) transactions in \(s.behindSegments) segments pending (\(formatBytes(s.pendingBytes))), lag \(String(format: "%.1f", s.lagSeconds)) s")
+            if let p = s.inboxProblem { printLine("problem     \(p)") }
+            printLine("restorable  " + (s.recoverableFromLSN.map { "LSN \($0)…\(s.recoverableToLSN ?? 0)" } ?? "nothing (no snapshot, inbox does not start at LSN 1)"))
+            printLine("snapshots   \(s.snapshots.count)" + (s.snapshots.last.map { ", newest at LSN \($0.lsn) (\(formatTimestamp($0.commitTime)))" } ?? ""))
+            printLine("last run    " + (s.lastRunAt ?? "never") + (s.lastSuccessAt.map { ", last success \($0)" } ?? ""))
+            if let e = s.lastError { printLine("last error  \(s.lastErrorAt ?? ""): \(e)") }
+        }
+    }
+}
+
+struct Check: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "For cron alerting: exit 5 when the replica is further behind than --max-lag, or has not run successfully within it.")
+
+    @Argument(help: "The replica directory.") var replica: String
+    @Option(help: "The most lag to accept (e.g. 10m).") var maxLag: String
+
+    func validate() throws {
+        guard parseDuration(maxLag) != nil else { throw ValidationError("--max-lag takes a duration like 10m") }
+    }
+
+    func run() throws {
+        try ReplicaApply_run {
+            let limit = parseDuration(maxLag)!
+            let s = try ReplicaStatus.read(replica)
+            var problems: [String] = []
+            if s.behindLSNs > 0, let age = s.appliedAgeSeconds, age > limit {
+                problems.append("applied LSN \(s.appliedLSN) was committed \(Int(age)) s ago and \(s.behindLSNs) transactions are pending (max lag \(maxLag))")
+            }
+            if s.lagSeconds > limit { problems.append("the inbox is \(Int(s.lagSeconds)) s of commits ahead of the store (max lag \(maxLag))") }
+            let now = microsecondsNow()
+            if let last = s.lastSuccessAt.flatMap(parseTimestamp) {
+                let since = Double(now - last) / 1e6
+                if since > limit { problems.append("no successful replica-apply run for \(Int(since)) s (max lag \(maxLag))" + (s.lastError.map { "; last error: \($0)" } ?? "")) }
+            } else {
+                problems.append("replica-apply has never run successfully here")
+            }
+            if let p = s.inboxProblem { problems.append("inbox: \(p)") }
+            if problems.isEmpty {
+                printLine("OK: applied LSN \(s.appliedLSN), \(s.behindLSNs) pending, lag \(String(format: "%.1f", s.lagSeconds)) s (max \(maxLag))")
+            } else {
+                for p in problems { printError("replica-apply", "check failed: \(p)") }
+                throw ReportedFailure(.lagging)
+            }
+        }
+    }
+}

@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "BinlogMaster", targets: ["BinlogMaster"]),
         .library(name: "BinlogShip", targets: ["BinlogShip"]),
         .library(name: "ReplicaStore", targets: ["ReplicaStore"]),
+        .library(name: "Reports", targets: ["Reports"]),
         .executable(name: "binlog-writer", targets: ["binlog-writer"]),
         .executable(name: "binlog-ship", targets: ["binlog-ship"]),
         .executable(name: "replica-apply", targets: ["replica-apply"]),
@@ -50,6 +51,11 @@ let package = Package(
             "BinlogFormat", "BinlogApply",
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
+        .target(name: "Reports", dependencies: [
+            "BinlogFormat", "BinlogApply",
+            .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "GRDBSQLite", package: "GRDB.swift"),
+        ]),
         .target(name: "LogshipCLI", dependencies: [
             "BinlogFormat",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -65,7 +71,8 @@ let package = Package(
             "ReplicaStore", "BinlogApply", "BinlogFormat", "LogshipCLI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "report", dependencies: [
-            "LogshipCLI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Reports", "BinlogFormat", "LogshipCLI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         .executableTarget(name: "logship-bench", dependencies: [
             "BinlogMaster", "BinlogFormat", "LogshipCLI",
@@ -83,6 +90,8 @@ let package = Package(
         .testTarget(name: "BinlogShipTests", dependencies: ["BinlogShip", "BinlogFormat", "LogshipTestSupport"]),
         .testTarget(name: "ReplicaTests", dependencies: ["ReplicaStore", "BinlogApply", "BinlogFormat", "LogshipTestSupport",
             .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "ReportTests", dependencies: ["Reports", "BinlogApply", "BinlogFormat", "LogshipTestSupport",
+            .product(name: "GRDB", package: "GRDB.swift")], exclude: ["Fixtures"]),
         .testTarget(name: "ToolTests", dependencies: ["BinlogFormat", "BinlogMaster", "LogshipTestSupport",
             .product(name: "GRDB", package: "GRDB.swift")]),
     ],

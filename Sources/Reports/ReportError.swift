@@ -1,0 +1,33 @@
+import Foundation
+
+/// Every failure of a report, with what the analyst can do about it.
+public struct ReportError: Error, CustomStringConvertible {
+    public enum Kind: String {
+        /// The store is staler than --max-lag, or did not reach --min-lsn in time.
+        case stale
+        /// No such store, or not a replica store.
+        case notFound = "not found"
+        /// A write attempted through `report query`, or a report asked of a master without --allow-master.
+        case refused
+        /// SQL that does not run (syntax, unknown column, bad parameter).
+        case sql = "SQL error"
+        case io = "i/o error"
+        case diskFull = "disk full"
+        case exists = "already exists"
+        case invalid = "invalid request"
+    }
+
+    public var kind: Kind
+    public var message: String
+    public var hint: String?
+
+    public init(_ kind: Kind, _ message: String, hint: String? = nil) {
+        self.kind = kind
+        self.message = message
+        self.hint = hint
+    }
+
+    public var description: String {
+        "\(kind.rawValue): \(message)" + (hint.map { "\nHINT: \($0)" } ?? "")
+    }
+}

@@ -1,0 +1,167 @@
+import Foundation
+
+/// An aligned text table for terminals. Widths come from the first 1,000 rows of a section
+/// (buffered); later rows stream with those widths, so memory stays bounded.
+final class AlignedTableWriter: ReportWriter {
+    private let sink: ReportSink
+    private var columns: [ReportColumn] = []
+    private var pending: [[Cell]] = []
+    private var widths: [Int] = []
+    private var numeric: [Bool] = []
+    private var streaming = false
+    static let measureRows = 1000
+
+    init(_ sink: ReportSink) { self.sink = sink }
+
+    func begin(title: String, freshness: Freshness) throws {
+        try sink.write("\(title)\n\(freshness.line)\n")
+    }
+
+    func beginSection(_ name: String, columns: [ReportColumn]) throws {
+        self.columns = columns
+        pending = []
+        streaming = false
+        try sink.write("\n\(name)\n")
+    }
+
+    func row(_ cells: [Cell]) throws {
+        if streaming { return try emit(cells) }
+        pending.append(cells)
+        if pending.count >= Self.measureRows { try startStreaming() }
+    }
+
+    private func startStreaming() throws {
+        widths = columns.map { $0.name.count }
+        numeric = Array(repeating: true, count: columns.count)
+        for r in pending {
+            for (i, c) in r.enumerated() where i < widths.count {
+                widths[i] = max(widths[i], c.text.count)
+                if !c.isNumeric && c != .null { numeric[i] = false }
+            }
+        }
+        let header = columns.enumerated().map { pad($0.element.name, $0.offset, right: numeric[$0.offset]) }.joined(separator: "  ")
+        try sink.write(header + "\n" + widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ") + "\n")
+        streaming = true
+        for r in pending { try emit(r) }
+        pending = []
+    }
+
+    private func pad(_ s: String, _ i: Int, right: Bool) -> String {
+        let fill = String(repeating: " ", count: max(0, widths[i] - s.count))
+        return right ? fill + s : s + fill
+    }
+
+    private func emit(_ cells: [Cell]) throws {
+        let line = cells.enumerated().map { pad($0.element.text, $0.offset, right: numeric[$0.offset]) }.joined(separator: "  ")
+        try sink.write(line.replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression) + "\n")
+    }
+
+    func endSection() throws {
+        if !streaming { try startStreaming() }
+        if !pending.isEmpty { for r in pending { try emit(r) } }
+    }
+
+    func end() throws { try sink.finish() }
+}
+
+/// RFC 4180 CSV: CRLF line ends, fields quoted when they hold a comma, quote, CR or LF.
+/// The freshness stamp and section names are `#` comment lines (pandas: comment='#').
+final class CSVWriter: ReportWriter {
+    private let sink: ReportSink
+    init(_ sink: ReportSink) { self.sink = sink }
+
+    static func field(_ s: String) -> String {
+        if s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\r" || $0 == "\n" }) {
+            return "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        }
+        return s
+    }
+
+    func begin(title: String, freshness: Freshness) throws {
+        try sink.write("# \(title)\r\n# \(freshness.line)\r\n")
+    }
+
+    func beginSection(_ name: String, columns: [ReportColumn]) throws {
+        try sink.write("# \(name)\r\n" + columns.map { Self.field($0.name) }.joined(separator: ",") + "\r\n")
+    }
+
+    func row(_ cells: [Cell]) throws {
+        try sink.write(cells.map { Self.field($0.text) }.joined(separator: ",") + "\r\n")
+    }
+
+    func endSection() throws {}
+    func end() throws { try sink.finish() }
+}
+
+/// One JSON document, streamed: {"title", "freshness", "sections": [{"name", "columns", "rows"}]}.
+final class JSONReportWriter: ReportWriter {
+    private let sink: ReportSink
+    private var firstSection = true
+    private var firstRow = true
+    private var columns: [ReportColumn] = []
+
+    init(_ sink: ReportSink) { self.sink = sink }
+
+    static func encode(_ value: Any) -> String {
+        if let s = value as? String { return encodeString(s) }
+        guard let data = try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .withoutEscapingSlashes, .fragmentsAllowed]) else { return "null" }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    static func encodeString(_ s: String) -> String {
+        let data = (try? JSONSerialization.data(withJSONObject: s, options: [.fragmentsAllowed, .withoutEscapingSlashes])) ?? Data("\"\"".utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    func begin(title: String, freshness: Freshness) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let f = String(decoding: try encoder.encode(freshness), as: UTF8.self)
+        try sink.write("{\"title\":\(Self.encodeString(title)),\"freshness\":\(f),\"sections\":[")
+    }
+
+    func beginSection(_ name: String, columns: [ReportColumn]) throws {
+        self.columns = columns
+        try sink.write((firstSection ? "" : ",") + "\n{\"name\":\(Self.encodeString(name)),\"columns\":[" + columns.map { Self.encodeString($0.name) }.joined(separator: ",") + "],\"rows\":[")
+        firstSection = false
+        firstRow = true
+    }
+
+    func row(_ cells: [Cell]) throws {
+        try sink.write((firstRow ? "\n" : ",\n") + "{" + zip(columns, cells).map { "\(Self.encodeString($0.name)):\(Self.encode($1.jsonValue))" }.joined(separator: ",") + "}")
+        firstRow = false
+    }
+
+    func endSection() throws { try sink.write("]}") }
+    func end() throws {
+        try sink.write("\n]}\n")
+        try sink.finish()
+    }
+}
+
+/// GitHub-flavoured Markdown tables, with the freshness stamp as a quote.
+final class MarkdownWriter: ReportWriter {
+    private let sink: ReportSink
+    private var numeric: [Bool] = []
+    init(_ sink: ReportSink) { self.sink = sink }
+
+    static func escape(_ s: String) -> String {
+        s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "|", with: "\\|")
+            .replacingOccurrences(of: "\r\n", with: "<br>").replacingOccurrences(of: "\n", with: "<br>")
+    }
+
+    func begin(title: String, freshness: Freshness) throws {
+        try sink.write("# \(Self.escape(title))\n\n> \(Self.escape(freshness.line))\n")
+    }
+
+    func beginSection(_ name: String, columns: [ReportColumn]) throws {
+        try sink.write("\n## \(Self.escape(name))\n\n| " + columns.map { Self.escape($0.name) }.joined(separator: " | ") + " |\n|" + columns.map { _ in "---|" }.joined() + "\n")
+    }
+
+    func row(_ cells: [Cell]) throws {
+        try sink.write("| " + cells.map { Self.escape($0.text) }.joined(separator: " | ") + " |\n")
+    }
+
+    func endSection() throws {}
+    func end() throws { try sink.finish() }
+}

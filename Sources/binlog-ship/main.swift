@@ -1,21 +1,83 @@
 import ArgumentParser
+import BinlogFormat
+import BinlogShip
+import Foundation
 import LogshipCLI
 
-struct BinlogShip: ParsableCommand {
+struct BinlogShipCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "binlog-ship",
-        abstract: "NOT BUILT YET: will copy sealed binlog segments to replica inboxes, for cron.",
+        abstract: "Ship sealed binlog segments from a master to replica inboxes: verified, atomic, in order; for cron.",
         discussion: """
-            Planned (issue 3): verified, atomic, idempotent, in-order copies of sealed segments to one or
-            more target directories; an OS lock against overlapping cron runs; per-target state;
-            `status`, `check --max-lag`, `purge`, `verify`. Today every invocation exits 1 and ships nothing.
+            Without a subcommand, `binlog-ship` runs `ship`. Typical crontab:
+              * * * * *   binlog-writer rotate /srv/master --if-older-than 5m
+              * * * * *   binlog-ship --config /etc/logship/ship.yml --quiet
+              */5 * * * * binlog-ship check --config /etc/logship/ship.yml --max-lag 15m
+              30 3 * * *  binlog-ship purge --config /etc/logship/ship.yml --older-than 7d --confirm
+            docs/SHIPPING.md has the contract, the config file and the state file.
 
-            Exit codes (shared by all four tools):
-            """ + "\n" + ExitStatus.table)
-
-    @Argument(parsing: .allUnrecognized, help: .hidden) var arguments: [String] = []
-
-    func run() throws { try refuseNotBuilt("binlog-ship", plannedIn: "issue 3 (binlog-ship)") }
+            Exit codes (shared by binlog-writer, binlog-ship, replica-apply and report):
+            """ + "\n" + ExitStatus.table,
+        subcommands: [Ship.self, Status.self, Check.self, Purge.self, Verify.self, Forget.self],
+        defaultSubcommand: Ship.self)
 }
 
-BinlogShip.main()
+/// Where to ship from and to: a config file, flags, or both (flags add targets).
+struct ShipOptions: ParsableArguments {
+    @Option(name: [.customShort("c"), .long], help: "YAML config file (see docs/SHIPPING.md).")
+    var config: String?
+
+    @Option(help: "The master data directory (or its binlog directory).")
+    var source: String?
+
+    @Option(help: ArgumentHelp("A target directory (a replica inbox), as DIR or NAME=DIR; repeat for several. Added to the config file's targets.", valueName: "[name=]dir"))
+    var target: [String] = []
+
+    @Option(help: "Where the state file and the lock live (default: <master>/ship).")
+    var stateDir: String?
+
+    func load() throws -> ShipConfig {
+        var c = try config.map { try ShipConfig.load(path: absolute($0), parseDuration: parseDuration) } ?? ShipConfig()
+        if let source { c.source = absolute(source) }
+        if let stateDir { c.stateDirectory = absolute(stateDir) }
+        try c.addTargets(target.map { flag in
+            guard let eq = flag.firstIndex(of: "="), !flag[..<eq].contains("/") else { return absolute(flag) }
+            let dir = String(flag[flag.index(after: eq)...])
+            return dir.isEmpty ? flag : String(flag[...eq]) + absolute(dir)
+        })
+        return c
+    }
+}
+
+func absolute(_ path: String) -> String {
+    path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+}
+
+/// Shipping errors map one to one onto the shared exit codes.
+func exitStatus(_ kind: ShipError.Kind) -> ExitStatus {
+    switch kind {
+    case .busy: return .busy
+    case .gap: return .gap
+    case .corruption: return .corruption
+    case .divergence: return .divergence
+    case .lagging: return .lagging
+    case .diskFull: return .diskFull
+    case .io: return .ioError
+    case .notFound: return .notFound
+    case .config: return .usage
+    }
+}
+
+func run(_ body: () throws -> Void) throws {
+    try runReporting("binlog-ship", { ($0 as? ShipError).map { exitStatus($0.kind) } }, body)
+}
+
+func printLine(_ s: String) {
+    FileHandle.standardOutput.write(Data((s + "\n").utf8))
+}
+
+func segments(_ n: Int) -> String { n == 1 ? "1 segment" : "\(n) segments" }
+
+func lsnRange(_ first: UInt64, _ last: UInt64) -> String { first > last ? "no transactions" : "LSN \(first)…\(last)" }
+
+BinlogShipCommand.main()

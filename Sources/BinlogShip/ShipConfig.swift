@@ -1,0 +1,173 @@
+import Foundation
+import Yams
+
+/// A replica inbox that segments are shipped to: a directory on another disk, an NFS mount,
+/// a synced folder. The name keys the target's state; it is the path when none is given.
+public struct ShipTarget: Equatable, Sendable {
+    public var name: String
+    public var path: String
+
+    public init(name: String? = nil, path: String) {
+        let clean = ShipTarget.normalize(path)
+        self.name = name ?? clean
+        self.path = clean
+    }
+
+    static func normalize(_ path: String) -> String {
+        var p = (path as NSString).standardizingPath
+        while p.count > 1 && p.hasSuffix("/") { p.removeLast() }
+        return p
+    }
+}
+
+/// What a run ships from and to: the config file (docs/SHIPPING.md "Config file") merged
+/// with flags. Durations are seconds.
+public struct ShipConfig: Sendable {
+    public var source: String?
+    public var stateDirectory: String?
+    public var targets: [ShipTarget] = []
+    public var includeActive = false
+    /// `purge` deletes sealed segments sealed longer ago than this.
+    public var retention: Double?
+    /// `check` fails when a target is further behind than this.
+    public var maxLag: Double?
+
+    public init() {}
+
+    /// Every key the config file accepts; anything else is an error naming the key.
+    public static let topLevelKeys = ["source", "state_dir", "include_active", "retention", "max_lag", "targets"]
+    public static let targetKeys = ["name", "path"]
+
+    /// Reads a YAML config file. `parseDuration` turns `15m`-style text into seconds
+    /// (the CLI passes the shared parser, so every tool reads durations alike).
+    public static func load(path: String, parseDuration: @escaping (String) -> Double?) throws -> ShipConfig {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            let exists = FileManager.default.fileExists(atPath: path)
+            throw ShipError(exists ? .io : .notFound, exists ? "unable to read the config file" : "no such config file", path: path)
+        }
+        let base = ((path as NSString).deletingLastPathComponent as NSString).standardizingPath
+        return try parse(yaml: String(decoding: data, as: UTF8.self), file: path, baseDirectory: base.isEmpty ? "." : base, parseDuration: parseDuration)
+    }
+
+    /// Parses config text; relative paths are taken relative to `baseDirectory` (the file's).
+    public static func parse(yaml: String, file: String, baseDirectory: String, parseDuration: @escaping (String) -> Double?) throws -> ShipConfig {
+        let root: Node?
+        do { root = try Yams.compose(yaml: yaml) } catch {
+            throw ShipError(.config, "\(file): not valid YAML: \(error)")
+        }
+        guard let root else { throw ShipError(.config, "\(file): the config file is empty", hint: "it needs at least `source:` and `targets:`") }
+        let reader = ConfigReader(file: file, base: baseDirectory, parseDuration: parseDuration)
+        let top = try reader.mapping(root, what: "the config file", allowed: topLevelKeys)
+        var config = ShipConfig()
+        for (key, value) in top {
+            switch key {
+            case "source": config.source = try reader.path(value, key)
+            case "state_dir": config.stateDirectory = try reader.path(value, key)
+            case "include_active": config.includeActive = try reader.bool(value, key)
+            case "retention": config.retention = try reader.duration(value, key)
+            case "max_lag": config.maxLag = try reader.duration(value, key)
+            case "targets": config.targets = try reader.targets(value)
+            default: break
+            }
+        }
+        try config.checkTargets(origin: file)
+        return config
+    }
+
+    /// Adds targets given as flags: `NAME=DIR`, or a bare `DIR` named by its path. A name
+    /// holds no `/`, so a directory with `=` in it still reads as a directory.
+    public mutating func addTargets(_ flags: [String]) throws {
+        for flag in flags {
+            if let eq = flag.firstIndex(of: "="), eq != flag.startIndex, !flag[..<eq].contains("/") {
+                guard flag.index(after: eq) != flag.endIndex else { throw ShipError(.config, "--target \(flag): no directory after '='") }
+                targets.append(ShipTarget(name: String(flag[..<eq]), path: String(flag[flag.index(after: eq)...])))
+            } else {
+                targets.append(ShipTarget(path: flag))
+            }
+        }
+        try checkTargets(origin: "--target")
+    }
+
+    /// Two targets with one name or one directory would ship twice into the same place.
+    func checkTargets(origin: String) throws {
+        var names = Set<String>(), paths = Set<String>()
+        for t in targets {
+            guard names.insert(t.name).inserted else { throw ShipError(.config, "\(origin): target name '\(t.name)' is used twice") }
+            guard paths.insert(t.path).inserted else { throw ShipError(.config, "\(origin): directory \(t.path) is given as two targets") }
+        }
+    }
+
+    /// The source directory and the state directory a run with this config uses.
+    public func resolveSource(_ path: String) throws -> (ShipSource, String) {
+        let source = try ShipSource(path: path)
+        return (source, stateDirectory.map(ShipTarget.normalize) ?? source.defaultStateDirectory)
+    }
+
+    /// The target called `nameOrPath`, matched by name first, then by directory.
+    public func target(_ nameOrPath: String) -> ShipTarget? {
+        targets.first { $0.name == nameOrPath } ?? targets.first { $0.path == ShipTarget.normalize(nameOrPath) }
+    }
+}
+
+/// Reads typed values out of YAML nodes, naming file, line and key in every error.
+private struct ConfigReader {
+    let file: String
+    let base: String
+    let parseDuration: (String) -> Double?
+
+    func at(_ node: Node) -> String { file + (node.mark.map { ":\($0.line)" } ?? "") }
+
+    func mapping(_ node: Node, what: String, allowed: [String]) throws -> [(String, Node)] {
+        guard let map = node.mapping else { throw ShipError(.config, "\(at(node)): \(what) must be a mapping of keys to values") }
+        var seen = Set<String>()
+        var pairs: [(String, Node)] = []
+        for (k, v) in map {
+            guard let key = k.string else { throw ShipError(.config, "\(at(k)): keys must be text") }
+            guard allowed.contains(key) else {
+                throw ShipError(.config, "\(at(k)): unknown key '\(key)' in \(what)", hint: "known keys: " + allowed.joined(separator: ", "))
+            }
+            guard seen.insert(key).inserted else { throw ShipError(.config, "\(at(k)): key '\(key)' is given twice") }
+            pairs.append((key, v))
+        }
+        return pairs
+    }
+
+    func scalar(_ node: Node, _ key: String) throws -> String {
+        guard let s = node.scalar?.string, !s.isEmpty else { throw ShipError(.config, "\(at(node)): '\(key)' needs a value") }
+        return s
+    }
+
+    func path(_ node: Node, _ key: String) throws -> String {
+        let s = try scalar(node, key)
+        return s.hasPrefix("/") || s.hasPrefix("~") ? (s as NSString).expandingTildeInPath : base + "/" + s
+    }
+
+    func bool(_ node: Node, _ key: String) throws -> Bool {
+        guard let b = node.bool else { throw ShipError(.config, "\(at(node)): '\(key)' must be true or false") }
+        return b
+    }
+
+    func duration(_ node: Node, _ key: String) throws -> Double {
+        guard let d = parseDuration(try scalar(node, key)) else {
+            throw ShipError(.config, "\(at(node)): '\(key)' must be a duration like 90s, 15m, 2h or 7d")
+        }
+        return d
+    }
+
+    func targets(_ node: Node) throws -> [ShipTarget] {
+        guard let list = node.sequence else {
+            throw ShipError(.config, "\(at(node)): 'targets' must be a list of directories or of {name, path} mappings")
+        }
+        return try list.map { item in
+            if item.scalar != nil { return ShipTarget(path: try path(item, "targets")) }
+            var name: String?, dir: String?
+            for (key, value) in try mapping(item, what: "a target", allowed: ConfigReader.targetKeys) {
+                if key == "name" { name = try scalar(value, key) } else { dir = try path(value, key) }
+            }
+            guard let dir else { throw ShipError(.config, "\(at(item)): a target needs a 'path'") }
+            return ShipTarget(name: name, path: dir)
+        }
+    }
+
+    static let targetKeys = ShipConfig.targetKeys
+}

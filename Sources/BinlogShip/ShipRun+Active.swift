@@ -1,0 +1,73 @@
+import BinlogFormat
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension ShipRun {
+    /// `--include-active`: ships the committed prefix of the active segment as
+    /// `<sealed name>.partial` to every target that holds all sealed segments before it.
+    /// The active file is fsynced before the copy, so a partial never holds a transaction
+    /// that a power loss on the master could take back.
+    func shipActive(_ listing: ShipSource.Listing) throws {
+        guard let active = listing.active else { return }
+        let lastSealed = listing.sealed.last?.name
+        let needing = targets.filter { $0.isLive && $0.position?.segment == lastSealed }
+        guard !needing.isEmpty else { return }
+        let segment: VerifiedSegment
+        do {
+            segment = try VerifiedSegment(entry: active)
+            guard segment.transactionCount > 0 else { return }
+            try FileDescriptor(path: active.path, flags: O_RDONLY).sync()
+            if let last = listing.sealed.last {
+                try VerifiedSegment.position(of: last).checkFollowed(by: segment.header, name: active.name, path: active.path)
+            }
+        } catch {
+            sourceError = shipError(error, context: "active segment \(active.name) cannot be shipped")
+            emit(.failed(sourceError!))
+            return
+        }
+        let file = TargetDirectory.partialName(for: active.name)
+        var copyTo: [TargetRun] = []
+        for run in needing {
+            do {
+                try checkTargetFollows(run, segment)
+                if try partialIsCurrent(file, on: run, segment) { continue }
+                copyTo.append(run)
+            } catch {
+                fail(run, error)
+            }
+        }
+        let results = SegmentCopier.copy(segment, to: copyTo.map { SegmentCopier.Destination(directory: $0.directory, finalName: file) })
+        for (run, result) in zip(copyTo, results) {
+            do {
+                try run.directory.publish(temp: try result.get(), as: file, replace: true)
+                run.result.partial = file
+                emit(.shippedPartial(target: run.name, file: file, bytes: segment.length, firstLSN: segment.header.firstLSN, lastLSN: segment.lastLSN))
+                let now = microsecondsNow()
+                run.state.partial = ShipState.PartialRecord(file: file, lastLSN: segment.lastLSN, lastCommitTime: formatTimestamp(segment.lastCommitTime),
+                                                            bytes: segment.length, checksum: ChainPosition.hex(segment.checksum), shippedAt: formatTimestamp(now))
+            } catch {
+                fail(run, error)
+            }
+        }
+        try saveState()
+    }
+
+    /// True when the target's partial already holds exactly this prefix. A partial that is
+    /// not a prefix of the new one means the master undid a transaction a replica may have
+    /// applied: a warning, and the partial is replaced.
+    private func partialIsCurrent(_ file: String, on run: TargetRun, _ segment: VerifiedSegment) throws -> Bool {
+        guard let size = try run.directory.size(of: file) else { return false }
+        let path = run.directory.path + "/" + file
+        let isPrefix = try size <= segment.dataEnd && FileComparison.samePrefix(path, segment.path, length: size)
+        if !isPrefix {
+            let w = ShipError(.divergence, "the partial copy \(file) the target held is not a prefix of the active segment now; a replica that applied it may hold a transaction the master undid",
+                              target: run.name, path: path, hint: "check that replica against the master (replica-apply reports divergence); rebuild it from a snapshot if needed")
+            run.result.warnings.append(w)
+            emit(.failed(w))
+            return false
+        }
+        return size == segment.dataEnd && run.state.partial?.file == file
+    }
+}

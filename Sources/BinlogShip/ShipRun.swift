@@ -1,0 +1,113 @@
+import BinlogFormat
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One target's progress during a run.
+final class TargetRun {
+    let directory: TargetDirectory
+    var state: ShipState.TargetState
+    var position: ChainPosition?
+    var error: ShipError?
+    var result: ShipReport.TargetResult
+    var name: String { directory.target.name }
+    var isLive: Bool { error == nil }
+
+    init(target: ShipTarget, state: ShipState.TargetState?) {
+        directory = TargetDirectory(target: target)
+        var s = state ?? ShipState.TargetState(path: target.path)
+        s.path = target.path
+        self.state = s
+        position = s.position
+        result = ShipReport.TargetResult(name: target.name, path: target.path)
+    }
+
+    /// Whether the target still lacks `segment`: it has nothing yet, or only older segments.
+    func needs(_ segment: SegmentName) -> Bool { position.map { segment > $0.segment } ?? true }
+}
+
+/// The mutable part of one `Shipper.run`: the state, the targets, the source's first problem.
+final class ShipRun {
+    let shipper: Shipper
+    var state: ShipState
+    let targets: [TargetRun]
+    var sourceError: ShipError?
+    let started = microsecondsNow()
+
+    init(shipper: Shipper, state: ShipState) throws {
+        self.shipper = shipper
+        self.state = state
+        targets = shipper.config.targets.map { TargetRun(target: $0, state: state.targets[$0.name]) }
+    }
+
+    var report: ShipReport {
+        ShipReport(targets: targets.map(\.result), sourceError: sourceError)
+    }
+
+    func emit(_ event: ShipEvent) { shipper.onEvent(event) }
+
+    func fail(_ run: TargetRun, _ error: Error) {
+        let e = shipError(error, target: run.name)
+        run.error = e
+        run.result.error = e
+        emit(.failed(e))
+    }
+
+    func saveState() throws {
+        for t in targets { state.targets[t.name] = t.state }
+        try state.save(directory: shipper.stateDirectory)
+    }
+
+    /// Records the run as started and checks every target: it exists, it still holds the last
+    /// segment shipped to it (else it is unmounted or was wiped), no stale temp files.
+    func begin() throws {
+        state.source = shipper.source.binlogPath
+        state.lastRun = ShipState.RunRecord(pid: getpid(), startedAt: formatTimestamp(started), finishedAt: nil, outcome: "running")
+        for t in targets { prepare(t) }
+        try saveState()
+    }
+
+    private func prepare(_ run: TargetRun) {
+        do {
+            try run.directory.checkExists()
+            for temp in run.directory.removeStaleTemporaries() {
+                run.result.removed.append(temp)
+                emit(.removed(target: run.name, file: temp, reason: "temp file of an interrupted run"))
+            }
+            guard let position = run.position else { return }
+            guard try run.directory.size(of: position.segment.description) != nil else {
+                throw ShipError(.notFound, "the target no longer holds \(position.segment), the last segment shipped to it" + (run.state.shippedAt.map { " (at \($0))" } ?? ""),
+                                target: run.name, path: run.directory.path,
+                                hint: "if its file system is not mounted, mount it and rerun; if it was wiped or replaced on purpose, run `binlog-ship forget \(run.name)` and the next run ships it everything the source holds")
+            }
+            for file in try run.directory.names() {
+                guard let sealed = TargetDirectory.segment(ofPartial: file), sealed <= position.segment else { continue }
+                try run.directory.remove(file)
+                run.result.removed.append(file)
+                emit(.removed(target: run.name, file: file, reason: "superseded by the sealed segment"))
+            }
+        } catch {
+            fail(run, error)
+        }
+    }
+
+    /// Ends the run: each target's last success or last error, and the run's outcome.
+    func finish() throws {
+        let now = microsecondsNow()
+        for t in targets {
+            t.state.lastAttemptAt = formatTimestamp(started)
+            if let e = t.error ?? sourceError {
+                t.state.lastError = ShipState.ErrorRecord(e, at: now)
+            } else {
+                t.state.lastError = t.result.warnings.first.map { ShipState.ErrorRecord($0, at: now) }
+                t.state.lastSuccessAt = formatTimestamp(now)
+            }
+            t.result.lastSegment = t.state.lastSegment
+            t.result.lastLSN = t.state.lastLSN
+        }
+        state.lastRun?.finishedAt = formatTimestamp(now)
+        state.lastRun?.outcome = report.worstKind.map { "failed: \($0.rawValue)" } ?? "ok"
+        try saveState()
+    }
+}

@@ -1,0 +1,170 @@
+import BinlogFormat
+import Foundation
+
+/// The master's binlog directory that segments are shipped from. Accepts a master data
+/// directory (`<master>/binlog` is used) or a binlog directory itself.
+public struct ShipSource: Sendable {
+    /// The path as given.
+    public let path: String
+    public let binlogPath: String
+    /// Where state and lock live unless configured: `<master>/ship` for a master data
+    /// directory, `<binlog dir>.ship` beside a bare binlog directory.
+    public let defaultStateDirectory: String
+
+    public init(path given: String) throws {
+        let p = ShipTarget.normalize(given)
+        let fm = FileManager.default
+        var isDir: ObjCBool = false
+        guard fm.fileExists(atPath: p, isDirectory: &isDir), isDir.boolValue else {
+            throw ShipError(.notFound, "source \(p) is not a directory", path: p,
+                            hint: "give the master data directory (made by `binlog-writer init`) or its binlog directory")
+        }
+        path = p
+        let parent = (p as NSString).deletingLastPathComponent
+        if fm.fileExists(atPath: p + "/master.json") || Self.isDirectory(p + "/binlog") {
+            binlogPath = p + "/binlog"
+            defaultStateDirectory = p + "/ship"
+        } else if (p as NSString).lastPathComponent == "binlog" && fm.fileExists(atPath: parent + "/master.json") {
+            binlogPath = p
+            defaultStateDirectory = parent + "/ship"
+        } else {
+            binlogPath = p
+            defaultStateDirectory = p + ".ship"
+        }
+    }
+
+    private static func isDirectory(_ path: String) -> Bool {
+        var isDir: ObjCBool = false
+        return FileManager.default.fileExists(atPath: path, isDirectory: &isDir) && isDir.boolValue
+    }
+
+    /// The source's segments: sealed ones in log order, and the active one being written.
+    public struct Listing: Sendable {
+        public var sealed: [BinlogDirectory.Entry]
+        /// The active segment, when it is the newest and not also present sealed.
+        public var active: BinlogDirectory.Entry?
+
+        /// The sealed segments after `name` (all of them for nil).
+        public func sealed(after name: SegmentName?) -> ArraySlice<BinlogDirectory.Entry> {
+            guard let name else { return sealed[...] }
+            return sealed[(sealed.firstIndex { $0.name > name } ?? sealed.endIndex)...]
+        }
+    }
+
+    public func list() throws -> Listing {
+        let segments: [BinlogDirectory.Entry]
+        do { segments = try BinlogDirectory(path: binlogPath).list().segments } catch let e as FormatError {
+            throw ShipError(e.kind == .invalidArgument ? .notFound : .io, "unable to list the source: \(e.message)", path: binlogPath, hint: e.hint)
+        }
+        let sealed = segments.filter { !$0.name.isActive }
+        var active: BinlogDirectory.Entry?
+        if let last = segments.last, last.name.isActive, !sealed.contains(where: { $0.name == last.name.sealed }) { active = last }
+        return Listing(sealed: sealed, active: active)
+    }
+}
+
+/// Where a chain of segments ends, which is what the next segment must follow: the same
+/// source, the next sequence (or a new epoch), the next LSN and the previous checksum
+/// (docs/FORMAT.md §9). Kept per target in the state file.
+struct ChainPosition: Equatable, Sendable {
+    var segment: SegmentName
+    var sourceID: UUID
+    var lastLSN: UInt64
+    var lastCommitTime: Int64
+    var checksum: UInt64
+
+    init(segment: SegmentName, sourceID: UUID, lastLSN: UInt64, lastCommitTime: Int64, checksum: UInt64) {
+        self.segment = segment
+        self.sourceID = sourceID
+        self.lastLSN = lastLSN
+        self.lastCommitTime = lastCommitTime
+        self.checksum = checksum
+    }
+
+    init(_ segment: VerifiedSegment) {
+        self.init(segment: segment.name.sealed, sourceID: segment.header.sourceID, lastLSN: segment.lastLSN,
+                  lastCommitTime: segment.lastCommitTime, checksum: segment.checksum)
+    }
+
+    /// Throws `.gap` when segments or LSNs are missing between this position and `header`,
+    /// `.corrupted` for anything else that does not follow (another source, an overlap, a
+    /// broken hash chain).
+    func checkFollowed(by header: SegmentHeader, name: SegmentName, path: String) throws {
+        guard header.sourceID == sourceID else {
+            throw FormatError(.corrupted, "\(name) comes from source \(header.sourceID), \(segment) from \(sourceID)", path: path, offset: 16,
+                              hint: "a segment from another master; check that every host ships from the right master")
+        }
+        if header.epoch == segment.epoch && header.sequence != segment.sequence &+ 1 {
+            guard header.sequence > segment.sequence else {
+                throw FormatError(.corrupted, "\(name) carries sequence \(header.sequence), not after \(segment)", path: path, offset: 40)
+            }
+            let missing = (segment.sequence + 1...header.sequence - 1).map { SegmentName(epoch: header.epoch, sequence: $0).description }
+            throw FormatError(.gap, "segment" + (missing.count == 1 ? " \(missing[0]) is" : "s \(missing.first!) … \(missing.last!) are") + " missing between \(segment) and \(name)",
+                              path: path, hint: "restore the missing segments into the source from a backup or another replica; nothing after the gap is shipped")
+        }
+        guard header.epoch >= segment.epoch else {
+            throw FormatError(.corrupted, "\(name) has epoch \(header.epoch), older than \(segment)", path: path, offset: 32)
+        }
+        if header.firstLSN != lastLSN &+ 1 {
+            if header.firstLSN > lastLSN &+ 1 {
+                throw FormatError(.gap, "LSNs \(lastLSN + 1)…\(header.firstLSN - 1) are missing between \(segment) and \(name)", path: path, offset: 48)
+            }
+            throw FormatError(.corrupted, "\(name) starts at LSN \(header.firstLSN), overlapping \(segment) which ends at \(lastLSN)", path: path, offset: 48)
+        }
+        guard header.previousChecksum == checksum else {
+            throw FormatError(.corrupted, "hash chain broken: \(name) expects previous checksum \(Self.hex(header.previousChecksum)), \(segment) has \(Self.hex(checksum))",
+                              path: path, offset: 64, hint: "a segment was substituted, or this comes from a forked master")
+        }
+    }
+
+    static func hex(_ v: UInt64) -> String {
+        let s = String(v, radix: 16)
+        return String(repeating: "0", count: 16 - s.count) + s
+    }
+}
+
+/// A source segment read end to end and found intact (header, every frame checksum and
+/// transaction rule, and for a sealed segment the footer and the segment checksum).
+struct VerifiedSegment {
+    let name: SegmentName
+    let path: String
+    let header: SegmentHeader
+    /// The footer of a sealed segment; nil when this is the committed prefix of the active one.
+    let footer: SegmentFooter?
+    /// End of the frames: the footer offset, or the end of the last complete transaction.
+    let dataEnd: Int64
+    /// XXH3-64 of bytes 0..<dataEnd (the footer's segment checksum when sealed).
+    let checksum: UInt64
+    let lastLSN: UInt64
+    let lastCommitTime: Int64
+    let transactionCount: UInt64
+
+    /// Bytes a copy holds: the whole sealed file, or the committed prefix.
+    var length: Int64 { footer == nil ? dataEnd : dataEnd + Int64(SegmentFooter.size) }
+
+    /// Reads and checks `entry`; for an active segment, only its committed prefix counts.
+    init(entry: BinlogDirectory.Entry) throws {
+        let reader = try SegmentReader(path: entry.path)
+        try reader.verifyAll(decode: false)
+        name = entry.name
+        path = entry.path
+        header = reader.header
+        footer = entry.name.isActive ? nil : reader.footer
+        dataEnd = reader.offset
+        checksum = reader.checksumSoFar
+        lastLSN = reader.lastLSN
+        lastCommitTime = reader.transactionCount > 0 ? reader.lastCommitTime : (reader.footer?.lastCommitTime ?? reader.header.createdAt)
+        transactionCount = reader.transactionCount
+        if !entry.name.isActive, reader.footer == nil {
+            throw FormatError(.corrupted, "sealed segment has no footer", path: entry.path)
+        }
+    }
+
+    /// Header and footer only (no frames read): enough to link the next segment to it.
+    static func position(of entry: BinlogDirectory.Entry) throws -> ChainPosition {
+        let reader = try SegmentReader(path: entry.path)
+        guard let footer = reader.footer else { throw FormatError(.corrupted, "sealed segment has no footer", path: entry.path) }
+        return ChainPosition(segment: entry.name, sourceID: reader.header.sourceID, lastLSN: footer.lastLSN,
+                             lastCommitTime: footer.lastCommitTime, checksum: footer.segmentChecksum)
+    }
+}

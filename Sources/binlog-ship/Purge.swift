@@ -1,0 +1,69 @@
+import ArgumentParser
+import BinlogShip
+import Foundation
+import LogshipCLI
+
+struct Purge: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Delete master segments older than a retention once every target holds a verified copy (dry run unless --confirm).",
+        discussion: """
+            Only the oldest segments go, never one in the middle, never the active segment and never the
+            newest sealed one (the master chains the next segment to it). A segment stays while any
+            configured target lacks it, holds a copy that differs, or a target with state is no longer
+            configured. Prints what would go (or went) and why the rest stays.
+            """)
+
+    @OptionGroup var options: ShipOptions
+
+    @Option(help: "Keep segments sealed less than this long ago, e.g. 7d (default: `retention` in the config file).")
+    var olderThan: String?
+
+    @Flag(help: "Delete; without it nothing is deleted.")
+    var confirm = false
+
+    @Option(help: "Seconds to wait for a running ship to finish (default 0: exit 12 at once).")
+    var lockTimeout: Double = 0
+
+    func validate() throws {
+        if let olderThan, parseDuration(olderThan) == nil { throw ValidationError("--older-than takes a duration like 12h or 7d") }
+    }
+
+    func run() throws {
+        try BinlogShip_run {
+            let config = try options.load()
+            guard let retention = olderThan.flatMap(parseDuration) ?? config.retention else {
+                throw ShipError(.config, "purge needs a retention", hint: "pass --older-than 7d, or set `retention:` in the config file")
+            }
+            let plan = confirm ? try Purger.execute(config: config, retention: retention, lockTimeout: lockTimeout)
+                               : try Purger.plan(config: config, retention: retention)
+            let verb = confirm ? "deleted" : "would delete"
+            for s in plan.delete {
+                printLine("\(verb) \(s.name) (\(formatBytes(s.bytes)), sealed \(s.sealedAt), LSN ≤ \(s.lastLSN)): every target holds a verified copy")
+            }
+            if let why = plan.keptBecause { printLine("keeping \(segments(plan.kept)): \(why)") }
+            if confirm {
+                printLine("deleted \(segments(plan.delete.count)) (\(formatBytes(plan.bytes)))")
+            } else {
+                printLine("dry run: nothing deleted" + (plan.delete.isEmpty ? "" : "; rerun with --confirm to delete \(segments(plan.delete.count)) (\(formatBytes(plan.bytes)))"))
+            }
+        }
+    }
+}
+
+struct Forget: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Forget what was shipped to a target: the next run ships it everything the source holds; purge stops waiting for it.",
+        discussion: "For a target that was wiped or replaced on purpose, or that is gone for good. Files already in the target are compared, not rewritten.")
+
+    @OptionGroup var options: ShipOptions
+
+    @Argument(help: "The target's name (or directory).")
+    var name: String
+
+    func run() throws {
+        try BinlogShip_run {
+            let old = try Shipper.forget(target: name, config: try options.load())
+            printLine("forgot target \(name) (\(old.path)), which held up to " + (old.lastSegment.map { "\($0), LSN \(old.lastLSN ?? 0)" } ?? "nothing"))
+        }
+    }
+}

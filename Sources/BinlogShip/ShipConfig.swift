@@ -92,8 +92,8 @@ public struct ShipConfig: Sendable {
     func checkTargets(origin: String) throws {
         var names = Set<String>(), paths = Set<String>()
         for t in targets {
-            guard names.insert(t.name).inserted else { throw ShipError(.config, "\(origin): target name '\(t.name)' is used twice") }
             guard paths.insert(t.path).inserted else { throw ShipError(.config, "\(origin): directory \(t.path) is given as two targets") }
+            guard names.insert(t.name).inserted else { throw ShipError(.config, "\(origin): target name '\(t.name)' is used twice") }
         }
     }
 

@@ -1,0 +1,115 @@
+import BinlogApply
+import BinlogFormat
+import Foundation
+import GRDB
+import LogshipTestSupport
+import ReplicaStore
+import XCTest
+
+/// A master (driven through the built `binlog-writer`) and one replica fed by copying its sealed
+/// segments into the inbox, with the checks every replica test makes: the store's position,
+/// read with plain SQL, and its tables against the master's at that position (TableDigest of a
+/// fresh replay of the master's binlog).
+final class ReplicaFixture {
+    let dir: TestDirectory
+    let master: ToolMaster
+    let replicaPath: String
+    let seed: UInt64
+    var workload: ReplicaWorkload
+
+    init(_ label: String, segmentSize: String = "16KiB", seed: UInt64? = nil) throws {
+        dir = TestDirectory(label)
+        master = try ToolMaster(dir, segmentSize: segmentSize)
+        replicaPath = dir.sub("replica")
+        try ReplicaDirectory.initialize(at: replicaPath)
+        let s = SeededRandom(seed: seed).seed
+        self.seed = s
+        workload = ReplicaWorkload(seed: s)
+    }
+
+    var inbox: String { replicaPath + "/inbox" }
+    var storePath: String { replicaPath + "/store.db" }
+    /// Rerun hint for failure messages.
+    var context: String { "seed \(seed) (rerun with LOGSHIP_SEED=\(seed))" }
+
+    /// Creates the schema and runs `transactions` workload transactions on the master, sealing
+    /// the last segment so that everything can be shipped.
+    @discardableResult
+    func runWorkload(_ transactions: Int, schema: Bool = true, schemaChanges: Bool = false, seal: Bool = true) throws -> [ToolMaster.Commit] {
+        var sql = schema ? ReplicaWorkload.schema : ""
+        sql += workload.sql(transactions: transactions, schemaChanges: schemaChanges)
+        let commits = try master.exec(sql)
+        if seal { try master.rotate() }
+        return commits
+    }
+
+    @discardableResult
+    func shipAll(upToLSN: UInt64? = nil) throws -> [String] { try Shipping.shipAll(master, to: inbox, upToLSN: upToLSN) }
+
+    /// Opens the replica, applies, closes (as one `replica-apply` run does).
+    @discardableResult
+    func apply(_ options: Replica.ApplyOptions = Replica.ApplyOptions()) throws -> Replica.ApplyResult {
+        let r = try Replica.open(replicaPath)
+        defer { r.close() }
+        return try r.applyAvailable(options)
+    }
+
+    /// The applied LSN, read with plain SQL (0 when the store or its position does not exist yet).
+    func storeLSN() throws -> UInt64 {
+        guard FileManager.default.fileExists(atPath: storePath) else { return 0 }
+        return try Self.readLSN(storePath)
+    }
+
+    static func readLSN(_ path: String) throws -> UInt64 {
+        var config = Configuration()
+        config.readonly = true
+        let q = try DatabaseQueue(path: path, configuration: config)
+        defer { try? q.close() }
+        return try q.read { db in
+            guard try db.tableExists("_logship_position") else { return 0 }
+            return UInt64(try Int64.fetchOne(db, sql: "SELECT lsn FROM _logship_position") ?? 0)
+        }
+    }
+
+    /// Asserts the store is at `lsn` and its tables equal the master's at `lsn`.
+    func assertStore(at lsn: UInt64, _ message: @autoclosure () -> String = "", file: StaticString = #filePath, line: UInt = #line) throws {
+        XCTAssertEqual(try storeLSN(), lsn, "store position. \(message()); \(context)", file: file, line: line)
+        try assertDatabase(storePath, equalsMasterAt: lsn, message(), file: file, line: line)
+    }
+
+    /// Asserts the database at `path` holds exactly the master's tables at `lsn`.
+    func assertDatabase(_ path: String, equalsMasterAt lsn: UInt64, _ message: @autoclosure () -> String = "",
+                        file: StaticString = #filePath, line: UInt = #line) throws {
+        let expected = try master.digest(at: lsn, scratch: dir)
+        XCTAssertEqual(try TableDigest.digest(path: path), expected, "tables differ from the master's at LSN \(lsn). \(message()); \(context)",
+                       file: file, line: line)
+    }
+}
+
+/// Runs `body` expecting a `ReplicaError` of `kind` whose description names every string of
+/// `containing`; returns it.
+@discardableResult
+func expectReplicaError<T>(_ kind: ReplicaError.Kind, containing: [String] = [], _ context: @autoclosure () -> String = "",
+                           file: StaticString = #filePath, line: UInt = #line, _ body: () throws -> T) -> ReplicaError? {
+    do {
+        _ = try body()
+        XCTFail("expected a ReplicaError (\(kind.rawValue)), nothing was thrown. \(context())", file: file, line: line)
+        return nil
+    } catch let e as ReplicaError {
+        XCTAssertEqual(e.kind, kind, "wrong kind for: \(e). \(context())", file: file, line: line)
+        for s in containing {
+            XCTAssertTrue(e.description.contains(s), "error does not mention \"\(s)\": \(e). \(context())", file: file, line: line)
+        }
+        return e
+    } catch {
+        XCTFail("expected a ReplicaError (\(kind.rawValue)), got \(type(of: error)): \(error). \(context())", file: file, line: line)
+        return nil
+    }
+}
+
+/// Runs SQL on a store behind replica-apply's back (an operator with the sqlite3 shell).
+func tamper(_ storePath: String, _ sql: String) throws {
+    let q = try DatabaseQueue(path: storePath)
+    defer { try? q.close() }
+    try q.write { db in try db.execute(sql: sql) }
+}

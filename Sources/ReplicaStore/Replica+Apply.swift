@@ -84,10 +84,16 @@ extension Replica {
 
             func commitBatch() throws {
                 guard open else { return }
-                if let last { try AppliedPosition.write(db, lsn: last.lsn, commitTime: last.time, appliedAt: microsecondsNow()) }
-                try db.execute(sql: "COMMIT")
                 open = false
-                if let last { options.progress?(last.lsn) }
+                guard batchCount > 0, let last else {
+                    // Nothing of this batch applied (its first transaction failed): commit
+                    // nothing, not even a position table created for it.
+                    try db.execute(sql: "ROLLBACK")
+                    return
+                }
+                try AppliedPosition.write(db, lsn: last.lsn, commitTime: last.time, appliedAt: microsecondsNow())
+                try db.execute(sql: "COMMIT")
+                options.progress?(last.lsn)
                 batchCount = 0
                 batchEvents = 0
             }
@@ -118,14 +124,17 @@ extension Replica {
                     if let until = options.untilLSN, tx.lsn > until { result.stop = .untilLSN; break segments }
                     if let until = options.untilTime, tx.commitTime > until { result.stop = .untilTime; break segments }
                     if let cutoff = delayCutoff, tx.commitTime > cutoff { result.stop = .delay; break segments }
-                    if position == nil {
-                        try AppliedPosition.createTable(db, initial: AppliedPosition(sourceID: reader.header.sourceID, epoch: reader.header.epoch,
-                                                                                     lsn: 0, commitTime: 0, appliedAt: microsecondsNow()))
-                        position = AppliedPosition(sourceID: reader.header.sourceID, epoch: reader.header.epoch, lsn: 0, commitTime: 0, appliedAt: 0)
-                    }
                     if !open {
                         try db.execute(sql: "BEGIN IMMEDIATE")
                         open = true
+                    }
+                    if position == nil {
+                        // Inside the first batch's transaction: a store never claims a source
+                        // (or LSN 0) without the rows, and a crash between CREATE and INSERT
+                        // cannot leave an empty position table that no later run could read.
+                        try AppliedPosition.createTable(db, initial: AppliedPosition(sourceID: reader.header.sourceID, epoch: reader.header.epoch,
+                                                                                     lsn: 0, commitTime: 0, appliedAt: microsecondsNow()))
+                        position = AppliedPosition(sourceID: reader.header.sourceID, epoch: reader.header.epoch, lsn: 0, commitTime: 0, appliedAt: 0)
                     }
                     do {
                         try db.execute(sql: "SAVEPOINT tx")

@@ -1,3 +1,4 @@
+import BinlogApply
 import BinlogFormat
 import Foundation
 
@@ -22,6 +23,30 @@ public struct Inbox {
         public var fileName: String { (path as NSString).lastPathComponent }
     }
 
+    /// A segment file that cannot even be opened: its header or footer is damaged, it is
+    /// truncated, or its name disagrees with its header.
+    public struct Unreadable {
+        public var name: SegmentName
+        public var path: String
+        public var error: FormatError
+        public var fileName: String { (path as NSString).lastPathComponent }
+    }
+
+    /// The inbox in log order. One damaged file does not hide the segments around it: it is
+    /// listed as unreadable, and whoever needs it stops there.
+    public struct Listing {
+        public var entries: [Result<Segment, UnreadableError>]
+        /// File names that are not segments (skipped).
+        public var ignored: [String]
+
+        public var segments: [Segment] { entries.compactMap { try? $0.get() } }
+    }
+
+    /// `Unreadable` as an error, for `Result`.
+    public struct UnreadableError: Error {
+        public var file: Unreadable
+    }
+
     /// Parses an inbox file name: a segment name, or a sealed name followed by `.partial`.
     static func parse(_ fileName: String) -> (name: SegmentName, partial: Bool)? {
         if fileName.hasSuffix(".partial") {
@@ -34,7 +59,8 @@ public struct Inbox {
 
     /// Lists the inbox in log order, reading each segment's header (and footer when sealed).
     /// A partial copy is dropped when its sealed segment is present. Unknown names are skipped.
-    public func segments() throws -> (segments: [Segment], ignored: [String]) {
+    /// Throws only when the inbox itself cannot be read.
+    public func list() throws -> Listing {
         let names: [String]
         do { names = try FileManager.default.contentsOfDirectory(atPath: path) } catch {
             throw FormatError(.invalidArgument, "no such inbox directory", path: path, hint: "the inbox is where binlog-ship delivers segments")
@@ -42,43 +68,107 @@ public struct Inbox {
         var byKey: [SegmentName: (file: String, partial: Bool)] = [:]
         var ignored: [String] = []
         for file in names.sorted() {
-            if file.hasPrefix(".tmp-") || file.hasPrefix(".") { continue }
+            if file.hasPrefix(".") { continue }   // .tmp-* files of a shipper at work
             guard let (name, partial) = Self.parse(file) else { ignored.append(file); continue }
             let key = name.sealed
             if let existing = byKey[key] {
-                if existing.partial && !partial { byKey[key] = (file, partial) } else if !existing.partial && partial { ignored.append(file) } else { ignored.append(file) }
+                // The sealed segment supersedes a partial or active copy of itself.
+                if existing.partial && !partial { byKey[key] = (file, partial) }
+                ignored.append(existing.partial && !partial ? existing.file : file)
             } else {
                 byKey[key] = (file, partial)
             }
         }
-        var result: [Segment] = []
+        var entries: [Result<Segment, UnreadableError>] = []
         for (key, entry) in byKey.sorted(by: { $0.key < $1.key }) {
             let full = path + "/" + entry.file
-            let reader = try SegmentReader(path: full)
-            var st = stat()
-            guard stat(full, &st) == 0 else { throw ioError("stat", path: full) }
-            result.append(Segment(name: key, path: full, size: Int64(st.st_size), isPartial: entry.partial,
-                                  header: reader.header, footer: entry.partial ? nil : reader.footer))
-        }
-        return (result, ignored)
-    }
-
-    /// Checks continuity from segment to segment (sequence, LSNs, hash chain) over the whole
-    /// listing; returns the index of the first segment that does not follow its predecessor,
-    /// with the error, or nil when the chain is whole.
-    public static func firstBreak(in segments: [Segment]) -> (index: Int, error: FormatError)? {
-        for i in segments.indices.dropFirst() {
-            let p = segments[i - 1]
             do {
-                let reader = try SegmentReader(path: segments[i].path)
-                try BinlogDirectory.checkLink(from: (p.name, p.footer, p.header), to: reader,
-                                              entry: BinlogDirectory.Entry(name: segments[i].name, path: segments[i].path, size: segments[i].size))
-            } catch let e as FormatError {
-                return (i, e)
+                let reader = try SegmentReader(path: full)
+                var st = stat()
+                guard stat(full, &st) == 0 else { throw ioError("stat", path: full) }
+                entries.append(.success(Segment(name: key, path: full, size: Int64(st.st_size), isPartial: entry.partial,
+                                                header: reader.header, footer: entry.partial ? nil : reader.footer)))
             } catch {
-                return (i, FormatError(.io, "\(error)", path: segments[i].path))
+                let e = error as? FormatError ?? FormatError(.io, "\(error)", path: full)
+                entries.append(.failure(UnreadableError(file: Unreadable(name: key, path: full, error: e.at(path: full)))))
             }
         }
-        return nil
+        return Listing(entries: entries, ignored: ignored)
+    }
+
+    /// The segments that carry a store at `start` forward, in order, and the first problem
+    /// that stops the chain (nil when it is whole up to the newest segment):
+    ///
+    /// - segments wholly at or below `start` are skipped (already applied), and so is a damaged
+    ///   file when the next readable segment starts at or below `start + 1`;
+    /// - a damaged file, a segment of another source or epoch than `source` (or than the first
+    ///   segment used, when `source` is nil), a missing LSN range or a broken link (sequence,
+    ///   overlap, hash chain) ends the chain there.
+    ///
+    /// With `start` nil the chain begins at the inbox's first segment (restore, status window).
+    public func chain(after start: UInt64?, source: (id: UUID, epoch: UInt32)?) throws -> (segments: [Segment], problem: ReplicaError?) {
+        let listing: Listing
+        do { listing = try list() } catch let e as FormatError { throw ReplicaError(e, while: "reading the inbox") }
+        let entries = listing.entries
+        var first = 0
+        if let start {
+            while first < entries.count && isApplied(entries, first, start: start) { first += 1 }
+        }
+        var result: [Segment] = []
+        var expected = source
+        for entry in entries[first...] {
+            let segment: Segment
+            switch entry {
+            case .failure(let u):
+                return (result, ReplicaError(u.file.error, while: "opening \(u.file.fileName)"))
+            case .success(let s):
+                segment = s
+            }
+            let h = segment.header
+            if let e = expected, h.sourceID != e.id || h.epoch != e.epoch {
+                return (result, ReplicaError(.corruption, "\(segment.fileName) comes from source \(h.sourceID) epoch \(h.epoch); "
+                                             + (source != nil ? "this store follows" : "the segments before it come from") + " source \(e.id) epoch \(e.epoch) (file \(segment.path), offset 16)",
+                                             hint: "a segment of another master was shipped into this inbox; remove it and ship the right one"))
+            }
+            expected = (h.sourceID, h.epoch)
+            if let previous = result.last {
+                if let problem = link(from: previous, to: segment) { return (result, problem) }
+            } else if let start, h.firstLSN > start + 1 {
+                return (result, ReplicaError(.gap, "LSNs \(start + 1)…\(h.firstLSN - 1) are missing: the store is at LSN \(start) and the inbox continues at \(segment.fileName)",
+                                             hint: "those segments were lost or purged before this replica applied them; ship them again, or rebuild the replica from a snapshot of another one"))
+            }
+            result.append(segment)
+        }
+        return (result, nil)
+    }
+
+    /// True when the store at `start` holds everything of `entries[i]`: a segment ending at or
+    /// below `start`, or a damaged file whose next readable segment starts at or below `start + 1`.
+    private func isApplied(_ entries: [Result<Segment, UnreadableError>], _ i: Int, start: UInt64) -> Bool {
+        switch entries[i] {
+        case .success(let s):
+            return s.lastLSN.map { $0 <= start } ?? false
+        case .failure:
+            guard let next = entries[(i + 1)...].lazy.compactMap({ try? $0.get() }).first else { return false }
+            return next.header.firstLSN <= start + 1
+        }
+    }
+
+    /// Checks that `next` follows `previous`; a missing range is a gap naming its LSNs.
+    private func link(from previous: Segment, to next: Segment) -> ReplicaError? {
+        do {
+            let reader = try SegmentReader(path: next.path)
+            try BinlogDirectory.checkLink(from: (previous.name, previous.footer, previous.header), to: reader,
+                                          entry: BinlogDirectory.Entry(name: next.name, path: next.path, size: next.size))
+            return nil
+        } catch let e as FormatError {
+            if e.kind == .gap, let last = previous.lastLSN, next.header.firstLSN > last + 1 {
+                return ReplicaError(.gap, "LSNs \(last + 1)…\(next.header.firstLSN - 1) are missing: the inbox has \(previous.fileName) (up to LSN \(last)) and then \(next.fileName) (from LSN \(next.header.firstLSN))",
+                                    hint: "the segments between them were not shipped, or were lost; ship them (nothing after the gap is applied until then)")
+            }
+            return ReplicaError(e, while: "checking that \(next.fileName) follows \(previous.fileName)")
+        } catch {
+            return ReplicaError(.io, "checking \(next.fileName): \(error)")
+        }
     }
 }

@@ -60,21 +60,10 @@ extension Replica {
         result.toLSN = start
         if let until = options.untilLSN, start >= until { result.stop = .untilLSN; return result }
 
-        let listing: [Inbox.Segment]
-        do { listing = try Inbox(path: directory.inboxPath).segments().segments } catch let e as FormatError {
-            throw ReplicaError(e, while: "reading the inbox")
-        }
-        // Segments this store still needs, from the one holding start + 1.
-        var needed = listing.filter { ($0.lastLSN ?? UInt64.max) > start }
-        if let first = needed.first, first.header.firstLSN > start + 1 {
-            throw ReplicaError(.gap, "LSNs \(start + 1)…\(first.header.firstLSN - 1) are missing: the store is at LSN \(start) and the inbox continues at \(first.fileName)",
-                               hint: "those segments were lost or purged before this replica applied them; rebuild the replica from a snapshot of another one, or ship them again")
-        }
-        var breakError: FormatError?
-        if let br = Inbox.firstBreak(in: needed) {
-            breakError = br.error
-            needed = Array(needed[..<br.index])
-        }
+        // Segments this store still needs, up to the first that cannot follow (gap, damage,
+        // another source): everything before that problem is applied, then it is reported.
+        let chain = try Inbox(path: directory.inboxPath).chain(after: start, source: position.map { ($0.sourceID, $0.epoch) })
+        let needed = chain.segments
         let delayCutoff = options.delay.map { microsecondsNow() - Int64($0 * 1_000_000) }
 
         try queue.inDatabase { db in
@@ -107,10 +96,6 @@ extension Replica {
             segments: for segment in needed {
                 let reader: SegmentReader
                 do { reader = try SegmentReader(path: segment.path) } catch let e as FormatError { try finish(ReplicaError(e, while: "opening \(segment.fileName)")) }
-                if let p = position, reader.header.sourceID != p.sourceID || reader.header.epoch != p.epoch {
-                    try finish(ReplicaError(.corruption, "\(segment.fileName) comes from source \(reader.header.sourceID) epoch \(reader.header.epoch); this store follows \(p.sourceID) epoch \(p.epoch)",
-                                            hint: "a segment of another master was shipped into this inbox; remove it (promotion and epochs come with failover support)"))
-                }
                 while true {
                     if options.shouldStop() { result.stop = .interrupted; break segments }
                     let tx: Transaction
@@ -165,9 +150,9 @@ extension Replica {
             }
             do { try commitBatch() } catch { try finish(error) }
         }
-        if result.stop == .caughtUp, let e = breakError {
-            // Everything before the break is applied; what follows cannot be, in order.
-            throw ReplicaError(e, while: "continuing past LSN \(result.toLSN)")
+        if result.stop == .caughtUp, let problem = chain.problem {
+            // Everything before the problem is applied; what follows cannot be, in order.
+            throw problem.stopped(at: result.toLSN)
         }
         return result
     }

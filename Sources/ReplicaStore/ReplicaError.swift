@@ -63,6 +63,13 @@ public struct ReplicaError: Error, CustomStringConvertible {
         }
     }
 
+    /// The same error, saying where the store stopped because of it.
+    func stopped(at lsn: UInt64) -> ReplicaError {
+        var copy = self
+        copy.message = "stopped at LSN \(lsn): " + message
+        return copy
+    }
+
     public var description: String {
         var text = "\(kind.rawValue): \(message)"
         if let hint, format?.hint == nil, apply?.hint == nil { text += "\nHINT: \(hint)" }

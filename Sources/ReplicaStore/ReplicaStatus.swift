@@ -51,14 +51,14 @@ public struct ReplicaStatus: Codable, Sendable {
         var pendingBytes: Int64 = 0
         var problem: String?
         var firstInboxLSN: UInt64?
+        var restorableLast: UInt64?
         do {
-            var segments = try Inbox(path: dir.inboxPath).segments().segments
-            if let br = Inbox.firstBreak(in: segments) {
-                problem = br.error.description
-                segments = Array(segments[..<br.index])
-            }
-            firstInboxLSN = segments.first?.header.firstLSN
-            for seg in segments {
+            let inbox = Inbox(path: dir.inboxPath)
+            let source = position.map { ($0.sourceID, $0.epoch) }
+            // What the store still needs, up to the first problem apply would stop at.
+            let pending = try inbox.chain(after: applied, source: source)
+            problem = pending.problem?.description
+            for seg in pending.segments {
                 var last = seg.lastLSN
                 var lastTime = seg.footer?.lastCommitTime
                 if last == nil {
@@ -73,9 +73,10 @@ public struct ReplicaStatus: Codable, Sendable {
                     if last > inboxLast { inboxLast = last; inboxLastTime = lastTime }
                 }
             }
-            if let first = segments.first?.header.firstLSN, first > applied + 1, problem == nil {
-                problem = "LSNs \(applied + 1)…\(first - 1) are missing from the inbox"
-            }
+            // The unbroken run of segments from the inbox's first one, for the restorable window.
+            let whole = try inbox.chain(after: nil, source: source).segments
+            firstInboxLSN = whole.first?.header.firstLSN
+            restorableLast = whole.last.flatMap { $0.lastLSN }
         } catch {
             problem = "\(error)"
         }
@@ -88,7 +89,7 @@ public struct ReplicaStatus: Codable, Sendable {
         // up to the newest LSN the inbox holds without a break.
         var fromLSN = snapshots.first?.lsn
         if firstInboxLSN == 1 { fromLSN = 0 }
-        let toLSN = max(inboxLast, snapshots.last?.lsn ?? 0)
+        let toLSN = max(restorableLast ?? inboxLast, snapshots.last?.lsn ?? 0)
         return ReplicaStatus(
             replica: dir.path, sourceID: position?.sourceID.uuidString, epoch: position?.epoch, appliedLSN: applied,
             appliedCommitTime: appliedTime.map(formatTimestamp), appliedCommitTimeMicros: appliedTime,

@@ -43,9 +43,9 @@ public enum Restore {
     /// Computes the plan for `target` (read-only; takes no lock).
     public static func plan(replica path: String, target: Target) throws -> Plan {
         let dir = try ReplicaDirectory.open(path)
-        var listing: [Inbox.Segment]
-        do { listing = try Inbox(path: dir.inboxPath).segments().segments } catch let e as FormatError { throw ReplicaError(e, while: "reading the inbox") }
-        if let br = Inbox.firstBreak(in: listing) { listing = Array(listing[..<br.index]) }
+        // The unbroken run of segments from the inbox's first one; a damaged or missing
+        // segment ends the recoverable window there.
+        let listing = try Inbox(path: dir.inboxPath).chain(after: nil, source: nil).segments
         var spans: [SegmentSpan] = []
         for seg in listing {
             let reader = try SegmentReader(path: seg.path)

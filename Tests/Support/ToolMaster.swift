@@ -20,6 +20,7 @@ public final class ToolMaster {
     /// What a failed tool run said, thrown by the helpers below so a test stops at the first surprise.
     public struct Failure: Error, CustomStringConvertible {
         public var description: String
+        public init(description: String) { self.description = description }
     }
 
     /// Every commit acknowledged so far, in LSN order.

@@ -1,0 +1,92 @@
+import BinlogFormat
+import Foundation
+import GRDB
+import LogshipTestSupport
+import XCTest
+
+/// A master and a replica driven only through the built tools (`binlog-writer`,
+/// `replica-apply`), with segments "shipped" by copy + rename, and the checks the end-to-end
+/// replica tests make: the store's position read with plain SQL, and its tables against an
+/// independent replay of the master's binlog up to that position.
+final class ReplicaCLIFixture {
+    let dir: TestDirectory
+    let master: ToolMaster
+    let seed: UInt64
+    var workload: ReplicaWorkload
+    private(set) var replica: String
+
+    init(_ label: String, segmentSize: String = "16KiB", seed: UInt64? = nil) throws {
+        dir = TestDirectory(label)
+        master = try ToolMaster(dir, segmentSize: segmentSize)
+        let s = SeededRandom(seed: seed).seed
+        self.seed = s
+        workload = ReplicaWorkload(seed: s)
+        replica = ""
+        replica = try newReplica("replica")
+    }
+
+    var inbox: String { replica + "/inbox" }
+    var store: String { replica + "/store.db" }
+    var context: String { "seed \(seed) (rerun with LOGSHIP_SEED=\(seed))" }
+
+    /// Creates another replica directory with `replica-apply init` and makes it the current one.
+    @discardableResult
+    func newReplica(_ name: String) throws -> String {
+        let path = dir.sub(name)
+        let r = try ToolRunner.run("replica-apply", ["init", path])
+        guard r.status == 0 else { throw ToolMaster.Failure(description: "replica-apply init: \(r.status) \(r.stderr)") }
+        replica = path
+        return path
+    }
+
+    /// Creates the schema and runs workload transactions on the master, then seals.
+    @discardableResult
+    func runWorkload(_ transactions: Int, schema: Bool = true, schemaChanges: Bool = false, seal: Bool = true) throws -> [ToolMaster.Commit] {
+        var sql = schema ? ReplicaWorkload.schema : ""
+        sql += workload.sql(transactions: transactions, schemaChanges: schemaChanges)
+        let commits = try master.exec(sql)
+        if seal { try master.rotate() }
+        return commits
+    }
+
+    @discardableResult
+    func shipAll(upToLSN: UInt64? = nil) throws -> [String] { try Shipping.shipAll(master, to: inbox, upToLSN: upToLSN) }
+
+    /// `replica-apply <args>`.
+    @discardableResult
+    func tool(_ args: [String]) throws -> ToolRunner.Result { try ToolRunner.run("replica-apply", args) }
+
+    /// `replica-apply <replica> <extra>` (the default subcommand, apply).
+    @discardableResult
+    func apply(_ extra: String...) throws -> ToolRunner.Result { try tool([replica] + extra) }
+
+    func storeLSN(_ path: String? = nil) throws -> UInt64 {
+        let file = path ?? store
+        guard FileManager.default.fileExists(atPath: file) else { return 0 }
+        var config = Configuration()
+        config.readonly = true
+        let q = try DatabaseQueue(path: file, configuration: config)
+        defer { try? q.close() }
+        return try q.read { db in
+            guard try db.tableExists("_logship_position") else { return 0 }
+            return UInt64(try Int64.fetchOne(db, sql: "SELECT lsn FROM _logship_position") ?? 0)
+        }
+    }
+
+    /// Asserts the store is at `lsn` and holds exactly the master's tables at `lsn`.
+    func assertStore(at lsn: UInt64, _ message: @autoclosure () -> String = "", file: StaticString = #filePath, line: UInt = #line) throws {
+        XCTAssertEqual(try storeLSN(), lsn, "store position. \(message()); \(context)", file: file, line: line)
+        let expected = try master.digest(at: lsn, scratch: dir)
+        XCTAssertEqual(try TableDigest.digest(path: store), expected, "store tables differ from the master's at LSN \(lsn). \(message()); \(context)",
+                       file: file, line: line)
+    }
+
+    /// Asserts a tool run's exit status and that stderr names every string of `containing`.
+    func assertExit(_ r: ToolRunner.Result, _ status: Int32, containing: [String] = [], _ message: @autoclosure () -> String = "",
+                    file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(r.status, status, "exit status. \(message()); stdout: \(r.stdout) stderr: \(r.stderr); \(context)", file: file, line: line)
+        for s in containing {
+            XCTAssertTrue(r.stderr.contains(s), "stderr does not mention \"\(s)\". \(message()): \(r.stderr); \(context)", file: file, line: line)
+        }
+    }
+}

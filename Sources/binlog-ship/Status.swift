@@ -28,7 +28,7 @@ struct Status: ParsableCommand {
                 printLine("  last shipped  " + (t.lastSegment.map { "\($0)  LSN \(t.lastLSN ?? 0)  committed \(t.lastCommitTime ?? "-")  shipped \(t.shippedAt ?? "-")" } ?? "nothing yet"))
                 if let p = t.partial { printLine("  partial       \(p)  LSN \(t.partialLastLSN ?? 0)") }
                 let seconds = t.secondsBehind.map { LagCheck.describe($0) } ?? "everything"
-                printLine("  behind        \(seconds) of commit time, \(t.lsnsBehind) LSNs, \(t.segmentsBehind) sealed segments, \(formatBytes(t.bytesBehind))")
+                printLine("  behind        \(seconds) of commit time, \(t.lsnsBehind) LSN\(t.lsnsBehind == 1 ? "" : "s"), \(t.segmentsBehind) sealed segment\(t.segmentsBehind == 1 ? "" : "s"), \(formatBytes(t.bytesBehind))")
                 printLine("  last success  \(t.lastSuccessAt ?? "never")")
                 if let e = t.lastError { printLine("  last error    " + e.replacingOccurrences(of: "\n", with: "\n                ")) }
             }

@@ -80,6 +80,9 @@ struct Apply: ParsableCommand {
                 printLine("nothing to apply: store at LSN \(result.toLSN); stopped: \(result.stop.rawValue)")
             }
             if !follow || result.stop == .untilLSN || result.stop == .untilTime || result.stop == .interrupted { break }
+            // A follower is a run that never ends: record each good pass, or `check` would
+            // report "no successful run" once --max-lag has passed since it started.
+            record(error: nil, code: 0)
             // Poll the inbox: new segments are applied within a second of their arrival.
             for _ in 0..<4 where !stopRequested { usleep(250_000) }
         } while !stopRequested

@@ -63,6 +63,7 @@ final class ReplicaFixture {
     static func readLSN(_ path: String) throws -> UInt64 {
         var config = Configuration()
         config.readonly = true
+        config.busyMode = .timeout(5)   // the store is created, and its WAL reset, under a brief exclusive lock
         let q = try DatabaseQueue(path: path, configuration: config)
         defer { try? q.close() }
         return try q.read { db in

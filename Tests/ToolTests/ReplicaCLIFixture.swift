@@ -65,6 +65,7 @@ final class ReplicaCLIFixture {
         guard FileManager.default.fileExists(atPath: file) else { return 0 }
         var config = Configuration()
         config.readonly = true
+        config.busyMode = .timeout(5)   // the store is created, and its WAL reset, under a brief exclusive lock
         let q = try DatabaseQueue(path: file, configuration: config)
         defer { try? q.close() }
         return try q.read { db in

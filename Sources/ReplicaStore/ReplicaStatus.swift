@@ -20,7 +20,11 @@ public struct ReplicaStatus: Codable, Sendable {
     public var behindLSNs: UInt64
     public var behindSegments: Int
     public var pendingBytes: Int64
-    /// Seconds of master commit time between the applied LSN and the newest in the inbox.
+    /// Master commit time of the oldest transaction in the inbox not yet applied (LSN applied + 1).
+    public var oldestPendingCommitTime: String?
+    /// How long the oldest pending transaction has waited since the master committed it
+    /// (0 when nothing is pending): how stale the store is, as far as the inbox knows. An idle
+    /// master does not make a replica lag, a pending transaction does.
     public var lagSeconds: Double
     public var inboxProblem: String?
     public var recoverableFromLSN: UInt64?
@@ -52,12 +56,14 @@ public struct ReplicaStatus: Codable, Sendable {
         var problem: String?
         var firstInboxLSN: UInt64?
         var restorableLast: UInt64?
+        var oldestPending: Int64?
         do {
             let inbox = Inbox(path: dir.inboxPath)
             let source = position.map { ($0.sourceID, $0.epoch) }
             // What the store still needs, up to the first problem apply would stop at.
             let pending = try inbox.chain(after: applied, source: source)
             problem = pending.problem?.description
+            oldestPending = try Self.commitTime(of: applied + 1, in: pending.segments)
             for seg in pending.segments {
                 var last = seg.lastLSN
                 var lastTime = seg.footer?.lastCommitTime
@@ -84,7 +90,7 @@ public struct ReplicaStatus: Codable, Sendable {
         let state = ReplicaState.read(dir)
         let appliedTime = position.flatMap { $0.lsn > 0 ? $0.commitTime : nil }
         var lag = 0.0
-        if let t = inboxLastTime, let a = appliedTime, inboxLast > applied { lag = max(0, Double(t - a) / 1e6) }
+        if let t = oldestPending, inboxLast > applied { lag = max(0, Double(now - t) / 1e6) }
         // Restorable: from the oldest snapshot, or from empty when the inbox starts at LSN 1,
         // up to the newest LSN the inbox holds without a break.
         var fromLSN = snapshots.first?.lsn
@@ -95,10 +101,22 @@ public struct ReplicaStatus: Codable, Sendable {
             appliedCommitTime: appliedTime.map(formatTimestamp), appliedCommitTimeMicros: appliedTime,
             appliedAgeSeconds: appliedTime.map { max(0, Double(now - $0) / 1e6) },
             inboxLastLSN: inboxLast, inboxLastCommitTime: inboxLastTime.map(formatTimestamp), behindLSNs: inboxLast - applied,
-            behindSegments: behindSegments, pendingBytes: pendingBytes, lagSeconds: lag, inboxProblem: problem,
+            behindSegments: behindSegments, pendingBytes: pendingBytes, oldestPendingCommitTime: oldestPending.map(formatTimestamp),
+            lagSeconds: lag, inboxProblem: problem,
             recoverableFromLSN: fromLSN, recoverableToLSN: fromLSN == nil ? nil : toLSN, snapshots: snapshots,
             lastRunAt: state.lastRunAt.map(formatTimestamp), lastSuccessAt: state.lastSuccessAt.map(formatTimestamp),
             lastError: state.lastError, lastErrorAt: state.lastErrorAt.map(formatTimestamp))
+    }
+
+    /// The commit time of `lsn` in `segments`: read from the start of the segment that holds it
+    /// (frames verified, payloads not decoded); nil when no segment has it yet.
+    static func commitTime(of lsn: UInt64, in segments: [Inbox.Segment]) throws -> Int64? {
+        guard let seg = segments.first(where: { $0.header.firstLSN <= lsn && ($0.lastLSN.map { lsn <= $0 } ?? true) }) else { return nil }
+        let reader = try SegmentReader(path: seg.path)
+        while let tx = try reader.next(decode: false) {
+            if tx.lsn == lsn { return tx.commitTime }
+        }
+        return nil
     }
 
     /// Prometheus text exposition format (for node_exporter's textfile collector).
@@ -115,7 +133,7 @@ public struct ReplicaStatus: Codable, Sendable {
         metric("inbox_last_lsn", "Last complete LSN in the inbox.", "gauge", Double(inboxLastLSN))
         metric("behind_lsns", "Transactions in the inbox not yet applied.", "gauge", Double(behindLSNs))
         metric("behind_segments", "Segments in the inbox not yet fully applied.", "gauge", Double(behindSegments))
-        metric("lag_seconds", "Master commit time between the applied LSN and the newest in the inbox.", "gauge", lagSeconds)
+        metric("lag_seconds", "Seconds since the master committed the oldest transaction in the inbox not yet applied (0 when caught up).", "gauge", lagSeconds)
         metric("snapshots", "Snapshots kept.", "gauge", Double(snapshots.count))
         metric("inbox_problem", "1 when the inbox has a gap or a damaged segment.", "gauge", inboxProblem == nil ? 0 : 1)
         metric("last_run_failed", "1 when the last replica-apply run failed.", "gauge", lastErrorAt != nil && lastErrorAt == lastRunAt ? 1 : 0)

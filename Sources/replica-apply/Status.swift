@@ -46,10 +46,9 @@ struct Check: ParsableCommand {
             let limit = parseDuration(maxLag)!
             let s = try ReplicaStatus.read(replica)
             var problems: [String] = []
-            if s.behindLSNs > 0, let age = s.appliedAgeSeconds, age > limit {
-                problems.append("applied LSN \(s.appliedLSN) was committed \(Int(age)) s ago and \(s.behindLSNs) transactions are pending (max lag \(maxLag))")
+            if s.lagSeconds > limit {
+                problems.append("LSN \(s.appliedLSN + 1), committed \(String(format: "%.0f", s.lagSeconds)) s ago (\(s.oldestPendingCommitTime ?? "?")), is not applied yet; \(s.behindLSNs) transactions pending (max lag \(maxLag))")
             }
-            if s.lagSeconds > limit { problems.append("the inbox is \(Int(s.lagSeconds)) s of commits ahead of the store (max lag \(maxLag))") }
             let now = microsecondsNow()
             if let last = s.lastSuccessAt.flatMap(parseTimestamp) {
                 let since = Double(now - last) / 1e6

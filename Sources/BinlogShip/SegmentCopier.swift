@@ -18,7 +18,9 @@ struct SegmentCopier {
     }
 
     /// One result per destination, in order: the path of the proven temp file, or the error.
-    static func copy(_ segment: VerifiedSegment, to destinations: [Destination]) -> [Result<String, ShipError>] {
+    /// `source`, when given, is the segment already open (the active segment, which the master
+    /// may rename while it is copied); otherwise the segment's path is opened.
+    static func copy(_ segment: VerifiedSegment, from source: FileDescriptor? = nil, to destinations: [Destination]) -> [Result<String, ShipError>] {
         var results = [Result<String, ShipError>?](repeating: nil, count: destinations.count)
         var open: [(index: Int, file: FileDescriptor)] = []
         for (i, d) in destinations.enumerated() {
@@ -32,7 +34,8 @@ struct SegmentCopier {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 4096)
         defer { buffer.deallocate() }
         do {
-            try stream(segment, into: &open, results: &results, buffer: buffer, destinations: destinations)
+            try stream(segment, from: source ?? FileDescriptor(path: segment.path, flags: O_RDONLY), into: &open, results: &results,
+                       buffer: buffer, destinations: destinations)
         } catch {
             // The source itself failed or changed: no copy can be trusted.
             let e = shipError(error)
@@ -53,10 +56,9 @@ struct SegmentCopier {
     }
 
     /// Reads the source once and writes every chunk to each open temp file.
-    private static func stream(_ segment: VerifiedSegment, into open: inout [(index: Int, file: FileDescriptor)],
+    private static func stream(_ segment: VerifiedSegment, from source: FileDescriptor, into open: inout [(index: Int, file: FileDescriptor)],
                                results: inout [Result<String, ShipError>?], buffer: UnsafeMutableRawBufferPointer,
                                destinations: [Destination]) throws {
-        let source = try FileDescriptor(path: segment.path, flags: O_RDONLY)
         let hash = StreamingChecksum()
         var footerBytes: [UInt8] = []
         var at: Int64 = 0

@@ -15,13 +15,18 @@ extension ShipRun {
         let needing = targets.filter { $0.isLive && $0.position?.segment == lastSealed }
         guard !needing.isEmpty else { return }
         let segment: VerifiedSegment
+        let source: FileDescriptor
         do {
+            source = try FileDescriptor(path: active.path, flags: O_RDONLY)
             segment = try VerifiedSegment(entry: active)
             guard segment.transactionCount > 0 else { return }
-            try FileDescriptor(path: active.path, flags: O_RDONLY).sync()
+            try source.sync()
             if let last = listing.sealed.last {
                 try VerifiedSegment.position(of: last).checkFollowed(by: segment.header, name: active.name, path: active.path)
             }
+        } catch where access(active.path, F_OK) != 0 {
+            // Sealed (renamed) while this run looked at it: the next run ships the sealed segment.
+            return
         } catch {
             sourceError = shipError(error, context: "active segment \(active.name) cannot be shipped")
             emit(.failed(sourceError!))
@@ -38,7 +43,7 @@ extension ShipRun {
                 fail(run, error)
             }
         }
-        let results = SegmentCopier.copy(segment, to: copyTo.map { SegmentCopier.Destination(directory: $0.directory, finalName: file) })
+        let results = SegmentCopier.copy(segment, from: source, to: copyTo.map { SegmentCopier.Destination(directory: $0.directory, finalName: file) })
         for (run, result) in zip(copyTo, results) {
             do {
                 try run.directory.publish(temp: try result.get(), as: file, replace: true)

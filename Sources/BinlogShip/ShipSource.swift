@@ -52,9 +52,17 @@ public struct ShipSource: Sendable {
     }
 
     public func list() throws -> Listing {
-        let segments: [BinlogDirectory.Entry]
-        do { segments = try BinlogDirectory(path: binlogPath).list().segments } catch let e as FormatError {
-            throw ShipError(e.kind == .invalidArgument ? .notFound : .io, "unable to list the source: \(e.message)", path: binlogPath, hint: e.hint)
+        var segments: [BinlogDirectory.Entry] = []
+        // The master renames its active segment when it seals it; a listing that catches the
+        // rename between reading the directory and a stat fails, and a second look succeeds.
+        for attempt in 1...3 {
+            do {
+                segments = try BinlogDirectory(path: binlogPath).list().segments
+                break
+            } catch let e as FormatError {
+                if e.kind == .io && attempt < 3 { usleep(50_000); continue }
+                throw ShipError(e.kind == .invalidArgument ? .notFound : .io, "unable to list the source: \(e.message)", path: binlogPath, hint: e.hint)
+            }
         }
         let sealed = segments.filter { !$0.name.isActive }
         var active: BinlogDirectory.Entry?

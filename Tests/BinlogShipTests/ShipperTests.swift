@@ -227,6 +227,27 @@ final class ShipperTests: XCTestCase {
         XCTAssertEqual(try f.files(f.a), [segmentName(1)])
     }
 
+    func testAnActiveSegmentSealedWhileTheRunLooksAtItIsLeftForTheNextRun() throws {
+        // cron starts `binlog-writer rotate` and `binlog-ship` in the same second.
+        let f = try ShipFixture(targets: ["a"])
+        try f.master.commit()
+        var config = f.config
+        config.includeActive = true
+        let shipper = try Shipper(config: config)
+        let listing = try shipper.source.list()
+        XCTAssertNotNil(listing.active)
+        try f.master.seal()
+        try ShipState.prepareDirectory(f.stateDirectory)
+        let run = try ShipRun(shipper: shipper, state: ShipState(source: shipper.source.binlogPath))
+        try run.begin()
+        try run.shipSealed(listing)
+        try run.shipActive(listing)
+        XCTAssertNil(run.sourceError, "a segment sealed meanwhile is not an error")
+        XCTAssertEqual(try f.files(f.a), [])
+        XCTAssertNil(try f.ship(includeActive: true).worstKind)
+        XCTAssertEqual(try f.files(f.a), [segmentName(1)])
+    }
+
     func testAPartialIsShippedOnlyToTargetsThatHoldEverySealedSegmentBeforeIt() throws {
         let f = try ShipFixture()
         try f.master.sealedSegments(2)

@@ -10,8 +10,9 @@ public enum Cell: Equatable, Sendable {
     case text(String)
     case blob(Data)
     case money(Int64)
-    /// An exact ratio shown as a percentage with one decimal (nil denominator = no value).
-    case percent(numerator: Int64, denominator: Int64)
+    /// The change from one total to the next, as a percentage of |from| with one decimal,
+    /// rounded half away from zero; no value when `from` is 0.
+    case change(from: Int64, to: Int64)
     /// Money averaged: total / count shown with two decimals, rounded half away from zero.
     case moneyAverage(total: Int64, count: Int64)
 
@@ -34,11 +35,7 @@ public enum Cell: Equatable, Sendable {
         case .text(let s): return s
         case .blob(let b): return "x'" + b.map { String(format: "%02x", $0) }.joined() + "'"
         case .money(let c): return Cell.money(c)
-        case .percent(let n, let d):
-            guard d != 0 else { return "" }
-            // One decimal, rounded half away from zero, in integers: 1000 * n / d tenths of a percent.
-            let tenths = Cell.roundedDivision(n * 1000, d)
-            return (tenths < 0 ? "-" : "+") + "\(abs(tenths) / 10).\(abs(tenths) % 10)%"
+        case .change(let from, let to): return Cell.change(from: from, to: to)
         case .moneyAverage(let total, let count):
             guard count > 0 else { return "" }
             // Hundredths of a cent, then rounded to the cent: exact for any integer inputs.
@@ -48,7 +45,7 @@ public enum Cell: Equatable, Sendable {
 
     public var isNumeric: Bool {
         switch self {
-        case .integer, .real, .money, .percent, .moneyAverage: return true
+        case .integer, .real, .money, .change, .moneyAverage: return true
         default: return false
         }
     }
@@ -58,6 +55,27 @@ public enum Cell: Equatable, Sendable {
         let m = cents.magnitude
         let frac = m % 100
         return sign + String(m / 100) + "." + (frac < 10 ? "0" : "") + String(frac)
+    }
+
+    /// (to - from) / |from| in percent with one decimal, rounded half away from zero, exact for
+    /// any two Int64: their difference needs up to 64 bits of magnitude and × 1000 would not
+    /// fit (totals of 10^16 cents crashed with an overflow), so the whole multiples of |from|
+    /// and the tenths of a percent in the remainder are divided separately, in UInt64.
+    static func change(from: Int64, to: Int64) -> String {
+        guard from != 0 else { return "" }
+        let negative = to < from
+        // The true difference lies in 0...2^64-1, so the wrapping subtraction's bits are it.
+        let difference = negative ? UInt64(bitPattern: from &- to) : UInt64(bitPattern: to &- from)
+        let base = from.magnitude
+        var whole = difference / base
+        // rest < base, so rest × 1000 / base fits and gives tenths of a percent (0..<1000).
+        let product = (difference % base).multipliedFullWidth(by: 1000)
+        var (tenths, remainder) = base.dividingFullWidth((product.high, product.low))
+        if remainder >= base - remainder { tenths += 1 }
+        if tenths == 1000 { tenths = 0; whole += 1 }   // whole < 2^63 here: base ≥ 2 when there is a remainder
+        let percent = whole == 0 ? String(tenths / 10) : String(whole) + (tenths < 100 ? "0" : "") + String(tenths / 10)
+        let sign = negative && (whole != 0 || tenths != 0) ? "-" : "+"
+        return sign + percent + "." + String(tenths % 10) + "%"
     }
 
     /// a / b rounded half away from zero, in integers.
@@ -75,7 +93,7 @@ public enum Cell: Equatable, Sendable {
         case .real(let d): return d.isFinite ? d : "\(d)"
         case .text(let s): return s
         case .blob(let b): return b.base64EncodedString()
-        case .money, .moneyAverage, .percent: return text
+        case .money, .moneyAverage, .change: return text
         }
     }
 }

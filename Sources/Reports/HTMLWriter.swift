@@ -41,7 +41,15 @@ final class HTMLWriter: ReportWriter {
         let gap = max(2, barWidth / 5)
         let width = months.count * (barWidth + gap) + 80
         let height = 320.0
-        let maxTotal = max(1, (0..<months.count).map { m in series.reduce(Int64(0)) { $0 + max(0, $1.totals[m]) } }.max() ?? 1)
+        // Stacked positive totals, saturating: the chart only needs their scale, and a month can
+        // hold several category totals near Int64.max.
+        let stacked = (0..<months.count).map { m in
+            series.reduce(Int64(0)) { sum, serie in
+                let (next, overflow) = sum.addingReportingOverflow(max(0, serie.totals[m]))
+                return overflow ? Int64.max : next
+            }
+        }
+        let maxTotal = max(1, stacked.max() ?? 1)
         var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(width)\" height=\"\(Int(height) + 60)\" role=\"img\" aria-label=\"Monthly totals by category, \(Self.escape(currency))\">"
         svg += "<text x=\"0\" y=\"14\" font-size=\"12\">\(Cell.money(maxTotal)) \(Self.escape(currency))</text><line x1=\"70\" y1=\"20\" x2=\"70\" y2=\"\(Int(height) + 20)\" stroke=\"#999\"/>"
         for (m, month) in months.enumerated() {

@@ -40,65 +40,23 @@ public enum MonthlyExpenses {
 
     public static func isMonth(_ s: String) -> Bool { nextMonth(s) != nil }
 
-    /// Runs the report in one read transaction and writes it; returns its freshness.
+    /// One line of the first section: a month, category and currency.
+    struct Group { var month, category, currency: String; var count, total, min, max: Int64 }
+    /// One line of the month totals, with the change from the month before.
+    struct MonthTotal { var month, currency: String; var count, total: Int64; var change: Cell }
+
+    /// Runs the report in one read transaction and writes it; returns its freshness. Every
+    /// figure is computed before the first byte is written, so a report that cannot be made
+    /// (a total beyond 64 bits, amounts that are not integers) prints nothing but the error.
     @discardableResult
     public static func run(_ store: ReportStore, _ options: Options, to writer: ReportWriter) throws -> Freshness {
         try store.read { db, freshness in
-            let m = options.mapping
-            try checkColumns(db, m)
-            var conditions: [String] = []
-            var arguments: [DatabaseValueConvertible] = []
-            if let from = options.fromMonth {
-                conditions.append("\(quoted(m.date)) >= ?")
-                arguments.append(from + "-01")
-            }
-            if let to = options.toMonth, let after = nextMonth(to) {
-                conditions.append("\(quoted(m.date)) < ?")
-                arguments.append(after + "-01")
-            }
-            if !options.categories.isEmpty {
-                conditions.append("\(quoted(m.category)) IN (\(Array(repeating: "?", count: options.categories.count).joined(separator: ", ")))")
-                arguments += options.categories
-            }
-            if let c = options.currency {
-                conditions.append("\(quoted(m.currency)) = ?")
-                arguments.append(c)
-            }
-            let filter = conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND ")
-            let args = StatementArguments(arguments.map { $0 as (any DatabaseValueConvertible)? })
-
+            try checkColumns(db, options.mapping)
+            let (filter, arguments) = self.filter(options)
+            let groups = try fetchGroups(db, options.mapping, filter, arguments)
+            let totals = try monthTotals(groups)
             try writer.begin(title: "Monthly expenses" + rangeLabel(options), freshness: freshness)
-
-            // 1. Groups (bounded by months × categories × currencies, not by rows).
-            struct Group { var month, category, currency: String; var count, total, min, max: Int64 }
-            var groups: [Group] = []
-            let sql = """
-                SELECT substr(\(quoted(m.date)), 1, 7), \(quoted(m.category)), \(quoted(m.currency)),
-                       count(*), sum(\(quoted(m.amount))), min(\(quoted(m.amount))), max(\(quoted(m.amount)))
-                FROM \(quoted(m.table))\(filter) GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
-                """
-            let rows = try Row.fetchCursor(db, sql: sql, arguments: args)
-            while let r = try rows.next() {
-                guard let total = r[4] as Int64?, let mn = r[5] as Int64?, let mx = r[6] as Int64?,
-                      r.databaseValues.dropFirst(4).allSatisfy({ if case .int64 = $0.storage { return true } else { return false } }) else {
-                    throw ReportError(.invalid, "column \(m.amount) holds values that are not integers (month \(r[0] as String? ?? "?"), category \(r[1] as String? ?? "?"))",
-                                      hint: "money must be integer minor units (cents) for exact totals")
-                }
-                groups.append(Group(month: r[0] ?? "", category: r[1] ?? "", currency: r[2] ?? "", count: r[3], total: total, min: mn, max: mx))
-            }
-
-            // Charts first (HTML shows them above the tables): per currency, months × categories.
-            for currency in Set(groups.map(\.currency)).sorted() {
-                let inCurrency = groups.filter { $0.currency == currency }
-                let months = Array(Set(inCurrency.map(\.month))).sorted()
-                let categories = Array(Set(inCurrency.map(\.category))).sorted()
-                let index = Dictionary(uniqueKeysWithValues: months.enumerated().map { ($1, $0) })
-                var series: [(name: String, totals: [Int64])] = categories.map { ($0, Array(repeating: 0, count: months.count)) }
-                let catIndex = Dictionary(uniqueKeysWithValues: categories.enumerated().map { ($1, $0) })
-                for g in inCurrency { series[catIndex[g.category]!].totals[index[g.month]!] += g.total }
-                try writer.chart(currency: currency, months: months, series: series)
-            }
-
+            try writeCharts(groups, to: writer)
             try writer.beginSection("By month, category and currency",
                                     columns: ["month", "category", "currency", "count", "total", "average", "minimum", "maximum"].map(ReportColumn.init))
             for g in groups {
@@ -106,51 +64,122 @@ public enum MonthlyExpenses {
                                 .moneyAverage(total: g.total, count: g.count), .money(g.min), .money(g.max)])
             }
             try writer.endSection()
-
-            // 2. Month totals per currency, with the change from the month before.
             try writer.beginSection("Month totals", columns: ["month", "currency", "count", "total", "change"].map(ReportColumn.init))
-            var totals: [String: [String: (count: Int64, total: Int64)]] = [:]
-            for g in groups {
-                var t = totals[g.currency, default: [:]][g.month] ?? (0, 0)
-                t.count += g.count
-                t.total += g.total
-                totals[g.currency, default: [:]][g.month] = t
-            }
-            var lines: [(String, String, Int64, Int64, Cell)] = []
-            for (currency, byMonth) in totals {
-                var previous: Int64?
-                for month in byMonth.keys.sorted() {
-                    let t = byMonth[month]!
-                    let change: Cell = previous.map { .percent(numerator: t.total - $0, denominator: $0) } ?? .null
-                    lines.append((month, currency, t.count, t.total, change))
-                    previous = t.total
-                }
-            }
-            for l in lines.sorted(by: { ($0.0, $0.1) < ($1.0, $1.1) }) {
-                try writer.row([.text(l.0), .text(l.1), .integer(l.2), .money(l.3), l.4])
-            }
+            for t in totals { try writer.row([.text(t.month), .text(t.currency), .integer(t.count), .money(t.total), t.change]) }
             try writer.endSection()
-
-            // 3. Top merchants per currency.
-            try writer.beginSection("Top merchants", columns: ["currency", "rank", "merchant", "count", "total"].map(ReportColumn.init))
-            let top = try Row.fetchCursor(db, sql: """
-                SELECT \(quoted(m.currency)), \(quoted(m.merchant)), count(*), sum(\(quoted(m.amount)))
-                FROM \(quoted(m.table))\(filter) GROUP BY 1, 2 ORDER BY 1, 4 DESC, 2
-                """, arguments: args)
-            var currentCurrency: String?
-            var rank = 0
-            while let r = try top.next() {
-                let currency: String = r[0] ?? ""
-                if currency != currentCurrency { currentCurrency = currency; rank = 0 }
-                rank += 1
-                if rank <= options.topMerchants {
-                    try writer.row([.text(currency), .integer(Int64(rank)), .text(r[1] ?? ""), .integer(r[2]), .money(r[3] ?? 0)])
-                }
-            }
-            try writer.endSection()
+            try writeTopMerchants(db, options, filter, arguments, to: writer)
             try writer.end()
             return freshness
         }
+    }
+
+    /// The WHERE clause of the options (values bound, column names quoted).
+    static func filter(_ options: Options) -> (String, StatementArguments) {
+        let m = options.mapping
+        var conditions: [String] = []
+        var arguments: [DatabaseValueConvertible] = []
+        if let from = options.fromMonth {
+            conditions.append("\(quoted(m.date)) >= ?")
+            arguments.append(from + "-01")
+        }
+        if let to = options.toMonth, let after = nextMonth(to) {
+            conditions.append("\(quoted(m.date)) < ?")
+            arguments.append(after + "-01")
+        }
+        if !options.categories.isEmpty {
+            conditions.append("\(quoted(m.category)) IN (\(Array(repeating: "?", count: options.categories.count).joined(separator: ", ")))")
+            arguments += options.categories
+        }
+        if let c = options.currency {
+            conditions.append("\(quoted(m.currency)) = ?")
+            arguments.append(c)
+        }
+        let filter = conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND ")
+        return (filter, StatementArguments(arguments.map { $0 as (any DatabaseValueConvertible)? }))
+    }
+
+    /// The groups, bounded by months × categories × currencies, not by rows; SQLite sums the
+    /// integers (and fails with "integer overflow" rather than going to floating point).
+    static func fetchGroups(_ db: Database, _ m: ExpenseMapping, _ filter: String, _ arguments: StatementArguments) throws -> [Group] {
+        var groups: [Group] = []
+        let sql = """
+            SELECT substr(\(quoted(m.date)), 1, 7), \(quoted(m.category)), \(quoted(m.currency)),
+                   count(*), sum(\(quoted(m.amount))), min(\(quoted(m.amount))), max(\(quoted(m.amount)))
+            FROM \(quoted(m.table))\(filter) GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+            """
+        let rows = try Row.fetchCursor(db, sql: sql, arguments: arguments)
+        while let r = try rows.next() {
+            guard let total = r[4] as Int64?, let mn = r[5] as Int64?, let mx = r[6] as Int64?,
+                  r.databaseValues.dropFirst(4).allSatisfy({ if case .int64 = $0.storage { return true } else { return false } }) else {
+                throw ReportError(.invalid, "column \(m.amount) holds values that are not integers (month \(r[0] as String? ?? "?"), category \(r[1] as String? ?? "?"))",
+                                  hint: "money must be integer minor units (cents) for exact totals")
+            }
+            groups.append(Group(month: r[0] ?? "", category: r[1] ?? "", currency: r[2] ?? "", count: r[3], total: total, min: mn, max: mx))
+        }
+        return groups
+    }
+
+    /// Month totals per currency, in (month, currency) order, with the change from the month before.
+    static func monthTotals(_ groups: [Group]) throws -> [MonthTotal] {
+        var totals: [String: [String: (count: Int64, total: Int64)]] = [:]
+        for g in groups {
+            var t = totals[g.currency, default: [:]][g.month] ?? (0, 0)
+            t.count += g.count
+            // Each group's sum fits (SQLite checks it); their sum may not.
+            let (sum, overflow) = t.total.addingReportingOverflow(g.total)
+            guard !overflow else {
+                throw ReportError(.invalid, "the \(g.currency) total of \(g.month) does not fit in a 64-bit integer of minor units",
+                                  hint: "report fewer categories at a time with --category")
+            }
+            t.total = sum
+            totals[g.currency, default: [:]][g.month] = t
+        }
+        var lines: [MonthTotal] = []
+        for (currency, byMonth) in totals {
+            var previous: Int64?
+            for month in byMonth.keys.sorted() {
+                let t = byMonth[month]!
+                let change: Cell = previous.map { .change(from: $0, to: t.total) } ?? .null
+                lines.append(MonthTotal(month: month, currency: currency, count: t.count, total: t.total, change: change))
+                previous = t.total
+            }
+        }
+        return lines.sorted { ($0.month, $0.currency) < ($1.month, $1.currency) }
+    }
+
+    /// Charts first (HTML shows them above the tables): per currency, months × categories.
+    static func writeCharts(_ groups: [Group], to writer: ReportWriter) throws {
+        for currency in Set(groups.map(\.currency)).sorted() {
+            let inCurrency = groups.filter { $0.currency == currency }
+            let months = Array(Set(inCurrency.map(\.month))).sorted()
+            let categories = Array(Set(inCurrency.map(\.category))).sorted()
+            let index = Dictionary(uniqueKeysWithValues: months.enumerated().map { ($1, $0) })
+            var series: [(name: String, totals: [Int64])] = categories.map { ($0, Array(repeating: 0, count: months.count)) }
+            let catIndex = Dictionary(uniqueKeysWithValues: categories.enumerated().map { ($1, $0) })
+            for g in inCurrency { series[catIndex[g.category]!].totals[index[g.month]!] += g.total }
+            try writer.chart(currency: currency, months: months, series: series)
+        }
+    }
+
+    /// Top merchants per currency, streamed (the number of merchants is not bounded).
+    static func writeTopMerchants(_ db: Database, _ options: Options, _ filter: String, _ arguments: StatementArguments, to writer: ReportWriter) throws {
+        let m = options.mapping
+        try writer.beginSection("Top merchants", columns: ["currency", "rank", "merchant", "count", "total"].map(ReportColumn.init))
+        let top = try Row.fetchCursor(db, sql: """
+            SELECT \(quoted(m.currency)), \(quoted(m.merchant)), count(*), sum(\(quoted(m.amount)))
+            FROM \(quoted(m.table))\(filter) GROUP BY 1, 2 ORDER BY 1, 4 DESC, 2
+            """, arguments: arguments)
+        var currentCurrency: String?
+        var rank = 0
+        while let r = try top.next() {
+            let currency: String = r[0] ?? ""
+            if currency != currentCurrency { currentCurrency = currency; rank = 0 }
+            rank += 1
+            if rank <= options.topMerchants {
+                try writer.row([.text(currency), .integer(Int64(rank)), .text(r[1] ?? ""), .integer(r[2]), .money(r[3] ?? 0)])
+            }
+        }
+        try writer.endSection()
     }
 
     private static func rangeLabel(_ o: Options) -> String {

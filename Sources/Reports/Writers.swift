@@ -70,19 +70,27 @@ final class CSVWriter: ReportWriter {
     private let sink: ReportSink
     init(_ sink: ReportSink) { self.sink = sink }
 
+    /// Quotes a field that holds a comma, quote, CR or LF, and one that starts with '#' (it
+    /// would read as a comment line when it is the first field). Scalars, not Characters:
+    /// "\r\n" is one Character, equal to neither "\r" nor "\n", and went out unquoted.
     static func field(_ s: String) -> String {
-        if s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\r" || $0 == "\n" }) {
+        if s.hasPrefix("#") || s.unicodeScalars.contains(where: { $0 == "," || $0 == "\"" || $0 == "\r" || $0 == "\n" }) {
             return "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\""
         }
         return s
     }
 
+    /// A comment line: line ends inside (a title, a store path) become spaces.
+    static func comment(_ s: String) -> String {
+        "# " + String(String.UnicodeScalarView(s.unicodeScalars.map { $0 == "\r" || $0 == "\n" ? " " : $0 })) + "\r\n"
+    }
+
     func begin(title: String, freshness: Freshness) throws {
-        try sink.write("# \(title)\r\n# \(freshness.line)\r\n")
+        try sink.write(Self.comment(title) + Self.comment(freshness.line))
     }
 
     func beginSection(_ name: String, columns: [ReportColumn]) throws {
-        try sink.write("# \(name)\r\n" + columns.map { Self.field($0.name) }.joined(separator: ",") + "\r\n")
+        try sink.write(Self.comment(name) + columns.map { Self.field($0.name) }.joined(separator: ",") + "\r\n")
     }
 
     func row(_ cells: [Cell]) throws {

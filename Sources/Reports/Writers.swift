@@ -31,16 +31,16 @@ final class AlignedTableWriter: ReportWriter {
     }
 
     private func startStreaming() throws {
-        widths = columns.map { $0.name.count }
+        widths = columns.map { Self.visible($0.name).count }
         numeric = Array(repeating: true, count: columns.count)
         for r in pending {
             for (i, c) in r.enumerated() where i < widths.count {
-                widths[i] = max(widths[i], c.text.count)
+                widths[i] = max(widths[i], Self.visible(c.text).count)
                 if !c.isNumeric && c != .null { numeric[i] = false }
             }
         }
-        let header = columns.enumerated().map { pad($0.element.name, $0.offset, right: numeric[$0.offset]) }.joined(separator: "  ")
-        try sink.write(header + "\n" + widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ") + "\n")
+        let header = columns.enumerated().map { pad(Self.visible($0.element.name), $0.offset, right: numeric[$0.offset]) }.joined(separator: "  ")
+        try sink.write(Self.trimmed(header) + "\n" + widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ") + "\n")
         streaming = true
         for r in pending { try emit(r) }
         pending = []
@@ -52,8 +52,31 @@ final class AlignedTableWriter: ReportWriter {
     }
 
     private func emit(_ cells: [Cell]) throws {
-        let line = cells.enumerated().map { pad($0.element.text, $0.offset, right: numeric[$0.offset]) }.joined(separator: "  ")
-        try sink.write(line.replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression) + "\n")
+        let line = cells.enumerated().map { pad(Self.visible($0.element.text), $0.offset, right: numeric[$0.offset]) }.joined(separator: "  ")
+        try sink.write(Self.trimmed(line) + "\n")
+    }
+
+    /// One line per row: control characters inside a value are shown escaped (\n, \r, \t,
+    /// \u{…}); a raw line end broke the alignment and the row count.
+    static func visible(_ s: String) -> String {
+        guard s.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else { return s }
+        var out = ""
+        for scalar in s.unicodeScalars {
+            switch scalar {
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.properties.generalCategory == .control: out += "\\u{\(String(scalar.value, radix: 16))}"
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
+    }
+
+    static func trimmed(_ line: String) -> String {
+        var end = line.endIndex
+        while end > line.startIndex, line[line.index(before: end)] == " " { end = line.index(before: end) }
+        return String(line[..<end])
     }
 
     func endSection() throws {
@@ -155,7 +178,7 @@ final class MarkdownWriter: ReportWriter {
 
     static func escape(_ s: String) -> String {
         s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "|", with: "\\|")
-            .replacingOccurrences(of: "\r\n", with: "<br>").replacingOccurrences(of: "\n", with: "<br>")
+            .replacingOccurrences(of: "\r\n", with: "<br>").replacingOccurrences(of: "\n", with: "<br>").replacingOccurrences(of: "\r", with: "<br>")
     }
 
     func begin(title: String, freshness: Freshness) throws {

@@ -73,10 +73,11 @@ public enum MonthlyExpenses {
         }
     }
 
-    /// The WHERE clause of the options (values bound, column names quoted).
+    /// The WHERE clause of the options (values bound, column names quoted). Rows without an
+    /// amount are left out of every figure: counted but not summed, they made averages wrong.
     static func filter(_ options: Options) -> (String, StatementArguments) {
         let m = options.mapping
-        var conditions: [String] = []
+        var conditions = ["\(quoted(m.amount)) IS NOT NULL"]
         var arguments: [DatabaseValueConvertible] = []
         if let from = options.fromMonth {
             conditions.append("\(quoted(m.date)) >= ?")
@@ -94,7 +95,7 @@ public enum MonthlyExpenses {
             conditions.append("\(quoted(m.currency)) = ?")
             arguments.append(c)
         }
-        let filter = conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND ")
+        let filter = " WHERE " + conditions.joined(separator: " AND ")
         return (filter, StatementArguments(arguments.map { $0 as (any DatabaseValueConvertible)? }))
     }
 

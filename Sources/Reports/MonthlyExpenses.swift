@@ -30,10 +30,11 @@ public enum MonthlyExpenses {
 
     static func quoted(_ name: String) -> String { "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
 
-    /// A month "YYYY-MM" and the first day of the month after it.
+    /// The month after a month "YYYY-MM"; nil when `month` is not one.
     static func nextMonth(_ month: String) -> String? {
-        let parts = month.split(separator: "-")
-        guard parts.count == 2, let y = Int(parts[0]), let m = Int(parts[1]), (1...12).contains(m), parts[0].count == 4, parts[1].count == 2 else { return nil }
+        let parts = month.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count == 2, parts[0].count == 4, parts[1].count == 2, parts.allSatisfy({ $0.allSatisfy { ("0"..."9").contains($0) } }),
+              let y = Int(parts[0]), let m = Int(parts[1]), (1...12).contains(m) else { return nil }
         let (ny, nm) = m == 12 ? (y + 1, 1) : (y, m + 1)
         return String(format: "%04d-%02d", ny, nm)
     }
@@ -137,12 +138,14 @@ public enum MonthlyExpenses {
         }
         var lines: [MonthTotal] = []
         for (currency, byMonth) in totals {
-            var previous: Int64?
+            var previous: (month: String, total: Int64)?
             for month in byMonth.keys.sorted() {
                 let t = byMonth[month]!
-                let change: Cell = previous.map { .change(from: $0, to: t.total) } ?? .null
+                // Only from the calendar month before: after a month without expenses there is
+                // no change to speak of (April was compared with February).
+                let change: Cell = previous.flatMap { p in nextMonth(p.month) == month ? .change(from: p.total, to: t.total) : nil } ?? .null
                 lines.append(MonthTotal(month: month, currency: currency, count: t.count, total: t.total, change: change))
-                previous = t.total
+                previous = (month, t.total)
             }
         }
         return lines.sorted { ($0.month, $0.currency) < ($1.month, $1.currency) }
@@ -152,7 +155,7 @@ public enum MonthlyExpenses {
     static func writeCharts(_ groups: [Group], to writer: ReportWriter) throws {
         for currency in Set(groups.map(\.currency)).sorted() {
             let inCurrency = groups.filter { $0.currency == currency }
-            let months = Array(Set(inCurrency.map(\.month))).sorted()
+            let months = monthAxis(Array(Set(inCurrency.map(\.month))).sorted())
             let categories = Array(Set(inCurrency.map(\.category))).sorted()
             let index = Dictionary(uniqueKeysWithValues: months.enumerated().map { ($1, $0) })
             var series: [(name: String, totals: [Int64])] = categories.map { ($0, Array(repeating: 0, count: months.count)) }
@@ -160,6 +163,19 @@ public enum MonthlyExpenses {
             for g in inCurrency { series[catIndex[g.category]!].totals[index[g.month]!] += g.total }
             try writer.chart(currency: currency, months: months, series: series)
         }
+    }
+
+    /// Every month from the first to the last, so a month without expenses shows as a gap in
+    /// the chart instead of vanishing; the months as they are when some are not YYYY-MM or
+    /// the range is implausibly long (dates that are not ISO 8601).
+    static func monthAxis(_ present: [String]) -> [String] {
+        guard let first = present.first, let last = present.last, present.allSatisfy(isMonth) else { return present }
+        var axis = [first]
+        while let current = axis.last, current < last {
+            guard axis.count < 1200, let next = nextMonth(current) else { return present }
+            axis.append(next)
+        }
+        return axis
     }
 
     /// Top merchants per currency, streamed (the number of merchants is not bounded).

@@ -58,6 +58,9 @@ public struct ReplicaError: Error, CustomStringConvertible {
             self.init(.corruption, "\(e)", apply: e)
         } else if e.kind == .database {
             self.init(.io, "\(e)", apply: e)
+        } else if e.kind == .divergence {
+            // "divergence: divergence: …" says nothing twice.
+            self.init(.divergence, String("\(e)".dropFirst("divergence: ".count)), apply: e)
         } else {
             self.init(.divergence, "\(e)", apply: e)
         }

@@ -84,18 +84,6 @@ public enum Cell: Equatable, Sendable {
         if 2 * r.magnitude >= b.magnitude { return q + ((a < 0) != (b < 0) ? -1 : 1) }
         return q
     }
-
-    /// JSON: numbers stay numbers; money stays exact as a decimal string and integer cents.
-    public var jsonValue: Any {
-        switch self {
-        case .null: return NSNull()
-        case .integer(let i): return i
-        case .real(let d): return d.isFinite ? d : "\(d)"
-        case .text(let s): return s
-        case .blob(let b): return b.base64EncodedString()
-        case .money, .moneyAverage, .change: return text
-        }
-    }
 }
 
 /// A column of a report table.

@@ -13,7 +13,7 @@ final class FormatTests: XCTestCase {
     /// Awkward values: separators, quotes, both line ends, a lone CR, a leading '#' (the CSV
     /// comment marker of the freshness lines), pipes, backslashes, markup, non-ASCII.
     static let awkward = ["#1 Cabs", "a,b", "say \"hi\"", "two\r\nlines", "lf\nonly", "cr\ronly", "pipe | and \\| and \\", "<b>&amp;</b>",
-                          "Zoë 東京 🚕", " padded ", ""]
+                          "Zoë 東京 🚕", "tab\tand\u{1}control", " padded ", ""]
 
     private func awkwardStore(_ dir: TestDirectory) throws -> String {
         let store = try FixtureStore.create(at: dir.sub("store.db"), schema: "CREATE TABLE t (n INTEGER PRIMARY KEY, v TEXT)")
@@ -121,6 +121,13 @@ final class FormatTests: XCTestCase {
         XCTAssertEqual(rows.map { $0["n"] as? Int }, Array(Self.awkward.indices))
         XCTAssertEqual(rows[3]["half"] as? Double, 1.5)
         XCTAssertTrue(rows[0]["empty"] is NSNull)
+        // Reals that JSON cannot hold as numbers are text; the others round-trip exactly.
+        let reals = try Render.query(store, "SELECT 0.1 AS a, 1e300 * 1e300 AS b, -2.5e-7 AS c, 1e20 AS d", [:], .json, in: dir)
+        let r = try XCTUnwrap((((try JSONSerialization.jsonObject(with: Data(reals.utf8)) as? [String: Any])?["sections"] as? [[String: Any]])?.first?["rows"] as? [[String: Any]])?.first)
+        XCTAssertEqual(r["a"] as? Double, 0.1)
+        XCTAssertEqual(r["b"] as? String, "inf")
+        XCTAssertEqual(r["c"] as? Double, -2.5e-7)
+        XCTAssertEqual(r["d"] as? Double, 1e20)
 
         let golden = try FixtureStore.golden(at: dir.sub("golden.db"))
         let monthly = try JSONSerialization.jsonObject(with: Data(try Render.monthly(golden, .json, in: dir).utf8)) as? [String: Any]

@@ -106,9 +106,12 @@ public enum Restore {
                 let reader = try SegmentReader(path: span.segment.path)
                 while let tx = try reader.next(decode: false), tx.commitTime <= t { best = max(best ?? 0, tx.lsn) }
             }
-            if best == nil && inboxFirst == 1, let ft = spans.first?.firstTime, t < ft { best = 0 }
+            // A time before the earliest restorable commit fails, also when the window starts
+            // with the empty database: nothing says the master existed then, and an empty
+            // result would be a silent fallback (use --to-lsn 0 for the empty state).
             guard let b = best else {
-                throw ReplicaError(.gap, "\(formatTimestamp(t)) is before anything restorable: \(window())")
+                throw ReplicaError(.gap, "\(formatTimestamp(t)) is before the earliest restorable commit: \(window())",
+                                   hint: "restore to a time inside the window; nothing was written")
             }
             targetLSN = b
         }
@@ -137,10 +140,7 @@ public enum Restore {
     /// (PRAGMA quick_check, the position, and each table's row count against the count the
     /// snapshot and the binlog's inserts and deletes imply), then publishes it durably.
     public static func execute(_ plan: Plan, output: String, force: Bool = false, progress: ((UInt64) -> Void)? = nil) throws -> Result {
-        let fm = FileManager.default
-        if fm.fileExists(atPath: output) && !force {
-            throw ReplicaError(.exists, "\(output) exists", hint: "restore never overwrites; choose another path or pass --force")
-        }
+        try checkOutput(output, force: force)
         let dir = try ReplicaDirectory.open(plan.replica)
         let temp = DurableFile.temporaryPath(for: output)
         defer { for suffix in ["", "-wal", "-shm", "-journal"] { unlink(temp + suffix) } }
@@ -226,6 +226,11 @@ public enum Restore {
             try queue.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_mode = DELETE") }
             try queue.close()
             try FileDescriptor(path: temp, flags: O_RDONLY).sync()
+            // A -wal or -journal left beside the path by a previous database would be replayed
+            // into the new one when it is opened (SQLite opens a -wal it finds): remove them.
+            for suffix in Self.companionSuffixes where unlink(output + suffix) != 0 && errno != ENOENT {
+                throw ioError("remove the stale \(output + suffix)", path: output + suffix)
+            }
             try DurableFile.rename(temp, to: output)
             let parent = (output as NSString).deletingLastPathComponent
             try DurableFile.syncDirectory(parent.isEmpty ? "." : parent)
@@ -233,6 +238,20 @@ public enum Restore {
             throw ReplicaError(e, while: "publishing \(output)")
         }
         return Result(output: output, lsn: plan.targetLSN, transactions: applied, rows: actual)
+    }
+
+    /// Files SQLite keeps beside a database.
+    static let companionSuffixes = ["-wal", "-shm", "-journal"]
+
+    /// Refuses an output path where a database, or the WAL or journal of one, already is,
+    /// unless `force`: restore never overwrites by surprise, and never publishes a file beside a
+    /// -wal or -journal that SQLite would replay into it.
+    public static func checkOutput(_ output: String, force: Bool) throws {
+        guard !force else { return }
+        let present = ([""] + companionSuffixes).map { output + $0 }.filter { FileManager.default.fileExists(atPath: $0) }
+        guard let first = present.first else { return }
+        throw ReplicaError(.exists, "\(first) exists" + (first == output ? "" : " (left by an earlier database at that path)"),
+                           hint: "restore never overwrites; choose another path or pass --force (which also removes its -wal, -shm and -journal)")
     }
 
     /// Row count of every user table.

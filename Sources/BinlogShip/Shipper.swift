@@ -31,6 +31,9 @@ public final class Shipper {
     public static func forget(target name: String, config: ShipConfig, lockTimeout: Double = 0) throws -> ShipState.TargetState {
         guard let path = config.source else { throw ShipError(.config, "no source given", hint: "pass --source DIR or set `source:` in the config file") }
         let (_, stateDirectory) = try config.resolveSource(path)
+        guard FileManager.default.fileExists(atPath: stateDirectory + "/" + ShipState.fileName) else {
+            throw ShipError(.notFound, "no shipping state in \(stateDirectory): nothing was shipped from this source yet", path: stateDirectory)
+        }
         let lock = try ShipLock(path: stateDirectory + "/lock", timeout: lockTimeout)
         defer { lock.release() }
         guard var state = try ShipState.load(directory: stateDirectory),

@@ -47,11 +47,12 @@ struct Ship: ParsableCommand {
             }
             let report = try shipper.run()
             for t in report.targets where !quiet {
-                let holds = t.lastSegment.map { "\($0)" + (t.lastLSN.map { ", LSN \($0)" } ?? "") + (t.partial.map { " + \($0)" } ?? "") }
+                let sealed = t.lastSegment.map { "\($0)" + (t.lastLSN.map { ", LSN \($0)" } ?? "") }
+                let holds = [sealed, t.partial].compactMap { $0 }.joined(separator: " + ")
                 if t.error == nil && report.sourceError == nil {
-                    printLine("\(t.name): up to date at " + (holds ?? "nothing (the source has no sealed segment yet)"))
+                    printLine("\(t.name): up to date at " + (holds.isEmpty ? "nothing (the source has no sealed segment yet)" : holds))
                 } else {
-                    printLine("\(t.name): FAILED; it holds " + (holds.map { "up to \($0)" } ?? "nothing shipped yet"))
+                    printLine("\(t.name): FAILED; it holds " + (holds.isEmpty ? "nothing shipped yet" : "up to \(holds)"))
                 }
             }
             if let worst = report.worstKind { throw ReportedFailure(exitStatus(worst)) }

@@ -49,48 +49,90 @@ public struct Snapshot: Codable, Sendable, Equatable {
     }
 }
 
-extension Replica {
-    /// Writes a snapshot of the store at its applied LSN; with `keep`, deletes the oldest
-    /// snapshots beyond that many. Returns the new snapshot (or the existing one at that LSN).
+extension Snapshot {
+    /// Writes a snapshot of the replica's store at the LSN it holds, without the apply lock: the
+    /// backup API copies the store in one read transaction (one WAL snapshot), so a running
+    /// replica-apply, a `--follow` daemon included, keeps applying meanwhile. The copy is named
+    /// by the position it carries. A lock of its own (`snapshots/.lock`) keeps two snapshot runs
+    /// apart; temp files a killed run left are removed under it. With `keep`, deletes the oldest
+    /// snapshots beyond that many once the new one is durable.
     @discardableResult
-    public func snapshot(keep: Int? = nil) throws -> (snapshot: Snapshot, created: Bool, deleted: [Snapshot]) {
-        guard let position = try position() else {
+    public static func take(replica path: String, keep: Int? = nil, lockTimeout: Double = 30) throws -> (snapshot: Snapshot, created: Bool, deleted: [Snapshot]) {
+        let dir = try ReplicaDirectory.open(path)
+        guard FileManager.default.fileExists(atPath: dir.storePath) else {
             throw ReplicaError(.invalid, "the store has applied nothing yet; there is nothing to snapshot")
         }
-        let dir = directory
-        try FileManager.default.createDirectory(atPath: dir.snapshotsPath, withIntermediateDirectories: true)
-        let final = dir.snapshotsPath + "/" + Snapshot.fileName(lsn: position.lsn)
+        let store: DatabaseQueue
+        do {
+            store = try DatabaseQueue(path: dir.storePath, configuration: ReplicaDirectory.storeConfiguration(readonly: true))
+        } catch {
+            throw ReplicaError(.io, "unable to open the store \(dir.storePath): \(error)")
+        }
+        defer { try? store.close() }
+        return try write(from: store, dir: dir, keep: keep, lockTimeout: lockTimeout)
+    }
+
+    /// Copies `store` into a temp file beside the snapshots, names it by the position the copy
+    /// holds, and publishes it durably.
+    static func write(from store: DatabaseQueue, dir: ReplicaDirectory, keep: Int?, lockTimeout: Double) throws -> (snapshot: Snapshot, created: Bool, deleted: [Snapshot]) {
+        let fm = FileManager.default
+        try? fm.createDirectory(atPath: dir.snapshotsPath, withIntermediateDirectories: true)
+        let lock: DirectoryLock
+        do { lock = try DirectoryLock(path: dir.snapshotsPath + "/.lock", timeout: lockTimeout) } catch let busy as DirectoryLock.Busy {
+            throw ReplicaError(.busy, "another snapshot of this replica is being written" + (busy.holderPID.map { " (pid \($0))" } ?? ""))
+        } catch let e as FormatError {
+            throw ReplicaError(e, while: "locking \(dir.snapshotsPath)")
+        }
+        defer { lock.release() }
+        DurableFile.removeStaleTemporaries(in: dir.snapshotsPath)
+        let temp = DurableFile.temporaryPath(for: dir.snapshotsPath + "/" + prefix + "new" + suffix)
+        func removeTemp() { for suffix in ["", "-wal", "-shm", "-journal"] { unlink(temp + suffix) } }
         var created = false
-        if !FileManager.default.fileExists(atPath: final) {
-            let temp = DurableFile.temporaryPath(for: final)
-            do {
-                let target = try DatabaseQueue(path: temp)
-                try queue.backup(to: target)
-                try target.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_mode = DELETE") }
-                try target.close()
-                let file = try FileDescriptor(path: temp, flags: O_RDONLY)
-                try file.sync()
+        let final: String
+        do {
+            let target = try DatabaseQueue(path: temp)
+            try store.backup(to: target)
+            try target.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_mode = DELETE") }
+            let position = try target.read { db in try AppliedPosition.read(db) }
+            try target.close()
+            guard let position else {
+                removeTemp()
+                throw ReplicaError(.invalid, "the store has applied nothing yet; there is nothing to snapshot")
+            }
+            final = dir.snapshotsPath + "/" + fileName(lsn: position.lsn)
+            if fm.fileExists(atPath: final) {
+                removeTemp()
+            } else {
+                try FileDescriptor(path: temp, flags: O_RDONLY).sync()
                 try DurableFile.rename(temp, to: final)
                 try DurableFile.syncDirectory(dir.snapshotsPath)
                 created = true
-            } catch {
-                for suffix in ["", "-wal", "-shm", "-journal"] { unlink(temp + suffix) }
-                if let e = error as? FormatError { throw ReplicaError(e, while: "writing a snapshot") }
-                if let e = error as? DatabaseError, e.resultCode == .SQLITE_FULL {
-                    throw ReplicaError(.diskFull, "writing a snapshot: \(e.message ?? "disk full")")
-                }
-                throw ReplicaError(.io, "writing a snapshot: \(error)")
             }
+        } catch let e as ReplicaError {
+            throw e
+        } catch {
+            removeTemp()
+            if let e = error as? FormatError { throw ReplicaError(e, while: "writing a snapshot") }
+            if let e = error as? DatabaseError, e.resultCode == .SQLITE_FULL {
+                throw ReplicaError(.diskFull, "writing a snapshot: \(e.message ?? "disk full")")
+            }
+            throw ReplicaError(.io, "writing a snapshot: \(error)")
         }
-        let snap = try Snapshot.read(final)
+        let snap = try read(final)
         var deleted: [Snapshot] = []
         if let keep, keep >= 1 {
-            let all = Snapshot.list(dir)
-            for old in all.dropLast(keep) {
-                if unlink(old.path) == 0 { deleted.append(old) }
-            }
+            for old in list(dir).dropLast(keep) where unlink(old.path) == 0 { deleted.append(old) }
             if !deleted.isEmpty { try? DurableFile.syncDirectory(dir.snapshotsPath) }
         }
         return (snap, created, deleted)
+    }
+}
+
+extension Replica {
+    /// Writes a snapshot of the store at its applied LSN through this replica's connection
+    /// (see `Snapshot.take`, which needs no apply lock).
+    @discardableResult
+    public func snapshot(keep: Int? = nil) throws -> (snapshot: Snapshot, created: Bool, deleted: [Snapshot]) {
+        try Snapshot.write(from: queue, dir: directory, keep: keep, lockTimeout: 30)
     }
 }

@@ -205,7 +205,7 @@ final class RestoreTests: XCTestCase {
             made.append(name)
             XCTAssertEqual(try TableDigest.digest(path: f.replicaPath + "/snapshots/" + name), m.digest)
         }
-        let kept = try FileManager.default.contentsOfDirectory(atPath: f.replicaPath + "/snapshots").sorted()
+        let kept = try FileManager.default.contentsOfDirectory(atPath: f.replicaPath + "/snapshots").filter { !$0.hasPrefix(".") }.sorted()
         XCTAssertEqual(kept, Array(made.suffix(2)), "--keep 2 keeps the two newest")
         let again = try ToolRunner.run("replica-apply", ["snapshot", f.replicaPath])
         XCTAssertTrue(again.stdout.hasPrefix("already have"), again.stdout)

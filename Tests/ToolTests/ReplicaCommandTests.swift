@@ -166,6 +166,14 @@ final class ReplicaCommandTests: XCTestCase {
         // check sees a healthy follower even after --max-lag has passed since it started.
         usleep(3_200_000)
         f.assertExit(try f.tool(["check", f.replica, "--max-lag", "3s"]), 0, "check while --follow runs")
+        // A snapshot needs no apply lock: it is taken while the follower holds the replica.
+        let started = Date()
+        let snapshot = try f.tool(["snapshot", f.replica, "--lock-timeout", "0"])
+        f.assertExit(snapshot, 0, "snapshot while --follow runs")
+        XCTAssertLessThan(Date().timeIntervalSince(started), 5)
+        let name = String(format: "snapshot-%016llx.db", f.master.lastLSN)
+        XCTAssertTrue(snapshot.stdout.hasPrefix("wrote \(f.replica)/snapshots/\(name)"), snapshot.stdout)
+        XCTAssertEqual(try TableDigest.digest(path: f.replica + "/snapshots/" + name), try f.master.digest(at: f.master.lastLSN, scratch: f.dir))
 
         kill(process.processIdentifier, SIGTERM)
         let deadline = Date().addingTimeInterval(5)

@@ -26,6 +26,7 @@ struct MonthlyExpensesCommand: ParsableCommand {
 
     func validate() throws {
         for (flag, m) in [("--from", from), ("--to", to)] { if let m, !MonthlyExpenses.isMonth(m) { throw ValidationError("\(flag) takes a month like 2024-03") } }
+        if let from, let to, from > to { throw ValidationError("--from \(from) is after --to \(to): the range would be empty") }
         guard top >= 1 else { throw ValidationError("--top must be at least 1") }
     }
 

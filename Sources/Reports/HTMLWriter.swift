@@ -14,8 +14,10 @@ final class HTMLWriter: ReportWriter {
             .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
     }
 
+    /// Tableau 10, then four hues unlike any of them (the old 11th and 12th, #1f77b4 and
+    /// #2ca02c, were hard to tell from the 1st and 5th in a 12-category chart).
     static let palette = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac",
-                          "#1f77b4", "#2ca02c", "#d62728", "#9467bd"]
+                          "#17becf", "#393b79", "#bcbd22", "#843c39"]
 
     func begin(title: String, freshness: Freshness) throws {
         try sink.write("""
@@ -35,6 +37,9 @@ final class HTMLWriter: ReportWriter {
             """)
     }
 
+    /// A stacked bar per month; a series keeps its colour by its position in `series`, so the
+    /// caller passes the same list (all categories) for every currency and a category has one
+    /// colour in every chart. Series without a positive total stay out of the legend.
     func chart(currency: String, months: [String], series: [(name: String, totals: [Int64])]) throws {
         guard !months.isEmpty, !series.isEmpty else { return }
         let barWidth = max(6, min(40, 900 / months.count))
@@ -50,7 +55,7 @@ final class HTMLWriter: ReportWriter {
             }
         }
         let maxTotal = max(1, stacked.max() ?? 1)
-        var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(width)\" height=\"\(Int(height) + 60)\" role=\"img\" aria-label=\"Monthly totals by category, \(Self.escape(currency))\">"
+        var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(width)\" height=\"\(Int(height) + 90)\" role=\"img\" aria-label=\"Monthly totals by category, \(Self.escape(currency))\">"
         svg += "<text x=\"0\" y=\"14\" font-size=\"12\">\(Cell.money(maxTotal)) \(Self.escape(currency))</text><line x1=\"70\" y1=\"20\" x2=\"70\" y2=\"\(Int(height) + 20)\" stroke=\"#999\"/>"
         for (m, month) in months.enumerated() {
             var y = height + 20
@@ -65,7 +70,7 @@ final class HTMLWriter: ReportWriter {
             }
         }
         svg += "</svg>"
-        let legend = series.enumerated().map { "<span><i style=\"background:\(Self.palette[$0.offset % Self.palette.count])\"></i>\(Self.escape($0.element.name))</span>" }.joined()
+        let legend = series.enumerated().filter { $0.element.totals.contains { $0 > 0 } }.map { "<span><i style=\"background:\(Self.palette[$0.offset % Self.palette.count])\"></i>\(Self.escape($0.element.name))</span>" }.joined()
         try sink.write("<h2>Monthly totals by category, \(Self.escape(currency))</h2><div class=\"chart\">\(svg)<div class=\"legend\">\(legend)</div></div>\n")
     }
 

@@ -151,12 +151,13 @@ public enum MonthlyExpenses {
         return lines.sorted { ($0.month, $0.currency) < ($1.month, $1.currency) }
     }
 
-    /// Charts first (HTML shows them above the tables): per currency, months × categories.
+    /// Charts first (HTML shows them above the tables): per currency, months × categories,
+    /// every chart with the same category list so that a category keeps its colour.
     static func writeCharts(_ groups: [Group], to writer: ReportWriter) throws {
+        let categories = Array(Set(groups.map(\.category))).sorted()
         for currency in Set(groups.map(\.currency)).sorted() {
             let inCurrency = groups.filter { $0.currency == currency }
             let months = monthAxis(Array(Set(inCurrency.map(\.month))).sorted())
-            let categories = Array(Set(inCurrency.map(\.category))).sorted()
             let index = Dictionary(uniqueKeysWithValues: months.enumerated().map { ($1, $0) })
             var series: [(name: String, totals: [Int64])] = categories.map { ($0, Array(repeating: 0, count: months.count)) }
             let catIndex = Dictionary(uniqueKeysWithValues: categories.enumerated().map { ($1, $0) })

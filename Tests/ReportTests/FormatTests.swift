@@ -173,6 +173,22 @@ final class FormatTests: XCTestCase {
         let parser = XMLParser(data: Data(body.utf8))
         XCTAssertTrue(parser.parse(), "not well-formed: \(parser.parserError.map { "\($0)" } ?? "") line \(parser.lineNumber)")
         XCTAssertTrue(html.contains("&lt;Tesco &amp; Co&gt;"), "text is escaped")
+        // A category has one colour in every chart, and a chart's legend lists only its own.
+        func fill(_ category: String, _ currency: String) -> String? {
+            guard let r = html.range(of: "fill=\"(#[0-9a-f]{6})\"><title>[0-9-]+ \(category): [0-9.]+ \(currency)</title>", options: .regularExpression) else { return nil }
+            return String(html[r].dropFirst(6).prefix(7))
+        }
+        XCTAssertNotNil(fill("transport", "EUR"))
+        XCTAssertEqual(fill("transport", "EUR"), fill("transport", "GBP"))
+        XCTAssertNotEqual(fill("software", "GBP"), fill("groceries", "EUR"))
+        let gbpChart = String(html[html.range(of: "Monthly totals by category, GBP</h2>")!.upperBound...].prefix { $0 != "\n" })
+        XCTAssertTrue(gbpChart.contains("</i>software</span>") && !gbpChart.contains("</i>groceries</span>"), gbpChart)
+        // The rotated month labels (10 px, 7 characters, at 45°) fit inside the picture.
+        for svg in html.components(separatedBy: "<svg ").dropFirst() {
+            let height = Int(svg.firstMatch(#"height="([0-9]+)""#) ?? "") ?? 0
+            let labelY = Int(svg.firstMatch(#"rotate\(45 [0-9]+ ([0-9]+)\)"#) ?? "") ?? Int.max
+            XCTAssertGreaterThanOrEqual(height - labelY, 40, "labels at y \(labelY) in a picture \(height) high")
+        }
         let query = try Render.query(store, "SELECT '<script>alert(1)</script>' AS \"<x>\"", [:], .html, in: dir)
         XCTAssertFalse(query.contains("<script>") || query.contains("<x>"), query)
     }
@@ -210,5 +226,15 @@ final class FormatTests: XCTestCase {
         XCTAssertEqual(lines.count, 6 + Self.awkward.count + 1, text)
         XCTAssertTrue(lines.contains(" 3  two\\r\\nlines"), text)
         for line in lines { XCTAssertFalse(line.hasSuffix(" "), "trailing spaces: '\(line)'") }
+    }
+}
+
+extension String {
+    /// The first capture group of `pattern`, or nil.
+    func firstMatch(_ pattern: String) -> String? {
+        guard let regex = try? NSRegularExpression(pattern: pattern),
+              let m = regex.firstMatch(in: self, range: NSRange(startIndex..., in: self)), m.numberOfRanges > 1,
+              let r = Range(m.range(at: 1), in: self) else { return nil }
+        return String(self[r])
     }
 }

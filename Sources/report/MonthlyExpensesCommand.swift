@@ -68,6 +68,11 @@ struct QueryCommand: ParsableCommand {
     func validate() throws {
         guard (sql == nil) != (file == nil) else { throw ValidationError("give the SQL as an argument or with --file") }
         for p in params where !p.contains("=") { throw ValidationError("--param takes name=value, got \(p)") }
+        var seen = Set<String>()
+        for p in params {
+            let name = String(p.prefix { $0 != "=" }.drop { $0 == ":" })
+            guard seen.insert(name).inserted else { throw ValidationError("--param \(name) is given twice") }
+        }
     }
 
     func run() throws {

@@ -112,6 +112,7 @@ final class ReportCommandTests: XCTestCase {
             (["query", "--store", store, "SELECT :a"], 64, "no --param a="),
             (["query", "--store", store, "SELECT 1", "--param", "a=1"], 64, "--param a is not used"),
             (["query", "--store", store, "SELECT 1", "--param", "novalue"], 64, "--param takes name=value"),
+            (["query", "--store", store, "SELECT :a", "--param", "a=1", "--param", ":a=2"], 64, "--param a is given twice"),
             (["query", "--store", store, "SELECT * FROM expenses WHERE id = ?"], 64, "positional"),
             (["query", "--store", store, "SELEKT 1"], 10, "SELEKT"),
             (["query", "--store", store, "SELECT nope FROM expenses"], 10, "no such column: nope"),

@@ -100,7 +100,7 @@ public struct BinlogDirectory {
                     report.lastCommitTime = tx.commitTime
                     report.transactions += 1
                 }
-                if let torn = reader.tornTailOffset {
+                if let torn = reader.tornTailOffset, !reader.tornTailIsZeros {
                     report.warnings.append("\(entry.name): incomplete tail from offset \(torn) (\(reader.tornTailReason ?? "")); not yet committed")
                 }
             } catch let e as FormatError {

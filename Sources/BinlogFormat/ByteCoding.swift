@@ -15,6 +15,10 @@ public struct ByteWriter {
         bytes.removeAll(keepingCapacity: keepingCapacity)
     }
 
+    public mutating func truncate(to count: Int) {
+        if count < bytes.count { bytes.removeSubrange(count...) }
+    }
+
     public mutating func u8(_ v: UInt8) { bytes.append(v) }
 
     public mutating func u16(_ v: UInt16) {
@@ -60,7 +64,22 @@ public struct ByteWriter {
         bytes.append(contentsOf: data)
     }
 
-    public mutating func string(_ s: String) { lengthPrefixed(Array(s.utf8)) }
+    /// A uvarint length followed by the bytes, copied in one block (the generic path goes
+    /// byte by byte through Data's iterator).
+    public mutating func lengthPrefixed(_ data: Data) {
+        uvarint(UInt64(data.count))
+        data.withUnsafeBytes { raw(pointer: $0.baseAddress, count: $0.count) }
+    }
+
+    public mutating func lengthPrefixed(pointer: UnsafeRawPointer?, count: Int) {
+        uvarint(UInt64(count))
+        raw(pointer: pointer, count: count)
+    }
+
+    public mutating func string(_ s: String) {
+        var s = s
+        s.withUTF8 { lengthPrefixed(pointer: $0.baseAddress, count: $0.count) }
+    }
 
     public mutating func uuid(_ id: UUID) {
         let u = id.uuid

@@ -16,6 +16,9 @@ public final class SegmentReader {
     /// For an active segment: where an incomplete tail begins, once the reader reached it.
     public private(set) var tornTailOffset: Int64?
     public private(set) var tornTailReason: String?
+    /// True when the tail beyond the committed data is only zeros: space the writer
+    /// preallocated (or the file system zero-filled), not a torn write.
+    public private(set) var tornTailIsZeros = false
 
     /// Where the next transaction begins (the end of the last complete one).
     public private(set) var offset: Int64
@@ -204,18 +207,17 @@ public final class SegmentReader {
     /// runs to or past the end of file, or when only zero bytes follow; otherwise corruption.
     private func damaged(_ error: FormatError, frameAt: Int64, frameEnd: Int64?, txStart: Int64, restoring: StreamingChecksum) throws -> Transaction? {
         if !expectFooter && footer == nil {
-            let torn: Bool
+            // Torn when nothing but zeros (preallocated or never-written space) or the end of
+            // the file follows the damaged frame: a torn write only ever hits the last frames.
+            let remaining = fileSize - frameAt
+            var torn: Bool
             if let frameEnd {
-                // The header was intact: a frame that runs to or past the end is a torn write.
-                torn = frameEnd >= fileSize
+                torn = try frameEnd >= fileSize || onlyZeros(from: frameEnd)
             } else {
-                // The header itself is unreadable: torn only when too few bytes remain for a
-                // header, or they are the start of a footer the writer was appending.
-                let remaining = fileSize - frameAt
                 let startsFooter = remaining < Int64(SegmentFooter.size) ? try file.read(at: frameAt, count: 4) == SegmentFooter.magic : false
-                torn = remaining < Int64(FrameHeader.size) || startsFooter
+                torn = try remaining < Int64(FrameHeader.size) || startsFooter || onlyZeros(from: frameAt + Int64(FrameHeader.size))
             }
-            if try torn || onlyZeros(from: frameAt) {
+            if torn {
                 return try endOfData(at: txStart, reason: error.message, restoring: restoring)
             }
         }
@@ -239,6 +241,7 @@ public final class SegmentReader {
         }
         tornTailOffset = txStart
         tornTailReason = reason
+        tornTailIsZeros = try onlyZeros(from: txStart)
         offset = txStart
         finished = true
         running = restoring

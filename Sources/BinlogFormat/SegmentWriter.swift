@@ -23,9 +23,11 @@ public final class SegmentWriter {
     public private(set) var isSealed = false
 
     private let file: FileDescriptor
-    private var encoder: TransactionEncoder
+    private var encoder = TransactionEncoder()
     private var compressed: [UInt8] = []
     public var compress = true
+    /// Payloads are cut into frames of about this many raw bytes, at event boundaries.
+    public var chunkSize: Int
 
     /// Creates a new active segment durably (temp file, fsync, rename, fsync directory).
     public static func create(directory: String, header: SegmentHeader, chunkSize: Int = 1 << 20) throws -> SegmentWriter {
@@ -69,41 +71,82 @@ public final class SegmentWriter {
         self.transactionCount = transactions
         self.eventCount = events
         self.frameCount = frames
-        self.encoder = TransactionEncoder(chunkSize: chunkSize)
+        self.chunkSize = chunkSize
     }
 
-    /// Appends one transaction as one or more frames. `lsn` must be `lastLSN + 1` and
-    /// `commitTime` no earlier than the last one. Not durable until `sync()`.
-    /// Returns the number of bytes appended.
+    /// Appends one transaction as one or more frames, encoding `events` with this writer's
+    /// own table map. `lsn` must be `lastLSN + 1` and `commitTime` no earlier than the last
+    /// one. Not durable until `sync()`. Returns the number of bytes appended.
     @discardableResult
     public func append(lsn: UInt64, commitTime: Int64, events: [Event]) throws -> Int {
+        let encoded = encoder.encode(events)
+        let n = try append(lsn: lsn, commitTime: commitTime, encoded: encoded)
+        encoder.commitStaged()
+        return n
+    }
+
+    /// Appends a transaction encoded by the caller's `TransactionEncoder`, whose table map
+    /// must describe this segment (reset with `startSegment()` whenever a segment begins).
+    @discardableResult
+    public func append(lsn: UInt64, commitTime: Int64, encoded: EncodedTransaction) throws -> Int {
         if let poisoned { throw poisoned }
         guard !isSealed else { throw FormatError(.invalidArgument, "segment is sealed; sealed segments are immutable", path: path) }
         precondition(lsn == lastLSN + 1, "LSN \(lsn) does not follow \(lastLSN)")
         precondition(commitTime >= lastCommitTime || transactionCount == 0, "commit time goes back")
-        let chunks = encoder.encode(events)
-        var out: [UInt8] = []
-        out.reserveCapacity(chunks.reduce(0) { $0 + $1.count + FrameHeader.size })
-        if let big = chunks.first(where: { $0.count > FrameHeader.maxRawLength }) {
-            encoder.startSegment()
+        let ranges = encoded.chunks(of: chunkSize)
+        if let big = ranges.first(where: { $0.count > FrameHeader.maxRawLength }) {
             throw FormatError(.invalidArgument, "transaction LSN \(lsn) has an event of \(big.count) bytes, beyond the format's frame limit of \(FrameHeader.maxRawLength)",
                               path: path, hint: "SQLite's own limit on a row is 1,000,000,000 bytes; split the change")
         }
-        for (i, chunk) in chunks.enumerated() {
-            var flags: FrameHeader.Flags = []
-            if i == 0 { flags.insert(.first) }
-            if i == chunks.count - 1 { flags.insert(.commit) }
-            let stored: [UInt8]
-            if compress, chunk.withUnsafeBytes({ LZ4.compress($0, into: &compressed) }) {
-                flags.insert(.lz4)
-                stored = compressed
-            } else {
-                stored = chunk
+        var out: [UInt8] = []
+        out.reserveCapacity(encoded.bytes.count + ranges.count * FrameHeader.size + 64)
+        encoded.bytes.withUnsafeBytes { all in
+            for (i, range) in ranges.enumerated() {
+                let chunk = UnsafeRawBufferPointer(rebasing: all[range])
+                var flags: FrameHeader.Flags = []
+                if i == 0 { flags.insert(.first) }
+                if i == ranges.count - 1 { flags.insert(.commit) }
+                let useLZ4 = compress && LZ4.compress(chunk, into: &compressed)
+                if useLZ4 { flags.insert(.lz4) }
+                func emit(_ stored: UnsafeRawBufferPointer) {
+                    var h = FrameHeader(flags: flags, lsn: lsn, commitTime: commitTime, storedLength: UInt32(stored.count), rawLength: UInt32(chunk.count))
+                    out.append(contentsOf: h.encode(payload: stored))
+                    out.append(contentsOf: stored)
+                }
+                if useLZ4 { compressed.withUnsafeBytes { emit($0) } } else { emit(chunk) }
             }
-            var h = FrameHeader(flags: flags, lsn: lsn, commitTime: commitTime, storedLength: UInt32(stored.count), rawLength: UInt32(chunk.count))
-            let headBytes = stored.withUnsafeBytes { h.encode(payload: $0) }
-            out.append(contentsOf: headBytes)
-            out.append(contentsOf: stored)
+        }
+        try writePreallocated(out)
+        length += Int64(out.count)
+        lastLSN = lsn
+        lastCommitTime = commitTime
+        transactionCount += 1
+        eventCount += UInt64(encoded.eventCount)
+        frameCount += UInt64(ranges.count)
+        return out.count
+    }
+
+    /// Writes `out` at `length`, first extending the file with zeros in steps of
+    /// `preallocationStep` when that is set: an fdatasync of data written in place does not
+    /// also have to write the inode (a growing file's size), which halves its cost on ext4.
+    /// A zero tail ends the log for readers (docs/FORMAT.md §6) and is cut off at seal.
+    private func writePreallocated(_ out: [UInt8]) throws {
+        let end = length + Int64(out.count)
+        if preallocationStep > 0 && end > allocated {
+            let target = (end / preallocationStep + 1) * preallocationStep
+            do {
+                let zeros = [UInt8](repeating: 0, count: Int(min(target - allocated, 1 << 20)))
+                var at = allocated
+                while at < target {
+                    let n = Int(min(Int64(zeros.count), target - at))
+                    try zeros.withUnsafeBytes { try file.write(UnsafeRawBufferPointer(rebasing: $0[0..<n]), at: at) }
+                    at += Int64(n)
+                }
+                allocated = target
+            } catch {
+                // No room to preallocate: give the space back and write the frames alone.
+                try? file.truncate(to: max(length, allocated))
+            }
         }
         do {
             try file.write(out, at: length)
@@ -111,21 +154,19 @@ public final class SegmentWriter {
             rollback(to: length, after: e)
             throw e
         }
-        encoder.commitStaged()
-        length += Int64(out.count)
-        lastLSN = lsn
-        lastCommitTime = commitTime
-        transactionCount += 1
-        eventCount += UInt64(events.count)
-        frameCount += UInt64(chunks.count)
-        return out.count
+        allocated = max(allocated, end)
     }
+
+    /// Zero bytes beyond `length` reserved by preallocation (0 = off, the default).
+    public var preallocationStep: Int64 = 0
+    private lazy var allocated: Int64 = (try? file.size()) ?? length
 
     /// Cuts the file back to `length`. If even that fails, the writer is poisoned: reopening
     /// the master runs recovery, which drops the torn frame.
     private func rollback(to length: Int64, after error: FormatError) {
         do {
             try file.truncate(to: length)
+            allocated = length
         } catch {
             poisoned = FormatError(.io, "a failed append could not be undone; reopen the master to recover (\(error))", path: path)
         }
@@ -136,6 +177,7 @@ public final class SegmentWriter {
     public func undoLastAppend(previousLength: Int64, previousLSN: UInt64, previousCommitTime: Int64, frames: UInt64, events: UInt64) throws {
         try file.truncate(to: previousLength)
         try file.sync()
+        allocated = previousLength
         length = previousLength
         lastLSN = previousLSN
         lastCommitTime = previousCommitTime
@@ -154,6 +196,10 @@ public final class SegmentWriter {
     /// `.binlog.active` to `.binlog`, fsyncs the directory. Returns the footer.
     public func seal(now: Int64 = microsecondsNow()) throws -> SegmentFooter {
         guard !isSealed else { throw FormatError(.invalidArgument, "segment is already sealed", path: path) }
+        if allocated > length {
+            try file.truncate(to: length)
+            allocated = length
+        }
         try file.sync()
         let reader = try SegmentReader(path: path)
         try reader.verifyAll(decode: false)

@@ -8,45 +8,87 @@ enum EventType: UInt8 {
 /// SQLite's limit on columns per table; a larger count in a descriptor is corruption.
 let maxColumns = 32_767
 
-/// Encodes transactions into frame payloads. Table descriptors are scoped to one segment:
-/// a descriptor is written before the first event that uses the table in the segment,
-/// and again after it changes, so every segment decodes alone (docs/FORMAT.md §4.2).
-public struct TransactionEncoder {
-    /// Payloads are cut into frames of about this many raw bytes, at event boundaries.
-    public var chunkSize: Int
+/// A transaction's encoded events, ready to be cut into frames at `eventStarts`.
+public struct EncodedTransaction {
+    /// Raw payload bytes of every event (TABLE descriptors included), in order.
+    public var bytes: [UInt8]
+    /// Offsets in `bytes` where an event (or a descriptor) starts: the places a frame may be cut.
+    public var eventStarts: [Int]
+    /// Row and DDL events (descriptors are not counted), as the footer counts them.
+    public var eventCount: Int
 
+    /// Cuts the payload into chunks of about `chunkSize` bytes at event boundaries.
+    public func chunks(of chunkSize: Int) -> [Range<Int>] {
+        var result: [Range<Int>] = []
+        var start = 0
+        for cut in eventStarts where cut - start >= chunkSize && cut > start {
+            result.append(start..<cut)
+            start = cut
+        }
+        result.append(start..<bytes.count)
+        return result
+    }
+}
+
+/// Encodes transactions into frame payloads, event by event, so that a master can encode
+/// each row change as it happens instead of building it up in memory first. Table
+/// descriptors are scoped to one segment: a descriptor is written before the first event
+/// that uses the table in the segment, and again after it changes, so every segment decodes
+/// alone (docs/FORMAT.md §4.2).
+public struct TransactionEncoder {
     private var tables: [String: (id: UInt64, descriptor: TableDescriptor)] = [:]
     private var staged: [String: (id: UInt64, descriptor: TableDescriptor)] = [:]
     private var nextID: UInt64 = 1
     private var stagedNextID: UInt64 = 1
+    private var w = ByteWriter(capacity: 64 * 1024)
+    private var starts: [Int] = []
+    public private(set) var eventCount = 0
+    /// The last table looked up, to skip the dictionary on runs of rows of one table.
+    private var lastTable: (descriptor: TableDescriptor, id: UInt64)?
 
-    public init(chunkSize: Int = 1 << 20) { self.chunkSize = chunkSize }
+    public init() {}
 
     /// Forgets every descriptor: the next segment starts a new table map.
     public mutating func startSegment() {
         tables = [:]
-        staged = [:]
         nextID = 1
-        stagedNextID = 1
+        begin()
     }
 
-    /// Encodes `events` into one or more raw payload chunks. Descriptors written here take
-    /// effect for later transactions only after `commitStaged()`, so a transaction that
-    /// fails to reach the file leaves the segment's table map as it was.
-    public mutating func encode(_ events: [Event]) -> [[UInt8]] {
+    /// Starts a transaction: drops whatever an unfinished one had encoded and staged.
+    public mutating func begin() {
         staged = [:]
         stagedNextID = nextID
-        var chunks: [[UInt8]] = []
-        var w = ByteWriter(capacity: min(chunkSize, 64 * 1024))
-        for event in events {
-            if w.count >= chunkSize {
-                chunks.append(w.bytes)
-                w = ByteWriter(capacity: min(chunkSize, 64 * 1024))
-            }
-            encode(event, into: &w)
-        }
-        chunks.append(w.bytes)
-        return chunks
+        w.removeAll()
+        starts.removeAll(keepingCapacity: true)
+        eventCount = 0
+        lastTable = nil
+    }
+
+    public var isEmpty: Bool { eventCount == 0 }
+
+    /// A point to roll back to (ROLLBACK TO a savepoint).
+    public struct Mark {
+        var bytes: Int, starts: Int, events: Int, stagedNextID: UInt64
+        var staged: [String: (id: UInt64, descriptor: TableDescriptor)]
+    }
+
+    public var mark: Mark { Mark(bytes: w.count, starts: starts.count, events: eventCount, stagedNextID: stagedNextID, staged: staged) }
+
+    public mutating func rollback(to m: Mark) {
+        w.truncate(to: m.bytes)
+        starts.removeSubrange(m.starts...)
+        eventCount = m.events
+        stagedNextID = m.stagedNextID
+        staged = m.staged
+        lastTable = nil
+    }
+
+    /// The encoded transaction so far. Descriptors it introduced take effect for later
+    /// transactions only after `commitStaged()`, so one that fails to reach the file leaves
+    /// the segment's table map as it was.
+    public func finish() -> EncodedTransaction {
+        EncodedTransaction(bytes: w.bytes, eventStarts: starts, eventCount: eventCount)
     }
 
     public mutating func commitStaged() {
@@ -55,11 +97,69 @@ public struct TransactionEncoder {
         staged = [:]
     }
 
-    private mutating func tableID(_ table: TableDescriptor, _ w: inout ByteWriter) -> UInt64 {
-        if let entry = staged[table.name] ?? tables[table.name], entry.descriptor == table { return entry.id }
+    /// Encodes a whole transaction (begin, every event, finish).
+    public mutating func encode(_ events: [Event]) -> EncodedTransaction {
+        begin()
+        for e in events { append(e) }
+        return finish()
+    }
+
+    /// The kinds of row event, for `appendRow`.
+    public enum RowKind: UInt8 { case insert = 2, update = 3, delete = 4 }
+
+    /// Appends a row event; `body` writes what follows the table id: the rowid(s) when the
+    /// table has rowids, then the value count and values of each image (see §4.4).
+    @inline(__always)
+    public mutating func appendRow(_ kind: RowKind, table: TableDescriptor, body: (inout ByteWriter) -> Void) {
+        let id = tableID(table)
+        starts.append(w.count)
+        w.u8(kind.rawValue)
+        w.uvarint(id)
+        body(&w)
+        eventCount += 1
+    }
+
+    public mutating func appendDDL(_ sql: String) {
+        starts.append(w.count)
+        w.u8(EventType.ddl.rawValue)
+        w.string(sql)
+        eventCount += 1
+        lastTable = nil
+    }
+
+    public mutating func append(_ event: Event) {
+        switch event {
+        case .insert(let table, let rowid, let values):
+            appendRow(.insert, table: table) { w in
+                if !table.withoutRowid { w.svarint(rowid ?? 0) }
+                Self.encodeValues(values, &w)
+            }
+        case .update(let table, let oldRowid, let newRowid, let old, let new):
+            appendRow(.update, table: table) { w in
+                if !table.withoutRowid { w.svarint(oldRowid ?? 0); w.svarint(newRowid ?? 0) }
+                Self.encodeValues(old, &w)
+                Self.encodeValues(new, &w)
+            }
+        case .delete(let table, let rowid, let old):
+            appendRow(.delete, table: table) { w in
+                if !table.withoutRowid { w.svarint(rowid ?? 0) }
+                Self.encodeValues(old, &w)
+            }
+        case .ddl(let sql):
+            appendDDL(sql)
+        }
+    }
+
+    private mutating func tableID(_ table: TableDescriptor) -> UInt64 {
+        if let last = lastTable, last.descriptor == table { return last.id }
+        if let entry = staged[table.name] ?? tables[table.name], entry.descriptor == table {
+            lastTable = (table, entry.id)
+            return entry.id
+        }
         let id = stagedNextID
         stagedNextID += 1
         staged[table.name] = (id, table)
+        starts.append(w.count)
         w.u8(EventType.table.rawValue)
         w.uvarint(id)
         w.string(table.name)
@@ -71,37 +171,11 @@ public struct TransactionEncoder {
             w.uvarint(UInt64(c.primaryKeyPosition))
             w.u8(c.isGenerated ? 1 : 0)
         }
+        lastTable = (table, id)
         return id
     }
 
-    private mutating func encode(_ event: Event, into w: inout ByteWriter) {
-        switch event {
-        case .insert(let table, let rowid, let values):
-            let id = tableID(table, &w)
-            w.u8(EventType.insert.rawValue)
-            w.uvarint(id)
-            if !table.withoutRowid { w.svarint(rowid ?? 0) }
-            encodeValues(values, &w)
-        case .update(let table, let oldRowid, let newRowid, let old, let new):
-            let id = tableID(table, &w)
-            w.u8(EventType.update.rawValue)
-            w.uvarint(id)
-            if !table.withoutRowid { w.svarint(oldRowid ?? 0); w.svarint(newRowid ?? 0) }
-            encodeValues(old, &w)
-            encodeValues(new, &w)
-        case .delete(let table, let rowid, let old):
-            let id = tableID(table, &w)
-            w.u8(EventType.delete.rawValue)
-            w.uvarint(id)
-            if !table.withoutRowid { w.svarint(rowid ?? 0) }
-            encodeValues(old, &w)
-        case .ddl(let sql):
-            w.u8(EventType.ddl.rawValue)
-            w.string(sql)
-        }
-    }
-
-    private func encodeValues(_ values: [Value], _ w: inout ByteWriter) {
+    static func encodeValues(_ values: [Value], _ w: inout ByteWriter) {
         w.uvarint(UInt64(values.count))
         for v in values { v.encode(into: &w) }
     }

@@ -77,3 +77,13 @@ public enum Value: Hashable, Sendable, CustomStringConvertible {
         }
     }
 }
+
+/// Writing values straight from their source (the master's capture reads them from SQLite
+/// without building `Value`s): the same bytes `Value.encode` writes (docs/FORMAT.md §4.3).
+extension ByteWriter {
+    public mutating func valueNull() { u8(Value.Tag.null.rawValue) }
+    public mutating func valueInteger(_ v: Int64) { u8(Value.Tag.integer.rawValue); svarint(v) }
+    public mutating func valueReal(_ v: Double) { u8(Value.Tag.real.rawValue); u64(v.bitPattern) }
+    public mutating func valueText(_ pointer: UnsafeRawPointer?, count: Int) { u8(Value.Tag.text.rawValue); lengthPrefixed(pointer: pointer, count: count) }
+    public mutating func valueBlob(_ pointer: UnsafeRawPointer?, count: Int) { u8(Value.Tag.blob.rawValue); lengthPrefixed(pointer: pointer, count: count) }
+}

@@ -12,30 +12,25 @@ import GRDB
 /// Not Sendable: it lives on the master's one database connection and is only touched from
 /// the hook and from the statement loop, both on that connection's thread.
 final class ChangeCapture {
-    struct Change {
-        var op: Int32
-        var table: String
-        var oldRowid: Int64
-        var newRowid: Int64
-        var old: [Value]
-        var new: [Value]
-        var descriptor: TableDescriptor?
+    /// The open transaction's events, encoded as they happen (no per-row `Value`s or arrays:
+    /// the hook writes SQLite's values straight into the payload). Its table map describes
+    /// the active segment: the master resets it whenever a segment is sealed.
+    var encoder = TransactionEncoder()
+    var descriptors: [String: TableDescriptor] = [:] {
+        didSet { lastTablePointer = nil }
     }
-
-    /// Changes (and DDL) of the open transaction, in order.
-    private(set) var changes: [Change] = []
-    private(set) var ddl: [(position: Int, sql: String)] = []
-    var descriptors: [String: TableDescriptor] = [:]
     /// While false the hook records nothing (recovery replays through the apply engine).
     var enabled = true
+    /// A table changed that has no descriptor (reported at the statement's end).
+    private(set) var undescribed: String?
+    /// DDL events in the open transaction (a rollback then reloads descriptors).
+    private(set) var ddlCount = 0
 
     private var lastTablePointer: UnsafePointer<CChar>?
+    private var lastTable: TableDescriptor?
     private var lastTableName = ""
-    private var lastTableSkipped = false
 
-    var count: Int { changes.count + ddl.count }
-    var ddlCount: Int { ddl.count }
-    var isEmpty: Bool { changes.isEmpty && ddl.isEmpty }
+    var isEmpty: Bool { encoder.isEmpty }
 
     func install(on db: Database) {
         let context = Unmanaged.passUnretained(self).toOpaque()
@@ -50,24 +45,36 @@ final class ChangeCapture {
     }
 
     /// A mark to roll back to (for ROLLBACK TO a savepoint).
-    struct Mark { var changes: Int; var ddl: Int }
-    var mark: Mark { Mark(changes: changes.count, ddl: ddl.count) }
+    struct Mark { var encoder: TransactionEncoder.Mark; var ddl: Int }
+    var mark: Mark { Mark(encoder: encoder.mark, ddl: ddlCount) }
 
     func rollback(to mark: Mark) {
-        if changes.count > mark.changes { changes.removeSubrange(mark.changes...) }
-        if ddl.count > mark.ddl { ddl.removeSubrange(mark.ddl...) }
+        encoder.rollback(to: mark.encoder)
+        ddlCount = mark.ddl
     }
 
+    /// Starts a transaction's capture afresh.
     func clear() {
-        changes.removeAll(keepingCapacity: true)
-        ddl.removeAll()
+        encoder.begin()
+        ddlCount = 0
+        undescribed = nil
     }
 
-    func recordDDL(_ sql: String) { ddl.append((changes.count, sql)) }
+    func recordDDL(_ sql: String) {
+        encoder.appendDDL(sql)
+        ddlCount += 1
+    }
 
     /// Records an insert that SQLite did not pass to the hook (rows of CREATE TABLE … AS SELECT).
     func recordInsert(table: TableDescriptor, rowid: Int64, values: [Value]) {
-        changes.append(Change(op: Int32(LSH_OP_INSERT), table: table.name, oldRowid: rowid, newRowid: rowid, old: [], new: values, descriptor: table))
+        encoder.append(.insert(table: table, rowid: table.withoutRowid ? nil : rowid, values: values))
+    }
+
+    /// Throws if a change was made to a table without a descriptor.
+    func checkDescribed() throws {
+        if let name = undescribed {
+            throw MasterError(.invalid, "no schema for table \(name) (changed by the master but not found in sqlite_schema)")
+        }
     }
 
     /// A GRDB value as a binlog value.
@@ -83,84 +90,60 @@ final class ChangeCapture {
 
     private func record(_ db: OpaquePointer, _ op: Int32, _ zDb: UnsafePointer<CChar>, _ zTable: UnsafePointer<CChar>, _ k1: Int64, _ k2: Int64) {
         guard enabled, strcmp(zDb, "main") == 0 else { return }
-        if zTable != lastTablePointer || strcmp(zTable, lastTableName) != 0 {
+        // zTable points into SQLite's table object, stable while the schema is: compare
+        // pointers first (descriptors, and this cache, are reset after every schema change).
+        if zTable != lastTablePointer {
             lastTablePointer = zTable
             lastTableName = String(cString: zTable)
-            lastTableSkipped = lastTableName.hasPrefix(AppliedPosition.internalTablePrefix) || lastTableName.hasPrefix("sqlite_")
+            let internalTable = lastTableName.hasPrefix(AppliedPosition.internalTablePrefix) || lastTableName.hasPrefix("sqlite_")
+            lastTable = internalTable ? nil : descriptors[lastTableName]
+            if lastTable == nil && !internalTable { undescribed = lastTableName }
         }
-        if lastTableSkipped { return }
-        let count = lsh_preupdate_count(db)
-        var old: [Value] = []
-        var new: [Value] = []
-        if op == Int32(LSH_OP_DELETE) || op == Int32(LSH_OP_UPDATE) {
-            old.reserveCapacity(Int(count))
-            for i in 0..<count {
-                var v: OpaquePointer?
-                old.append(lsh_preupdate_old(db, i, &v) == 0 ? Self.value(v) : .null)
+        guard let table = lastTable else { return }
+        // The hook counts VIRTUAL generated columns but its values skip them: the first
+        // `columns.count` values are the stored columns, in order.
+        let n = min(Int32(table.columns.count), lsh_preupdate_count(db))
+        let withRowid = !table.withoutRowid
+        switch op {
+        case Int32(LSH_OP_INSERT):
+            encoder.appendRow(.insert, table: table) { w in
+                if withRowid { w.svarint(k2) }
+                Self.writeImage(db, n, old: false, &w)
             }
-        }
-        if op == Int32(LSH_OP_INSERT) || op == Int32(LSH_OP_UPDATE) {
-            new.reserveCapacity(Int(count))
-            for i in 0..<count {
-                var v: OpaquePointer?
-                new.append(lsh_preupdate_new(db, i, &v) == 0 ? Self.value(v) : .null)
+        case Int32(LSH_OP_DELETE):
+            encoder.appendRow(.delete, table: table) { w in
+                if withRowid { w.svarint(k1) }
+                Self.writeImage(db, n, old: true, &w)
             }
-        }
-        changes.append(Change(op: op, table: lastTableName, oldRowid: k1, newRowid: k2, old: old, new: new,
-                              descriptor: descriptors[lastTableName]))
-    }
-
-    private static func value(_ v: OpaquePointer?) -> Value {
-        guard let v else { return .null }
-        switch lsh_value_type(v) {
-        case 1: return .integer(lsh_value_int64(v))
-        case 2: return .real(lsh_value_double(v))
-        case 3:
-            let p = lsh_value_text(v)
-            let n = Int(lsh_value_bytes(v))
-            return .text(p.map { Data(bytes: $0, count: n) } ?? Data())
-        case 4:
-            let p = lsh_value_blob(v)
-            let n = Int(lsh_value_bytes(v))
-            return .blob(p.map { Data(bytes: $0, count: n) } ?? Data())
-        default: return .null
+        default:
+            encoder.appendRow(.update, table: table) { w in
+                if withRowid { w.svarint(k1); w.svarint(k2) }
+                Self.writeImage(db, n, old: true, &w)
+                Self.writeImage(db, n, old: false, &w)
+            }
         }
     }
 
-    /// Fills in descriptors that were unknown when a change was recorded (a table created by
-    /// the same statement, as in CREATE TABLE … AS SELECT). Called at statement boundaries.
-    func resolveDescriptors() throws {
-        for i in changes.indices where changes[i].descriptor == nil {
-            guard let d = descriptors[changes[i].table] else {
-                throw MasterError(.invalid, "no schema for table \(changes[i].table) (changed by the master but not found in sqlite_schema)")
-            }
-            changes[i].descriptor = d
-        }
-    }
-
-    /// The transaction's events in order: DDL statements interleaved where they ran.
-    func events() -> [Event] {
-        var out: [Event] = []
-        out.reserveCapacity(changes.count + ddl.count)
-        var d = 0
-        for (i, c) in changes.enumerated() {
-            while d < ddl.count && ddl[d].position <= i { out.append(.ddl(sql: ddl[d].sql)); d += 1 }
-            let t = c.descriptor!
-            let oldRowid: Int64? = t.withoutRowid ? nil : c.oldRowid
-            let newRowid: Int64? = t.withoutRowid ? nil : c.newRowid
-            // The hook counts VIRTUAL generated columns but its values skip them: the first
-            // `columns.count` values are the stored columns, in order.
-            let n = t.columns.count
-            let old = c.old.count > n ? Array(c.old.prefix(n)) : c.old
-            let new = c.new.count > n ? Array(c.new.prefix(n)) : c.new
-            switch c.op {
-            case Int32(LSH_OP_INSERT): out.append(.insert(table: t, rowid: newRowid, values: new))
-            case Int32(LSH_OP_DELETE): out.append(.delete(table: t, rowid: oldRowid, old: old))
-            default: out.append(.update(table: t, oldRowid: oldRowid, newRowid: newRowid, old: old, new: new))
+    /// Writes a row image (value count, then each value) straight from SQLite's values.
+    @inline(__always)
+    private static func writeImage(_ db: OpaquePointer, _ n: Int32, old: Bool, _ w: inout ByteWriter) {
+        w.uvarint(UInt64(n))
+        for i in 0..<n {
+            var v: OpaquePointer?
+            let rc = old ? lsh_preupdate_old(db, i, &v) : lsh_preupdate_new(db, i, &v)
+            guard rc == 0, let v else { w.valueNull(); continue }
+            switch lsh_value_type(v) {
+            case 1: w.valueInteger(lsh_value_int64(v))
+            case 2: w.valueReal(lsh_value_double(v))
+            case 3:
+                let p = lsh_value_text(v)
+                w.valueText(p.map { UnsafeRawPointer($0) }, count: Int(lsh_value_bytes(v)))
+            case 4:
+                let p = lsh_value_blob(v)
+                w.valueBlob(p, count: Int(lsh_value_bytes(v)))
+            default: w.valueNull()
             }
         }
-        while d < ddl.count { out.append(.ddl(sql: ddl[d].sql)); d += 1 }
-        return out
     }
 
     /// Reads every user table's descriptor from the schema (after open and after DDL).

@@ -138,7 +138,7 @@ extension Master {
             if kind == .ddl, try schemaVersion(db) != schemaBefore {
                 do { try recordDDL(sql, tablesBefore: tablesBefore, db) } catch { throw failure(sqlError(error, statement: sql, db: db), db) }
             }
-            do { try capture.resolveDescriptors() } catch { throw failure(error, db) }
+            do { try capture.checkDescribed() } catch { throw failure(error, db) }
             return autocommit ? try commit(db) : nil
         }
     }
@@ -163,7 +163,7 @@ extension Master {
     }
 
     func beginTransaction(_ db: Database) throws {
-        do { try db.execute(sql: "BEGIN IMMEDIATE") } catch { throw sqlError(error, statement: "BEGIN IMMEDIATE", db: db) }
+        do { try db.cachedStatement(sql: "BEGIN IMMEDIATE").execute() } catch { throw sqlError(error, statement: "BEGIN IMMEDIATE", db: db) }
         state.open = true
         capture.clear()
     }
@@ -241,17 +241,18 @@ extension Master {
         let lsn = lastLSN + 1
         // Commit times never go back, even when the clock does, so a time indexes into LSNs.
         let commitTime = max(microsecondsNow(), lastCommitTime)
-        let events = capture.events()
+        let encoded = capture.encoder.finish()
         let w: SegmentWriter
         let before: (length: Int64, lsn: UInt64, time: Int64, frames: UInt64)
         do {
             try AppliedPosition.write(db, lsn: lsn, commitTime: commitTime, appliedAt: commitTime)
             w = try activeWriter()
             before = (w.length, w.lastLSN, w.lastCommitTime, w.frameCount)
-            try w.append(lsn: lsn, commitTime: commitTime, events: events)
+            try w.append(lsn: lsn, commitTime: commitTime, encoded: encoded)
         } catch {
             throw failure(liftFormat(error, "appending LSN \(lsn) to the binlog"), db)
         }
+        let events = encoded.eventCount
         commitsSinceSync += 1
         do {
             if syncBinlog == 1 || (syncBinlog > 1 && commitsSinceSync >= syncBinlog) {
@@ -259,18 +260,19 @@ extension Master {
                 commitsSinceSync = 0
             }
         } catch {
-            undoAppend(w, before, events: events.count)
+            undoAppend(w, before, events: events)
             throw failure(liftFormat(error, "syncing LSN \(lsn) to the binlog"), db)
         }
         do {
-            try db.execute(sql: "COMMIT")
+            try db.cachedStatement(sql: "COMMIT").execute()
         } catch {
             // SQLite refused the commit (a deferred foreign key, a full disk): the frame is not
             // acknowledged, so it is cut off again and the LSN is reused.
-            undoAppend(w, before, events: events.count)
+            undoAppend(w, before, events: events)
             throw failure(sqlError(error, statement: "COMMIT", db: db), db)
         }
         state = TransactionState()
+        capture.encoder.commitStaged()
         capture.clear()
         lastLSN = lsn
         lastCommitTime = commitTime
@@ -278,12 +280,14 @@ extension Master {
             // The transaction is committed and durable; a failed seal is retried on the next commit.
             _ = try? sealActive()
         }
-        return CommitInfo(lsn: lsn, commitTime: commitTime, events: events.count)
+        return CommitInfo(lsn: lsn, commitTime: commitTime, events: events)
     }
 
     private func undoAppend(_ w: SegmentWriter, _ before: (length: Int64, lsn: UInt64, time: Int64, frames: UInt64), events: Int) {
         try? w.undoLastAppend(previousLength: before.length, previousLSN: before.lsn, previousCommitTime: before.time,
                               frames: w.frameCount - before.frames, events: UInt64(events))
+        // The descriptors this transaction introduced never reached the file.
+        capture.encoder.startSegment()
     }
 
     private func liftFormat(_ error: Error, _ operation: String) -> Error {

@@ -29,7 +29,7 @@ extension Master {
                     entries[entries.count - 1] = BinlogDirectory.Entry(name: last.name.sealed, path: sealedPath, size: last.size)
                 } else {
                     activeReader = reader
-                    if let torn = reader.tornTailOffset {
+                    if let torn = reader.tornTailOffset, !reader.tornTailIsZeros {
                         recovery.tornTailBytes = reader.fileSize - torn
                         recovery.tornTailReason = reader.tornTailReason
                     }
@@ -78,6 +78,7 @@ extension Master {
         if let active = activeReader {
             do {
                 writer = try SegmentWriter.reopen(directory: directory.binlogPath, verified: active, eventCount: activeEvents)
+                writer?.preallocationStep = preallocationStep
             } catch let e as FormatError {
                 throw MasterError(e, while: "reopening the active segment")
             }

@@ -42,6 +42,8 @@ public final class Master {
 
     let queue: DatabaseQueue
     let capture = ChangeCapture()
+    /// The active segment grows in zero-filled steps of this size (see SegmentWriter).
+    var preallocationStep: Int64 { min(4 << 20, segmentSize) }
     var writer: SegmentWriter?
     var lastSealed: (name: SegmentName, footer: SegmentFooter)?
     var commitsSinceSync = 0
@@ -160,6 +162,7 @@ public final class Master {
                                    createdAt: microsecondsNow(), previousChecksum: lastSealed?.footer.segmentChecksum ?? 0)
         do {
             let w = try SegmentWriter.create(directory: directory.binlogPath, header: header)
+            w.preallocationStep = preallocationStep
             writer = w
             return w
         } catch let e as FormatError {
@@ -186,6 +189,8 @@ public final class Master {
             let footer = try writer.seal()
             lastSealed = (writer.name.sealed, footer)
             self.writer = nil
+            // The next transaction goes to a new segment: its descriptors start afresh.
+            capture.encoder.startSegment()
             commitsSinceSync = 0
             return (writer.name.sealed, footer)
         } catch let e as FormatError {

@@ -55,7 +55,8 @@ public struct MasterStatus: Codable, Sendable {
                                           lastCommitTime: formatTimestamp(footer.lastCommitTime)))
                 } else {
                     try reader.verifyAll(decode: false)
-                    active = Segment(name: entry.name.description, sealed: false, bytes: entry.size, firstLSN: reader.header.firstLSN,
+                    // The committed data, not the zero-filled space preallocated after it.
+                    active = Segment(name: entry.name.description, sealed: false, bytes: reader.offset, firstLSN: reader.header.firstLSN,
                                      lastLSN: reader.transactionCount > 0 ? reader.lastLSN : nil, transactions: reader.transactionCount,
                                      createdAt: created, lastCommitTime: reader.transactionCount > 0 ? formatTimestamp(reader.lastCommitTime) : nil)
                 }

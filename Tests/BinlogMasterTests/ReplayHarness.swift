@@ -48,8 +48,12 @@ final class MasterFixture {
     }
 
     /// Bytes in the binlog directory (every segment): unchanged means nothing was appended.
+    /// Bytes of committed binlog data: sealed segments whole, the active one up to the end
+    /// of its last transaction (the writer preallocates zero-filled space after it).
     func binlogBytes() throws -> Int64 {
-        try BinlogDirectory(path: binlogPath).list().segments.reduce(0) { $0 + $1.size }
+        try BinlogDirectory(path: binlogPath).list().segments.reduce(0) { sum, entry in
+            sum + (entry.name.isActive ? try dataLength(entry.path) : entry.size)
+        }
     }
 
     /// Replays the binlog into a new database and asserts its tables (and schema) equal the master's.
@@ -199,6 +203,13 @@ func expectMasterError<T>(_ kind: MasterError.Kind, containing: [String] = [], _
 
 func writeFile(_ path: String, _ text: String) throws {
     try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+}
+
+/// The committed length of a segment file (header and complete transactions).
+func dataLength(_ path: String) throws -> Int64 {
+    let reader = try SegmentReader(path: path)
+    try reader.verifyAll(decode: false)
+    return reader.offset
 }
 
 func fileSize(_ path: String) throws -> Int64 {

@@ -96,11 +96,19 @@ final class CSVWriter: ReportWriter {
     /// Quotes a field that holds a comma, quote, CR or LF, and one that starts with '#' (it
     /// would read as a comment line when it is the first field). Scalars, not Characters:
     /// "\r\n" is one Character, equal to neither "\r" nor "\n", and went out unquoted.
+    /// Bytes, not Foundation: replacingOccurrences bridged every quoted value through NSString
+    /// and made CSV slower than JSON (7.6 s against 3.3 s for 1.2M rows). The ASCII bytes looked
+    /// for never occur inside a multi-byte UTF-8 sequence.
     static func field(_ s: String) -> String {
-        if s.hasPrefix("#") || s.unicodeScalars.contains(where: { $0 == "," || $0 == "\"" || $0 == "\r" || $0 == "\n" }) {
-            return "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        let utf8 = s.utf8
+        guard utf8.first == UInt8(ascii: "#") || utf8.contains(where: { $0 == 0x2C || $0 == 0x22 || $0 == 0x0D || $0 == 0x0A }) else { return s }
+        var out = "\""
+        out.reserveCapacity(utf8.count + 4)
+        for scalar in s.unicodeScalars {
+            if scalar == "\"" { out += "\"\"" } else { out.unicodeScalars.append(scalar) }
         }
-        return s
+        out += "\""
+        return out
     }
 
     /// A comment line: line ends inside (a title, a store path) become spaces.
@@ -117,7 +125,13 @@ final class CSVWriter: ReportWriter {
     }
 
     func row(_ cells: [Cell]) throws {
-        try sink.write(cells.map { Self.field($0.text) }.joined(separator: ",") + "\r\n")
+        var line = ""
+        for (i, cell) in cells.enumerated() {
+            if i > 0 { line += "," }
+            line += Self.field(cell.text)
+        }
+        line += "\r\n"
+        try sink.write(line)
     }
 
     func endSection() throws {}

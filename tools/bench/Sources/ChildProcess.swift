@@ -1,3 +1,4 @@
+import BinlogFormat
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -111,11 +112,17 @@ func peakResidentKiB() -> Int {
 }
 
 /// Total size of the regular files in `directory` (the binlog segments).
+/// Bytes of binlog data in a directory: sealed segments whole, the active segment up to the
+/// end of its last transaction (the master preallocates zero-filled space after it).
 func directoryBytes(_ directory: String) -> Int64 {
     let fm = FileManager.default
     let names = (try? fm.contentsOfDirectory(atPath: directory)) ?? []
     return names.reduce(0) { sum, name in
-        let size = (try? fm.attributesOfItem(atPath: directory + "/" + name)[.size] as? NSNumber)?.int64Value ?? 0
+        let path = directory + "/" + name
+        if name.hasSuffix(".active"), let reader = try? SegmentReader(path: path), (try? reader.verifyAll(decode: false)) != nil {
+            return sum + reader.offset
+        }
+        let size = (try? fm.attributesOfItem(atPath: path)[.size] as? NSNumber)?.int64Value ?? 0
         return sum + size
     }
 }

@@ -13,7 +13,7 @@ final class FormatTests: XCTestCase {
     /// Awkward values: separators, quotes, both line ends, a lone CR, a leading '#' (the CSV
     /// comment marker of the freshness lines), pipes, backslashes, markup, non-ASCII.
     static let awkward = ["#1 Cabs", "a,b", "say \"hi\"", "two\r\nlines", "lf\nonly", "cr\ronly", "pipe | and \\| and \\", "<b>&amp;</b>",
-                          "Zoë 東京 🚕", "tab\tand\u{1}control", " padded ", ""]
+                          "Zoë 東京 🚕", "tab\tand\u{1}control", "Room #12", " padded ", ""]
 
     private func awkwardStore(_ dir: TestDirectory) throws -> String {
         let store = try FixtureStore.create(at: dir.sub("store.db"), schema: "CREATE TABLE t (n INTEGER PRIMARY KEY, v TEXT)")
@@ -100,6 +100,19 @@ final class FormatTests: XCTestCase {
         if python.status == 0 {
             let values = try JSONSerialization.jsonObject(with: Data(python.stdout.utf8)) as? [String]
             XCTAssertEqual(values, Self.awkward, python.stderr)
+        }
+        // pandas with comment='#', as the README suggests, where pandas is installed: it cuts a
+        // line at any unquoted '#', so the writer quotes every value holding one.
+        let pandas = try ToolRunner.runSystem("/usr/bin/env", ["python3", "-c", """
+            import json, sys
+            import pandas as pd
+            frame = pd.read_csv(sys.argv[1], comment='#', dtype=str, keep_default_na=False)
+            print(json.dumps(list(frame.iloc[:, 0])))
+            """, file])
+        if pandas.status == 0 {
+            XCTAssertEqual(try JSONSerialization.jsonObject(with: Data(pandas.stdout.utf8)) as? [String], Self.awkward, pandas.stderr)
+        } else {
+            print("FormatTests: pandas not available, its check skipped: \(pandas.stderr.suffix(120))")
         }
     }
 

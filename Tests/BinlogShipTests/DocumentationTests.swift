@@ -1,0 +1,29 @@
+@testable import BinlogShip
+import Foundation
+import XCTest
+
+/// The config files shown to operators in README.md and docs/SHIPPING.md parse as written.
+final class DocumentationTests: XCTestCase {
+    private let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+
+    private func yamlBlocks(_ file: String) throws -> [String] {
+        let text = try String(contentsOfFile: root + "/" + file, encoding: .utf8)
+        return text.components(separatedBy: "```yaml\n").dropFirst().map { $0.components(separatedBy: "```")[0] }
+    }
+
+    func testTheConfigFilesInTheDocsParse() throws {
+        let durations = ["15m": 900.0, "7d": 604_800.0]
+        for file in ["README.md", "docs/SHIPPING.md"] {
+            let blocks = try yamlBlocks(file)
+            XCTAssertFalse(blocks.isEmpty, "\(file) shows a config file")
+            for yaml in blocks {
+                let c = try ShipConfig.parse(yaml: yaml, file: file, baseDirectory: "/etc/logship", parseDuration: { durations[$0] })
+                XCTAssertEqual(c.source, "/srv/master", file)
+                XCTAssertEqual(c.targets.first?.name, "nas", file)
+                XCTAssertEqual(c.targets.count, 2, file)
+                XCTAssertEqual(c.maxLag, 900, file)
+                XCTAssertEqual(c.retention, 604_800, file)
+            }
+        }
+    }
+}

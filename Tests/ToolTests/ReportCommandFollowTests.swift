@@ -7,7 +7,7 @@ import XCTest
 /// A report taken while `replica-apply --follow` applies always matches the master's state
 /// at the LSN it prints: the oracle replays the master's binlog up to that LSN (the apply
 /// engine, through BinlogReplay) and computes the expected figures with plain SQL.
-final class ReportFollowTests: XCTestCase {
+final class ReportCommandFollowTests: XCTestCase {
     /// A seeded workload: inserts, updates, deletes, and multi-statement transactions that a
     /// report must see whole or not at all.
     struct Workload {

@@ -53,9 +53,9 @@ extension Replica {
     /// throws, after committing everything before it: the store is always at a transaction
     /// boundary, and its position is in the same SQLite transaction as the rows.
     public func applyAvailable(_ options: ApplyOptions = ApplyOptions()) throws -> ApplyResult {
-        var result = ApplyResult()
-        var position = try self.position()
+        let position = try self.position()
         let start = position?.lsn ?? 0
+        var result = ApplyResult()
         result.fromLSN = start
         result.toLSN = start
         if let until = options.untilLSN, start >= until { result.stop = .untilLSN; return result }
@@ -63,39 +63,58 @@ extension Replica {
         // Segments this store still needs, up to the first that cannot follow (gap, damage,
         // another source): everything before that problem is applied, then it is reported.
         let chain = try Inbox(path: directory.inboxPath).chain(after: start, source: position.map { ($0.sourceID, $0.epoch) })
-        let needed = chain.segments
+        var run = ApplyRun(options: options, position: position, result: result)
+        try queue.inDatabase { db in try run.apply(chain.segments, engine: engine, db: db) }
+        if let failure = run.failure {
+            // The failed transaction's batch was rolled back whole (no savepoint per source
+            // transaction, see ApplyRun): apply again up to the transaction before it, so that
+            // everything before the failure stays applied, then report the failure.
+            if failure.lsn > run.committedLSN + 1 {
+                var redo = options
+                redo.untilLSN = failure.lsn - 1
+                _ = try applyAvailable(redo)
+            }
+            throw failure.error
+        }
+        if run.result.stop == .caughtUp, let problem = chain.problem {
+            // Everything before the problem is applied; what follows cannot be, in order.
+            throw problem.stopped(at: run.result.toLSN)
+        }
+        return run.result
+    }
+}
+
+/// One pass of applying segments on the apply connection: source transactions are grouped into
+/// batches, one SQLite transaction each, whose last statement writes the position.
+///
+/// Source transactions are not wrapped in savepoints (two statements each, and a statement
+/// journal): when one fails, the whole batch is rolled back and `failure` says where; the caller
+/// applies again up to the transaction before it. Reading errors happen between transactions and
+/// commit the batch before them.
+private struct ApplyRun {
+    let options: Replica.ApplyOptions
+    var position: AppliedPosition?
+    var result: Replica.ApplyResult
+    /// The position committed in the store so far.
+    var committedLSN: UInt64
+    var failure: (lsn: UInt64, error: Error)?
+    private var open = false
+    private var batchCount = 0, batchEvents = 0
+    private var last: (lsn: UInt64, time: Int64)?
+
+    init(options: Replica.ApplyOptions, position: AppliedPosition?, result: Replica.ApplyResult) {
+        self.options = options
+        self.position = position
+        self.result = result
+        committedLSN = position?.lsn ?? 0
+    }
+
+    mutating func apply(_ segments: [Inbox.Segment], engine: ApplyEngine, db: Database) throws {
         let delayCutoff = options.delay.map { microsecondsNow() - Int64($0 * 1_000_000) }
-
-        try queue.inDatabase { db in
-            var batchCount = 0, batchEvents = 0
-            var last: (lsn: UInt64, time: Int64)?
-            var open = false
-
-            func commitBatch() throws {
-                guard open else { return }
-                open = false
-                guard batchCount > 0, let last else {
-                    // Nothing of this batch applied (its first transaction failed): commit
-                    // nothing, not even a position table created for it.
-                    try db.execute(sql: "ROLLBACK")
-                    return
-                }
-                try AppliedPosition.write(db, lsn: last.lsn, commitTime: last.time, appliedAt: microsecondsNow())
-                try db.execute(sql: "COMMIT")
-                options.progress?(last.lsn)
-                batchCount = 0
-                batchEvents = 0
-            }
-
-            func finish(_ error: Error) throws -> Never {
-                // Keep what was applied before the failure; the failed transaction is rolled back.
-                do { try commitBatch() } catch { try? db.execute(sql: "ROLLBACK") }
-                throw error
-            }
-
-            segments: for segment in needed {
+        do {
+            segments: for segment in segments {
                 let reader: SegmentReader
-                do { reader = try SegmentReader(path: segment.path) } catch let e as FormatError { try finish(ReplicaError(e, while: "opening \(segment.fileName)")) }
+                do { reader = try SegmentReader(path: segment.path) } catch let e as FormatError { throw ReplicaError(e, while: "opening \(segment.fileName)") }
                 while true {
                     if options.shouldStop() { result.stop = .interrupted; break segments }
                     let tx: Transaction
@@ -103,57 +122,94 @@ extension Replica {
                         guard let next = try reader.next() else { break }
                         tx = next
                     } catch let e as FormatError {
-                        try finish(ReplicaError(e, while: "reading \(segment.fileName)"))
+                        throw ReplicaError(e, while: "reading \(segment.fileName)")
                     }
-                    if tx.lsn <= (last?.lsn ?? start) { continue }
-                    if let until = options.untilLSN, tx.lsn > until { result.stop = .untilLSN; break segments }
-                    if let until = options.untilTime, tx.commitTime > until { result.stop = .untilTime; break segments }
-                    if let cutoff = delayCutoff, tx.commitTime > cutoff { result.stop = .delay; break segments }
-                    if !open {
-                        try db.execute(sql: "BEGIN IMMEDIATE")
-                        open = true
-                    }
-                    if position == nil {
-                        // Inside the first batch's transaction: a store never claims a source
-                        // (or LSN 0) without the rows, and a crash between CREATE and INSERT
-                        // cannot leave an empty position table that no later run could read.
-                        try AppliedPosition.createTable(db, initial: AppliedPosition(sourceID: reader.header.sourceID, epoch: reader.header.epoch,
-                                                                                     lsn: 0, commitTime: 0, appliedAt: microsecondsNow()))
-                        position = AppliedPosition(sourceID: reader.header.sourceID, epoch: reader.header.epoch, lsn: 0, commitTime: 0, appliedAt: 0)
-                    }
-                    do {
-                        try db.execute(sql: "SAVEPOINT tx")
-                        try engine.apply(tx, in: db)
-                        try db.execute(sql: "RELEASE tx")
-                    } catch {
-                        try? db.execute(sql: "ROLLBACK TO tx")
-                        try? db.execute(sql: "RELEASE tx")
-                        if let e = error as? ApplyError { try finish(ReplicaError(e)) }
-                        if let e = error as? DatabaseError {
-                            let full = e.resultCode == .SQLITE_FULL
-                            try finish(ReplicaError(full ? .diskFull : .io, "applying LSN \(tx.lsn): \(e.message ?? "\(e)")"))
-                        }
-                        try finish(error)
-                    }
-                    last = (tx.lsn, tx.commitTime)
-                    result.transactions += 1
-                    result.events += tx.events.count
-                    result.toLSN = tx.lsn
-                    result.lastCommitTime = tx.commitTime
-                    batchCount += 1
-                    batchEvents += tx.events.count
-                    if batchCount >= options.batchTransactions || batchEvents >= options.batchEvents {
-                        do { try commitBatch() } catch { try finish(error) }
-                    }
+                    if tx.lsn <= (last?.lsn ?? committedLSN) { continue }
+                    if let stop = bound(tx, delayCutoff: delayCutoff) { result.stop = stop; break segments }
+                    guard try apply(tx, header: reader.header, engine: engine, db: db) else { return }
                 }
                 if reader.tornTailOffset != nil || segment.isPartial { result.incompleteTail = segment.fileName }
             }
-            do { try commitBatch() } catch { try finish(error) }
+            try commit(db)
+        } catch {
+            // Keep what was applied before a reading error (or a failed commit: then nothing).
+            do { try commit(db) } catch { rollback(db) }
+            throw error
         }
-        if result.stop == .caughtUp, let problem = chain.problem {
-            // Everything before the problem is applied; what follows cannot be, in order.
-            throw problem.stopped(at: result.toLSN)
+    }
+
+    /// Why `tx` is not to be applied in this run, if it is not.
+    private func bound(_ tx: Transaction, delayCutoff: Int64?) -> Replica.StopReason? {
+        if let until = options.untilLSN, tx.lsn > until { return .untilLSN }
+        if let until = options.untilTime, tx.commitTime > until { return .untilTime }
+        if let cutoff = delayCutoff, tx.commitTime > cutoff { return .delay }
+        return nil
+    }
+
+    /// Applies `tx` in the open batch (opening one if needed); false when it failed, after
+    /// rolling the batch back and recording the failure.
+    private mutating func apply(_ tx: Transaction, header: SegmentHeader, engine: ApplyEngine, db: Database) throws -> Bool {
+        if !open {
+            try db.execute(sql: "BEGIN IMMEDIATE")
+            open = true
         }
-        return result
+        do {
+            if position == nil {
+                // Inside the first batch's transaction: a store never claims a source (or LSN 0)
+                // without the rows, and a crash between CREATE and INSERT cannot leave an empty
+                // position table that no later run could read.
+                let initial = AppliedPosition(sourceID: header.sourceID, epoch: header.epoch, lsn: 0, commitTime: 0, appliedAt: microsecondsNow())
+                try AppliedPosition.createTable(db, initial: initial)
+                position = initial
+            }
+            try engine.apply(tx, in: db)
+        } catch {
+            rollback(db)
+            // Statements prepared inside the rolled-back batch may name objects it created.
+            engine.reset()
+            failure = (tx.lsn, Self.lift(error, lsn: tx.lsn))
+            return false
+        }
+        last = (tx.lsn, tx.commitTime)
+        result.transactions += 1
+        result.events += tx.events.count
+        result.toLSN = tx.lsn
+        result.lastCommitTime = tx.commitTime
+        batchCount += 1
+        batchEvents += tx.events.count
+        if batchCount >= options.batchTransactions || batchEvents >= options.batchEvents { try commit(db) }
+        return true
+    }
+
+    /// Writes the position of the batch's last transaction and commits.
+    private mutating func commit(_ db: Database) throws {
+        guard open else { return }
+        guard batchCount > 0, let last else { rollback(db); return }
+        try AppliedPosition.write(db, lsn: last.lsn, commitTime: last.time, appliedAt: microsecondsNow())
+        try db.execute(sql: "COMMIT")
+        open = false
+        committedLSN = last.lsn
+        batchCount = 0
+        batchEvents = 0
+        options.progress?(last.lsn)
+    }
+
+    /// Rolls the open batch back; the run stops after this (the store is at `committedLSN`).
+    private mutating func rollback(_ db: Database) {
+        if open { try? db.execute(sql: "ROLLBACK") }
+        open = false
+        batchCount = 0
+        batchEvents = 0
+        last = nil
+        result.toLSN = committedLSN
+    }
+
+    /// The replica's terms for a failure to apply LSN `lsn`.
+    static func lift(_ error: Error, lsn: UInt64) -> Error {
+        if let e = error as? ApplyError { return ReplicaError(e) }
+        if let e = error as? DatabaseError {
+            return ReplicaError(e.resultCode == .SQLITE_FULL ? .diskFull : .io, "applying LSN \(lsn): \(e.message ?? "\(e)")")
+        }
+        return error
     }
 }

@@ -151,4 +151,33 @@ final class ApplyTests: XCTestCase {
         XCTAssertEqual(try f.apply().toLSN, f.master.lastLSN)
         try f.assertStore(at: f.master.lastLSN)
     }
+
+    func testAFailureInsideABatchKeepsEveryTransactionBeforeIt() throws {
+        // Source transactions share a SQLite transaction (a batch); when one fails, the ones
+        // before it in the same batch must still be applied, and nothing after it.
+        let f = try ReplicaFixture("apply-mid-batch")
+        try f.master.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);" + (1...10).map { "INSERT INTO t (v) VALUES ('r\($0)');" }.joined())
+        try f.master.rotate()
+        try f.shipAll()
+        try f.apply()
+        let reader = try DatabaseQueue(path: f.storePath)
+        let row5 = try reader.read { db in try Row.fetchOne(db, sql: "SELECT id, v FROM t WHERE id = 5") }!
+        try reader.close()
+        try tamper(f.storePath, "DELETE FROM t WHERE id = 5")
+        let before = try f.master.exec((11...60).map { "INSERT INTO t (v) VALUES ('r\($0)');" }.joined())
+        let failing = try f.master.exec("UPDATE t SET v = 'changed' WHERE id = 5;")[0].lsn
+        try f.master.exec((61...70).map { "INSERT INTO t (v) VALUES ('r\($0)');" }.joined())
+        try f.master.rotate()
+        try f.shipAll()
+        var committed: [UInt64] = []
+        var options = Replica.ApplyOptions()
+        options.progress = { committed.append($0) }
+        expectReplicaError(.divergence, containing: ["LSN \(failing)", "table t", "id=5"]) { try f.apply(options) }
+        XCTAssertEqual(try f.storeLSN(), before.last!.lsn, "the \(before.count) transactions before the failing one in its batch are applied")
+        XCTAssertEqual(committed.last, before.last!.lsn)
+        try tamper(f.storePath, "INSERT INTO t (id, v) VALUES (\(row5["id"] as Int64), '\(row5["v"] as String)')")
+        try f.assertStore(at: before.last!.lsn, "repaired")
+        XCTAssertEqual(try f.apply().toLSN, f.master.lastLSN)
+        try f.assertStore(at: f.master.lastLSN)
+    }
 }

@@ -156,6 +156,9 @@ public enum Restore {
                 try target.close()
             }
             queue = try DatabaseQueue(path: temp, configuration: ReplicaDirectory.storeConfiguration())
+            // No fsync per batch while building: a crash leaves only a temp file to delete, and
+            // the finished file is fsynced once before it is published.
+            try queue.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = OFF") }
         } catch {
             throw ReplicaError(.io, "preparing \(temp): \(error)")
         }

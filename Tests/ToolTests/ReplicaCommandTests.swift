@@ -143,10 +143,13 @@ final class ReplicaCommandTests: XCTestCase {
         process.standardError = err
         try process.run()
         defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        // Polls `status --json` as a monitor would; returns the seconds it took, -1 on timeout.
         func waitFor(_ lsn: UInt64, within seconds: Double) throws -> Double {
             let start = Date()
             while Date().timeIntervalSince(start) < seconds {
-                if try f.storeLSN() == lsn { return Date().timeIntervalSince(start) }
+                let status = try f.tool(["status", f.replica, "--json"])
+                if let json = try? JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any],
+                   json["appliedLSN"] as? Int == Int(lsn) { return Date().timeIntervalSince(start) }
                 usleep(20_000)
             }
             return -1

@@ -64,7 +64,10 @@ extension Replica {
         // another source): everything before that problem is applied, then it is reported.
         let chain = try Inbox(path: directory.inboxPath).chain(after: start, source: position.map { ($0.sourceID, $0.epoch) })
         var run = ApplyRun(options: options, position: position, result: result)
-        try queue.inDatabase { db in try run.apply(chain.segments, engine: engine, db: db) }
+        try queue.inDatabase { db in
+            run.summary = try SummaryMaintainer.load(db, at: start)
+            try run.apply(chain.segments, engine: engine, db: db)
+        }
         if let failure = run.failure {
             // The failed transaction's batch was rolled back whole (no savepoint per source
             // transaction, see ApplyRun): apply again up to the transaction before it, so that
@@ -98,6 +101,8 @@ private struct ApplyRun {
     /// The position committed in the store so far.
     var committedLSN: UInt64
     var failure: (lsn: UInt64, error: Error)?
+    /// The summary kept for reports, updated in each batch before its position (Summaries.swift).
+    var summary: SummaryMaintainer?
     private var open = false
     private var batchCount = 0, batchEvents = 0
     private var last: (lsn: UInt64, time: Int64)?
@@ -163,6 +168,7 @@ private struct ApplyRun {
                 position = initial
             }
             try engine.apply(tx, in: db)
+            summary?.observe(tx)
         } catch {
             rollback(db)
             // Statements prepared inside the rolled-back batch may name objects it created.
@@ -185,6 +191,7 @@ private struct ApplyRun {
     private mutating func commit(_ db: Database) throws {
         guard open else { return }
         guard batchCount > 0, let last else { rollback(db); return }
+        try summary?.flush(db, lsn: last.lsn)
         try AppliedPosition.write(db, lsn: last.lsn, commitTime: last.time, appliedAt: microsecondsNow())
         try db.execute(sql: "COMMIT")
         open = false
@@ -197,6 +204,7 @@ private struct ApplyRun {
     /// Rolls the open batch back; the run stops after this (the store is at `committedLSN`).
     private mutating func rollback(_ db: Database) {
         if open { try? db.execute(sql: "ROLLBACK") }
+        summary?.discard()
         open = false
         batchCount = 0
         batchEvents = 0

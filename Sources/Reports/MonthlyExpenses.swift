@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import ReplicaStore
 
 /// Which columns hold what, for schemas other than the sample `expenses` table.
 public struct ExpenseMapping: Sendable, Equatable {
@@ -25,7 +26,53 @@ public enum MonthlyExpenses {
         public var categories: [String] = []
         public var currency: String?
         public var topMerchants = 10
+        /// Read the summary replica-apply keeps (`replica-apply summarize`) when it matches the
+        /// mapping and the store's LSN; false always scans the table.
+        public var useSummary = true
         public init() {}
+    }
+
+    /// Where the figures come from: the table itself, or the summary replica-apply keeps.
+    /// Both give the same numbers (the tests compare them); the summary reads a few thousand
+    /// rows where the table has millions.
+    struct Source {
+        var from: String
+        var month, category, currency, merchant: String
+        var count, total, minimum, maximum: String
+        var filter: String
+        var arguments: StatementArguments
+
+        static func table(_ options: Options) -> Source {
+            let m = options.mapping
+            let (filter, arguments) = MonthlyExpenses.filter(options)
+            return Source(from: quoted(m.table), month: "substr(\(quoted(m.date)), 1, 7)", category: quoted(m.category), currency: quoted(m.currency),
+                          merchant: quoted(m.merchant), count: "count(*)", total: "sum(\(quoted(m.amount)))", minimum: "min(\(quoted(m.amount)))",
+                          maximum: "max(\(quoted(m.amount)))", filter: filter, arguments: arguments)
+        }
+
+        static func summary(_ options: Options) -> Source {
+            var conditions: [String] = []
+            var arguments: [DatabaseValueConvertible] = []
+            if let from = options.fromMonth { conditions.append("month >= ?"); arguments.append(from) }
+            if let to = options.toMonth { conditions.append("month <= ?"); arguments.append(to) }
+            if !options.categories.isEmpty {
+                conditions.append("category IN (\(Array(repeating: "?", count: options.categories.count).joined(separator: ", ")))")
+                arguments += options.categories
+            }
+            if let c = options.currency { conditions.append("currency = ?"); arguments.append(c) }
+            return Source(from: Summaries.table, month: "month", category: "category", currency: "currency", merchant: "merchant",
+                          count: "sum(n)", total: "sum(total)", minimum: "min(mn)", maximum: "max(mx)",
+                          filter: conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND "),
+                          arguments: StatementArguments(arguments.map { $0 as (any DatabaseValueConvertible)? }))
+        }
+    }
+
+    /// The summary can stand in for the table when it is valid, describes the same columns,
+    /// and is at the LSN the report's read transaction sees.
+    static func summaryUsable(_ db: Database, _ options: Options, lsn: UInt64) throws -> Bool {
+        guard options.useSummary, let state = try Summaries.state(db), state.valid, state.lsn == lsn else { return false }
+        let m = options.mapping, s = state.mapping
+        return (m.table, m.date, m.amount, m.category, m.currency, m.merchant) == (s.table, s.date, s.amount, s.category, s.currency, s.merchant)
     }
 
     static func quoted(_ name: String) -> String { "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
@@ -53,8 +100,8 @@ public enum MonthlyExpenses {
     public static func run(_ store: ReportStore, _ options: Options, to writer: ReportWriter) throws -> Freshness {
         try store.read { db, freshness in
             try checkColumns(db, options.mapping)
-            let (filter, arguments) = self.filter(options)
-            let groups = try fetchGroups(db, options.mapping, filter, arguments)
+            let source = try summaryUsable(db, options, lsn: freshness.lsn) ? Source.summary(options) : Source.table(options)
+            let groups = try fetchGroups(db, options.mapping, source)
             let totals = try monthTotals(groups)
             try writer.begin(title: "Monthly expenses" + rangeLabel(options), freshness: freshness)
             try writeCharts(groups, to: writer)
@@ -68,7 +115,7 @@ public enum MonthlyExpenses {
             try writer.beginSection("Month totals", columns: ["month", "currency", "count", "total", "change"].map(ReportColumn.init))
             for t in totals { try writer.row([.text(t.month), .text(t.currency), .integer(t.count), .money(t.total), t.change]) }
             try writer.endSection()
-            try writeTopMerchants(db, options, filter, arguments, to: writer)
+            try writeTopMerchants(db, options, source, to: writer)
             try writer.end()
             return freshness
         }
@@ -102,14 +149,13 @@ public enum MonthlyExpenses {
 
     /// The groups, bounded by months × categories × currencies, not by rows; SQLite sums the
     /// integers (and fails with "integer overflow" rather than going to floating point).
-    static func fetchGroups(_ db: Database, _ m: ExpenseMapping, _ filter: String, _ arguments: StatementArguments) throws -> [Group] {
+    static func fetchGroups(_ db: Database, _ m: ExpenseMapping, _ s: Source) throws -> [Group] {
         var groups: [Group] = []
         let sql = """
-            SELECT substr(\(quoted(m.date)), 1, 7), \(quoted(m.category)), \(quoted(m.currency)),
-                   count(*), sum(\(quoted(m.amount))), min(\(quoted(m.amount))), max(\(quoted(m.amount)))
-            FROM \(quoted(m.table))\(filter) GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+            SELECT \(s.month), \(s.category), \(s.currency), \(s.count), \(s.total), \(s.minimum), \(s.maximum)
+            FROM \(s.from)\(s.filter) GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
             """
-        let rows = try Row.fetchCursor(db, sql: sql, arguments: arguments)
+        let rows = try Row.fetchCursor(db, sql: sql, arguments: s.arguments)
         while let r = try rows.next() {
             guard let total = r[4] as Int64?, let mn = r[5] as Int64?, let mx = r[6] as Int64?,
                   r.databaseValues.dropFirst(4).allSatisfy({ if case .int64 = $0.storage { return true } else { return false } }) else {
@@ -180,13 +226,12 @@ public enum MonthlyExpenses {
     }
 
     /// Top merchants per currency, streamed (the number of merchants is not bounded).
-    static func writeTopMerchants(_ db: Database, _ options: Options, _ filter: String, _ arguments: StatementArguments, to writer: ReportWriter) throws {
-        let m = options.mapping
+    static func writeTopMerchants(_ db: Database, _ options: Options, _ s: Source, to writer: ReportWriter) throws {
         try writer.beginSection("Top merchants", columns: ["currency", "rank", "merchant", "count", "total"].map(ReportColumn.init))
         let top = try Row.fetchCursor(db, sql: """
-            SELECT \(quoted(m.currency)), \(quoted(m.merchant)), count(*), sum(\(quoted(m.amount)))
-            FROM \(quoted(m.table))\(filter) GROUP BY 1, 2 ORDER BY 1, 4 DESC, 2
-            """, arguments: arguments)
+            SELECT \(s.currency), \(s.merchant), \(s.count), \(s.total)
+            FROM \(s.from)\(s.filter) GROUP BY 1, 2 ORDER BY 1, 4 DESC, 2
+            """, arguments: s.arguments)
         var currentCurrency: String?
         var rank = 0
         while let r = try top.next() {

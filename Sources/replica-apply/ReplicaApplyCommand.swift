@@ -12,7 +12,7 @@ struct ReplicaApplyCommand: ParsableCommand {
         commandName: "replica-apply",
         abstract: "Apply shipped binlog segments to a replica's snapshot store exactly once; snapshots and point-in-time restore.",
         discussion: "Exit codes (shared by binlog-writer, binlog-ship, replica-apply and report):\n" + ExitStatus.table,
-        subcommands: [Apply.self, Init.self, Snapshot.self, Restore.self, Status.self, Check.self],
+        subcommands: [Apply.self, Init.self, Snapshot.self, Restore.self, Status.self, Check.self, Summarize.self],
         defaultSubcommand: Apply.self)
 }
 

@@ -23,6 +23,7 @@ struct MonthlyExpensesCommand: ParsableCommand {
     @Option(help: "Column with the category.") var categoryColumn: String = "category"
     @Option(help: "Column with the currency.") var currencyColumn: String = "currency"
     @Option(help: "Column with the merchant.") var merchantColumn: String = "merchant"
+    @Flag(help: "Scan the table even when the replica keeps a summary (replica-apply summarize).") var noSummary = false
 
     func validate() throws {
         for (flag, m) in [("--from", from), ("--to", to)] { if let m, !MonthlyExpenses.isMonth(m) { throw ValidationError("\(flag) takes a month like 2024-03") } }
@@ -45,6 +46,7 @@ struct MonthlyExpensesCommand: ParsableCommand {
             o.mapping.category = categoryColumn
             o.mapping.currency = currencyColumn
             o.mapping.merchant = merchantColumn
+            o.useSummary = !noSummary
             try MonthlyExpenses.run(choice.store, o, to: writer)
         }
     }

@@ -1,0 +1,53 @@
+import ArgumentParser
+import Foundation
+import LogshipCLI
+import ReplicaStore
+
+struct Summarize: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Keep a monthly expense summary in the store, updated as segments are applied, for fast `report monthly-expenses`.",
+        discussion: """
+            Builds _logship_summary (per month, category, currency and merchant: count, total, minimum, maximum)
+            and a replica-only index on the table, then replica-apply keeps them current in the same SQLite
+            transaction as the rows. The report uses the summary when it matches its column mapping and the
+            store's LSN, and scans the table otherwise. Dates must read YYYY-MM-DD and amounts be integers;
+            if not, the summary is marked invalid and reports scan. --off drops it.
+            """)
+
+    @Argument(help: "The replica directory.") var replica: String
+    @Option(help: "The expenses table.") var table: String = "expenses"
+    @Option(help: "Column with the date.") var dateColumn: String = "spent_at"
+    @Option(help: "Column with the amount in minor units.") var amountColumn: String = "amount_cents"
+    @Option(help: "Column with the category.") var categoryColumn: String = "category"
+    @Option(help: "Column with the currency.") var currencyColumn: String = "currency"
+    @Option(help: "Column with the merchant.") var merchantColumn: String = "merchant"
+    @Flag(help: "Stop keeping the summary and drop it.") var off = false
+    @Option(help: "Seconds to wait for a running replica-apply to finish.") var lockTimeout: Double = 30
+
+    func run() throws {
+        try ReplicaApply_run {
+            let r = try Replica.open(replica, lockTimeout: lockTimeout)
+            defer { r.close() }
+            if off {
+                try r.disableSummary()
+                printLine("dropped the summary of \(replica)")
+                return
+            }
+            var m = Summaries.Mapping()
+            m.table = table
+            m.date = dateColumn
+            m.amount = amountColumn
+            m.category = categoryColumn
+            m.currency = currencyColumn
+            m.merchant = merchantColumn
+            let valid = try r.enableSummary(m)
+            let lsn = try r.position()?.lsn ?? 0
+            if valid {
+                printLine("summarizing \(table) at LSN \(lsn): replica-apply keeps it current; report monthly-expenses reads it")
+            } else {
+                printError("replica-apply", "summary of \(table) is not valid: some dates do not read YYYY-MM-DD or some amounts are not integers; reports will scan the table")
+                throw ReportedFailure(.badInput)
+            }
+        }
+    }
+}

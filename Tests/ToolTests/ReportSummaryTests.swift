@@ -1,0 +1,107 @@
+import BinlogFormat
+import Foundation
+import GRDB
+import LogshipTestSupport
+import XCTest
+
+/// The summary replica-apply keeps for `report monthly-expenses` (replica-apply summarize):
+/// after every apply of a seeded random workload (updates of amounts, dates moved across
+/// months, merchants and categories changed, deletes of minima and maxima, inserts, NULL
+/// amounts, a schema change), the report read from the summary equals the report from a full
+/// scan of the table, and the summary is at the store's LSN.
+final class ReportSummaryTests: XCTestCase {
+    func testSummaryKeptByApplyMatchesAFullScanAfterEveryBatch() throws {
+        var rng = SeededRandom()
+        let seed = rng.seed
+        let dir = TestDirectory("summary")
+        let master = dir.sub("master"), replica = dir.sub("replica")
+        func tool(_ name: String, _ args: [String], stdin: String? = nil) throws -> ToolRunner.Result {
+            let r = try ToolRunner.run(name, args, stdin: stdin)
+            XCTAssertEqual(r.status, 0, "\(name) \(args.joined(separator: " ")): \(r.stderr); seed \(seed)")
+            return r
+        }
+        _ = try tool("binlog-writer", ["init", master, "--segment-size", "64KiB"])
+        _ = try tool("binlog-writer", ["exec", master, """
+            CREATE TABLE expenses (id INTEGER PRIMARY KEY, spent_at TEXT NOT NULL, category TEXT, merchant TEXT, amount_cents INTEGER, currency TEXT);
+            """])
+        let categories = ["rent", "food", "travel", "office"], currencies = ["EUR", "USD", "JPY"], merchants = ["A", "B", "C", "D", "E", "F"]
+        func date() -> String { String(format: "2024-%02d-%02d", Int.random(in: 1...12, using: &rng), Int.random(in: 1...28, using: &rng)) }
+        var sql = "BEGIN;\n"
+        for _ in 0..<1500 {
+            sql += "INSERT INTO expenses (spent_at, category, merchant, amount_cents, currency) VALUES ('\(date())', '\(categories.randomElement(using: &rng)!)', '\(merchants.randomElement(using: &rng)!)', \(Int.random(in: 1...100_000, using: &rng)), '\(currencies.randomElement(using: &rng)!)');\n"
+        }
+        _ = try tool("binlog-writer", ["exec", master, "-"], stdin: sql + "COMMIT;")
+        _ = try tool("replica-apply", ["init", replica])
+
+        func ship() throws {
+            _ = try tool("binlog-writer", ["rotate", master])
+            for entry in try BinlogDirectory(path: master + "/binlog").list().segments where !entry.name.isActive {
+                let target = replica + "/inbox/" + entry.name.description
+                if FileManager.default.fileExists(atPath: target) { continue }
+                try FileManager.default.copyItem(atPath: entry.path, toPath: target + ".tmp")
+                try FileManager.default.moveItem(atPath: target + ".tmp", toPath: target)
+            }
+            _ = try tool("replica-apply", [replica])
+        }
+        func compare(_ context: String, options: [String] = []) throws {
+            func normalized(_ extra: [String]) throws -> String {
+                let out = try tool("report", ["monthly-expenses", "--store", replica, "-f", "json"] + options + extra).stdout
+                return out.replacingOccurrences(of: #""(ageSeconds|reportedAt)":[^,]*,"#, with: "", options: .regularExpression)
+            }
+            XCTAssertEqual(try normalized([]), try normalized(["--no-summary"]), "summary differs from a full scan \(context); seed \(seed)")
+        }
+        func summaryState() throws -> (lsn: Int64, valid: Int64, position: Int64) {
+            var config = Configuration()
+            config.readonly = true
+            let q = try DatabaseQueue(path: replica + "/store.db", configuration: config)
+            defer { try? q.close() }
+            return try q.read { db in
+                let row = try Row.fetchOne(db, sql: "SELECT lsn, valid, (SELECT lsn FROM _logship_position) FROM _logship_summary_config")!
+                return (row[0], row[1], row[2])
+            }
+        }
+
+        try ship()
+        _ = try tool("replica-apply", ["summarize", replica])
+        try compare("right after summarize")
+        // Prove the report reads the summary: a changed summary row changes the report.
+        func bumpSummary(_ delta: Int) throws {
+            let q = try DatabaseQueue(path: replica + "/store.db")
+            try q.write { db in try db.execute(sql: "UPDATE _logship_summary SET total = total + ? WHERE rowid = (SELECT min(rowid) FROM _logship_summary)", arguments: [delta]) }
+            try q.close()
+        }
+        try bumpSummary(1)
+        let read = { (extra: [String]) in try tool("report", ["monthly-expenses", "--store", replica, "-f", "csv"] + extra).stdout.components(separatedBy: "\r\n").dropFirst(2).joined(separator: "\n") }
+        XCTAssertNotEqual(try read([]), try read(["--no-summary"]), "the report did not read the summary")
+        try bumpSummary(-1)
+        XCTAssertEqual(try read([]), try read(["--no-summary"]))
+        for round in 1...6 {
+            var w = "BEGIN;\n"
+            for _ in 0..<40 {
+                let id = Int.random(in: 1...1600, using: &rng)
+                switch Int.random(in: 0..<7, using: &rng) {
+                case 0: w += "UPDATE expenses SET amount_cents = \(Int.random(in: 1...200_000, using: &rng)) WHERE id = \(id);\n"
+                case 1: w += "UPDATE expenses SET spent_at = '\(date())' WHERE id = \(id);\n"
+                case 2: w += "UPDATE expenses SET merchant = '\(merchants.randomElement(using: &rng)!)', category = '\(categories.randomElement(using: &rng)!)' WHERE id = \(id);\n"
+                case 3: w += "DELETE FROM expenses WHERE id = \(id);\n"
+                case 4: w += "DELETE FROM expenses WHERE id = (SELECT id FROM expenses WHERE currency = 'EUR' ORDER BY amount_cents DESC LIMIT 1);\n"
+                case 5: w += "UPDATE expenses SET amount_cents = NULL WHERE id = \(id);\n"
+                default: w += "INSERT INTO expenses (spent_at, category, merchant, amount_cents, currency) VALUES ('\(date())', '\(categories.randomElement(using: &rng)!)', '\(merchants.randomElement(using: &rng)!)', \(Int.random(in: 1...100_000, using: &rng)), 'USD');\n"
+                }
+            }
+            if round == 3 { w += "ALTER TABLE expenses ADD COLUMN note TEXT;\n" }
+            _ = try tool("binlog-writer", ["exec", master, "-"], stdin: w + "COMMIT;")
+            try ship()
+            let s = try summaryState()
+            XCTAssertEqual(s.valid, 1, "round \(round); seed \(seed)")
+            XCTAssertEqual(s.lsn, s.position, "the summary is at the store's LSN; round \(round); seed \(seed)")
+            try compare("after round \(round)")
+            try compare("after round \(round), filtered", options: ["--from", "2024-03", "--to", "2024-08", "--category", "rent", "--category", "food", "--currency", "EUR"])
+        }
+        // A date the summary cannot file by month: it turns invalid and reports scan the table.
+        _ = try tool("binlog-writer", ["exec", master, "INSERT INTO expenses (spent_at, category, merchant, amount_cents, currency) VALUES ('2024/05/01', 'rent', 'A', 5, 'EUR')"])
+        try ship()
+        XCTAssertEqual(try summaryState().valid, 0, "seed \(seed)")
+        try compare("with an invalid summary")
+    }
+}

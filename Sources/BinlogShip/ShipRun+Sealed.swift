@@ -6,11 +6,18 @@ extension ShipRun {
     /// (and linked to the one before it), then copied to every target that needs it. The
     /// source's first problem stops the run there: nothing after a damaged segment or a gap
     /// is shipped anywhere.
+    ///
+    /// A pipeline of depth one keeps the disk and the CPU busy together: while segment N's
+    /// copies are fsynced and read back on other threads, N+1 is verified and written to temp
+    /// files. Publication stays in order and on this thread: N is published, recorded and the
+    /// state saved before N+1 is published, and N+1's copy to a target that failed on N is
+    /// discarded, never published.
     func shipSealed(_ listing: ShipSource.Listing) throws {
         var previous: ChainPosition?
         var upcoming: Prefetch?
+        var inFlight: Batch?
         for (index, entry) in listing.sealed.enumerated() {
-            let needing = targets.filter { $0.isLive && $0.needs(entry.name) }
+            let needing = targets.filter { $0.isLive && !$0.stopping && $0.needs(entry.name) }
             guard !needing.isEmpty else { previous = nil; continue }
             let segment: VerifiedSegment
             do {
@@ -21,16 +28,25 @@ extension ShipRun {
             } catch {
                 sourceError = shipError(error, context: "source segment \(entry.name) cannot be shipped")
                 emit(.failed(sourceError!))
-                return
+                break
             }
             previous = ChainPosition(segment)
-            ship(segment, to: needing)
-            try saveState()
+            let batch = write(segment, to: needing)
+            if let done = inFlight {
+                do { try commit(done) } catch { batch.discardAll(); throw error }
+            }
+            batch.startProving()
+            inFlight = batch
         }
+        if let done = inFlight { try commit(done) }
     }
 
-    private func ship(_ segment: VerifiedSegment, to needing: [TargetRun]) {
+    /// Decides, for each target that needs `segment`, whether it already holds it (the same
+    /// bytes), holds something else under its name (a conflict), or gets a copy; and writes
+    /// the copies. Nothing is published or recorded yet.
+    private func write(_ segment: VerifiedSegment, to needing: [TargetRun]) -> Batch {
         let name = segment.name.description
+        let batch = Batch(segment)
         var copyTo: [TargetRun] = []
         for run in needing {
             do {
@@ -42,30 +58,60 @@ extension ShipRun {
                                     target: run.name, path: existing, offset: at,
                                     hint: "a forked master, a second master shipping into this inbox, or a damaged copy: compare the files, move the wrong one aside, and rerun")
                 }
-                run.result.alreadyPresent.append(name)
-                emit(.alreadyPresent(target: run.name, file: name))
-                try recordSealed(segment, on: run, copied: false)
+                batch.entries.append((run, .present))
+                run.expected = ChainPosition(segment)
             } catch {
-                fail(run, error)
+                batch.stop(run, error)
             }
         }
-        let results = SegmentCopier.copy(segment, to: copyTo.map { SegmentCopier.Destination(directory: $0.directory, finalName: name) })
-        for (run, result) in zip(copyTo, results) {
+        let written = SegmentCopier.write(segment, to: copyTo.map { SegmentCopier.Destination(directory: $0.directory, finalName: name) })
+        for (run, result) in zip(copyTo, written) {
+            switch result {
+            case .success(let pending):
+                batch.entries.append((run, .written(batch.pending.count)))
+                batch.pending.append(pending)
+                run.expected = ChainPosition(segment)
+            case .failure(let e):
+                batch.stop(run, e)
+            }
+        }
+        return batch
+    }
+
+    /// Publishes what `batch` proved, records it, and saves the state.
+    private func commit(_ batch: Batch) throws {
+        let name = batch.segment.name.description
+        let proven = batch.proven()
+        for (run, entry) in batch.entries {
+            guard run.isLive else {
+                if case .written(let i) = entry, case .success(let temp) = proven[i] { unlink(temp) }
+                continue
+            }
             do {
-                try run.directory.publish(temp: try result.get(), as: name, replace: false)
-                run.result.shipped.append(name)
-                emit(.shipped(target: run.name, file: name, bytes: segment.length, firstLSN: segment.header.firstLSN, lastLSN: segment.lastLSN))
-                try recordSealed(segment, on: run, copied: true)
+                switch entry {
+                case .present:
+                    run.result.alreadyPresent.append(name)
+                    emit(.alreadyPresent(target: run.name, file: name))
+                    try recordSealed(batch.segment, on: run, copied: false)
+                case .written(let i):
+                    try run.directory.publish(temp: try proven[i].get(), as: name, replace: false)
+                    run.result.shipped.append(name)
+                    emit(.shipped(target: run.name, file: name, bytes: batch.segment.length, firstLSN: batch.segment.header.firstLSN, lastLSN: batch.segment.lastLSN))
+                    try recordSealed(batch.segment, on: run, copied: true)
+                case .failed(let e):
+                    throw e
+                }
             } catch {
                 fail(run, error)
             }
         }
+        try saveState()
     }
 
     /// The next segment must continue what the target already has. When it does not, the
     /// source no longer holds what the target needs (a gap), or it forked (corruption).
     func checkTargetFollows(_ run: TargetRun, _ segment: VerifiedSegment) throws {
-        guard let position = run.position else { return }
+        guard let position = run.expected else { return }
         do {
             try position.checkFollowed(by: segment.header, name: segment.name, path: segment.path)
         } catch let e as FormatError {
@@ -115,15 +161,65 @@ final class Prefetch {
     init(_ entry: BinlogDirectory.Entry) {
         self.entry = entry
         done.enter()
-        DispatchQueue.global().async {
+        Thread {
             self.result = Result { try VerifiedSegment(entry: entry) }
             self.done.leave()
-        }
+        }.start()
     }
 
     /// Waits for the verification; throws what it found.
     func segment() throws -> VerifiedSegment {
         done.wait()
         return try result!.get()
+    }
+}
+
+/// One sealed segment on its way to the targets that need it (`ShipRun.shipSealed`).
+final class Batch {
+    enum Entry {
+        /// The target already holds the same bytes.
+        case present
+        /// A temp file was written: `pending[index]`, being proven.
+        case written(Int)
+        /// The target cannot take this segment; it stops here, once the segment before is
+        /// committed (a failure found one segment ahead must not undo the one before it).
+        case failed(ShipError)
+    }
+
+    let segment: VerifiedSegment
+    var entries: [(run: TargetRun, entry: Entry)] = []
+    var pending: [SegmentCopier.Pending] = []
+    private var results: [Result<String, ShipError>] = []
+    private var proving: DispatchGroup?
+
+    init(_ segment: VerifiedSegment) { self.segment = segment }
+
+    func stop(_ run: TargetRun, _ error: Error) {
+        entries.append((run, .failed(shipError(error, target: run.name))))
+        run.stopping = true
+    }
+
+    /// fsyncs and reads back the temp files on another thread.
+    func startProving() {
+        let group = DispatchGroup()
+        proving = group
+        group.enter()
+        // A thread of its own: proving blocks in fsync, and must not wait for a pool thread.
+        Thread {
+            self.results = SegmentCopier.prove(self.pending)
+            group.leave()
+        }.start()
+    }
+
+    /// Waits for the proofs: one result per `pending`, in order.
+    func proven() -> [Result<String, ShipError>] {
+        proving?.wait()
+        return proving == nil ? SegmentCopier.prove(pending) : results
+    }
+
+    /// Deletes every temp file (the run stops before publishing them).
+    func discardAll() {
+        proving?.wait()
+        pending.forEach { $0.discard() }
     }
 }

@@ -8,7 +8,14 @@ import Glibc
 final class TargetRun {
     let directory: TargetDirectory
     var state: ShipState.TargetState
+    /// The newest segment the target holds, recorded in the state.
     var position: ChainPosition?
+    /// Where the target will be once the copies already written are published: what the next
+    /// segment must follow (`ShipRun.shipSealed` writes one segment ahead).
+    var expected: ChainPosition?
+    /// Set when the segment being written cannot go to this target: no later segment is
+    /// written for it, and the error is reported once the segment before is committed.
+    var stopping = false
     var error: ShipError?
     var result: ShipReport.TargetResult
     var name: String { directory.target.name }
@@ -20,11 +27,12 @@ final class TargetRun {
         s.path = target.path
         self.state = s
         position = s.position
+        expected = position
         result = ShipReport.TargetResult(name: target.name, path: target.path)
     }
 
     /// Whether the target still lacks `segment`: it has nothing yet, or only older segments.
-    func needs(_ segment: SegmentName) -> Bool { position.map { segment > $0.segment } ?? true }
+    func needs(_ segment: SegmentName) -> Bool { expected.map { segment > $0.segment } ?? true }
 }
 
 /// The mutable part of one `Shipper.run`: the state, the targets, the source's first problem.

@@ -260,3 +260,20 @@ final class ShipperTests: XCTestCase {
         XCTAssertEqual(try f.files(f.b), [segmentName(1), segmentName(2)], "no partial 3 after a missing 2")
     }
 }
+
+/// The copier's own checks, below the run.
+final class SegmentCopierTests: XCTestCase {
+    func testASourceThatChangesAfterVerificationIsNeverPublishedAndIsBlamed() throws {
+        let f = try ShipFixture(targets: ["a"])
+        try f.master.sealedSegments(1)
+        let entry = try XCTUnwrap(try ShipSource(path: f.master.root).list().sealed.first)
+        let segment = try VerifiedSegment(entry: entry)
+        try flipByte(entry.path, at: 200)
+        let results = SegmentCopier.copy(segment, to: [SegmentCopier.Destination(directory: TargetDirectory(target: f.config.targets[0]), finalName: entry.name.description)])
+        guard case .failure(let e) = results[0] else { return XCTFail("a changed source was copied") }
+        XCTAssertEqual(e.kind, .corruption)
+        XCTAssertTrue(e.message.contains("source segment changed"), e.message)
+        XCTAssertEqual(e.path, entry.path)
+        XCTAssertEqual(try f.files(f.a), [], "the temp file is gone")
+    }
+}

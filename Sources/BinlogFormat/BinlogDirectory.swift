@@ -36,7 +36,12 @@ public struct BinlogDirectory {
             guard let name = SegmentName.parse(n) else { unrecognized.append(n); continue }
             var st = stat()
             let full = path + "/" + n
-            guard stat(full, &st) == 0 else { throw ioError("stat", path: full) }
+            guard stat(full, &st) == 0 else {
+                // Renamed since the listing (an active segment sealed by a concurrent rotate):
+                // its new name is read on the next listing.
+                if errno == ENOENT { continue }
+                throw ioError("stat", path: full)
+            }
             segments.append(Entry(name: name, path: full, size: Int64(st.st_size)))
         }
         segments.sort { $0.name < $1.name }

@@ -26,18 +26,24 @@ public final class FileDescriptor {
 
     /// Reads exactly `count` bytes at `offset`, or fewer at end of file.
     public func read(at offset: Int64, count: Int) throws -> [UInt8] {
-        var buffer = [UInt8](repeating: 0, count: count)
-        var done = 0
-        while done < count {
-            let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, count - done, off_t(offset) + off_t(done)) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw ioError("read", path: path)
+        guard count > 0 else { return [] }
+        var failure: Int32 = 0
+        // Not zero-filled first: pread fills it, and only the bytes read are kept.
+        let buffer = [UInt8](unsafeUninitializedCapacity: count) { raw, initialized in
+            var done = 0
+            while done < count {
+                let n = pread(fd, raw.baseAddress! + done, count - done, off_t(offset) + off_t(done))
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    failure = errno
+                    break
+                }
+                if n == 0 { break }
+                done += n
             }
-            if n == 0 { break }
-            done += n
+            initialized = done
         }
-        if done < count { buffer.removeSubrange(done...) }
+        if failure != 0 { throw ioError("read", path: path, errno: failure) }
         return buffer
     }
 

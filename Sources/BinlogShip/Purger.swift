@@ -90,7 +90,7 @@ public enum Purger {
         guard let path = config.source else { throw ShipError(.config, "no source given") }
         let (source, stateDirectory) = try config.resolveSource(path)
         try ShipState.prepareDirectory(stateDirectory)
-        let lock = try ShipLock(path: stateDirectory + "/lock", timeout: lockTimeout)
+        let lock = try ShipLock.acquire(path: stateDirectory + "/lock", timeout: lockTimeout)
         defer { lock.release() }
         var plan = try self.plan(config: config, retention: retention, now: now)
         for (i, segment) in plan.delete.enumerated() {

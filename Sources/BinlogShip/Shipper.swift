@@ -34,7 +34,7 @@ public final class Shipper {
         guard FileManager.default.fileExists(atPath: stateDirectory + "/" + ShipState.fileName) else {
             throw ShipError(.notFound, "no shipping state in \(stateDirectory): nothing was shipped from this source yet", path: stateDirectory)
         }
-        let lock = try ShipLock(path: stateDirectory + "/lock", timeout: lockTimeout)
+        let lock = try ShipLock.acquire(path: stateDirectory + "/lock", timeout: lockTimeout)
         defer { lock.release() }
         guard var state = try ShipState.load(directory: stateDirectory),
               let key = state.targets[name] != nil ? name : config.target(name)?.name ?? state.targets.first(where: { $0.value.path == ShipTarget.normalize(name) })?.key,
@@ -49,7 +49,7 @@ public final class Shipper {
     /// before anything is shipped: no source, another run holding the lock, unreadable state.
     public func run() throws -> ShipReport {
         try ShipState.prepareDirectory(stateDirectory)
-        let lock = try ShipLock(path: stateDirectory + "/lock", timeout: lockTimeout)
+        let lock = try ShipLock.acquire(path: stateDirectory + "/lock", timeout: lockTimeout)
         defer { lock.release() }
         let listing = try source.list()
         let run = try ShipRun(shipper: self, state: ShipState.load(directory: stateDirectory) ?? ShipState(source: source.binlogPath))

@@ -152,7 +152,7 @@ final class ShipperTests: XCTestCase {
         let f = try ShipFixture()
         try f.master.sealedSegments(1)
         try ShipState.prepareDirectory(f.stateDirectory)
-        let held = try ShipLock(path: f.stateDirectory + "/lock")
+        let held = try ShipLock.acquire(path: f.stateDirectory + "/lock")
         XCTAssertThrowsError(try f.ship()) { error in
             let e = error as? ShipError
             XCTAssertEqual(e?.kind, .busy)

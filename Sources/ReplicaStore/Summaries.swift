@@ -18,7 +18,8 @@ public enum Summaries {
     public static let configTable = "_logship_summary_config"
     public static let indexName = "_logship_summary_source"
 
-    /// The columns a summary reads (the report's column mapping).
+    /// Which columns of which table hold the date, amount (integer minor units), category,
+    /// currency and merchant: what a summary reads, and the report's column mapping.
     public struct Mapping: Equatable, Sendable {
         public var table = "expenses"
         public var date = "spent_at"

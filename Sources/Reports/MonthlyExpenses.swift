@@ -2,16 +2,9 @@ import Foundation
 import GRDB
 import ReplicaStore
 
-/// Which columns hold what, for schemas other than the sample `expenses` table.
-public struct ExpenseMapping: Sendable, Equatable {
-    public var table = "expenses"
-    public var date = "spent_at"
-    public var amount = "amount_cents"
-    public var category = "category"
-    public var currency = "currency"
-    public var merchant = "merchant"
-    public init() {}
-}
+/// Which columns hold what, for schemas other than the sample `expenses` table: the same
+/// mapping the summary replica-apply keeps is described by, so the two compare directly.
+public typealias ExpenseMapping = Summaries.Mapping
 
 /// The monthly expense summary: per month, category and currency the count, total, average,
 /// minimum and maximum; month totals with month-over-month change; top merchants. Money is
@@ -71,8 +64,7 @@ public enum MonthlyExpenses {
     /// and is at the LSN the report's read transaction sees.
     static func summaryUsable(_ db: Database, _ options: Options, lsn: UInt64) throws -> Bool {
         guard options.useSummary, let state = try Summaries.state(db), state.valid, state.lsn == lsn else { return false }
-        let m = options.mapping, s = state.mapping
-        return (m.table, m.date, m.amount, m.category, m.currency, m.merchant) == (s.table, s.date, s.amount, s.category, s.currency, s.merchant)
+        return options.mapping == state.mapping
     }
 
     static func quoted(_ name: String) -> String { "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }

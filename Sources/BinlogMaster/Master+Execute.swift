@@ -73,8 +73,10 @@ extension Master {
 
     /// One statement of the loop; returns commit info when it committed a logged transaction.
     func run(_ statement: Statement, _ db: Database, onRow: ((Row) -> Void)?) throws -> CommitInfo? {
-        let sql = statement.sql
-        let kind = StatementKind.classify(sql)
+        // Classified from SQLite's own copy of the text: GRDB's `sql` trims it, which costs more
+        // than the rest of the classification; messages and DDL use the trimmed text.
+        let kind = StatementKind.classify(String(cString: sqlite3_sql(statement.sqliteStatement)))
+        var sql: String { statement.sql }
         switch kind {
         case .begin:
             guard !state.open else { throw failure(MasterError(.sql, "cannot BEGIN inside a transaction: \(sql)"), db) }

@@ -48,39 +48,46 @@ enum StatementKind: Equatable {
         return String(word.dropFirst().dropLast())
     }
 
-    /// The first `count` words, skipping `--` and `/* */` comments.
+    /// The first `count` words, skipping `--` and `/* */` comments. Works on UTF-8 bytes:
+    /// keywords are ASCII, and a byte of a non-ASCII character counts as part of a word
+    /// (Unicode property lookups per character were a visible share of a durable commit).
     static func leadingWords(_ sql: String, count: Int) -> [String] {
-        var words: [String] = []
-        let chars = Array(sql.unicodeScalars)
-        var i = 0
-        while i < chars.count && words.count < count {
-            let c = chars[i]
-            if c.properties.isWhitespace || c == ";" { i += 1; continue }
-            if c == "-" && i + 1 < chars.count && chars[i + 1] == "-" {
-                while i < chars.count && chars[i] != "\n" { i += 1 }
-                continue
+        var text = sql
+        return text.withUTF8 { u -> [String] in
+            var words: [String] = []
+            var i = 0
+            let n = u.count
+            func isSpace(_ b: UInt8) -> Bool { b == 0x20 || (0x09...0x0D).contains(b) }
+            func isWordByte(_ b: UInt8) -> Bool {
+                (0x30...0x39).contains(b) || (0x41...0x5A).contains(b) || (0x61...0x7A).contains(b) || b == 0x5F || b == 0x24 || b >= 0x80
             }
-            if c == "/" && i + 1 < chars.count && chars[i + 1] == "*" {
-                i += 2
-                while i + 1 < chars.count && !(chars[i] == "*" && chars[i + 1] == "/") { i += 1 }
-                i += 2
-                continue
-            }
-            var word = ""
-            if "\"'`[".unicodeScalars.contains(c) {
-                let close: Unicode.Scalar = c == "[" ? "]" : c
-                word.unicodeScalars.append(c)
-                i += 1
-                while i < chars.count && chars[i] != close { word.unicodeScalars.append(chars[i]); i += 1 }
-                if i < chars.count { word.unicodeScalars.append(chars[i]); i += 1 }
-            } else {
-                while i < chars.count && (chars[i].properties.isAlphabetic || chars[i].properties.numericType != nil || chars[i] == "_" || chars[i] == "$") {
-                    word.unicodeScalars.append(chars[i]); i += 1
+            while i < n && words.count < count {
+                let c = u[i]
+                if isSpace(c) || c == 0x3B { i += 1; continue }                          // white space, ';'
+                if c == 0x2D && i + 1 < n && u[i + 1] == 0x2D {                            // -- comment
+                    while i < n && u[i] != 0x0A { i += 1 }
+                    continue
                 }
-                if word.isEmpty { word.unicodeScalars.append(chars[i]); i += 1 }
+                if c == 0x2F && i + 1 < n && u[i + 1] == 0x2A {                            // /* comment */
+                    i += 2
+                    while i + 1 < n && !(u[i] == 0x2A && u[i + 1] == 0x2F) { i += 1 }
+                    i += 2
+                    continue
+                }
+                let start = i
+                if c == 0x22 || c == 0x27 || c == 0x60 || c == 0x5B {                    // " ' ` [
+                    let close: UInt8 = c == 0x5B ? 0x5D : c
+                    i += 1
+                    while i < n && u[i] != close { i += 1 }
+                    if i < n { i += 1 }
+                } else if isWordByte(c) {
+                    while i < n && isWordByte(u[i]) { i += 1 }
+                } else {
+                    i += 1
+                }
+                words.append(String(decoding: UnsafeBufferPointer(rebasing: u[start..<min(i, n)]), as: UTF8.self))
             }
-            words.append(word)
+            return words
         }
-        return words
     }
 }

@@ -17,7 +17,7 @@ enum StatementKind: Equatable {
     case other
 
     static func classify(_ sql: String) -> StatementKind {
-        let words = leadingWords(sql, count: 4)
+        let words = leadingWords(sql, count: 6)
         guard let first = words.first?.uppercased() else { return .other }
         func name(after index: Int) -> String { words.count > index ? unquote(words[index]) : "" }
         switch first {

@@ -93,9 +93,12 @@ public struct ReplicaStatus: Codable, Sendable {
         if let t = oldestPending, inboxLast > applied { lag = max(0, Double(now - t) / 1e6) }
         // Restorable: from the oldest snapshot, or from empty when the inbox starts at LSN 1,
         // up to the newest LSN the inbox holds without a break.
-        var fromLSN = snapshots.first?.lsn
+        // (as restore does: only snapshots of the master this replica follows are starting points)
+        let source = position?.sourceID ?? snapshots.last?.sourceID
+        let usable = snapshots.filter { $0.sourceID == source }
+        var fromLSN = usable.first?.lsn
         if firstInboxLSN == 1 { fromLSN = 0 }
-        let toLSN = max(restorableLast ?? inboxLast, snapshots.last?.lsn ?? 0)
+        let toLSN = max(restorableLast ?? inboxLast, usable.last?.lsn ?? 0)
         return ReplicaStatus(
             replica: dir.path, sourceID: position?.sourceID.uuidString, epoch: position?.epoch, appliedLSN: applied,
             appliedCommitTime: appliedTime.map(formatTimestamp), appliedCommitTimeMicros: appliedTime,

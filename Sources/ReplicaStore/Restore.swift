@@ -56,7 +56,13 @@ public enum Restore {
             }
             spans.append(SegmentSpan(segment: seg, first: firstTx.lsn, last: last, firstTime: firstTx.commitTime, lastTime: lastTime))
         }
-        let snapshots = Snapshot.list(dir)
+        // Only snapshots of the master whose segments the inbox holds: another master's snapshot
+        // at a plausible LSN would take this master's transactions on top and give a database
+        // that passes every check and is nobody's state. (Without segments, the newest
+        // snapshot's master decides.)
+        let all = Snapshot.list(dir)
+        let source = listing.first?.header.sourceID ?? all.last?.sourceID
+        let snapshots = all.filter { $0.sourceID == source }
         let inboxFirst = spans.first?.first, inboxLast = spans.last?.last
         // Starting points: every snapshot, and the empty database when the inbox has LSN 1.
         var starts: [(lsn: UInt64, time: Int64?, snapshot: Snapshot?)] = snapshots.map { ($0.lsn, $0.commitTime, $0) }

@@ -212,4 +212,24 @@ final class RestoreTests: XCTestCase {
         let status = try JSONSerialization.jsonObject(with: Data(try ToolRunner.run("replica-apply", ["status", f.replicaPath, "--json"]).stdout.utf8)) as! [String: Any]
         XCTAssertEqual((status["snapshots"] as? [Any])?.count, 2)
     }
+
+    func testASnapshotOfAnotherMasterIsNeverAStartingPoint() throws {
+        // A snapshot copied in from another master's replica, at an LSN this inbox continues:
+        // applying this master's transactions on top of it would give a plausible database
+        // (same schema, row counts consistent) that is nobody's state.
+        let f = try ReplicaFixture("restore-foreign-snapshot")
+        let markers = try recordMarkers(f, count: 6)
+        try f.shipAll()
+        let other = try ReplicaFixture("restore-foreign-other", seed: f.seed)
+        let otherMarkers = try recordMarkers(other, count: 6)
+        try other.shipAll()
+        let foreign = try snapshot(other, at: otherMarkers[2].lsn)
+        let copied = f.replicaPath + "/snapshots/" + (foreign.path as NSString).lastPathComponent
+        try FileManager.default.createDirectory(atPath: f.replicaPath + "/snapshots", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: foreign.path, toPath: copied)
+        let target = markers.first { $0.lsn > foreign.lsn }!
+        let (plan, digest) = try restore(f.replicaPath, .lsn(target.lsn), f.dir.sub("out.db"))
+        XCTAssertNil(plan.snapshot, "the other master's snapshot (LSN \(foreign.lsn)) must not be used")
+        XCTAssertEqual(digest, target.digest)
+    }
 }

@@ -10,7 +10,7 @@ import XCTest
 /// segments into the inbox, with the checks every replica test makes: the store's position,
 /// read with plain SQL, and its tables against the master's at that position (TableDigest of a
 /// fresh replay of the master's binlog).
-final class ReplicaFixture {
+final class ReplicaFixture: ReplicaWorkloadFixture {
     let dir: TestDirectory
     let master: ToolMaster
     let replicaPath: String
@@ -31,17 +31,6 @@ final class ReplicaFixture {
     var storePath: String { replicaPath + "/store.db" }
     /// Rerun hint for failure messages.
     var context: String { "seed \(seed) (rerun with LOGSHIP_SEED=\(seed))" }
-
-    /// Creates the schema and runs `transactions` workload transactions on the master, sealing
-    /// the last segment so that everything can be shipped.
-    @discardableResult
-    func runWorkload(_ transactions: Int, schema: Bool = true, schemaChanges: Bool = false, seal: Bool = true) throws -> [ToolMaster.Commit] {
-        var sql = schema ? ReplicaWorkload.schema : ""
-        sql += workload.sql(transactions: transactions, schemaChanges: schemaChanges)
-        let commits = try master.exec(sql)
-        if seal { try master.rotate() }
-        return commits
-    }
 
     @discardableResult
     func shipAll(upToLSN: UInt64? = nil) throws -> [String] { try Shipping.shipAll(master, to: inbox, upToLSN: upToLSN) }

@@ -80,3 +80,23 @@ public struct ReplicaWorkload {
         }
     }
 }
+
+/// A test fixture with a master (driven through the built `binlog-writer`) and a seeded
+/// workload: both replica fixtures run their workloads through this one implementation.
+public protocol ReplicaWorkloadFixture: AnyObject {
+    var master: ToolMaster { get }
+    var workload: ReplicaWorkload { get set }
+}
+
+extension ReplicaWorkloadFixture {
+    /// Creates the schema and runs `transactions` workload transactions on the master, sealing
+    /// the last segment so that everything can be shipped.
+    @discardableResult
+    public func runWorkload(_ transactions: Int, schema: Bool = true, schemaChanges: Bool = false, seal: Bool = true) throws -> [ToolMaster.Commit] {
+        var sql = schema ? ReplicaWorkload.schema : ""
+        sql += workload.sql(transactions: transactions, schemaChanges: schemaChanges)
+        let commits = try master.exec(sql)
+        if seal { try master.rotate() }
+        return commits
+    }
+}

@@ -8,7 +8,7 @@ import XCTest
 /// `replica-apply`), with segments "shipped" by copy + rename, and the checks the end-to-end
 /// replica tests make: the store's position read with plain SQL, and its tables against an
 /// independent replay of the master's binlog up to that position.
-final class ReplicaCLIFixture {
+final class ReplicaCLIFixture: ReplicaWorkloadFixture {
     let dir: TestDirectory
     let master: ToolMaster
     let seed: UInt64
@@ -37,16 +37,6 @@ final class ReplicaCLIFixture {
         guard r.status == 0 else { throw ToolMaster.Failure(description: "replica-apply init: \(r.status) \(r.stderr)") }
         replica = path
         return path
-    }
-
-    /// Creates the schema and runs workload transactions on the master, then seals.
-    @discardableResult
-    func runWorkload(_ transactions: Int, schema: Bool = true, schemaChanges: Bool = false, seal: Bool = true) throws -> [ToolMaster.Commit] {
-        var sql = schema ? ReplicaWorkload.schema : ""
-        sql += workload.sql(transactions: transactions, schemaChanges: schemaChanges)
-        let commits = try master.exec(sql)
-        if seal { try master.rotate() }
-        return commits
     }
 
     @discardableResult

@@ -49,17 +49,7 @@ final class ReplicaFixture: ReplicaWorkloadFixture {
         return try Self.readLSN(storePath)
     }
 
-    static func readLSN(_ path: String) throws -> UInt64 {
-        var config = Configuration()
-        config.readonly = true
-        config.busyMode = .timeout(5)   // the store is created, and its WAL reset, under a brief exclusive lock
-        let q = try DatabaseQueue(path: path, configuration: config)
-        defer { try? q.close() }
-        return try q.read { db in
-            guard try db.tableExists("_logship_position") else { return 0 }
-            return UInt64(try Int64.fetchOne(db, sql: "SELECT lsn FROM _logship_position") ?? 0)
-        }
-    }
+    static func readLSN(_ path: String) throws -> UInt64 { try appliedLSN(ofStore: path) }
 
     /// Asserts the store is at `lsn` and its tables equal the master's at `lsn`.
     func assertStore(at lsn: UInt64, _ message: @autoclosure () -> String = "", file: StaticString = #filePath, line: UInt = #line) throws {

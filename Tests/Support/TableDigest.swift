@@ -71,3 +71,18 @@ public enum TableDigest {
         }
     }
 }
+
+/// The LSN a store (or restored database) claims, read with plain GRDB: 0 when the file or
+/// its position table does not exist yet.
+public func appliedLSN(ofStore path: String) throws -> UInt64 {
+    guard FileManager.default.fileExists(atPath: path) else { return 0 }
+    var config = Configuration()
+    config.readonly = true
+    config.busyMode = .timeout(5)   // the store is created, and its WAL reset, under a brief exclusive lock
+    let q = try DatabaseQueue(path: path, configuration: config)
+    defer { try? q.close() }
+    return try q.read { db in
+        guard try db.tableExists("_logship_position") else { return 0 }
+        return UInt64(try Int64.fetchOne(db, sql: "SELECT lsn FROM _logship_position") ?? 0)
+    }
+}

@@ -50,19 +50,7 @@ final class ReplicaCLIFixture: ReplicaWorkloadFixture {
     @discardableResult
     func apply(_ extra: String...) throws -> ToolRunner.Result { try tool([replica] + extra) }
 
-    func storeLSN(_ path: String? = nil) throws -> UInt64 {
-        let file = path ?? store
-        guard FileManager.default.fileExists(atPath: file) else { return 0 }
-        var config = Configuration()
-        config.readonly = true
-        config.busyMode = .timeout(5)   // the store is created, and its WAL reset, under a brief exclusive lock
-        let q = try DatabaseQueue(path: file, configuration: config)
-        defer { try? q.close() }
-        return try q.read { db in
-            guard try db.tableExists("_logship_position") else { return 0 }
-            return UInt64(try Int64.fetchOne(db, sql: "SELECT lsn FROM _logship_position") ?? 0)
-        }
-    }
+    func storeLSN(_ path: String? = nil) throws -> UInt64 { try appliedLSN(ofStore: path ?? store) }
 
     /// Asserts the store is at `lsn` and holds exactly the master's tables at `lsn`.
     func assertStore(at lsn: UInt64, _ message: @autoclosure () -> String = "", file: StaticString = #filePath, line: UInt = #line) throws {

@@ -28,7 +28,7 @@ final class TableStatements {
 
     private func columns(_ count: Int) -> [Int] { writable.filter { $0 < count } }
 
-    private func quoted(_ name: String) -> String { "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
+    private func quoted(_ name: String) -> String { quotedIdentifier(name) }
 
     private func prepare(_ sql: String, _ db: Database) throws -> Statement {
         do { return try db.makeStatement(sql: sql) } catch let e as DatabaseError {

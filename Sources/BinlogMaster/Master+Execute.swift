@@ -205,7 +205,7 @@ extension Master {
         for (name, definition) in filled {
             capture.recordDDL(definition)
             guard let table = capture.descriptors[name] else { continue }
-            let quoted = "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+            let quoted = quotedIdentifier(name)
             let rows = try Row.fetchCursor(db, sql: "SELECT rowid, * FROM \(quoted) ORDER BY rowid")
             while let row = try rows.next() {
                 let all = Array(row.databaseValues)
@@ -223,7 +223,7 @@ extension Master {
     }
 
     private func hasRows(_ table: String, _ db: Database) throws -> Bool {
-        let quoted = "\"" + table.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        let quoted = quotedIdentifier(table)
         return try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM \(quoted))") ?? false
     }
 

@@ -1,3 +1,4 @@
+import BinlogApply
 import CSV
 import Foundation
 import GRDB
@@ -161,7 +162,7 @@ extension Master {
         if let missing = source.columns.first(where: { c in !known.contains(where: { $0.caseInsensitiveCompare(c) == .orderedSame }) }) {
             throw MasterError(.input, "column \"\(missing)\" of the input is not in table \(table) (\(known.joined(separator: ", ")))")
         }
-        let q = { (s: String) in "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
+        let q = quotedIdentifier
         let sql = "INSERT INTO \(q(table)) (\(source.columns.map(q).joined(separator: ", "))) VALUES (\(Array(repeating: "?", count: source.columns.count).joined(separator: ", ")))"
         var result = LoadResult()
         var done = false

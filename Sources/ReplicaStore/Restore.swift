@@ -270,7 +270,7 @@ public enum Restore {
             SELECT name FROM sqlite_schema WHERE type = 'table'
               AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name NOT LIKE '\\_logship%' ESCAPE '\\'
             """) {
-            let quoted = "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+            let quoted = quotedIdentifier(name)
             result[name] = try Int.fetchOne(db, sql: "SELECT count(*) FROM \(quoted)") ?? 0
         }
         return result

@@ -37,7 +37,7 @@ public enum Summaries {
         public var valid: Bool
     }
 
-    static func q(_ name: String) -> String { "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
+    static func q(_ name: String) -> String { quotedIdentifier(name) }
 
     /// Reads the summary's state; nil when no summary is kept in this database.
     public static func state(_ db: Database) throws -> State? {

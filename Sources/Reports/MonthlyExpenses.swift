@@ -1,3 +1,4 @@
+import BinlogApply
 import Foundation
 import GRDB
 import ReplicaStore
@@ -67,7 +68,7 @@ public enum MonthlyExpenses {
         return options.mapping == state.mapping
     }
 
-    static func quoted(_ name: String) -> String { "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
+    static func quoted(_ name: String) -> String { quotedIdentifier(name) }
 
     /// The month after a month "YYYY-MM"; nil when `month` is not one.
     static func nextMonth(_ month: String) -> String? {

@@ -25,7 +25,6 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        .package(url: "https://github.com/yaslab/CSV.swift", from: "2.5.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
@@ -42,7 +41,6 @@ let package = Package(
             "BinlogFormat", "BinlogApply", "CSQLiteHooks",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "GRDBSQLite", package: "GRDB.swift"),
-            .product(name: "CSV", package: "CSV.swift"),
         ]),
         .target(name: "BinlogShip", dependencies: [
             "BinlogFormat", .product(name: "Yams", package: "Yams"),

@@ -344,6 +344,23 @@ public struct MasterTransaction {
         }
     }
 
+    /// Steps a prepared data statement whose parameters were bound through the C API
+    /// (`RowSource.bindNext`), then resets it for the next row.
+    func stepBound(_ statement: Statement) throws {
+        let stmt = statement.sqliteStatement
+        var rc = sqlite3_step(stmt)
+        while rc == SQLITE_ROW { rc = sqlite3_step(stmt) }
+        if rc == SQLITE_DONE {
+            sqlite3_reset(stmt)
+            try master.capture.checkDescribed()
+            return
+        }
+        let error = DatabaseError(resultCode: ResultCode(rawValue: sqlite3_extended_errcode(db.sqliteConnection)),
+                                  message: String(cString: sqlite3_errmsg(db.sqliteConnection)), sql: statement.sql)
+        sqlite3_reset(stmt)
+        throw master.sqlError(error, statement: statement.sql, db: db)
+    }
+
     /// Read access inside the transaction.
     public var database: Database { db }
 }

@@ -155,7 +155,8 @@ private struct ApplyRun {
     /// rolling the batch back and recording the failure.
     private mutating func apply(_ tx: Transaction, header: SegmentHeader, engine: ApplyEngine, db: Database) throws -> Bool {
         if !open {
-            try db.execute(sql: "BEGIN IMMEDIATE")
+            // Waits the store's busy timeout for another connection's write transaction.
+            do { try db.execute(sql: "BEGIN IMMEDIATE") } catch { throw Self.lift(error, lsn: tx.lsn) }
             open = true
         }
         do {
@@ -214,6 +215,13 @@ private struct ApplyRun {
 
     /// The replica's terms for a failure to apply LSN `lsn`.
     static func lift(_ error: Error, lsn: UInt64) -> Error {
+        let code = (error as? DatabaseError)?.resultCode.rawValue ?? (error as? ApplyError)?.sqliteCode.map { $0 & 0xFF }
+        if code == ResultCode.SQLITE_BUSY.rawValue || code == ResultCode.SQLITE_LOCKED.rawValue {
+            // Another process (an analyst's write transaction, a program writing to the store)
+            // held SQLite's write lock for the whole busy timeout: LSN `lsn` on is not applied.
+            return ReplicaError(.busy, "unable to apply: store.db is locked by another process (SQLite: \((error as? DatabaseError)?.message ?? "database is locked"); LSN \(lsn) and later not applied)",
+                                hint: "a connection holds a write transaction on the store; end it (COMMIT or ROLLBACK, or close it) and rerun: apply resumes from the store's position")
+        }
         if let e = error as? ApplyError { return ReplicaError(e) }
         if let e = error as? DatabaseError {
             return ReplicaError(e.resultCode == .SQLITE_FULL ? .diskFull : .io, "applying LSN \(lsn): \(e.message ?? "\(e)")")

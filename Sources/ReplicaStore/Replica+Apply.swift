@@ -168,6 +168,7 @@ private struct ApplyRun {
                 try AppliedPosition.createTable(db, initial: initial)
                 position = initial
             }
+            CrashPoint.reach("apply.before-rows")   // fault injection, see CrashPoint
             try engine.apply(tx, in: db)
             summary?.observe(tx)
         } catch {
@@ -192,9 +193,12 @@ private struct ApplyRun {
     private mutating func commit(_ db: Database) throws {
         guard open else { return }
         guard batchCount > 0, let last else { rollback(db); return }
+        CrashPoint.reach("apply.before-position")
         try summary?.flush(db, lsn: last.lsn)
         try AppliedPosition.write(db, lsn: last.lsn, commitTime: last.time, appliedAt: microsecondsNow())
+        CrashPoint.reach("apply.after-position")
         try db.execute(sql: "COMMIT")
+        CrashPoint.reach("apply.after-commit")
         open = false
         committedLSN = last.lsn
         batchCount = 0

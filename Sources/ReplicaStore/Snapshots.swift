@@ -104,7 +104,9 @@ extension Snapshot {
                 removeTemp()
             } else {
                 try FileDescriptor(path: temp, flags: O_RDONLY).sync()
+                CrashPoint.reach("snapshot.before-rename")   // fault injection, see CrashPoint
                 try DurableFile.rename(temp, to: final)
+                CrashPoint.reach("snapshot.after-rename")
                 try DurableFile.syncDirectory(dir.snapshotsPath)
                 created = true
             }

@@ -79,9 +79,16 @@ public final class ReportStore {
 
     /// Runs `body` in one read transaction, with the freshness read in that same transaction,
     /// so the stamp describes exactly the data the body sees.
+    ///
+    /// Each read starts from a fresh schema: replica-apply changes the store's schema from
+    /// another connection (the position table in its first batch, the master's DDL), and a
+    /// `DatabaseQueue` keeps what it read of the schema until told otherwise.
     public func read<T>(_ body: (Database, Freshness) throws -> T) throws -> T {
         do {
-            return try queue.read { db in try body(db, try freshness(db)) }
+            return try queue.read { db in
+                db.clearSchemaCache()
+                return try body(db, try freshness(db))
+            }
         } catch let e as ReportError {
             throw e
         } catch let e as DatabaseError {
@@ -91,7 +98,10 @@ public final class ReportStore {
 
     /// The freshness of the store as of now (its own short read transaction).
     public func freshness() throws -> Freshness {
-        try queue.read { db in try freshness(db) }
+        try queue.read { db in
+            db.clearSchemaCache()
+            return try freshness(db)
+        }
     }
 
     func freshness(_ db: Database) throws -> Freshness {

@@ -63,6 +63,6 @@ final class ReplicaCrashTests: XCTestCase {
         }
         XCTAssertGreaterThan(midWork, cycles / 2, "only \(midWork) of \(cycles) runs were killed mid-work (\(killed) by the signal); \(f.context)")
         XCTAssertGreaterThan(reruns, cycles / 2, "reruns applied something in only \(reruns) cycles; \(f.context)")
-        print("ReplicaCrashTests: \(cycles) cycles, \(killed) killed by SIGKILL, \(midWork) mid-work, \(reruns) reruns that applied; \(f.context)")
+        print("figures: apply-crash random moments (ReplicaCrashTests): \(cycles) cycles, \(killed) killed by SIGKILL, \(midWork) mid-work, \(reruns) reruns that applied; \(f.context)")
     }
 }

@@ -85,7 +85,7 @@ final class ShipCrashTests: XCTestCase {
         // Prove the fault fired: runs died by the signal, most of them before they were done.
         XCTAssertGreaterThanOrEqual(evidence.killedMidWork, cycles / 2, "kills that left a target incomplete: \(evidence.killedMidWork) of \(evidence.kills); seed \(seed)")
         XCTAssertGreaterThan(evidence.tempFilesSeen, 0, "no kill ever landed during a copy; seed \(seed)")
-        print("ShipCrashTests: \(cycles) cycles, \(evidence.kills) kills (\(evidence.killedBySignal) still running, \(evidence.killedMidWork) mid-work, \(evidence.tempFilesSeen) temp files left by them), a run took \(measured / 1000) ms; seed \(seed)")
+        print("figures: ship-crash (ShipCrashTests): \(cycles) cycles, \(evidence.kills) kills (\(evidence.killedBySignal) still running, \(evidence.killedMidWork) mid-work, \(evidence.tempFilesSeen) temp files left by them), a run took \(measured / 1000) ms; seed \(seed)")
     }
 
     /// A master with ~40 sealed segments of 128 KiB of incompressible rows, and an active one.

@@ -116,8 +116,9 @@ public final class ReportStore {
 }
 
 /// Picks the store to report from: the freshest (highest applied LSN) that meets `maxLag`,
-/// waiting up to `wait` seconds for one to reach `minLSN`. A store that cannot be opened is
-/// passed over with a note, so a dead replica does not stop reporting.
+/// waiting up to `wait` seconds for one to reach `minLSN`; stores of different masters are
+/// refused. A store that cannot be opened is passed over with a note, so a dead replica does
+/// not stop reporting.
 public enum StoreSelection {
     public struct Choice {
         public var store: ReportStore
@@ -142,6 +143,7 @@ public enum StoreSelection {
                     notes.append("skipped \(path): \(error)")
                 }
             }
+            try checkOneSource(candidates)
             let fresh = candidates.filter { maxLag == nil || $0.1.ageSeconds <= maxLag! }
             let reached = fresh.filter { minLSN == nil || $0.1.lsn >= minLSN! }
             if let best = reached.max(by: { $0.1.lsn < $1.1.lsn }) {
@@ -165,5 +167,14 @@ public enum StoreSelection {
             throw ReportError(.stale, "every store is staler than --max-lag \(Int(maxLag ?? 0)) s (\(summary))",
                               hint: "the replicas are behind or stopped: check `replica-apply status`")
         }
+    }
+
+    /// Refuses stores that follow different masters: their LSNs count different histories, so
+    /// "the highest" would pick whichever master is busier, not the freshest copy of one.
+    static func checkOneSource(_ candidates: [(ReportStore, Freshness)]) throws {
+        guard Set(candidates.map(\.1.sourceID)).count > 1 else { return }
+        let listing = candidates.map { "\($0.0.path) follows source \($0.1.sourceID)" }.joined(separator: "; ")
+        throw ReportError(.invalid, "the stores are replicas of different masters, whose LSNs cannot be compared: \(listing)",
+                          hint: "give --store only replicas of one master; each report's freshness stamp and `replica-apply status` show a store's source")
     }
 }

@@ -6,7 +6,8 @@ import LogshipTestSupport
 @testable import Reports
 import XCTest
 
-/// Store selection over time: a position that appears after the report opened the store is seen.
+/// Store selection over time and across stores: a position that appears after the report
+/// opened the store is seen, and stores of different masters are never compared by LSN.
 final class StoreConsistencyTests: XCTestCase {
     private func replicaDirectory(_ dir: TestDirectory, _ name: String) throws -> String {
         let path = dir.sub(name)
@@ -52,5 +53,39 @@ final class StoreConsistencyTests: XCTestCase {
         wait(for: [applied], timeout: 5)
         try writer.close()
         try second.close()
+    }
+
+    /// Two stores that follow different masters have LSNs that mean nothing to each other:
+    /// picking the higher one would report on whichever master happens to be busier.
+    func testStoresOfDifferentMastersAreRefused() throws {
+        let dir = TestDirectory("select-mixed")
+        let a = try replicaDirectory(dir, "a"), b = try replicaDirectory(dir, "b"), c = try replicaDirectory(dir, "c")
+        for (path, lsn) in [(a, UInt64(10)), (b, 20), (c, 15)] {
+            try FixtureStore.create(at: path + "/store.db", lsn: lsn, commitTime: microsecondsNow(), wal: true)
+        }
+        let other = "0DD50000-0000-4000-8000-00000000000B"
+        let q = try DatabaseQueue(path: b + "/store.db")
+        try q.write { db in try db.execute(sql: "UPDATE _logship_position SET source_id = ?", arguments: [other]) }
+        try q.close()
+
+        XCTAssertEqual(try StoreSelection.choose(paths: [a, c], allowMaster: false, maxLag: nil, minLSN: nil, wait: 0).freshness.lsn, 15,
+                       "replicas of one master: the highest LSN")
+        for paths in [[a, b, c], [b, a], [c, b]] {
+            XCTAssertThrowsError(try StoreSelection.choose(paths: paths, allowMaster: false, maxLag: nil, minLSN: nil, wait: 0), "\(paths)") { error in
+                XCTAssertEqual((error as? ReportError)?.kind, .invalid, "\(error)")
+                for s in ["different masters", b, other, FixtureStore.sourceID.uuidString] {
+                    XCTAssertTrue("\(error)".contains(s), "\(s) missing from: \(error)")
+                }
+            }
+        }
+        // Also while waiting for --min-lsn: refused at once, not after --wait.
+        let started = Date()
+        XCTAssertThrowsError(try StoreSelection.choose(paths: [a, b], allowMaster: false, maxLag: nil, minLSN: 99, wait: 5))
+        XCTAssertLessThan(Date().timeIntervalSince(started), 2)
+
+        let cli = try ToolRunner.run("report", ["query", "--store", a, "--store", b, "SELECT 1"])
+        XCTAssertEqual(cli.status, 64, "exit status; stderr: \(cli.stderr)")
+        XCTAssertTrue(cli.stderr.contains("different masters"), cli.stderr)
+        XCTAssertEqual(cli.stdout, "", "no report is written")
     }
 }

@@ -19,8 +19,9 @@ public struct BinlogDirectory {
         }
     }
 
-    /// Segment files in log order, and names that are not segments (temp files excluded).
-    public func list() throws -> (segments: [Entry], unrecognized: [String]) {
+    /// Segment files in log order; partial copies of active segments (`<sealed name>.partial`,
+    /// entries named by the segment they copy); and names that are neither (temp files excluded).
+    public func list() throws -> (segments: [Entry], partials: [Entry], unrecognized: [String]) {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue else {
             throw FormatError(.invalidArgument, "no such directory", path: path, hint: "check the path; a binlog directory is created by `binlog-writer init`")
@@ -30,10 +31,12 @@ public struct BinlogDirectory {
             throw ioError("list directory", path: path)
         }
         var segments: [Entry] = []
+        var partials: [Entry] = []
         var unrecognized: [String] = []
         for n in names.sorted() {
             if n.hasPrefix(".tmp-") { continue }
-            guard let name = SegmentName.parse(n) else { unrecognized.append(n); continue }
+            let partial = SegmentName.parsePartial(n)
+            guard let name = partial ?? SegmentName.parse(n) else { unrecognized.append(n); continue }
             var st = stat()
             let full = path + "/" + n
             guard stat(full, &st) == 0 else {
@@ -42,10 +45,12 @@ public struct BinlogDirectory {
                 if errno == ENOENT { continue }
                 throw ioError("stat", path: full)
             }
-            segments.append(Entry(name: name, path: full, size: Int64(st.st_size)))
+            let entry = Entry(name: name, path: full, size: Int64(st.st_size))
+            if partial != nil { partials.append(entry) } else { segments.append(entry) }
         }
         segments.sort { $0.name < $1.name }
-        return (segments, unrecognized)
+        partials.sort { $0.name < $1.name }
+        return (segments, partials, unrecognized)
     }
 
     /// What `verify` found: the LSN range that is intact, and the first problem if any.
@@ -67,6 +72,25 @@ public struct BinlogDirectory {
         public var sourceID: UUID?
         public var problem: FormatError?
         public var warnings: [String] = []
+        /// Partial copies of active segments found beside the segments (§8): not part of the
+        /// chain verified here; replica-apply and `binlog-ship verify` read them.
+        public var partialCopies: [PartialCopy] = []
+    }
+
+    /// A `<sealed name>.partial` file: the committed prefix of an active segment, shipped by
+    /// `binlog-ship --include-active` (docs/SHIPPING.md).
+    public struct PartialCopy: Sendable, Equatable {
+        public var fileName: String
+        /// The segment it is a copy of.
+        public var segment: SegmentName
+        /// True when that segment, sealed, or a later one is present: the copy is stale.
+        public var superseded: Bool
+
+        public init(fileName: String, segment: SegmentName, superseded: Bool) {
+            self.fileName = fileName
+            self.segment = segment
+            self.superseded = superseded
+        }
     }
 
     /// Checks every segment (checksums, frames, footers), the hash chain between them,
@@ -74,8 +98,12 @@ public struct BinlogDirectory {
     /// problem: a missing segment or LSN range is a gap; anything else is corruption.
     public func verify(decode: Bool = true, expectedSource: UUID? = nil) throws -> VerifyReport {
         var report = VerifyReport()
-        var (segments, unrecognized) = try list()
+        var (segments, partials, unrecognized) = try list()
         for n in unrecognized { report.warnings.append("ignored \(n): not a segment name") }
+        report.partialCopies = partials.map { p in
+            PartialCopy(fileName: (p.path as NSString).lastPathComponent, segment: p.name,
+                        superseded: segments.contains { !$0.name.isActive && $0.name >= p.name })
+        }
         // An active copy next to its sealed segment is superseded by it (a shipped partial
         // segment that the sealed one later replaced): read the sealed one only.
         let sealedNames = Set(segments.filter { !$0.name.isActive }.map(\.name))

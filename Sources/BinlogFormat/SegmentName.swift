@@ -6,6 +6,9 @@ import Foundation
 public struct SegmentName: Hashable, Comparable, CustomStringConvertible, Sendable {
     public static let sealedSuffix = ".binlog"
     public static let activeSuffix = ".binlog.active"
+    /// Appended to a sealed name for a partial copy of the active segment, the committed prefix
+    /// that `binlog-ship --include-active` ships (`EEEEEEEE-SSSSSSSSSSSSSSSS.binlog.partial`).
+    public static let partialSuffix = ".partial"
 
     public var epoch: UInt32
     public var sequence: UInt64
@@ -35,6 +38,18 @@ public struct SegmentName: Hashable, Comparable, CustomStringConvertible, Sendab
         guard let epoch = parseHex(utf8[0..<8]), let sequence = parseHex(utf8[9..<25]) else { return nil }
         guard epoch >= 1, epoch <= UInt64(UInt32.max), sequence >= 1 else { return nil }
         return SegmentName(epoch: UInt32(epoch), sequence: sequence, isActive: isActive)
+    }
+
+    /// The file name of a partial copy of this segment.
+    public var partialFileName: String { sealed.description + Self.partialSuffix }
+
+    /// Parses the file name of a partial copy; returns the (sealed) name of the segment it
+    /// copies, nil for anything `partialFileName` would not have written.
+    public static func parsePartial(_ fileName: String) -> SegmentName? {
+        let bytes = Array(fileName.utf8), suffix = Array(partialSuffix.utf8)
+        guard bytes.count > suffix.count, bytes.suffix(suffix.count).elementsEqual(suffix) else { return nil }
+        guard let name = parse(String(decoding: bytes.dropLast(suffix.count), as: UTF8.self)), !name.isActive else { return nil }
+        return name
     }
 
     public static func < (a: SegmentName, b: SegmentName) -> Bool {

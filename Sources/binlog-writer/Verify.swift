@@ -31,6 +31,8 @@ struct Verify: ParsableCommand {
         var file: String?
         var offset: Int64?
         var warnings: [String]
+        /// `<sealed name>.partial` files: copies of an active segment, not checked here.
+        var partialCopies: [String]
     }
 
     func run() throws {
@@ -47,13 +49,18 @@ struct Verify: ParsableCommand {
             let out = Output(outcome: outcome, segments: r.segmentsChecked, sealed: r.sealedSegments, active: r.activeSegment,
                              firstLSN: r.firstLSN, lastLSN: r.lastLSN, lastCommitTime: r.lastCommitTime.map(formatTimestamp),
                              transactions: r.transactions, bytes: r.bytes, problem: r.problem?.description,
-                             file: r.problem?.path, offset: r.problem?.offset, warnings: r.warnings)
+                             file: r.problem?.path, offset: r.problem?.offset, warnings: r.warnings,
+                             partialCopies: r.partialCopies.map(\.fileName))
             if json {
                 printLine(try jsonText(out))
             } else {
                 let range = r.firstLSN.map { "LSN \($0)…\(r.lastLSN!)" } ?? "no transactions"
                 printLine("\(outcome): \(r.segmentsChecked) segments (\(r.sealedSegments) sealed), \(range), \(r.transactions) transactions, \(formatBytes(r.bytes))")
                 for w in r.warnings { printLine("  note: \(w)") }
+                for p in r.partialCopies {
+                    printLine("  partial copy: \(p.fileName) (the committed prefix of an active segment; "
+                              + (p.superseded ? "superseded by the sealed segment)" : "not verified here: replica-apply and binlog-ship verify read it)"))
+                }
                 if let p = r.problem { printError("binlog-writer", p.description) }
             }
             if status != .ok { throw ReportedFailure(status) }

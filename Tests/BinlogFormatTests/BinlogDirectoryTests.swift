@@ -70,6 +70,35 @@ final class BinlogDirectoryTests: XCTestCase {
         XCTAssertEqual(report.warnings.count, 1)
     }
 
+    /// `<sealed name>.partial` files (binlog-ship --include-active) are partial copies of an
+    /// active segment: reported as such, outside the chain, never as unrecognized names.
+    func testPartialCopiesAreReportedAsSuchAndNotAsUnknownNames() throws {
+        let chain = try writeChain(in: dir.path)
+        let elsewhere = try TemporaryDirectory("directory-active")
+        let active = try writeSegment(in: elsewhere.path, sequence: 4, previous: chain[2].footer, seal: false)
+        let partial = SegmentName(epoch: 1, sequence: 4).partialFileName
+        try writeBytes(active.bytes, to: dir.file(partial))
+        try writeBytes(Array(chain[1].bytes.prefix(200)), to: dir.file(SegmentName(epoch: 1, sequence: 2).partialFileName))
+        for odd in ["00000001-000000000000000A.binlog.partial", "00000001-0000000000000004.binlog.active.partial", "notes.partial"] {
+            try writeBytes([0], to: dir.file(odd))
+        }
+        let listing = try BinlogDirectory(path: dir.path).list()
+        XCTAssertEqual(listing.segments.map(\.name.sequence), [1, 2, 3])
+        XCTAssertEqual(listing.partials.map(\.name), [SegmentName(epoch: 1, sequence: 2), SegmentName(epoch: 1, sequence: 4)])
+        XCTAssertEqual(listing.partials.last?.path, dir.file(partial))
+        let report = try BinlogDirectory(path: dir.path).verify()
+        XCTAssertEqual(report.outcome, .clean, report.problem.map(String.init(describing:)) ?? "")
+        XCTAssertEqual(report.segmentsChecked, 3, "a partial copy is not part of the chain")
+        XCTAssertEqual(report.lastLSN, 9)
+        XCTAssertEqual(report.partialCopies, [
+            .init(fileName: "00000001-0000000000000002.binlog.partial", segment: SegmentName(epoch: 1, sequence: 2), superseded: true),
+            .init(fileName: partial, segment: SegmentName(epoch: 1, sequence: 4), superseded: false),
+        ])
+        XCTAssertEqual(report.warnings, ["ignored 00000001-0000000000000004.binlog.active.partial: not a segment name",
+                                         "ignored 00000001-000000000000000A.binlog.partial: not a segment name",
+                                         "ignored notes.partial: not a segment name"])
+    }
+
     func testMissingMiddleSegmentIsAGap() throws {
         let chain = try writeChain(in: dir.path)
         try FileManager.default.removeItem(atPath: chain[1].path)

@@ -82,6 +82,33 @@ final class SegmentNameTests: XCTestCase {
         }
     }
 
+    /// A partial copy of the active segment (docs/SHIPPING.md) is named by the sealed name plus
+    /// `.partial`; its parser is as strict as `parse`.
+    func testPartialCopyNamesRoundTripAndNothingElseParses() {
+        for name in [SegmentName(epoch: 1, sequence: 1), SegmentName(epoch: 0xAB, sequence: 0x2A, isActive: true), SegmentName(epoch: .max, sequence: .max)] {
+            XCTAssertEqual(name.partialFileName, name.sealed.description + ".partial")
+            XCTAssertEqual(SegmentName.parsePartial(name.partialFileName), name.sealed, name.partialFileName)
+            XCTAssertNil(SegmentName.parse(name.partialFileName), "a partial copy is never taken for a segment")
+        }
+        let rejected = [
+            "00000001-000000000000002a.binlog",           // segments themselves
+            "00000001-000000000000002a.binlog.active",
+            "00000001-000000000000002a.binlog.active.partial",
+            "00000001-000000000000002a.binlog.partial.partial",
+            "00000001-000000000000002A.binlog.partial",   // what parse rejects, with .partial
+            "00000000-000000000000002a.binlog.partial",
+            "00000001-000000000000002a.partial",
+            "00000001-000000000000002a.binlog.Partial",
+            "00000001-000000000000002a.binlog.partial ",
+            "00000001-000000000000002a.binlog.partial\n",
+            "dir/00000001-000000000000002a.binlog.partial",
+            ".tmp-1-2-00000001-000000000000002a.binlog.partial",
+            ".partial",
+            "",
+        ]
+        for name in rejected { XCTAssertNil(SegmentName.parsePartial(name), "parsePartial accepted \(name.debugDescription)") }
+    }
+
     func testNamesSortInLogOrderAsStringsAndAsValues() {
         var ordered: [SegmentName] = []
         for epoch: UInt32 in [1, 2, 0xF, 0x10, 0xA0] {

@@ -11,7 +11,8 @@ struct Restore: ParsableCommand {
             Bounds are inclusive: --to-lsn N includes N; --to-time T is the state after the last transaction committed
             at or before T (UTC). A target outside the recoverable window fails (exit 2) with the window in the message;
             nothing falls back to the latest state unless --latest says so. The result is checked (PRAGMA quick_check,
-            position, row counts implied by the snapshot and the binlog) before it is published.
+            position, each table's content digest implied by the snapshot and the binlog; row counts for a table
+            after ALTER TABLE) before it is published.
             """)
 
     @Argument(help: "The replica directory (its inbox and snapshots are read, nothing is changed).") var replica: String
@@ -46,7 +47,8 @@ struct Restore: ParsableCommand {
             let bar = ProgressBar(label: "restoring", total: Int64(plan.transactions))
             let result = try ReplicaStore.Restore.execute(plan, output: output!, force: force) { bar.update(Int64($0 - plan.fromLSN)) }
             bar.finish(Int64(result.transactions))
-            printLine("restored \(result.output) at LSN \(result.lsn) (\(result.transactions) transactions replayed; checked: quick_check ok, row counts match)")
+            printLine("restored \(result.output) at LSN \(result.lsn) (\(result.transactions) transactions replayed; checked: quick_check ok, content digests match)")
+            for note in result.notes { printLine("  note: \(note)") }
         }
     }
 }

@@ -1,0 +1,98 @@
+import Foundation
+import LogshipTestSupport
+import XCTest
+
+/// The samples as a user meets them: the generator reproduces expenses.csv, the workload
+/// changes rows and the schema, and every samples/reports/*.sql runs with the `report query`
+/// command written in its header, giving the rows the sqlite3 shell gives for the same SQL and
+/// parameters on the same store.
+final class SampleReportTests: XCTestCase {
+    func testTheGeneratorReproducesTheSampleData() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/python3") else { throw XCTSkip("python3 is not installed") }
+        let r = try ToolRunner.runSystem("/usr/bin/python3", [SampleSetup.sample("generate_expenses.py"), "--rows", "2000", "--seed", "42"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.stdout, try String(contentsOfFile: SampleSetup.sample("expenses.csv"), encoding: .utf8),
+                       "samples/expenses.csv is what its docstring's command generates")
+    }
+
+    func testTheReportSamplesRunAsTheirHeadersSay() throws {
+        let setup = try SampleSetup("sample-reports")
+        try setup.createMasterAndReplicas()
+        try setup.tool("binlog-writer", ["rotate", setup.master])
+        try setup.tool("binlog-ship", ["--config", setup.root + "/etc/logship/ship.yml", "--quiet"])
+        try setup.tool("replica-apply", [setup.replica("a")])
+        try assertWorkloadKinds(setup)
+
+        let files = try FileManager.default.contentsOfDirectory(atPath: SampleSetup.sample("reports")).filter { $0.hasSuffix(".sql") }.sorted()
+        XCTAssertGreaterThanOrEqual(files.count, 3)
+        let path = ToolRunner.productsDirectory + ":/usr/bin:/bin"
+        for file in files {
+            let usage = try XCTUnwrap(Self.usage(SampleSetup.sample("reports/" + file)), "\(file) has no `--   report query …` line")
+            let command = setup.substitute(usage.replacingOccurrences(of: "samples/", with: SampleSetup.repository + "/samples/"))
+            let run = try setup.shell(command, path: path)
+            XCTAssertEqual(run.status, 0, "\(file): \(command)\n\(run.stderr)")
+            let store = setup.replica("a") + "/store.db"
+            let params = Self.params(usage)
+            let expected = try sqliteRows(store: store, file: SampleSetup.sample("reports/" + file), params: params)
+            XCTAssertGreaterThan(expected.count, 0, "\(file) selects nothing on the sample data")
+            XCTAssertEqual(try reportRows(setup, file: SampleSetup.sample("reports/" + file), params: params), expected, file)
+        }
+    }
+
+    /// The usage command in a report's header comment (`--   report query …`, `\` continues a line).
+    static func usage(_ path: String) throws -> String? {
+        var command: String?
+        for line in try String(contentsOfFile: path, encoding: .utf8).components(separatedBy: "\n") {
+            guard line.hasPrefix("--") else { break }
+            let text = line.dropFirst(2).trimmingCharacters(in: .whitespaces)
+            if command == nil, text.hasPrefix("report query ") { command = text } else if command != nil, command!.hasSuffix("\\") {
+                command = String(command!.dropLast()) + " " + text
+            }
+        }
+        return command
+    }
+
+    /// The `--param name=value` pairs of a command line.
+    static func params(_ command: String) -> [(String, String)] {
+        let words = command.split(separator: " ").map(String.init)
+        return zip(words, words.dropFirst()).filter { $0.0 == "--param" }.compactMap { _, kv in
+            guard let eq = kv.firstIndex(of: "=") else { return nil }
+            return (String(kv[..<eq]), String(kv[kv.index(after: eq)...]))
+        }
+    }
+
+    /// The result rows as the sqlite3 shell computes them. Its `.parameter set` evaluates the
+    /// value as SQL after stripping one level of quotes, so text goes in as "'…'"; an integer
+    /// stays a number, which is how `report` binds it.
+    private func sqliteRows(store: String, file: String, params: [(String, String)]) throws -> NSArray {
+        let sets = params.map { name, value in
+            ".parameter set :\(name) " + (Int64(value) != nil ? value : "\"'" + value.replacingOccurrences(of: "'", with: "''") + "'\"")
+        }
+        let r = try ToolRunner.runSystem("/usr/bin/sqlite3", ["-readonly", "-json", store] + sets + [".read " + file])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.stderr, "", file)
+        guard !r.stdout.isEmpty else { return [] }   // the shell prints nothing for no rows
+        return try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? NSArray ?? []
+    }
+
+    /// The result rows of `report query -f json`.
+    private func reportRows(_ setup: SampleSetup, file: String, params: [(String, String)]) throws -> NSArray {
+        let args = ["query", "--store", setup.replica("a"), "--file", file, "-f", "json"] + params.flatMap { ["--param", "\($0)=\($1)"] }
+        let r = try setup.tool("report", args)
+        let json = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        let sections = json?["sections"] as? [[String: Any]]
+        return sections?.first?["rows"] as? NSArray ?? []
+    }
+
+    /// samples/workload.sql logs updates, deletes and a schema change (read back with `dump`).
+    private func assertWorkloadKinds(_ setup: SampleSetup) throws {
+        let last = try setup.masterLastLSN()
+        let dump = try setup.tool("binlog-writer", ["dump", setup.master, "--from-lsn", "\(last - 5)", "--format", "jsonl"]).stdout
+        for kind in ["\"type\":\"update\"", "\"type\":\"delete\"", "\"type\":\"insert\"", "ALTER TABLE expenses ADD COLUMN"] {
+            XCTAssertTrue(dump.contains(kind), "the workload's transactions have no \(kind)")
+        }
+        let updated = try ToolRunner.runSystem("/usr/bin/sqlite3", ["-readonly", setup.master + "/master.db",
+                                                                    "SELECT count(*) FROM expenses WHERE merchant = 'Uber' AND category = 'travel'"])
+        XCTAssertGreaterThan(Int(updated.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0, 0, "the reclassification changed rows")
+    }
+}

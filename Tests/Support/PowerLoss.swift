@@ -32,13 +32,7 @@ public struct PowerLoss {
     public init(root: String, scratch: String) throws {
         self.root = root
         logDirectory = scratch + "/powerloss-log"
-        shim = scratch + "/powerloss.so"
-        let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-            .appendingPathComponent("../../tools/faults/powerloss.c").standardized.path
-        if !FileManager.default.fileExists(atPath: shim) {
-            let cc = try ToolRunner.runSystem("/usr/bin/env", ["cc", "-shared", "-fPIC", "-O2", "-o", shim, source, "-ldl"])
-            guard cc.status == 0 else { throw ToolMaster.Failure(description: "cc \(source): \(cc.stderr)") }
-        }
+        shim = try FaultShim.compile("powerloss", into: scratch)
         try? FileManager.default.removeItem(atPath: logDirectory)
         try FileManager.default.createDirectory(atPath: logDirectory, withIntermediateDirectories: true)
     }

@@ -67,6 +67,12 @@ final class WriterClient {
 
     var pid: Int32 { process.processIdentifier }
 
+    /// The commits the client acknowledged (LSN, commit time), from its complete output lines.
+    func printedCommits() throws -> [ToolMaster.Commit] {
+        let text = String(decoding: box.snapshot(), as: UTF8.self)
+        return try ToolMaster.parseCommits(text.split(separator: "\n", omittingEmptySubsequences: false).dropLast().joined(separator: "\n"))
+    }
+
     /// Waits for the process; returns whether SIGKILL ended it and the tags it acknowledged.
     func finish() -> (killed: Bool, acknowledged: [String]) {
         process.waitUntilExit()

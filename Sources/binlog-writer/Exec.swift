@@ -47,14 +47,29 @@ struct Exec: ParsableCommand {
             defer { try? m.close() }
             try m.execute(text, onRow: { row in
                 printLine(row.databaseValues.map { $0.isNull ? "" : String(describing: $0.storage.value ?? "") }.joined(separator: "|"))
-            }, onCommit: { info in
-                if json {
-                    printLine("{\"lsn\":\(info.lsn),\"commit_time\":\"\(formatTimestamp(info.commitTime))\",\"events\":\(info.events)}")
-                } else {
-                    printLine("lsn=\(info.lsn) commit_time=\(formatTimestamp(info.commitTime)) events=\(info.events)")
-                }
+            }, onCommit: { [json] info in
+                // One write(2) per commit, straight from the string's bytes: the line is the
+                // acknowledgement, so it is not held back in a buffer, but FileHandle's Data
+                // copy and the option's property wrapper were measurable per durable commit.
+                let time = formatTimestamp(info.commitTime)
+                writeLine(json ? "{\"lsn\":\(info.lsn),\"commit_time\":\"\(time)\",\"events\":\(info.events)}\n"
+                               : "lsn=\(info.lsn) commit_time=\(time) events=\(info.events)\n")
             })
             try m.close()
+        }
+    }
+}
+
+/// Writes `line` to standard output whole (retrying short writes and EINTR).
+private func writeLine(_ line: String) {
+    var line = line
+    line.withUTF8 { bytes in
+        var done = 0
+        while done < bytes.count {
+            let n = write(STDOUT_FILENO, bytes.baseAddress! + done, bytes.count - done)
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { return }
+            done += n
         }
     }
 }

@@ -1,6 +1,6 @@
 import Foundation
 
-/// The LD_PRELOAD shims of tools/faults, compiled with `cc` for the tests that need them.
+/// The LD_PRELOAD shims of tools/faults, compiled with `cc` (or Swift's clang) for the tests that need them.
 public enum FaultShim {
     /// Compiles `tools/faults/<name>.c` into `<dir>/<name>.so` (once) and returns its path.
     public static func compile(_ name: String, into dir: String) throws -> String {
@@ -8,9 +8,14 @@ public enum FaultShim {
         if FileManager.default.fileExists(atPath: shim) { return shim }
         let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             .appendingPathComponent("../../tools/faults/\(name).c").standardized.path
-        let cc = try ToolRunner.runSystem("/usr/bin/env", ["cc", "-shared", "-fPIC", "-O2", "-o", shim, source, "-ldl"])
-        guard cc.status == 0 else { throw ToolMaster.Failure(description: "cc \(source): \(cc.stderr)") }
-        return shim
+        // cc where a C toolchain is installed, else the clang that comes with Swift.
+        var errors = ""
+        for compiler in ["cc", "clang"] {
+            let r = try ToolRunner.runSystem("/usr/bin/env", [compiler, "-shared", "-fPIC", "-O2", "-o", shim, source, "-ldl"])
+            if r.status == 0 { return shim }
+            errors += "\(compiler): \(r.stderr) "
+        }
+        throw ToolMaster.Failure(description: "cannot compile \(source): \(errors)")
     }
 }
 

@@ -191,8 +191,11 @@ final class ReportCommandTests: XCTestCase {
         XCTAssertTrue(r.stderr.contains("report: skipped \(dead)"), r.stderr)
         XCTAssertTrue(r.stderr.contains("report: skipped \(missing)"), r.stderr)
         XCTAssertTrue(r.stderr.contains("report: not used: \(behind)/store.db at LSN \(early.lsn)"), r.stderr)
-        // A store further ahead but older than --max-lag is passed over; without it, it wins.
+        // A store of the same master further ahead but older than --max-lag is passed over;
+        // without it, it wins. (Stores of different masters are refused: StoreConsistencyTests.)
         let ahead = try Self.makeStore(p.dir.sub("ahead.db"), lsn: 1_000_000)
+        let source = try DatabaseQueue(path: p.replica + "/store.db").read { db in try String.fetchOne(db, sql: "SELECT source_id FROM _logship_position") }
+        try DatabaseQueue(path: ahead).write { db in try db.execute(sql: "UPDATE _logship_position SET source_id = ?", arguments: [source]) }
         let lagging = try report("query", "--store", ahead, "--store", p.replica, "--max-lag", "1h", "SELECT 1 AS one")
         XCTAssertEqual(lagging.status, 0, lagging.stderr)
         XCTAssertTrue(lagging.stderr.contains("using \(p.replica)/store.db") && lagging.stderr.contains("not used: \(ahead) at LSN 1000000"), lagging.stderr)

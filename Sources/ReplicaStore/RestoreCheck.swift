@@ -95,7 +95,7 @@ struct RestoreCheck {
             if sign > 0 { e.digest.insert(hash) } else { e.digest.remove(hash) }
         } else {
             e.digest.rows += sign
-            if e.digestKnown { unknown(&e, "digest check skipped for \(e.name): a row image at LSN \(lsn) does not match its columns; row count checked") }
+            if e.digestKnown { unknown(&e, "digest check skipped for \(e.name) from LSN \(lsn): a logged row image the check cannot match to the stored row; row count checked") }
         }
         tables[key] = e
     }

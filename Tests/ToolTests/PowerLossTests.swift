@@ -115,3 +115,71 @@ final class PowerLossTests: XCTestCase {
         _ = try oracle.check(master, context: context)
     }
 }
+
+/// A power loss under `replica-apply` (store in `synchronous=FULL`) and `replica-apply snapshot`:
+/// after the cut the store is at a batch boundary at or after every LSN apply reported, equal to
+/// the master there; no snapshot name holds an incomplete file; a rerun continues right after.
+/// Cycles: LOGSHIP_POWERLOSS_CYCLES / 2 (default 4).
+final class ReplicaPowerLossTests: XCTestCase {
+    func testPowerLossDuringApplyAndSnapshot() throws {
+        let f = try ReplicaCLIFixture("replica-powerloss")
+        var rng = SeededRandom(seed: f.seed)
+        let cycles = max(1, (Int(ProcessInfo.processInfo.environment["LOGSHIP_POWERLOSS_CYCLES"] ?? "") ?? 8) / 2)
+        try f.runWorkload(3000, schemaChanges: true)
+        let last = f.master.lastLSN
+        var oracle: [UInt64: [String: String]] = [:]
+        var dropped = PowerLoss.Dropped(), cutsThatDropped = 0, snapshots = 0
+        for cycle in 1...cycles {
+            let context = "cycle \(cycle), \(f.context)"
+            if try (cycle - 1) % 5 == 0 || f.storeLSN() == last {
+                try f.newReplica("replica-\(cycle)")
+                try f.shipAll()
+            }
+            let power = try PowerLoss(root: f.replica, scratch: f.dir.path)
+            let before = try f.storeLSN()
+            let snapshot = Int.random(in: 0..<3, using: &rng) == 0 && before > 0
+            if snapshot { snapshots += 1 }
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: ToolRunner.path("replica-apply"))
+            process.arguments = snapshot ? ["snapshot", f.replica] : [f.replica, "--batch", "\(Int.random(in: 1...50, using: &rng))"]
+            process.environment = power.environment
+            let out = Pipe()
+            process.standardOutput = out
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            usleep(UInt32.random(in: 20_000...400_000, using: &rng))
+            kill(process.processIdentifier, SIGKILL)
+            let printed = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            let cut = Bool.random(using: &rng) ? try power.cut() : try power.cut(keepingPrefixes: &rng)
+            dropped += cut
+            if cut.writes + cut.sizeChanges + cut.creations + cut.renames > 0 { cutsThatDropped += 1 }
+
+            // What apply reported ("applied LSN a…b") survived; the store is at a boundary it committed.
+            let position = try f.storeLSN()
+            if let reported = printed.split(separator: " ").dropFirst(2).first.flatMap({ $0.split(separator: "…").last }).flatMap({ UInt64($0) }),
+               printed.hasPrefix("applied LSN ") {
+                XCTAssertGreaterThanOrEqual(position, reported, "apply reported LSN \(reported), the store has \(position) after the cut; \(context)")
+            }
+            XCTAssertGreaterThanOrEqual(position, before, "a committed position was lost; \(context)")
+            if FileManager.default.fileExists(atPath: f.store) {
+                if oracle[position] == nil { oracle[position] = try f.master.digest(at: position, scratch: f.dir) }
+                XCTAssertEqual(try TableDigest.digest(path: f.store), oracle[position]!, "store differs from the master at \(position) after the cut; \(context)")
+            }
+            for name in try FileManager.default.contentsOfDirectory(atPath: f.replica + "/snapshots") where name.hasPrefix("snapshot-") {
+                let lsn = try appliedLSN(ofStore: f.replica + "/snapshots/" + name)
+                if oracle[lsn] == nil { oracle[lsn] = try f.master.digest(at: lsn, scratch: f.dir) }
+                XCTAssertEqual(try TableDigest.digest(path: f.replica + "/snapshots/" + name), oracle[lsn]!, "\(name) after the cut; \(context)")
+            }
+            let target = min(last, position + UInt64.random(in: 1...300, using: &rng))
+            let rerun = try f.apply("--until-lsn", "\(target)")
+            XCTAssertEqual(rerun.status, 0, "rerun after the cut: \(rerun.stderr); \(context)")
+            if position < target {
+                XCTAssertTrue(rerun.stdout.hasPrefix("applied LSN \(position + 1)…\(target) "), "the rerun continues right after \(position): \(rerun.stdout); \(context)")
+            }
+            XCTAssertEqual(try f.storeLSN(), target, context)
+        }
+        XCTAssertGreaterThan(cutsThatDropped, 0, "no cut dropped anything; \(f.context)")
+        print("figures: power-loss replica: \(cycles) cycles (\(snapshots) during a snapshot), \(cutsThatDropped) cuts dropped data: \(dropped); every store at a committed boundary, equal to the master there; \(f.context)")
+    }
+}

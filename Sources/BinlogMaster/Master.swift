@@ -178,7 +178,10 @@ public final class Master {
         try ensureOpen()
         guard state.isIdle else { throw MasterError(.invalid, "cannot rotate inside a transaction") }
         guard let writer, writer.transactionCount > 0 else { return nil }
-        if let seconds, Double(microsecondsNow() - writer.header.createdAt) / 1e6 < seconds { return nil }
+        // A segment started "in the future" means the clock went back since: its age is unknown,
+        // and waiting for the clock to catch up could hold it back (unshipped) for hours; seal it.
+        let age = Double(microsecondsNow() - writer.header.createdAt) / 1e6
+        if let seconds, age >= 0, age < seconds { return nil }
         return try sealActive()
     }
 

@@ -53,6 +53,27 @@ final class ClockSkewTests: XCTestCase {
               + "\(byTime.restores) restores by time and \(byTime.untilTime) --until-time runs at the last LSN committed at or before T; no negative lag or age; \(context)")
     }
 
+    /// `rotate --if-older-than` (the cron line that bounds how long data stays unshipped) seals
+    /// a segment started while the clock was ahead, once the clock is back: its age is unknown,
+    /// and waiting for the clock to catch up held it back for as long as the clock had been ahead.
+    func testRotateIfOlderThanSealsASegmentStartedBeforeTheClockWentBack() throws {
+        dir = TestDirectory("clockskew-rotate")
+        master = dir.sub("master")
+        try MasterOracle.makeMaster(master)
+        let clock = try SkewedClock(scratch: dir.path)
+        XCTAssertEqual(try tool("binlog-writer", ["rotate", master]).status, 0)
+        try clock.set(86_400 * 1_000_000)
+        XCTAssertEqual(try tool("binlog-writer", ["exec", master, "INSERT INTO u (k, v) VALUES (1000, 1)"], environment: clock.environment).status, 0)
+        try clock.set(0)
+        XCTAssertEqual(try tool("binlog-writer", ["exec", master, "INSERT INTO u (k, v) VALUES (1001, 1)"]).status, 0)
+        let r = try tool("binlog-writer", ["rotate", master, "--if-older-than", "5m"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertFalse(r.stdout.hasPrefix("nothing to seal"), "a segment started a day ahead waits a day to be sealed: \(r.stdout)")
+        // A segment started at the right time still waits for its age.
+        XCTAssertEqual(try tool("binlog-writer", ["exec", master, "INSERT INTO u (k, v) VALUES (1002, 1)"]).status, 0)
+        XCTAssertTrue(try tool("binlog-writer", ["rotate", master, "--if-older-than", "5m"]).stdout.hasPrefix("nothing to seal"))
+    }
+
     /// Runs `cycles` exec clients under the clock shim, moving the clock before and while each writes.
     private func writeWhileTheClockJumps(_ clock: SkewedClock, cycles: Int, rng: inout SeededRandom) throws -> ([ToolMaster.Commit], (back: Int, ahead: Int)) {
         // The clock either leaps past every reading so far (by a minute to 20 minutes) or

@@ -28,6 +28,8 @@ final class ClockSkewTests: XCTestCase {
         let clock = try SkewedClock(scratch: dir.path)
         let (acknowledged, jumps) = try writeWhileTheClockJumps(clock, cycles: cycles, rng: &rng)
         XCTAssertEqual(try tool("binlog-writer", ["rotate", master]).status, 0)
+        let verify = try tool("binlog-writer", ["verify", master])
+        XCTAssertEqual(verify.status, 0, "binlog-writer verify: \(verify.stdout) \(verify.stderr); \(context)")
 
         // On the master: what clients were told is what the binlog holds, and never goes back.
         let times = try binlogCommitTimes()

@@ -76,7 +76,7 @@ public final class SegmentReader {
         do {
             footer = try bytes.withUnsafeBytes { try SegmentFooter.decode($0, offset: at) }
         } catch let e as FormatError {
-            if e.kind == .corrupted && !SegmentFooter.looksLikeFooter(bytes.withUnsafeBytes { $0 }) {
+            if e.kind == .corrupted && !bytes.withUnsafeBytes({ SegmentFooter.looksLikeFooter($0) }) {
                 throw FormatError(.truncated, "sealed segment has no footer at its end (truncated or never sealed)", path: path, offset: at)
             }
             throw e.at(path: path)

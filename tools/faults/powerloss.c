@@ -17,13 +17,13 @@
  *   T <ino> <size before> <new size> <old length>\n<old bytes>          a size change (before it)
  *   S <ino>\n                       fsync or fdatasync of a file: its earlier changes are durable
  *   D <directory>\n                 fsync of a directory: its earlier entry changes are durable
- *   C <path>\n                      a file created by open(O_CREAT) (logged after it)
+ *   C <path>\n                      a new name: open(O_CREAT) of a new file, or link (logged after it)
  *   R <old> <new> <kept or ->\n     a rename; kept holds the file it replaced (after it)
  *   U <path> <kept>\n               an unlink; kept holds the file (after it)
  *
- * Not intercepted (documented as outside the model): writes through mmap, sendfile,
- * copy_file_range, splice, mkdir/rmdir, link/symlink, sync/syncfs/msync/sync_file_range
- * (treated as syncing nothing), O_DIRECT.
+ * Not intercepted (documented as outside the model): writes through mmap, splice, mkdir/rmdir,
+ * symlink, sync/syncfs/msync/sync_file_range (treated as syncing nothing), O_DIRECT.
+ * copy_file_range and sendfile count as writes to their output.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -59,6 +59,10 @@ static int (*real_renameat)(int, const char *, int, const char *);
 static int (*real_renameat2)(int, const char *, int, const char *, unsigned int);
 static int (*real_unlink)(const char *);
 static int (*real_unlinkat)(int, const char *, int);
+static ssize_t (*real_copy_file_range)(int, off_t *, int, off_t *, size_t, unsigned int);
+static ssize_t (*real_sendfile)(int, int, off_t *, size_t);
+static int (*real_link)(const char *, const char *);
+static int (*real_linkat)(int, const char *, int, const char *, int);
 
 static char root[PATH_MAX];
 static size_t root_len;
@@ -73,6 +77,7 @@ __attribute__((constructor)) static void powerloss_init(void) {
     RESOLVE(ftruncate); RESOLVE(ftruncate64); RESOLVE(fallocate); RESOLVE(posix_fallocate);
     RESOLVE(fsync); RESOLVE(fdatasync); RESOLVE(open); RESOLVE(open64); RESOLVE(openat); RESOLVE(openat64);
     RESOLVE(rename); RESOLVE(renameat); RESOLVE(renameat2); RESOLVE(unlink); RESOLVE(unlinkat);
+    RESOLVE(copy_file_range); RESOLVE(sendfile); RESOLVE(link); RESOLVE(linkat);
     const char *r = getenv("LOGSHIP_POWERLOSS_ROOT"), *l = getenv("LOGSHIP_POWERLOSS_LOG");
     if (!r || !l || !realpath(r, root) || strlen(l) >= sizeof logdir - 16) return;
     root_len = strlen(root);
@@ -204,7 +209,7 @@ static void keep(const char *path, char *kept) {
     strcpy(kept, "-");
     if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode)) return;
     snprintf(kept, PATH_MAX, "%s/keep-%d-%lu", logdir, (int)getpid(), __atomic_add_fetch(&kept_counter, 1, __ATOMIC_SEQ_CST));
-    if (link(path, kept) != 0) { fprintf(stderr, "powerloss shim: cannot keep %s: %s\n", path, strerror(errno)); abort(); }
+    if (real_link(path, kept) != 0) { fprintf(stderr, "powerloss shim: cannot keep %s: %s\n", path, strerror(errno)); abort(); }
 }
 
 ssize_t write(int fd, const void *b, size_t n) {
@@ -219,6 +224,15 @@ ssize_t writev(int fd, const struct iovec *v, int c) {
     return real_writev(fd, v, c);
 }
 ssize_t pwritev(int fd, const struct iovec *v, int c, off_t o) { note_write(fd, o, iov_length(v, c), 0); return real_pwritev(fd, v, c, o); }
+/* Kernel copies write into `out` like a write of `len` bytes at its offset. */
+ssize_t copy_file_range(int in, off_t *in_off, int out, off_t *out_off, size_t len, unsigned int flags) {
+    note_write(out, out_off ? *out_off : -1, len, fcntl(out, F_GETFL) & O_APPEND);
+    return real_copy_file_range(in, in_off, out, out_off, len, flags);
+}
+ssize_t sendfile(int out, int in, off_t *offset, size_t count) {
+    note_write(out, -1, count, fcntl(out, F_GETFL) & O_APPEND);
+    return real_sendfile(out, in, offset, count);
+}
 int ftruncate(int fd, off_t n) { note_size(fd, n); return real_ftruncate(fd, n); }
 int ftruncate64(int fd, off_t n) { note_size(fd, n); return real_ftruncate64(fd, n); }
 int fallocate(int fd, int mode, off_t o, off_t n) {
@@ -286,6 +300,18 @@ static int do_unlink(int dirfd, const char *path, int flags) {
     return r;
 }
 int unlink(const char *p) { return do_unlink(AT_FDCWD, p, 0); }
+
+/* A hard link is a new name: a C record, undone by removing the name. */
+static int linked(int dirfd, const char *path, int r) {
+    if (r == 0 && log_fd >= 0) {
+        char abs[PATH_MAX], header[PATH_MAX + 8];
+        absolute(dirfd, path, abs);
+        if (under_root(abs)) { snprintf(header, sizeof header, "C %s\n", abs); record(header, NULL, 0); }
+    }
+    return r;
+}
+int link(const char *a, const char *b) { return linked(AT_FDCWD, b, real_link(a, b)); }
+int linkat(int od, const char *a, int nd, const char *b, int f) { return linked(nd, b, real_linkat(od, a, nd, b, f)); }
 int unlinkat(int d, const char *p, int f) { return do_unlink(d, p, f); }
 int remove(const char *p) {
     struct stat st;

@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "BinlogShip", targets: ["BinlogShip"]),
         .library(name: "ReplicaStore", targets: ["ReplicaStore"]),
         .library(name: "Reports", targets: ["Reports"]),
+        .library(name: "Failover", targets: ["Failover"]),
         .executable(name: "binlog-writer", targets: ["binlog-writer"]),
         .executable(name: "binlog-ship", targets: ["binlog-ship"]),
         .executable(name: "replica-apply", targets: ["replica-apply"]),
@@ -49,6 +50,9 @@ let package = Package(
             "BinlogFormat", "BinlogApply",
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
+        .target(name: "Failover", dependencies: [
+            "ReplicaStore", "BinlogMaster", "BinlogApply", "BinlogFormat", .product(name: "GRDB", package: "GRDB.swift"),
+        ]),
         .target(name: "Reports", dependencies: [
             "BinlogFormat", "BinlogApply", "ReplicaStore",
             .product(name: "GRDB", package: "GRDB.swift"),
@@ -66,7 +70,7 @@ let package = Package(
             "BinlogShip", "BinlogFormat", "LogshipCLI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "replica-apply", dependencies: [
-            "ReplicaStore", "BinlogApply", "BinlogFormat", "LogshipCLI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "ReplicaStore", "Failover", "BinlogApply", "BinlogFormat", "LogshipCLI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "report", dependencies: [
             "Reports", "BinlogFormat", "LogshipCLI", .product(name: "ArgumentParser", package: "swift-argument-parser"),

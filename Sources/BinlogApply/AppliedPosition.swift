@@ -54,7 +54,11 @@ public struct AppliedPosition: Equatable, Sendable {
     }
 
     /// Writes `lsn` and its commit time; must run inside the transaction that applied it.
-    public static func write(_ db: Database, lsn: UInt64, commitTime: Int64, appliedAt: Int64) throws {
+    public static func write(_ db: Database, lsn: UInt64, commitTime: Int64, appliedAt: Int64, epoch: UInt32? = nil) throws {
+        if let epoch {
+            // A replica crossing into a newer epoch (docs/FAILOVER.md): same transaction as the rows.
+            try db.execute(sql: "UPDATE \(tableName) SET epoch = ? WHERE id = 1", arguments: [Int64(epoch)])
+        }
         let statement = try db.cachedStatement(sql: "UPDATE \(tableName) SET lsn = ?, commit_time = ?, applied_at = ? WHERE id = 1")
         try statement.execute(arguments: [Int64(bitPattern: lsn), commitTime, appliedAt])
         guard db.changesCount == 1 else { throw ApplyError(.mismatch, "position row is missing") }

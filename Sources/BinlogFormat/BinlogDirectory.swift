@@ -35,6 +35,7 @@ public struct BinlogDirectory {
         var unrecognized: [String] = []
         for n in names.sorted() {
             if n.hasPrefix(".tmp-") { continue }
+            if EpochHistory.parseFileName(n) != nil { continue }   // epoch history (§10), not a segment
             let partial = SegmentName.parsePartial(n)
             guard let name = partial ?? SegmentName.parse(n) else { unrecognized.append(n); continue }
             var st = stat()
@@ -163,6 +164,14 @@ public struct BinlogDirectory {
         }
         guard let footer = p.footer else {
             throw FormatError(.corrupted, "segment \(p.name) is followed by \(entry.name) but was never sealed", path: entry.path)
+        }
+        if h.epoch > p.header.epoch {
+            // An epoch switch (§10): the new epoch begins at or before the older one's end (its
+            // fork point, named by the history file), and starts a new hash chain.
+            if h.firstLSN > footer.lastLSN &+ 1 {
+                throw FormatError(.gap, "LSNs \(footer.lastLSN + 1)…\(h.firstLSN - 1) are missing between \(p.name) and \(entry.name)", path: entry.path, offset: 48)
+            }
+            return
         }
         if footer.lastLSN == UInt64.max || h.firstLSN != footer.lastLSN + 1 {
             if footer.lastLSN < UInt64.max && h.firstLSN > footer.lastLSN + 1 {

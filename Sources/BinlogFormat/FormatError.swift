@@ -21,6 +21,8 @@ public struct FormatError: Error, CustomStringConvertible, Sendable {
         case diskFull = "disk full"
         /// A name or argument that the format does not accept.
         case invalidArgument = "invalid argument"
+        /// Two histories of the same source disagree: a fenced epoch, or two promotions (§10).
+        case splitBrain = "split brain"
     }
 
     public var kind: Kind

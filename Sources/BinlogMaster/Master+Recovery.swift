@@ -60,9 +60,18 @@ extension Master {
             throw MasterError(.binlog, "active segment starts at LSN \(active.header.firstLSN) but the last sealed one ends at \(sealed.footer.lastLSN)")
         }
 
+        // A promotion elsewhere may have superseded this master: refuse before writing anything.
+        let history = try ownHistory()
+        try checkTargetsForFence()
+
         let position = try queue.inDatabase { db in try AppliedPosition.read(db) }
         guard let position else {
             throw MasterError(.notFound, "\(directory.databasePath) has no logship position table; it was not created by binlog-writer init")
+        }
+        if entries.isEmpty && history.current.firstLSN > 1 {
+            // A promoted master before its first commit: it continues from the fork point.
+            lastLSN = history.current.firstLSN - 1
+            lastCommitTime = position.commitTime
         }
         guard position.sourceID == identity.sourceID else {
             throw MasterError(.binlog, "database belongs to source \(position.sourceID), master.json says \(identity.sourceID)")

@@ -21,6 +21,9 @@ public struct MasterError: Error, CustomStringConvertible {
         case io = "i/o error"
         /// Input data (CSV, JSON Lines) that cannot be loaded.
         case input = "bad input"
+        /// A promotion superseded this master's epoch (a fence at one of its targets), or the
+        /// binlog's histories disagree: writing here would fork the data (docs/FAILOVER.md).
+        case splitBrain = "split brain"
         /// A request that makes no sense for this master (bad option value, unknown table).
         case invalid = "invalid request"
     }
@@ -43,6 +46,7 @@ public struct MasterError: Error, CustomStringConvertible {
         switch error.kind {
         case .diskFull: self.init(.diskFull, "\(operation): \(error)", formatError: error)
         case .io: self.init(.io, "\(operation): \(error)", formatError: error)
+        case .splitBrain: self.init(.splitBrain, "\(operation): \(error)", formatError: error)
         default: self.init(.binlog, "\(operation): \(error)", formatError: error)
         }
     }

@@ -29,6 +29,11 @@ public struct MasterStatus: Codable, Sendable {
     public var sealedBytes: Int64
     public var segmentSizeBytes: Int64
     public var syncBinlog: Int
+    /// The LSN this epoch began at (1 unless the master was promoted; docs/FAILOVER.md).
+    public var epochFirstLSN: UInt64 = 1
+    /// Set when a newer epoch fenced this master (in its binlog or at a shipping target):
+    /// it refuses to write, and this says why.
+    public var fencedBy: String?
 
     public static func read(_ path: String) throws -> MasterStatus {
         let dir = MasterDirectory(path: path)
@@ -64,11 +69,27 @@ public struct MasterStatus: Codable, Sendable {
         } catch let e as FormatError {
             throw MasterError(e, while: "reading the binlog")
         }
-        let last = active?.lastLSN ?? sealed.last?.lastLSN ?? 0
-        let lastTime = active?.lastCommitTime ?? sealed.last?.lastCommitTime
-        return MasterStatus(sourceID: identity.sourceID.uuidString, epoch: identity.epoch, directory: dir.path, lastLSN: last,
+        let history = try? EpochHistory.newest(in: dir.binlogPath)
+        let epochFirst = history?.history.entry(identity.epoch)?.firstLSN ?? 1
+        let last = active?.lastLSN ?? sealed.last?.lastLSN ?? (epochFirst - 1)
+        let lastTime = active?.lastCommitTime ?? sealed.last?.lastCommitTime ?? (last > 0 && last == position?.lsn ? position.map { formatTimestamp($0.commitTime) } : nil)
+        var status = MasterStatus(sourceID: identity.sourceID.uuidString, epoch: identity.epoch, directory: dir.path, lastLSN: last,
                             lastCommitTime: lastTime, databaseLSN: position?.lsn ?? 0, activeSegment: active, sealedSegments: sealed,
                             sealedBytes: sealed.reduce(0) { $0 + $1.bytes }, segmentSizeBytes: identity.segmentSizeBytes,
                             syncBinlog: identity.syncBinlog)
+        status.epochFirstLSN = epochFirst
+        status.fencedBy = fence(identity, dir, history)
+        return status
+    }
+
+    /// Why this master may no longer write, if a newer epoch's history is in its binlog or at
+    /// one of its shipping targets.
+    static func fence(_ identity: MasterDirectory.Identity, _ dir: MasterDirectory, _ own: (history: EpochHistory, path: String)?) -> String? {
+        let places = [own] + Master.shipTargets(of: dir).map { try? EpochHistory.newest(in: $0) }
+        for case let (history, path)? in places where history.sourceID == identity.sourceID && history.epoch > identity.epoch {
+            let end = history.end(of: identity.epoch).map { " after LSN \($0)" } ?? ""
+            return "epoch \(history.epoch) took over\(end) (\(path))"
+        }
+        return nil
     }
 }

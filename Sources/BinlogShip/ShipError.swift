@@ -22,6 +22,8 @@ public struct ShipError: Error, CustomStringConvertible, Sendable {
         case io = "i/o error"
         /// A path that does not exist, an unknown target, a target that lost what it held (exit 15).
         case notFound = "not found"
+        /// A target is fenced by a newer epoch and the segment belongs past its fork point (exit 6).
+        case splitBrain = "split brain"
         /// A bad configuration file or flag (exit 64).
         case config = "configuration error"
     }
@@ -52,6 +54,7 @@ public struct ShipError: Error, CustomStringConvertible, Sendable {
         case .diskFull: kind = .diskFull
         case .io: kind = .io
         case .invalidArgument: kind = .notFound
+        case .splitBrain: kind = .splitBrain
         }
         let what = error.kind == .io || error.kind == .diskFull ? error.message : "\(error.kind.rawValue): \(error.message)"
         self.init(kind, context.map { "\($0): \(what)" } ?? what, target: target, path: error.path, offset: error.offset, hint: error.hint)
@@ -73,7 +76,7 @@ public struct ShipError: Error, CustomStringConvertible, Sendable {
 
     /// When several targets fail differently, the run exits with the most serious:
     /// the first of corruption, divergence, gap, disk full, I/O, not found, lag.
-    public static let severityOrder: [Kind] = [.corruption, .divergence, .gap, .diskFull, .io, .notFound, .lagging, .busy, .config]
+    public static let severityOrder: [Kind] = [.splitBrain, .corruption, .divergence, .gap, .diskFull, .io, .notFound, .lagging, .busy, .config]
 }
 
 /// Wraps anything thrown below as a `ShipError` (format errors keep file and offset).

@@ -36,6 +36,7 @@ extension ShipRun {
         var copyTo: [TargetRun] = []
         for run in needing {
             do {
+                try checkFence(run, name: segment.name, firstLSN: segment.header.firstLSN, lastLSN: segment.lastLSN, path: segment.path)
                 try checkTargetFollows(run, segment)
                 if try partialIsCurrent(file, on: run, segment) { continue }
                 copyTo.append(run)

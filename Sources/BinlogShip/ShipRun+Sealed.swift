@@ -50,6 +50,7 @@ extension ShipRun {
         var copyTo: [TargetRun] = []
         for run in needing {
             do {
+                try checkFence(run, name: segment.name, firstLSN: segment.header.firstLSN, lastLSN: segment.lastLSN, path: segment.path)
                 try checkTargetFollows(run, segment)
                 guard let size = try run.directory.size(of: name) else { copyTo.append(run); continue }
                 let existing = run.directory.path + "/" + name

@@ -17,6 +17,8 @@ final class TargetRun {
     /// written for it, and the error is reported once the segment before is committed.
     var stopping = false
     var error: ShipError?
+    /// The newest epoch history the target holds (ShipRun+Epochs.swift).
+    var fence: EpochHistory?
     var result: ShipReport.TargetResult
     var name: String { directory.target.name }
     var isLive: Bool { error == nil }

@@ -113,6 +113,15 @@ struct ChainPosition: Equatable, Sendable {
         guard header.epoch >= segment.epoch else {
             throw FormatError(.corrupted, "\(name) has epoch \(header.epoch), older than \(segment)", path: path, offset: 32)
         }
+        if header.epoch > segment.epoch {
+            // An epoch switch after a promotion (docs/FAILOVER.md): the new epoch begins at or
+            // before the end of this one, without a hash link. Where exactly is in the history
+            // file, which shipping carries and fences check and replica-apply follows.
+            if header.firstLSN > lastLSN &+ 1 {
+                throw FormatError(.gap, "LSNs \(lastLSN + 1)…\(header.firstLSN - 1) are missing between \(segment) and \(name) (epoch \(header.epoch) begins at \(header.firstLSN))", path: path, offset: 48)
+            }
+            return
+        }
         if header.firstLSN != lastLSN &+ 1 {
             if header.firstLSN > lastLSN &+ 1 {
                 throw FormatError(.gap, "LSNs \(lastLSN + 1)…\(header.firstLSN - 1) are missing between \(segment) and \(name)", path: path, offset: 48)

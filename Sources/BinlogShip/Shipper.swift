@@ -54,6 +54,7 @@ public final class Shipper {
         let listing = try source.list()
         let run = try ShipRun(shipper: self, state: ShipState.load(directory: stateDirectory) ?? ShipState(source: source.binlogPath))
         try run.begin()
+        run.exchangeHistories()
         try run.shipSealed(listing)
         if config.includeActive && run.sourceError == nil { try run.shipActive(listing) }
         try run.finish()

@@ -16,7 +16,8 @@ public enum ExitStatus: Int32, CaseIterable, Sendable {
     case divergence = 4
     /// A replica or a target is further behind than --max-lag allows.
     case lagging = 5
-    /// Reserved for failover: two masters wrote the same epoch's history.
+    /// Split brain: segments of a fenced (older) epoch past its fork point, a master that was
+    /// superseded by a promotion, or two histories of the same source that disagree.
     case splitBrain = 6
     /// A SQL statement failed; its transaction was rolled back and nothing was logged.
     case sqlError = 10
@@ -43,7 +44,7 @@ public enum ExitStatus: Int32, CaseIterable, Sendable {
         case .corruption: return "corruption: checksum, frame, footer or hash-chain failure, or a foreign segment"
         case .divergence: return "divergence: replica data disagrees with the binlog"
         case .lagging: return "lag: further behind than --max-lag"
-        case .splitBrain: return "split brain (reserved for failover)"
+        case .splitBrain: return "split brain: a fenced epoch's writes past the fork point, or two masters"
         case .sqlError: return "SQL error: rolled back, nothing logged"
         case .badInput: return "bad input data"
         case .busy: return "busy: another process holds the lock"
@@ -62,6 +63,7 @@ public enum ExitStatus: Int32, CaseIterable, Sendable {
         case .diskFull: return .diskFull
         case .io: return .ioError
         case .invalidArgument: return .notFound
+        case .splitBrain: return .splitBrain
         }
     }
 

@@ -18,8 +18,12 @@ public struct Inbox {
         public var isPartial: Bool
         public var header: SegmentHeader
         public var footer: SegmentFooter?
-        /// Last LSN: from the footer when sealed; nil for a partial segment until read.
-        public var lastLSN: UInt64? { footer?.lastLSN }
+        /// The fork point when this segment's epoch ended (a later epoch began after it): the
+        /// last LSN of this segment that belongs to the history; readers stop there.
+        public var end: UInt64?
+        /// Last LSN to use: from the footer when sealed (capped at `end`); nil for a partial
+        /// segment until read.
+        public var lastLSN: UInt64? { footer.map { min($0.lastLSN, end ?? .max) } }
         public var fileName: String { (path as NSString).lastPathComponent }
     }
 
@@ -69,6 +73,7 @@ public struct Inbox {
         var ignored: [String] = []
         for file in names.sorted() {
             if file.hasPrefix(".") { continue }   // .tmp-* files of a shipper at work
+            if EpochHistory.parseFileName(file) != nil { continue }   // epoch history, read by chain()
             guard let (name, partial) = Self.parse(file) else { ignored.append(file); continue }
             let key = name.sealed
             if let existing = byKey[key] {
@@ -97,49 +102,78 @@ public struct Inbox {
     }
 
     /// The segments that carry a store at `start` forward, in order, and the first problem
-    /// that stops the chain (nil when it is whole up to the newest segment):
+    /// that stops the chain (nil when it is whole up to the newest segment). See `follow`.
+    public func chain(after start: UInt64?, source: (id: UUID, epoch: UInt32)?) throws -> (segments: [Segment], problem: ReplicaError?) {
+        let c = try follow(after: start, source: source)
+        return (c.segments, c.problem)
+    }
+
+    /// The segments that carry a store at `start` forward along the newest epoch history in
+    /// the inbox (docs/FAILOVER.md), the first problem that stops them, and what an older epoch
+    /// wrote past its fork point:
     ///
     /// - segments wholly at or below `start` are skipped (already applied), and so is a damaged
     ///   file when the next readable segment starts at or below `start + 1`;
-    /// - a damaged file, a segment of another source or epoch than `source` (or than the first
-    ///   segment used, when `source` is nil), a missing LSN range or a broken link (sequence,
-    ///   overlap, hash chain) ends the chain there.
+    /// - a segment of an epoch that ended (a later epoch forked from it) is used only up to the
+    ///   fork point (`Segment.end`); what it holds beyond is listed in `diverged`, never applied;
+    /// - a damaged file, a segment of another source, of an epoch no history names, a missing
+    ///   LSN range or a broken link (sequence, overlap, hash chain, epoch switch) ends the chain.
     ///
     /// With `start` nil the chain begins at the inbox's first segment (restore, status window).
-    public func chain(after start: UInt64?, source: (id: UUID, epoch: UInt32)?) throws -> (segments: [Segment], problem: ReplicaError?) {
+    public func follow(after start: UInt64?, source: (id: UUID, epoch: UInt32)?) throws -> Chain {
         let listing: Listing
-        do { listing = try list() } catch let e as FormatError { throw ReplicaError(e, while: "reading the inbox") }
-        let entries = listing.entries
+        let found: (history: EpochHistory, path: String)?
+        do {
+            listing = try list()
+            found = try EpochHistory.newest(in: path)
+        } catch let e as FormatError { throw ReplicaError(e, while: "reading the inbox") }
+        var chain = Chain(history: found?.history)
+        let timeline = found?.history
+        if let source, let problem = Self.storeProblem(timeline, found?.path, source: source, start: start ?? 0) {
+            chain.problem = problem
+            return chain
+        }
+        // Cap every segment of an ended epoch at its fork point; drop what lies wholly beyond.
+        let entries: [Result<Segment, UnreadableError>] = listing.entries.compactMap { entry in
+            guard case .success(var s) = entry, let end = timeline?.end(of: s.name.epoch) else { return entry }
+            s.end = end
+            if s.header.firstLSN > end {
+                chain.diverged.append(Diverged(segment: s.fileName, epoch: s.name.epoch, forkLSN: end, firstLSN: s.header.firstLSN, lastLSN: s.footer?.lastLSN))
+                return nil
+            }
+            if let last = s.footer?.lastLSN, last > end {
+                chain.diverged.append(Diverged(segment: s.fileName, epoch: s.name.epoch, forkLSN: end, firstLSN: end + 1, lastLSN: last))
+            }
+            return .success(s)
+        }
         var first = 0
         if let start {
             while first < entries.count && isApplied(entries, first, start: start) { first += 1 }
         }
-        var result: [Segment] = []
-        var expected = source
+        let expectedSource = source?.id ?? timeline?.sourceID
         for entry in entries[first...] {
             let segment: Segment
             switch entry {
             case .failure(let u):
-                return (result, ReplicaError(u.file.error, while: "opening \(u.file.fileName)"))
+                chain.problem = ReplicaError(u.file.error, while: "opening \(u.file.fileName)")
+                return chain
             case .success(let s):
                 segment = s
             }
-            let h = segment.header
-            if let e = expected, h.sourceID != e.id || h.epoch != e.epoch {
-                return (result, ReplicaError(.corruption, "\(segment.fileName) comes from source \(h.sourceID) epoch \(h.epoch); "
-                                             + (source != nil ? "this store follows" : "the segments before it come from") + " source \(e.id) epoch \(e.epoch) (file \(segment.path), offset 16)",
-                                             hint: "a segment of another master was shipped into this inbox; remove it and ship the right one"))
+            if let problem = admit(segment, source: expectedSource ?? chain.segments.first?.header.sourceID, timeline: timeline, storeEpoch: source?.epoch) {
+                chain.problem = problem
+                return chain
             }
-            expected = (h.sourceID, h.epoch)
-            if let previous = result.last {
-                if let problem = link(from: previous, to: segment) { return (result, problem) }
-            } else if let start, h.firstLSN > start + 1 {
-                return (result, ReplicaError(.gap, "LSNs \(start + 1)…\(h.firstLSN - 1) are missing: the store is at LSN \(start) and the inbox continues at \(segment.fileName)",
-                                             hint: "those segments were lost or purged before this replica applied them; ship them again, or rebuild the replica from a snapshot of another one"))
+            if let previous = chain.segments.last {
+                if let problem = link(from: previous, to: segment, timeline: timeline) { chain.problem = problem; return chain }
+            } else if let start, segment.header.firstLSN > start + 1 {
+                chain.problem = ReplicaError(.gap, "LSNs \(start + 1)…\(segment.header.firstLSN - 1) are missing: the store is at LSN \(start) and the inbox continues at \(segment.fileName)",
+                                             hint: "those segments were lost or purged before this replica applied them; ship them again, or rebuild the replica from a snapshot of another one")
+                return chain
             }
-            result.append(segment)
+            chain.segments.append(segment)
         }
-        return (result, nil)
+        return chain
     }
 
     /// True when the store at `start` holds everything of `entries[i]`: a segment ending at or
@@ -155,7 +189,10 @@ public struct Inbox {
     }
 
     /// Checks that `next` follows `previous`; a missing range is a gap naming its LSNs.
-    private func link(from previous: Segment, to next: Segment) -> ReplicaError? {
+    private func link(from previous: Segment, to next: Segment, timeline: EpochHistory?) -> ReplicaError? {
+        if next.name.epoch != previous.name.epoch {
+            return switchProblem(from: previous, to: next, timeline: timeline)
+        }
         do {
             let reader = try SegmentReader(path: next.path)
             try BinlogDirectory.checkLink(from: (previous.name, previous.footer, previous.header), to: reader,

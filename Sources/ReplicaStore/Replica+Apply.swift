@@ -62,7 +62,7 @@ extension Replica {
 
         // Segments this store still needs, up to the first that cannot follow (gap, damage,
         // another source): everything before that problem is applied, then it is reported.
-        let chain = try Inbox(path: directory.inboxPath).chain(after: start, source: position.map { ($0.sourceID, $0.epoch) })
+        let chain = try Inbox(path: directory.inboxPath).follow(after: start, source: position.map { ($0.sourceID, $0.epoch) })
         var run = ApplyRun(options: options, position: position, result: result)
         try queue.inDatabase { db in
             run.summary = try SummaryMaintainer.load(db, at: start)
@@ -83,6 +83,8 @@ extension Replica {
             // Everything before the problem is applied; what follows cannot be, in order.
             throw problem.stopped(at: run.result.toLSN)
         }
+        // An older epoch's writes past its fork point are never applied; say so loudly.
+        if let alarm = chain.divergedAlarm { throw alarm }
         return run.result
     }
 }
@@ -106,6 +108,8 @@ private struct ApplyRun {
     private var open = false
     private var batchCount = 0, batchEvents = 0
     private var last: (lsn: UInt64, time: Int64)?
+    /// Set when the open batch crossed into a newer epoch: written with its position.
+    private var newEpoch: UInt32?
 
     init(options: Replica.ApplyOptions, position: AppliedPosition?, result: Replica.ApplyResult) {
         self.options = options
@@ -125,6 +129,8 @@ private struct ApplyRun {
                     let tx: Transaction
                     do {
                         guard let next = try reader.next() else { break }
+                        // An ended epoch's segment is used up to its fork point only (Inbox.follow).
+                        if let end = segment.end, next.lsn > end { break }
                         tx = next
                     } catch let e as FormatError {
                         throw ReplicaError(e, while: "reading \(segment.fileName)")
@@ -171,6 +177,7 @@ private struct ApplyRun {
             CrashPoint.reach("apply.before-rows")   // fault injection, see CrashPoint
             try engine.apply(tx, in: db)
             summary?.observe(tx)
+            if header.epoch != (newEpoch ?? position?.epoch) { newEpoch = header.epoch }
         } catch {
             rollback(db)
             // Statements prepared inside the rolled-back batch may name objects it created.
@@ -195,10 +202,12 @@ private struct ApplyRun {
         guard batchCount > 0, let last else { rollback(db); return }
         CrashPoint.reach("apply.before-position")
         try summary?.flush(db, lsn: last.lsn)
-        try AppliedPosition.write(db, lsn: last.lsn, commitTime: last.time, appliedAt: microsecondsNow())
+        try AppliedPosition.write(db, lsn: last.lsn, commitTime: last.time, appliedAt: microsecondsNow(), epoch: newEpoch)
         CrashPoint.reach("apply.after-position")
         try db.execute(sql: "COMMIT")
         CrashPoint.reach("apply.after-commit")
+        if let newEpoch { position?.epoch = newEpoch }
+        newEpoch = nil
         open = false
         committedLSN = last.lsn
         batchCount = 0
@@ -210,6 +219,7 @@ private struct ApplyRun {
     private mutating func rollback(_ db: Database) {
         if open { try? db.execute(sql: "ROLLBACK") }
         summary?.discard()
+        newEpoch = nil
         open = false
         batchCount = 0
         batchEvents = 0

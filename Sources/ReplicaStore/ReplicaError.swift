@@ -11,6 +11,9 @@ public struct ReplicaError: Error, CustomStringConvertible {
         case corruption
         /// The store disagrees with the binlog (row missing, key already there).
         case divergence
+        /// Segments of an epoch past its fork point, a store that applied past a fork, or two
+        /// histories that disagree (docs/FAILOVER.md).
+        case splitBrain = "split brain"
         /// Another replica-apply holds the replica's lock.
         case busy
         case diskFull = "disk full"
@@ -45,6 +48,7 @@ public struct ReplicaError: Error, CustomStringConvertible {
         case .diskFull: kind = .diskFull
         case .io: kind = .io
         case .invalidArgument: kind = .notFound
+        case .splitBrain: kind = .splitBrain
         default: kind = .corruption
         }
         self.init(kind, "\(operation): \(e)", format: e)

@@ -27,6 +27,9 @@ public struct ReplicaStatus: Codable, Sendable {
     /// master does not make a replica lag, a pending transaction does.
     public var lagSeconds: Double
     public var inboxProblem: String?
+    /// An older epoch's transactions in the inbox past its fork point (docs/FAILOVER.md):
+    /// never applied; the split-brain alarm replica-apply raises for them.
+    public var lostWrites: String?
     public var recoverableFromLSN: UInt64?
     public var recoverableToLSN: UInt64?
     public var snapshots: [Snapshot]
@@ -54,6 +57,7 @@ public struct ReplicaStatus: Codable, Sendable {
         var behindSegments = 0
         var pendingBytes: Int64 = 0
         var problem: String?
+        var lostWrites: String?
         var firstInboxLSN: UInt64?
         var restorableLast: UInt64?
         var oldestPending: Int64?
@@ -61,8 +65,9 @@ public struct ReplicaStatus: Codable, Sendable {
             let inbox = Inbox(path: dir.inboxPath)
             let source = position.map { ($0.sourceID, $0.epoch) }
             // What the store still needs, up to the first problem apply would stop at.
-            let pending = try inbox.chain(after: applied, source: source)
+            let pending = try inbox.follow(after: applied, source: source)
             problem = pending.problem?.description
+            lostWrites = pending.divergedAlarm?.message
             oldestPending = try Self.commitTime(of: applied + 1, in: pending.segments)
             for seg in pending.segments {
                 var last = seg.lastLSN
@@ -73,6 +78,7 @@ public struct ReplicaStatus: Codable, Sendable {
                     last = reader.transactionCount > 0 ? reader.lastLSN : nil
                     lastTime = reader.transactionCount > 0 ? reader.lastCommitTime : nil
                 }
+                if let end = seg.end, let l = last, l > end { last = end; lastTime = nil }   // an ended epoch, used up to its fork
                 if let last, last > applied {
                     behindSegments += 1
                     pendingBytes += seg.size
@@ -105,7 +111,7 @@ public struct ReplicaStatus: Codable, Sendable {
             appliedAgeSeconds: appliedTime.map { max(0, Double(now - $0) / 1e6) },
             inboxLastLSN: inboxLast, inboxLastCommitTime: inboxLastTime.map(formatTimestamp), behindLSNs: inboxLast - applied,
             behindSegments: behindSegments, pendingBytes: pendingBytes, oldestPendingCommitTime: oldestPending.map(formatTimestamp),
-            lagSeconds: lag, inboxProblem: problem,
+            lagSeconds: lag, inboxProblem: problem, lostWrites: lostWrites,
             recoverableFromLSN: fromLSN, recoverableToLSN: fromLSN == nil ? nil : toLSN, snapshots: snapshots,
             lastRunAt: state.lastRunAt.map(formatTimestamp), lastSuccessAt: state.lastSuccessAt.map(formatTimestamp),
             lastError: state.lastError, lastErrorAt: state.lastErrorAt.map(formatTimestamp))
@@ -139,6 +145,8 @@ public struct ReplicaStatus: Codable, Sendable {
         metric("lag_seconds", "Seconds since the master committed the oldest transaction in the inbox not yet applied (0 when caught up).", "gauge", lagSeconds)
         metric("snapshots", "Snapshots kept.", "gauge", Double(snapshots.count))
         metric("inbox_problem", "1 when the inbox has a gap or a damaged segment.", "gauge", inboxProblem == nil ? 0 : 1)
+        metric("epoch", "Epoch of the source the store follows (it grows with each promotion).", "gauge", Double(epoch ?? 0))
+        metric("split_brain", "1 when the inbox holds an older epoch's transactions past its fork point (lost writes).", "gauge", lostWrites == nil ? 0 : 1)
         metric("last_run_failed", "1 when the last replica-apply run failed.", "gauge", lastErrorAt != nil && lastErrorAt == lastRunAt ? 1 : 0)
         return lines.joined(separator: "\n") + "\n"
     }

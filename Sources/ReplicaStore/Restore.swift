@@ -51,8 +51,9 @@ public enum Restore {
             let reader = try SegmentReader(path: seg.path)
             guard let firstTx = try reader.next(decode: false) else { continue }
             var last = firstTx.lsn, lastTime = firstTx.commitTime
-            if let f = seg.footer { last = f.lastLSN; lastTime = f.lastCommitTime } else {
-                while let tx = try reader.next(decode: false) { last = tx.lsn; lastTime = tx.commitTime }
+            // An ended epoch's segment counts up to its fork point only (Inbox.follow).
+            if let f = seg.footer, f.lastLSN <= (seg.end ?? .max) { last = f.lastLSN; lastTime = f.lastCommitTime } else {
+                while let tx = try reader.next(decode: false), tx.lsn <= (seg.end ?? .max) { last = tx.lsn; lastTime = tx.commitTime }
             }
             spans.append(SegmentSpan(segment: seg, first: firstTx.lsn, last: last, firstTime: firstTx.commitTime, lastTime: lastTime))
         }
@@ -110,7 +111,7 @@ public enum Restore {
             for span in spans where span.firstTime <= t {
                 if span.lastTime <= t { best = max(best ?? 0, span.last); continue }
                 let reader = try SegmentReader(path: span.segment.path)
-                while let tx = try reader.next(decode: false), tx.commitTime <= t { best = max(best ?? 0, tx.lsn) }
+                while let tx = try reader.next(decode: false), tx.commitTime <= t, tx.lsn <= span.last { best = max(best ?? 0, tx.lsn) }
             }
             // A time before the earliest restorable commit fails, also when the window starts
             // with the empty database: nothing says the master existed then, and an empty
@@ -185,9 +186,12 @@ public enum Restore {
             var position = try AppliedPosition.read(db)
             var open = false, inBatch = 0
             var last: (UInt64, Int64)?
+            // Across an epoch switch the position takes the new epoch (docs/FAILOVER.md).
+            var epoch = position?.epoch
+            let history = try? EpochHistory.newest(in: dir.inboxPath)?.history
             func commit() throws {
                 guard open else { return }
-                if let last { try AppliedPosition.write(db, lsn: last.0, commitTime: last.1, appliedAt: microsecondsNow()) }
+                if let last { try AppliedPosition.write(db, lsn: last.0, commitTime: last.1, appliedAt: microsecondsNow(), epoch: epoch) }
                 try db.execute(sql: "COMMIT")
                 open = false
                 inBatch = 0
@@ -196,9 +200,12 @@ public enum Restore {
             do {
                 outer: for name in plan.segments {
                     let reader = try SegmentReader(path: dir.inboxPath + "/" + name)
+                    let end = history?.end(of: reader.header.epoch) ?? .max
                     while let tx = try reader.next() {
                         if tx.lsn <= plan.fromLSN { continue }
                         if tx.lsn > plan.targetLSN { break outer }
+                        if tx.lsn > end { break }   // an ended epoch: the next segment continues
+                        epoch = reader.header.epoch
                         if position == nil {
                             try AppliedPosition.createTable(db, initial: AppliedPosition(sourceID: reader.header.sourceID, epoch: reader.header.epoch, lsn: 0, commitTime: 0, appliedAt: 0))
                             position = try AppliedPosition.read(db)

@@ -65,6 +65,7 @@ func exitStatus(_ kind: ShipError.Kind) -> ExitStatus {
     case .io: return .ioError
     case .notFound: return .notFound
     case .config: return .usage
+    case .splitBrain: return .splitBrain
     }
 }
 

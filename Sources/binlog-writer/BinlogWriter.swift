@@ -48,6 +48,7 @@ func classify(_ error: Error) -> ExitStatus? {
         case .io: return .ioError
         case .input: return .badInput
         case .invalid: return .usage
+        case .splitBrain: return .splitBrain
         }
     }
     if let e = error as? ApplyError { return e.isDiskFull ? .diskFull : .divergence }

@@ -22,7 +22,8 @@ struct Status: ParsableCommand {
             if json { printLine(try jsonText(s)); return }
             printLine("master      \(s.directory)")
             printLine("source id   \(s.sourceID)")
-            printLine("epoch       \(s.epoch)")
+            printLine("epoch       \(s.epoch)" + (s.epochFirstLSN > 1 ? " (began at LSN \(s.epochFirstLSN), after a promotion)" : ""))
+            if let fence = s.fencedBy { printLine("FENCED      \(fence): this master refuses to write (split brain guard; docs/FAILOVER.md)") }
             printLine("last LSN    \(s.lastLSN)" + (s.lastCommitTime.map { "  committed \($0)" } ?? ""))
             if s.databaseLSN != s.lastLSN { printLine("database    at LSN \(s.databaseLSN): recovery will redo the rest on the next open") }
             if let a = s.activeSegment {

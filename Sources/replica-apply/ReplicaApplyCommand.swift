@@ -1,6 +1,7 @@
 import ArgumentParser
 import BinlogApply
 import BinlogFormat
+import Failover
 import Foundation
 import GRDB
 import LogshipCLI
@@ -12,7 +13,8 @@ struct ReplicaApplyCommand: ParsableCommand {
         commandName: "replica-apply",
         abstract: "Apply shipped binlog segments to a replica's snapshot store exactly once; snapshots and point-in-time restore.",
         discussion: "Exit codes (shared by binlog-writer, binlog-ship, replica-apply and report):\n" + ExitStatus.table,
-        subcommands: [Apply.self, Init.self, Snapshot.self, Restore.self, Status.self, Check.self, Summarize.self],
+        subcommands: [Apply.self, Init.self, Snapshot.self, Restore.self, Status.self, Check.self, Summarize.self,
+                      CandidatesCommand.self, Promote.self],
         defaultSubcommand: Apply.self)
 }
 
@@ -29,6 +31,17 @@ func classify(_ error: Error) -> ExitStatus? {
         case .notFound: return .notFound
         case .exists: return .alreadyExists
         case .invalid: return .usage
+        case .splitBrain: return .splitBrain
+        }
+    }
+    if let e = error as? FailoverError {
+        switch e.kind {
+        case .splitBrain: return .splitBrain
+        case .notFound: return .notFound
+        case .exists: return .alreadyExists
+        case .invalid: return .usage
+        case .io: return .ioError
+        case .diskFull: return .diskFull
         }
     }
     if let e = error as? ApplyError { return e.isDiskFull ? .diskFull : .divergence }

@@ -22,6 +22,7 @@ struct Status: ParsableCommand {
             printLine("inbox       up to LSN \(s.inboxLastLSN)" + (s.inboxLastCommitTime.map { ", committed \($0)" } ?? "")
                       + ": \(s.behindLSNs) transactions in \(s.behindSegments) segments pending (\(formatBytes(s.pendingBytes))), lag \(String(format: "%.1f", s.lagSeconds)) s")
             if let p = s.inboxProblem { printLine("problem     \(p)") }
+            if let l = s.lostWrites { printLine("SPLIT BRAIN \(l)") }
             printLine("restorable  " + (s.recoverableFromLSN.map { "LSN \($0)…\(s.recoverableToLSN ?? 0)" } ?? "nothing (no snapshot, inbox does not start at LSN 1)"))
             printLine("snapshots   \(s.snapshots.count)" + (s.snapshots.last.map { ", newest at LSN \($0.lsn) (\(formatTimestamp($0.commitTime)))" } ?? ""))
             printLine("last run    " + (s.lastRunAt ?? "never") + (s.lastSuccessAt.map { ", last success \($0)" } ?? ""))
@@ -57,6 +58,11 @@ struct Check: ParsableCommand {
                 problems.append("replica-apply has never run successfully here")
             }
             if let p = s.inboxProblem { problems.append("inbox: \(p)") }
+            if let l = s.lostWrites {
+                // A split-brain alarm outranks lag: page with its own code.
+                printError("replica-apply", "check failed: \(l)")
+                throw ReportedFailure(.splitBrain)
+            }
             if problems.isEmpty {
                 printLine("OK: applied LSN \(s.appliedLSN), \(s.behindLSNs) pending, lag \(String(format: "%.1f", s.lagSeconds)) s (max \(maxLag))")
             } else {

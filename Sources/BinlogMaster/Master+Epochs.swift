@@ -1,0 +1,73 @@
+import BinlogFormat
+import Foundation
+
+/// Epochs on the master side (docs/FAILOVER.md): a promoted master starts from its history's
+/// fork point, and a master whose epoch was superseded refuses to write.
+extension Master {
+    /// The epoch history this master writes under: the newest history file in its binlog
+    /// directory, which must be this master's own epoch. A newer one means a promotion fenced
+    /// this master; an older one (or none, past epoch 1) means the directory lost its history.
+    func ownHistory() throws -> EpochHistory {
+        let found: (history: EpochHistory, path: String)?
+        do { found = try EpochHistory.newest(in: directory.binlogPath) } catch let e as FormatError { throw MasterError(e, while: "reading the epoch history") }
+        guard let found else {
+            guard identity.epoch == 1 else {
+                throw MasterError(.binlog, "master.json says epoch \(identity.epoch) but \(directory.binlogPath) holds no \(EpochHistory.fileName(epoch: identity.epoch))",
+                                  hint: "restore the history file from a replica inbox (every target got a copy)")
+            }
+            return EpochHistory.initial(sourceID: identity.sourceID)
+        }
+        guard found.history.sourceID == identity.sourceID else {
+            throw MasterError(.binlog, "\(found.path) belongs to source \(found.history.sourceID), this master is \(identity.sourceID)")
+        }
+        if found.history.epoch > identity.epoch {
+            throw fenced(by: found.history, at: found.path)
+        }
+        guard found.history.epoch == identity.epoch else {
+            throw MasterError(.binlog, "master.json says epoch \(identity.epoch) but the newest history in the binlog is \(found.path)",
+                              hint: "restore \(EpochHistory.fileName(epoch: identity.epoch)) from a replica inbox")
+        }
+        return found.history
+    }
+
+    /// Refuses to write when any shipping target of this master holds a history of a later
+    /// epoch: a replica was promoted, and writing here would fork the data. Targets are those
+    /// in the default shipping state (`<master>/ship/state.json`); unreachable ones are skipped
+    /// (binlog-ship reports them).
+    func checkTargetsForFence() throws {
+        for target in Self.shipTargets(of: directory) {
+            let found: (history: EpochHistory, path: String)?
+            do { found = try EpochHistory.newest(in: target) } catch let e as FormatError {
+                throw MasterError(e, while: "reading the epoch history at target \(target)")
+            }
+            if let found, found.history.sourceID == identity.sourceID, found.history.epoch > identity.epoch {
+                throw fenced(by: found.history, at: found.path)
+            }
+        }
+    }
+
+    /// The split-brain error for a master of an epoch that `history` ended.
+    func fenced(by history: EpochHistory, at path: String) -> MasterError {
+        let end = history.end(of: identity.epoch)
+        let next = history.entry(identity.epoch + 1)
+        let lost = end.map { lastLSN > $0 ? " This master acknowledged LSNs \($0 + 1)…\(lastLSN) after the fork; the new master never received them." : "" } ?? ""
+        return MasterError(.splitBrain,
+                           "this master (epoch \(identity.epoch)) was superseded: epoch \(history.epoch) exists (\(path))"
+                           + (end.map { "; epoch \(identity.epoch + 1) took over after LSN \($0)" } ?? "")
+                           + (next?.promotedFrom.map { ", promoted from \($0) at \(next?.startedAt ?? "")" } ?? "")
+                           + ". Refusing to write: it would fork the data." + lost,
+                           hint: "make this directory a replica of the new master (docs/FAILOVER.md, \"Rejoining\")"
+                           + (end.map { "; list its transactions after the fork with `binlog-writer dump \(directory.path) --from-lsn \($0 + 1)`" } ?? ""))
+    }
+
+    /// Target directories recorded in the master's default shipping state, if any.
+    static func shipTargets(of directory: MasterDirectory) -> [String] {
+        struct State: Decodable {
+            struct Target: Decodable { var path: String }
+            var targets: [String: Target]
+        }
+        guard let data = FileManager.default.contents(atPath: directory.path + "/ship/state.json"),
+              let state = try? JSONDecoder().decode(State.self, from: data) else { return [] }
+        return state.targets.values.map(\.path).sorted()
+    }
+}

@@ -1,0 +1,59 @@
+import BinlogFormat
+import BinlogMaster
+import Foundation
+import ReplicaStore
+
+/// Every failure of a failover command: what, where, and what the operator can do.
+public struct FailoverError: Error, CustomStringConvertible {
+    public enum Kind: String, Sendable {
+        /// Another promotion, a fenced epoch, replicas of different histories (exit 6).
+        case splitBrain = "split brain"
+        /// No such replica or fence directory (exit 15).
+        case notFound = "not found"
+        /// The new master's directory exists (exit 16).
+        case exists = "already exists"
+        /// A replica that cannot be promoted as it is: empty, another source (exit 64).
+        case invalid = "invalid request"
+        case io = "i/o error"
+        case diskFull = "disk full"
+    }
+
+    public var kind: Kind
+    public var message: String
+    public var hint: String?
+
+    public init(_ kind: Kind, _ message: String, hint: String? = nil) {
+        self.kind = kind
+        self.message = message
+        self.hint = hint
+    }
+
+    /// Lifts a format error (history files, fences).
+    public init(_ e: FormatError, while operation: String) {
+        let kind: Kind
+        switch e.kind {
+        case .splitBrain: kind = .splitBrain
+        case .diskFull: kind = .diskFull
+        case .invalidArgument: kind = .notFound
+        default: kind = .io
+        }
+        self.init(kind, "\(operation): \(e)")
+    }
+
+    public var description: String {
+        var text = "\(kind.rawValue): \(message)"
+        if let hint { text += "\nHINT: \(hint)" }
+        return text
+    }
+}
+
+extension EpochHistory {
+    /// Where `self` and `other` part, for messages.
+    func difference(from other: EpochHistory) -> String {
+        if sourceID != other.sourceID { return "source \(sourceID), not \(other.sourceID)" }
+        for (a, b) in zip(epochs, other.epochs) where a != b {
+            return "epoch \(a.epoch) ends at LSN \(a.lastLSN.map(String.init) ?? "open") there, at \(b.lastLSN.map(String.init) ?? "open") in this promotion"
+        }
+        return "epochs 1…\(epoch) there, 1…\(other.epoch) here"
+    }
+}

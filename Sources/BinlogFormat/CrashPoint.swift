@@ -22,6 +22,9 @@ import Glibc
 /// | `apply.after-commit` | the batch is committed; the run has not gone on |
 /// | `snapshot.before-rename` | the snapshot's temp file is complete and fsynced, not yet renamed |
 /// | `snapshot.after-rename` | renamed under its final name; the directory not yet fsynced |
+/// | `promote.after-own-fence` | the promoted replica's inbox holds the new history; no master yet |
+/// | `promote.before-master-rename` | the new master is complete under its temp name |
+/// | `promote.after-fence` | one more `--fence` directory holds the history (hit n: the n-th) |
 public enum CrashPoint {
     /// The armed point and the hit that fires it, from `LOGSHIP_CRASH_AT`.
     private static let armed: (name: String, hit: Int)? = {

@@ -28,6 +28,11 @@ extension MasterDirectory {
         }
         // Computed by hand: Foundation's deletingLastPathComponent traps on some one-letter names.
         let parent = final.path.lastIndex(of: "/").map { String(final.path[..<$0]) } ?? "."
+        // A promotion that crashed while building leaves `.tmp-<pid>-<n>-<name>`: remove it.
+        let name = final.path.split(separator: "/").last.map(String.init) ?? final.path
+        for stale in (try? fm.contentsOfDirectory(atPath: parent)) ?? [] where stale.hasPrefix(".tmp-") && stale.hasSuffix("-" + name) {
+            try? fm.removeItem(atPath: parent + "/" + stale)
+        }
         let temp = MasterDirectory(path: DurableFile.temporaryPath(for: final.path))
         let identity = Identity(sourceID: history.sourceID, epoch: history.epoch, createdAt: formatTimestamp(microsecondsNow()),
                                 segmentSizeBytes: segmentSize, syncBinlog: syncBinlog)
@@ -37,6 +42,7 @@ extension MasterDirectory {
             try history.publish(in: temp.binlogPath)
             try temp.writeIdentity(identity)
             try DurableFile.syncDirectory(temp.path)
+            CrashPoint.reach("promote.before-master-rename")
             try DurableFile.rename(temp.path, to: final.path)
             try DurableFile.syncDirectory(parent.isEmpty ? "/" : parent)
         } catch {

@@ -89,6 +89,7 @@ public enum Promotion {
 
         // 2. The replica's own fence: the resume marker, and no more old epoch past the fork.
         try FenceTarget(path: inbox).write(history)
+        CrashPoint.reach("promote.after-own-fence")
         // 3. The master, unless a resumed run already made it.
         if try !masterExists(at: outcome.master, history: history) {
             do {
@@ -99,7 +100,10 @@ public enum Promotion {
             }
         }
         // 4. Everyone else it was told of.
-        for fence in fences { try fence.write(history) }
+        for fence in fences {
+            try fence.write(history)
+            CrashPoint.reach("promote.after-fence")
+        }
         outcome.fenced = fences
         return outcome
     }

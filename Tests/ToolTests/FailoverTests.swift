@@ -156,3 +156,34 @@ final class FailoverTests: XCTestCase {
         expect(try tool("replica-apply", "promote", b, "--to", dir.sub("N1")), 0, ["finished promoting"], "rerun")
     }
 }
+
+/// A promotion killed (SIGKILL) at each of its crash points is finished by running it again:
+/// one history, a master that writes from the fork point, every fence in place.
+final class PromotionCrashTests: XCTestCase {
+    func testAPromotionKilledAnywhereIsFinishedByARerun() throws {
+        let points = ["promote.after-own-fence", "promote.before-master-rename", "promote.after-fence", "promote.after-fence:2"]
+        for point in points {
+            let dir = TestDirectory("promote-crash")
+            let a = try ToolMaster(dir, name: "A")
+            let (b, c, d) = (dir.sub("B"), dir.sub("C"), dir.sub("D"))
+            for r in [b, c, d] { XCTAssertEqual(try ToolRunner.run("replica-apply", ["init", r]).status, 0) }
+            try a.exec("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t(v) VALUES ('x'), ('y');")
+            try a.rotate()
+            try Shipping.shipAll(a, to: b + "/inbox")
+            let n = dir.sub("N")
+            var env = ProcessInfo.processInfo.environment
+            env["LOGSHIP_CRASH_AT"] = point
+            let killed = try ToolRunner.run("replica-apply", ["promote", b, "--to", n, "--fence", c, "--fence", d], environment: env)
+            XCTAssertNotEqual(killed.status, 0, point)
+            XCTAssertTrue(killed.stderr.contains("crash point \(point.split(separator: ":")[0]) reached"), "\(point): the fault fired: \(killed.stderr)")
+            let rerun = try ToolRunner.run("replica-apply", ["promote", b, "--to", n, "--fence", c, "--fence", d])
+            XCTAssertEqual(rerun.status, 0, "\(point): \(rerun.stderr)")
+            for fenced in [b + "/inbox", c + "/inbox", d + "/inbox", n + "/binlog"] {
+                XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: fenced).filter { $0.hasSuffix(".history") }, ["00000002.history"], "\(point): \(fenced)")
+            }
+            let write = try ToolRunner.run("binlog-writer", ["exec", n, "INSERT INTO t(v) VALUES ('z')"])
+            XCTAssertTrue(write.stdout.hasPrefix("lsn=\(a.lastLSN + 1) "), "\(point): \(write.stdout) \(write.stderr)")
+            XCTAssertFalse(try FileManager.default.contentsOfDirectory(atPath: dir.path).contains { $0.hasPrefix(".tmp-") }, "\(point): no temp directory left")
+        }
+    }
+}

@@ -50,16 +50,22 @@ final class PointInTimeRestoreTests: XCTestCase {
         for _ in 0..<10 {
             let k = Int.random(in: 0..<h.master.commits.count, using: &h.rng)
             let commit = h.master.commits[k]
-            let gap = k + 1 < h.master.commits.count ? h.master.commits[k + 1].commitTime - commit.commitTime : 1_000
+            // After the newest commit the time is exactly its own: a later one is refused (below).
+            let gap = k + 1 < h.master.commits.count ? h.master.commits[k + 1].commitTime - commit.commitTime : 1
             let time = commit.commitTime + (gap > 1 ? Int64.random(in: 0..<gap, using: &h.rng) : 0)
             n += 1
             try restore(h, from: n % 3 == 0 ? "b" : "a", ["--to-time", PipelineHarness.timestamp(time)], expecting: commit.lsn, n)
         }
-        // Outside the window: refused with the window named, nothing written, no fallback to the latest.
+        // Outside the window: refused with the window named, nothing written, no fallback to the
+        // latest. A time after the newest commit is outside too: a transaction committed by then
+        // may not have been shipped yet.
         let out = h.dir.sub("beyond.db")
-        let r = try h.run("replica-apply", ["restore", h.replica("a"), "--to-lsn", "\(last + 3)", "-o", out], expect: 2)
-        try h.check(r.stderr.contains("\(last)"), "the refusal names the window's end: \(r.stderr)")
-        try h.check(!FileManager.default.fileExists(atPath: out), "a refused restore wrote \(out)")
+        let after = PipelineHarness.timestamp(h.master.commits.last!.commitTime + 1)
+        for target in [["--to-lsn", "\(last + 3)"], ["--to-time", after]] {
+            let r = try h.run("replica-apply", ["restore", h.replica("a")] + target + ["-o", out], expect: 2)
+            try h.check(r.stderr.contains("LSN 0…\(last)"), "the refusal names the window: \(r.stderr)")
+            try h.check(!FileManager.default.fileExists(atPath: out), "a refused restore wrote \(out)")
+        }
     }
 
     private func restore(_ h: PipelineHarness, from name: String, _ target: [String], expecting lsn: UInt64, _ n: Int) throws {

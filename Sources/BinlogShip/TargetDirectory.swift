@@ -12,14 +12,13 @@ struct TargetDirectory {
 
     /// The suffix of a shipped committed prefix of the active segment: `<sealed name>.partial`.
     /// `SegmentName.parse` rejects it, so nothing takes a partial for a sealed segment.
-    static let partialSuffix = ".partial"
+    static let partialSuffix = SegmentName.partialSuffix
 
     static func partialName(for segment: SegmentName) -> String { segment.sealed.description + partialSuffix }
 
     /// The sealed segment a partial file stands for, or nil for any other name.
     static func segment(ofPartial file: String) -> SegmentName? {
-        guard file.hasSuffix(partialSuffix), let n = SegmentName.parse(String(file.dropLast(partialSuffix.count))), !n.isActive else { return nil }
-        return n
+        SegmentName.parsePartial(file)
     }
 
     /// A missing directory is never created: an unmounted file system often leaves an empty

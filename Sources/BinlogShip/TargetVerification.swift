@@ -56,7 +56,7 @@ public struct TargetVerification: Codable, Sendable {
         (firstLSN, lastLSN, transactions, bytes) = (report.firstLSN, report.lastLSN, report.transactions, report.bytes)
         firstSegment = sealed.first?.name.description
         lastSegment = sealed.last?.name.description
-        warnings = report.warnings.filter { w in !w.hasPrefix("ignored ") || !w.contains(TargetDirectory.partialSuffix + ":") }
+        warnings = report.warnings
         lost = Self.holes(in: sealed.map(\.name))
         if let stateLast = state?.lastSegment.flatMap(SegmentName.parse), sealed.last.map({ $0.name < stateLast }) ?? true {
             let newestHere = sealed.last?.name

@@ -53,10 +53,7 @@ public struct Inbox {
 
     /// Parses an inbox file name: a segment name, or a sealed name followed by `.partial`.
     static func parse(_ fileName: String) -> (name: SegmentName, partial: Bool)? {
-        if fileName.hasSuffix(".partial") {
-            guard let n = SegmentName.parse(String(fileName.dropLast(".partial".count))), !n.isActive else { return nil }
-            return (n, true)
-        }
+        if let n = SegmentName.parsePartial(fileName) { return (n, true) }
         guard let n = SegmentName.parse(fileName) else { return nil }
         return (n, n.isActive)
     }

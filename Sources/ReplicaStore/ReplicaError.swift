@@ -14,7 +14,8 @@ public struct ReplicaError: Error, CustomStringConvertible {
         /// Segments of an epoch past its fork point, a store that applied past a fork, or two
         /// histories that disagree (docs/FAILOVER.md).
         case splitBrain = "split brain"
-        /// Another replica-apply holds the replica's lock.
+        /// Another replica-apply holds the replica's lock, or another process holds the store's
+        /// SQLite write lock past the busy timeout.
         case busy
         case diskFull = "disk full"
         case io = "i/o error"

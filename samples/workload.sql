@@ -4,10 +4,10 @@
 -- A correction to one expense.
 UPDATE expenses SET amount_cents = amount_cents + 500, note = 'corrected: tip added' WHERE id = 7;
 
--- A batch reclassification, atomically, together with a new expense: the 2024 Uber rides were
--- business trips.
+-- A batch reclassification, atomically, together with a new expense: the Uber rides since
+-- October 2024 were business trips.
 BEGIN;
-UPDATE expenses SET category = 'travel' WHERE merchant = 'Uber' AND spent_at LIKE '2024-%';
+UPDATE expenses SET category = 'travel' WHERE merchant = 'Uber' AND spent_at >= '2024-10-01';
 INSERT INTO expenses (spent_at, category, merchant, amount_cents, currency, note)
   VALUES ('2024-12-31', 'restaurants', 'Café Grünwald', 4280, 'EUR', 'Silvester — Abendessen');
 COMMIT;

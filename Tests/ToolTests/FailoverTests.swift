@@ -187,3 +187,63 @@ final class PromotionCrashTests: XCTestCase {
         }
     }
 }
+
+/// docs/FAILOVER.md's drill, run as written: every shell block of "The drill" in order, in one
+/// scratch directory, with the built tools first on PATH. Each block must succeed, except the
+/// old master's write in step 6, which must be refused with exit 6. Keeps the drill from rotting.
+final class FailoverDrillDocTests: XCTestCase {
+    static let doc = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("docs/FAILOVER.md").path
+
+    /// The `sh` blocks between "## The drill" and the next level-2 heading.
+    static func drillBlocks() throws -> [String] {
+        let text = try String(contentsOfFile: doc, encoding: .utf8)
+        guard let start = text.range(of: "## The drill") else { return [] }
+        let section = text[start.upperBound...].components(separatedBy: "\n## ")[0]
+        var blocks: [String] = []
+        var current: [String]?
+        for line in section.components(separatedBy: "\n") {
+            if current == nil, line == "```sh" { current = []; continue }
+            if current != nil, line == "```" { blocks.append(current!.joined(separator: "\n")); current = nil; continue }
+            current?.append(line)
+        }
+        return blocks
+    }
+
+    func testTheDrillRunsAsWritten() throws {
+        let blocks = try Self.drillBlocks()
+        XCTAssertGreaterThanOrEqual(blocks.count, 6, "the drill's shell blocks were not found in \(Self.doc)")
+        let dir = TestDirectory("failover-drill")
+        var env = ProcessInfo.processInfo.environment
+        env["PATH"] = ToolRunner.productsDirectory + ":" + (env["PATH"] ?? "/usr/bin:/bin")
+        var refusedOldMaster = false
+        for block in blocks {
+            // The drill starts in a fresh temp directory; the test gives it one.
+            let script = block.replacingOccurrences(of: "cd \"$(mktemp -d)\"", with: "")
+            let expectsRefusal = script.contains("VALUES ('late')")
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/bin/bash")
+            process.arguments = ["-c", (expectsRefusal ? "" : "set -e\n") + script]
+            process.currentDirectoryURL = URL(fileURLWithPath: dir.path)
+            process.environment = env
+            let err = Pipe(), out = Pipe()
+            process.standardError = err
+            process.standardOutput = out
+            try process.run()
+            let outData = out.fileHandleForReading.readDataToEndOfFile()
+            let errText = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            let outText = String(decoding: outData, as: UTF8.self)
+            if expectsRefusal {
+                refusedOldMaster = true
+                XCTAssertEqual(process.terminationStatus, 6, "the old master's write must be refused: \(errText)")
+                XCTAssertTrue(errText.contains("split brain"), errText)
+            } else {
+                XCTAssertEqual(process.terminationStatus, 0, "block failed:\n\(block)\nstdout: \(outText)\nstderr: \(errText)")
+            }
+        }
+        XCTAssertTrue(refusedOldMaster, "step 6 (the old master comes back) was not found")
+        let rows = try ToolRunner.runSystem("/usr/bin/sqlite3", [dir.sub("A2/store.db"), "SELECT group_concat(v, ',') FROM t"])
+        XCTAssertEqual(rows.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "a1,a2,a3,n4", "the rejoined copy holds the new history")
+    }
+}

@@ -124,3 +124,20 @@ final class OperationsPlaybookTests: XCTestCase {
         try assertEqualsMaster("a")
     }
 }
+
+/// docs/OPERATIONS.md's exit-code table has a row for every code the tools print in `--help`.
+final class OperationsDocTests: XCTestCase {
+    func testEveryExitCodeHasARowInTheOperationsGuide() throws {
+        let help = try ToolRunner.run("binlog-writer", ["--help"]).stdout
+        let codes = help.split(separator: "\n").compactMap { line -> Int? in
+            let words = line.split(separator: " ")
+            guard words.count >= 2, line.hasPrefix(" ") || line.first?.isNumber == true, let code = Int(words[0]) else { return nil }
+            return code
+        }
+        XCTAssertGreaterThanOrEqual(codes.count, 15, help)
+        let guide = try String(contentsOfFile: SampleSetup.repository + "/docs/OPERATIONS.md", encoding: .utf8)
+        for code in codes {
+            XCTAssertTrue(guide.contains("\n| \(code) |"), "docs/OPERATIONS.md has no row for exit code \(code)")
+        }
+    }
+}

@@ -22,6 +22,7 @@ import Glibc
 /// | `apply.after-commit` | the batch is committed; the run has not gone on |
 /// | `snapshot.before-rename` | the snapshot's temp file is complete and fsynced, not yet renamed |
 /// | `snapshot.after-rename` | renamed under its final name; the directory not yet fsynced |
+/// | `store.before-rename` | a new replica's empty store complete under its temp name, not yet renamed |
 /// | `promote.after-own-fence` | the promoted replica's inbox holds the new history; no master yet |
 /// | `promote.before-master-rename` | the new master is complete under its temp name |
 /// | `promote.after-fence` | one more `--fence` directory holds the history (hit n: the n-th) |

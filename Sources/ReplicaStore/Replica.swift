@@ -25,10 +25,16 @@ public final class Replica {
             throw ReplicaError(e, while: "locking \(directory.path)")
         }
         do {
+            try directory.createStoreIfMissing()
             let queue = try DatabaseQueue(path: directory.storePath, configuration: ReplicaDirectory.storeConfiguration())
             return Replica(directory: directory, queue: queue, lock: lock)
         } catch {
             lock.release()
+            // Opening writes (WAL mode, the first pages): on a full file system that is disk full (exit 13).
+            if isDiskFull(error, under: directory.path) {
+                throw ReplicaError(.diskFull, "unable to open the store \(directory.storePath): \(error)",
+                                   hint: "free space on the store's file system; the replica resumes from its applied LSN")
+            }
             throw ReplicaError(.io, "unable to open the store \(directory.storePath): \(error)")
         }
     }

@@ -107,3 +107,30 @@ public struct ReplicaDirectory {
         return config
     }
 }
+
+extension ReplicaDirectory {
+    /// Creates an empty store in WAL mode under a temp name, fsyncs it and renames it into
+    /// place. Created in place, a kill -9 while SQLite switched the new file to WAL left a store
+    /// with a hot rollback journal, which read-only openers (report, status, snapshot) cannot
+    /// roll back: they failed until the next apply (found by tools/torture apply-crash). A crash
+    /// now leaves only a temp file, removed here on the next call. Call under the replica's lock.
+    func createStoreIfMissing() throws {
+        guard !FileManager.default.fileExists(atPath: storePath) else { return }
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? [] where name.hasPrefix(".tmp-") && name.contains("-store.db") {
+            unlink(path + "/" + name)
+        }
+        let temp = DurableFile.temporaryPath(for: storePath)
+        do {
+            let queue = try DatabaseQueue(path: temp)
+            try queue.writeWithoutTransaction { db in _ = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL") }
+            try queue.close()
+            try FileDescriptor(path: temp, flags: O_RDONLY).sync()
+            CrashPoint.reach("store.before-rename")
+            try DurableFile.rename(temp, to: storePath)
+            try DurableFile.syncDirectory(path)
+        } catch {
+            for suffix in ["", "-wal", "-shm", "-journal"] { unlink(temp + suffix) }
+            throw error
+        }
+    }
+}

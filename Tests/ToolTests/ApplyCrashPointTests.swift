@@ -52,6 +52,26 @@ final class ApplyCrashPointTests: XCTestCase {
               + "; every store at the exact batch boundary, equal to the master there, reruns continued right after; \(f.context)")
     }
 
+    /// kill -9 while a new replica's store is being created: no store is left (only a temp file),
+    /// so read-only openers (status, report) see a replica that has applied nothing instead of
+    /// failing on a hot rollback journal; the rerun creates the store and applies everything.
+    func testKill9WhileCreatingTheStore() throws {
+        f = try ReplicaCLIFixture("store-crashpoint")
+        try f.runWorkload(200)
+        try f.shipAll()
+        try runToCrash(["replica-apply", f.replica], point: "store.before-rename", hit: 1, context: f.context)
+        let left = try FileManager.default.contentsOfDirectory(atPath: f.replica)
+        XCTAssertFalse(left.contains { $0.hasPrefix("store.db") }, "a store after a crash while creating it: \(left); \(f.context)")
+        XCTAssertTrue(left.contains { $0.hasPrefix(".tmp-") }, "the killed run's temp store: \(left); \(f.context)")
+        let status = try f.tool(["status", f.replica, "--json"])
+        XCTAssertEqual(status.status, 0, "status after the crash: \(status.stderr); \(f.context)")
+        let rerun = try f.apply()
+        XCTAssertEqual(rerun.status, 0, "rerun: \(rerun.stderr); \(f.context)")
+        XCTAssertFalse(try FileManager.default.contentsOfDirectory(atPath: f.replica).contains { $0.hasPrefix(".tmp-") && $0.contains("-store.db") },
+                       "the rerun removed the temp store; \(f.context)")
+        try f.assertStore(at: f.master.lastLSN, "after the rerun")
+    }
+
     /// One kill at an apply point, the position it must leave, and a rerun.
     private func applyCycle(_ point: String, last: UInt64, rng: inout SeededRandom, context: String) throws {
         let before = try f.storeLSN()

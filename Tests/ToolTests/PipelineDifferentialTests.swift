@@ -9,9 +9,9 @@ import XCTest
 /// interleaved in three orders; after every apply, each replica must equal the master's state at
 /// the LSN it reached. `tools/pipeline-differential` runs the same with more transactions and seeds.
 ///
-/// LOGSHIP_PIPELINE_TRANSACTIONS sets the workload length (default 50 per interleaving).
+/// LOGSHIP_PIPELINE_TRANSACTIONS sets the workload length (default 40 per interleaving).
 final class PipelineDifferentialTests: XCTestCase {
-    static var length: Int { ProcessInfo.processInfo.environment["LOGSHIP_PIPELINE_TRANSACTIONS"].flatMap(Int.init) ?? 50 }
+    static var length: Int { ProcessInfo.processInfo.environment["LOGSHIP_PIPELINE_TRANSACTIONS"].flatMap(Int.init) ?? 40 }
 
     /// Runs `body` on a fresh harness; any failure names the seed to replay it.
     private func withHarness(_ label: String, transactions: Int = length, _ body: (PipelineHarness) throws -> Void) {

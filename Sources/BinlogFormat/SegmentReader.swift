@@ -38,6 +38,8 @@ public final class SegmentReader {
     /// True while every transaction so far was read with `decode: true` (event counts are known).
     private var decodedEvents = true
     private var dataEnd: Int64
+    /// File bytes read ahead of the frames (see `read(at:count:)`).
+    private var readAhead: (offset: Int64, bytes: [UInt8])?
 
     /// Opens `path`; a `.binlog` name must carry a footer, a `.binlog.active` one may not yet.
     public init(path: String) throws {
@@ -117,24 +119,42 @@ public final class SegmentReader {
                 }
                 return try finish()
             }
-            let headBytes = try file.read(at: cursor, count: FrameHeader.size)
-            let frameHeader: FrameHeader
-            do {
-                frameHeader = try headBytes.withUnsafeBytes { try FrameHeader.decode($0, offset: cursor) }
-            } catch let e as FormatError {
-                return try damaged(e, frameAt: cursor, frameEnd: nil, txStart: txStart, restoring: txChecksum)
+            // From the read-ahead buffer first; a frame that does not verify there is read again
+            // from the file before it counts as damaged (in an active segment the buffer may hold
+            // space the writer has filled since).
+            var headBytes: [UInt8] = [], payload: [UInt8] = []
+            var frameHeader: FrameHeader?
+            var payloadEnd = cursor
+            var failure: (FormatError, frameEnd: Int64?)?
+            for fresh in [false, true] {
+                if fresh { readAhead = nil }
+                headBytes = try read(at: cursor, count: FrameHeader.size)
+                do {
+                    frameHeader = try headBytes.withUnsafeBytes { try FrameHeader.decode($0, offset: cursor) }
+                } catch let e as FormatError {
+                    failure = (e, nil)
+                    continue
+                }
+                payloadEnd = cursor + Int64(FrameHeader.size) + Int64(frameHeader!.storedLength)
+                if payloadEnd > dataEnd {
+                    let e = FormatError(.truncated, "frame for LSN \(frameHeader!.lsn) declares \(frameHeader!.storedLength) bytes, past the end of the data at \(dataEnd)", offset: cursor)
+                    failure = (e, payloadEnd)
+                    continue
+                }
+                payload = try read(at: cursor + Int64(FrameHeader.size), count: Int(frameHeader!.storedLength))
+                do {
+                    try payload.withUnsafeBytes { try frameHeader!.verify(payload: $0, offset: cursor) }
+                } catch let e as FormatError {
+                    failure = (e, payloadEnd)
+                    continue
+                }
+                failure = nil
+                break
             }
-            let payloadEnd = cursor + Int64(FrameHeader.size) + Int64(frameHeader.storedLength)
-            if payloadEnd > dataEnd {
-                let e = FormatError(.truncated, "frame for LSN \(frameHeader.lsn) declares \(frameHeader.storedLength) bytes, past the end of the data at \(dataEnd)", offset: cursor)
-                return try damaged(e, frameAt: cursor, frameEnd: payloadEnd, txStart: txStart, restoring: txChecksum)
+            if let (e, frameEnd) = failure {
+                return try damaged(e, frameAt: cursor, frameEnd: frameEnd, txStart: txStart, restoring: txChecksum)
             }
-            let payload = try file.read(at: cursor + Int64(FrameHeader.size), count: Int(frameHeader.storedLength))
-            do {
-                try payload.withUnsafeBytes { try frameHeader.verify(payload: $0, offset: cursor) }
-            } catch let e as FormatError {
-                return try damaged(e, frameAt: cursor, frameEnd: payloadEnd, txStart: txStart, restoring: txChecksum)
-            }
+            guard let frameHeader else { continue }
             // The frame is intact: from here on any inconsistency is corruption, never a torn tail.
             try checkSequence(frameHeader, isFirstOfTransaction: frames == 0, txLSN: txLSN, txTime: txTime, at: cursor)
             if decode {
@@ -157,6 +177,25 @@ public final class SegmentReader {
             }
         }
     }
+
+    /// Bytes `offset..<offset+count` (fewer at end of file), from the read-ahead buffer when it
+    /// holds them, else through a read of at least `readAheadSize` bytes: one `pread` serves
+    /// many small frames, where each frame took two before.
+    private func read(at offset: Int64, count: Int) throws -> [UInt8] {
+        if let ahead = readAhead, offset >= ahead.offset, offset + Int64(count) <= ahead.offset + Int64(ahead.bytes.count) {
+            let start = Int(offset - ahead.offset)
+            return Array(ahead.bytes[start..<start + count])
+        }
+        guard count < Self.readAheadSize else {
+            readAhead = nil
+            return try file.read(at: offset, count: count)
+        }
+        let bytes = try file.read(at: offset, count: Int(min(Int64(Self.readAheadSize), max(fileSize - offset, Int64(count)))))
+        readAhead = (offset, bytes)
+        return Array(bytes.prefix(count))
+    }
+
+    static let readAheadSize = 256 << 10
 
     /// Reads to the end, verifying everything; returns the number of transactions read.
     @discardableResult

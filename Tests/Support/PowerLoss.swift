@@ -107,6 +107,10 @@ public struct PowerLoss {
             if let kept, link(kept, to) != 0 { throw ToolMaster.Failure(description: "power loss: restore \(to): errno \(errno)") }
             dropped.renames += 1
         case .unlink(let p, let kept):
+            // A file at that name now was created after the unlink, in a directory not fsynced
+            // since (or this record would not be pending): it is lost with the unlink's undo.
+            // (Its creation record is missing when its process died between the open and the log.)
+            unlink(p)
             guard link(kept, p) == 0 else { throw ToolMaster.Failure(description: "power loss: restore unlinked \(p): errno \(errno)") }
             dropped.unlinks += 1
         default: break

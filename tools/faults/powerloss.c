@@ -248,24 +248,28 @@ int posix_fallocate(int fd, off_t o, off_t n) {
 int fsync(int fd) { int r = real_fsync(fd); if (r == 0) note_sync(fd); return r; }
 int fdatasync(int fd) { int r = real_fdatasync(fd); if (r == 0) note_sync(fd); return r; }
 
-/* open with O_CREAT: a C record when the file did not exist before. */
-static int opened(int dirfd, const char *path, int flags, int fd, int existed) {
-    if (fd >= 0 && (flags & O_CREAT) && !existed && log_fd >= 0) {
+/* open with O_CREAT: a C record when the file did not exist before, or another file (another
+ * inode) was at that name when this open looked (one unlinked it meanwhile). */
+static int opened(int dirfd, const char *path, int flags, int fd, ino_t before) {
+    struct stat st;
+    if (fd >= 0 && (flags & O_CREAT) && log_fd >= 0 && fstat(fd, &st) == 0 && st.st_ino != before) {
         char abs[PATH_MAX], header[PATH_MAX + 8];
         absolute(dirfd, path, abs);
         if (under_root(abs)) { snprintf(header, sizeof header, "C %s\n", abs); record(header, NULL, 0); }
     }
     return fd;
 }
-static int exists_at(int dirfd, const char *path, int flags) {
+/* The inode at `path` before an open with O_CREAT (0: none). */
+static ino_t inode_at(int dirfd, const char *path, int flags) {
     struct stat st;
-    return (flags & O_CREAT) ? fstatat(dirfd, path, &st, 0) == 0 : 1;
+    if (!(flags & O_CREAT) || fstatat(dirfd, path, &st, 0) != 0) return 0;
+    return st.st_ino;
 }
 #define OPEN_MODE(flags) mode_t mode = 0; if ((flags) & (O_CREAT | O_TMPFILE)) { va_list ap; va_start(ap, flags); mode = va_arg(ap, mode_t); va_end(ap); }
-int open(const char *p, int f, ...) { OPEN_MODE(f); int e = exists_at(AT_FDCWD, p, f); return opened(AT_FDCWD, p, f, real_open(p, f, mode), e); }
-int open64(const char *p, int f, ...) { OPEN_MODE(f); int e = exists_at(AT_FDCWD, p, f); return opened(AT_FDCWD, p, f, real_open64(p, f, mode), e); }
-int openat(int d, const char *p, int f, ...) { OPEN_MODE(f); int e = exists_at(d, p, f); return opened(d, p, f, real_openat(d, p, f, mode), e); }
-int openat64(int d, const char *p, int f, ...) { OPEN_MODE(f); int e = exists_at(d, p, f); return opened(d, p, f, real_openat64(d, p, f, mode), e); }
+int open(const char *p, int f, ...) { OPEN_MODE(f); ino_t e = inode_at(AT_FDCWD, p, f); return opened(AT_FDCWD, p, f, real_open(p, f, mode), e); }
+int open64(const char *p, int f, ...) { OPEN_MODE(f); ino_t e = inode_at(AT_FDCWD, p, f); return opened(AT_FDCWD, p, f, real_open64(p, f, mode), e); }
+int openat(int d, const char *p, int f, ...) { OPEN_MODE(f); ino_t e = inode_at(d, p, f); return opened(d, p, f, real_openat(d, p, f, mode), e); }
+int openat64(int d, const char *p, int f, ...) { OPEN_MODE(f); ino_t e = inode_at(d, p, f); return opened(d, p, f, real_openat64(d, p, f, mode), e); }
 
 static int do_rename(int od, const char *from, int nd, const char *to, unsigned int flags) {
     char a[PATH_MAX], b[PATH_MAX], kept[PATH_MAX], header[3 * PATH_MAX + 8];

@@ -30,6 +30,11 @@ public final class Replica {
             return Replica(directory: directory, queue: queue, lock: lock)
         } catch {
             lock.release()
+            // Opening writes (WAL mode, the first pages): on a full file system that is disk full (exit 13).
+            if isDiskFull(error, under: directory.path) {
+                throw ReplicaError(.diskFull, "unable to open the store \(directory.storePath): \(error)",
+                                   hint: "free space on the store's file system; the replica resumes from its applied LSN")
+            }
             throw ReplicaError(.io, "unable to open the store \(directory.storePath): \(error)")
         }
     }

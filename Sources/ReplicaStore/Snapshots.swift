@@ -66,6 +66,7 @@ extension Snapshot {
         do {
             store = try DatabaseQueue(path: dir.storePath, configuration: ReplicaDirectory.storeConfiguration(readonly: true))
         } catch {
+            if isDiskFull(error, under: dir.path) { throw ReplicaError(.diskFull, "unable to open the store \(dir.storePath): \(error) (the file system is full)") }
             throw ReplicaError(.io, "unable to open the store \(dir.storePath): \(error)")
         }
         defer { try? store.close() }
@@ -113,11 +114,14 @@ extension Snapshot {
         } catch let e as ReplicaError {
             throw e
         } catch {
+            // Judged before the temp file's space is given back.
+            let full = isDiskFull(error, under: dir.snapshotsPath)
             removeTemp()
-            if let e = error as? FormatError { throw ReplicaError(e, while: "writing a snapshot") }
-            if let e = error as? DatabaseError, e.resultCode == .SQLITE_FULL {
-                throw ReplicaError(.diskFull, "writing a snapshot: \(e.message ?? "disk full")")
+            if full {
+                throw ReplicaError(.diskFull, "writing a snapshot: \(error) (\(dir.snapshotsPath) is full)",
+                                   hint: "free space on that file system and take the snapshot again; the store is not affected")
             }
+            if let e = error as? FormatError { throw ReplicaError(e, while: "writing a snapshot") }
             throw ReplicaError(.io, "writing a snapshot: \(error)")
         }
         let snap = try read(final)
@@ -137,4 +141,21 @@ extension Replica {
     public func snapshot(keep: Int? = nil) throws -> (snapshot: Snapshot, created: Bool, deleted: [Snapshot]) {
         try Snapshot.write(from: queue, dir: directory, keep: keep, lockTimeout: 30)
     }
+}
+
+/// True when the file system holding `path` has less than 1 MiB free: an I/O error there is
+/// taken for a full disk (SQLite does not always report ENOSPC as SQLITE_FULL).
+func fileSystemIsFull(_ path: String) -> Bool {
+    var st = statvfs()
+    guard statvfs(path, &st) == 0 else { return false }
+    return Int64(st.f_bavail) * Int64(st.f_frsize) < 1 << 20
+}
+
+/// True when `error`, raised while writing under `directory`, means the file system is full:
+/// SQLITE_FULL, a FormatError of kind diskFull, or SQLITE_IOERR on a full file system (SQLite
+/// reports a WAL index or checkpoint that cannot grow as an I/O error).
+func isDiskFull(_ error: Error, under directory: String) -> Bool {
+    if (error as? FormatError)?.kind == .diskFull { return true }
+    guard let e = error as? DatabaseError else { return false }
+    return e.resultCode == .SQLITE_FULL || (e.resultCode == .SQLITE_IOERR && fileSystemIsFull(directory))
 }

@@ -3,50 +3,111 @@ import Foundation
 import LogshipTestSupport
 import XCTest
 
-/// A master on a small file system filled to 100%: a clear error with exit 13, the
+/// A master on a small file system filled to 100%, again and again (`LOGSHIP_DISKFULL_CYCLES`
+/// fills, at a random point each: the suite runs 2, `tools/torture disk-full` more): a clear
+/// error with exit 13, nothing acknowledged for the failed transaction, no temp file left, the
 /// acknowledged history intact, and the writer working again once space is freed.
+/// DiskFullReplicaTests does the same for a replica's inbox and store.
 /// Needs root to mount a tmpfs (CI runs as root); skipped elsewhere, saying why.
 final class DiskFullTests: XCTestCase {
     func testFullDiskStopsCleanlyAndRecoversWhenSpaceReturns() throws {
+        let cycles = SmallFileSystem.cycles
+        var rng = SeededRandom()
         let dir = TestDirectory("full")
-        let mountPoint = dir.sub("fs")
-        try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
-        let mount = try ToolRunner.runSystem("/bin/mount", ["-t", "tmpfs", "-o", "size=3m", "tmpfs", mountPoint])
-        guard mount.status == 0 else { throw XCTSkip("cannot mount a tmpfs here (\(mount.stderr.trimmingCharacters(in: .whitespacesAndNewlines))); run as root") }
-        defer { _ = try? ToolRunner.runSystem("/bin/umount", ["-l", mountPoint]) }
-
-        let master = mountPoint + "/master"
+        let fs = try SmallFileSystem(dir, megabytes: 3 + cycles / 2)
+        let master = fs.path + "/master"
+        let context = "seed \(rng.seed) (rerun with LOGSHIP_SEED=\(rng.seed))"
         XCTAssertEqual(try ToolRunner.run("binlog-writer", ["init", master, "--segment-size", "256KiB"]).status, 0)
         XCTAssertEqual(try ToolRunner.run("binlog-writer", ["exec", master, "CREATE TABLE b (id INTEGER PRIMARY KEY, v BLOB)"]).status, 0)
-        // Ballast to delete later, so that space can come back.
-        let ballast = mountPoint + "/ballast"
-        FileManager.default.createFile(atPath: ballast, contents: Data(repeating: 1, count: 1 << 20))
 
         var acknowledged: UInt64 = 1
-        var failure: ToolRunner.Result?
-        for _ in 0..<200 {
-            let r = try ToolRunner.run("binlog-writer", ["exec", master, "INSERT INTO b (v) VALUES (randomblob(40000))"])
-            if r.status != 0 { failure = r; break }
-            XCTAssertTrue(r.stdout.hasPrefix("lsn=\(acknowledged + 1) "), r.stdout)
+        var fills = 0
+        for cycle in 0..<cycles {
+            // Fill to a random point: the failure lands in a frame, a new segment, a seal or SQLite.
+            try fs.fill(leaving: Int64.random(in: 0...(320 << 10), using: &rng))
+            var failure: ToolRunner.Result?
+            for _ in 0..<400 {
+                let size = Int.random(in: 1000...40000, using: &rng)
+                let r = try ToolRunner.run("binlog-writer", ["exec", master, "INSERT INTO b (v) VALUES (randomblob(\(size)))"])
+                if r.status != 0 { failure = r; break }
+                XCTAssertTrue(r.stdout.hasPrefix("lsn=\(acknowledged + 1) "), "\(r.stdout); \(context)")
+                acknowledged += 1
+            }
+            let full = try XCTUnwrap(failure, "cycle \(cycle): the file system never filled up; \(context)")
+            fills += 1
+            XCTAssertEqual(full.status, 13, "cycle \(cycle): exit code for a full disk; stderr: \(full.stderr); \(context)")
+            XCTAssertTrue(full.stderr.lowercased().contains("full") || full.stderr.contains("No space left"), full.stderr)
+            XCTAssertEqual(full.stdout, "", "nothing acknowledged for the failed transaction; \(context)")
+            // No temp files or partial segments left that a reader would take for data.
+            let names = try FileManager.default.contentsOfDirectory(atPath: master + "/binlog")
+            XCTAssertEqual(names.filter { $0.hasPrefix(".tmp-") || SegmentName.parse($0) == nil }, [], "cycle \(cycle); \(context)")
+
+            try fs.free()
+            let again = try ToolRunner.run("binlog-writer", ["exec", master, "INSERT INTO b (v) VALUES (randomblob(1000))"])
+            XCTAssertEqual(again.status, 0, again.stderr)
+            XCTAssertTrue(again.stdout.hasPrefix("lsn=\(acknowledged + 1) "), "LSNs continue without a hole: \(again.stdout); \(context)")
             acknowledged += 1
         }
-        let full = try XCTUnwrap(failure, "the file system never filled up")
-        XCTAssertEqual(full.status, 13, "exit code for a full disk; stderr: \(full.stderr)")
-        XCTAssertTrue(full.stderr.lowercased().contains("full"), full.stderr)
-        XCTAssertEqual(full.stdout, "", "nothing acknowledged for the failed transaction")
-        // No temp files or torn frames left that a reader would take for data.
-        let leftovers = try FileManager.default.contentsOfDirectory(atPath: master + "/binlog").filter { $0.hasPrefix(".tmp-") }
-        XCTAssertEqual(leftovers, [])
-
-        try FileManager.default.removeItem(atPath: ballast)
-        let again = try ToolRunner.run("binlog-writer", ["exec", master, "INSERT INTO b (v) VALUES (randomblob(1000))"])
-        XCTAssertEqual(again.status, 0, again.stderr)
-        XCTAssertTrue(again.stdout.hasPrefix("lsn=\(acknowledged + 1) "), "LSNs continue without a hole: \(again.stdout)")
-        XCTAssertEqual(try ToolRunner.run("binlog-writer", ["exec", master, "SELECT count(*) FROM b"]).stdout, "\(acknowledged)\n")
+        let rows = try ToolRunner.run("binlog-writer", ["exec", master, "SELECT count(*) FROM b"]).stdout
+        XCTAssertEqual(rows, "\(acknowledged - 1)\n", "every acknowledged insert is there, and nothing else; \(context)")
         let verify = try ToolRunner.run("binlog-writer", ["verify", master])
         XCTAssertEqual(verify.status, 0, verify.stdout + verify.stderr)
         let replica = dir.sub("replay.db")
-        try BinlogReplay.replay(binlog: master + "/binlog", into: replica)
-        XCTAssertEqual(try TableDigest.digest(path: replica), try TableDigest.digest(path: master + "/master.db"))
+        XCTAssertEqual(try BinlogReplay.replay(binlog: master + "/binlog", into: replica), acknowledged, context)
+        XCTAssertEqual(try TableDigest.digest(path: replica), try TableDigest.digest(path: master + "/master.db"), context)
+        print("figures: disk-full place=master fills=\(fills) acknowledged=\(acknowledged) rows=\(rows.trimmingCharacters(in: .whitespacesAndNewlines)) failed-checks=\(testRun?.totalFailureCount ?? 0) seed=\(rng.seed)")
+    }
+}
+
+/// A tmpfs of a few megabytes mounted for one test, and ballast that fills it to a chosen point
+/// and is deleted to give the space back. Unmounted when the object goes away.
+final class SmallFileSystem {
+    let path: String
+    private var ballast: [String] = []
+
+    /// How many times each disk-full test fills its file system (`LOGSHIP_DISKFULL_CYCLES`, default 2).
+    static var cycles: Int { ProcessInfo.processInfo.environment["LOGSHIP_DISKFULL_CYCLES"].flatMap(Int.init).map { max($0, 1) } ?? 2 }
+
+    /// Mounts a tmpfs of `megabytes` at `dir/fs`; throws XCTSkip when mounting is not allowed.
+    init(_ dir: TestDirectory, megabytes: Int, name: String = "fs") throws {
+        path = dir.sub(name)
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        let mount = try ToolRunner.runSystem("/bin/mount", ["-t", "tmpfs", "-o", "size=\(megabytes)m", "tmpfs", path])
+        guard mount.status == 0 else { throw XCTSkip("cannot mount a tmpfs here (\(mount.stderr.trimmingCharacters(in: .whitespacesAndNewlines))); run as root") }
+    }
+
+    deinit { _ = try? ToolRunner.runSystem("/bin/umount", ["-l", path]) }
+
+    /// Free bytes, as the file system reports them to an unprivileged writer.
+    var freeBytes: Int64 {
+        var st = statvfs()
+        guard statvfs(path, &st) == 0 else { return 0 }
+        return Int64(st.f_bavail) * Int64(st.f_frsize)
+    }
+
+    /// Writes ballast until at most `leaving` bytes remain free (whole pages).
+    func fill(leaving: Int64) throws {
+        let size = freeBytes - leaving
+        guard size > 0 else { return }
+        let file = path + "/ballast-\(ballast.count)"
+        ballast.append(file)
+        guard let handle = FileHandle(forWritingAtPath: file) ?? {
+            FileManager.default.createFile(atPath: file, contents: nil)
+            return FileHandle(forWritingAtPath: file)
+        }() else { throw ToolMaster.Failure(description: "cannot create \(file)") }
+        defer { try? handle.close() }
+        var left = size
+        let chunk = Data(repeating: 0xA5, count: 1 << 20)
+        while left > 0 {
+            let piece = chunk.prefix(Int(min(left, Int64(chunk.count))))
+            do { try handle.write(contentsOf: piece) } catch { break }   // full already: that is the point
+            left -= Int64(piece.count)
+        }
+    }
+
+    /// Deletes every ballast file.
+    func free() throws {
+        for file in ballast { try FileManager.default.removeItem(atPath: file) }
+        ballast = []
     }
 }

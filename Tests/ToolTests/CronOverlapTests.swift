@@ -13,7 +13,7 @@ import XCTest
 /// continues right after the store's position); no stale lock (the catch-up runs after the
 /// round get the lock at once); the targets hold the master's segments and the replica equals
 /// the master's own database (TableDigest) after every round.
-/// LOGSHIP_OVERLAP_ROUNDS sets the rounds (default 10); `tools/torture cron-overlap` runs 500.
+/// LOGSHIP_OVERLAP_ROUNDS sets the rounds (default 8); `tools/torture cron-overlap` runs 500.
 final class CronOverlapTests: XCTestCase {
     struct Figures {
         var runs = 0, busy = 0, idle = 0, killedHolding = 0, killRounds = 0
@@ -28,7 +28,7 @@ final class CronOverlapTests: XCTestCase {
     func testOverlappingShippersAndAppliersExactlyOneWorks() throws {
         f = try ReplicaCLIFixture("overlap")
         var rng = SeededRandom(seed: f.seed)
-        let rounds = Int(ProcessInfo.processInfo.environment["LOGSHIP_OVERLAP_ROUNDS"] ?? "") ?? 10
+        let rounds = Int(ProcessInfo.processInfo.environment["LOGSHIP_OVERLAP_ROUNDS"] ?? "") ?? 8
         stateDir = f.dir.sub("ship-state")
         targets = [f.dir.sub("target-a"), f.dir.sub("target-b")]
         for t in targets { try FileManager.default.createDirectory(atPath: t, withIntermediateDirectories: true) }

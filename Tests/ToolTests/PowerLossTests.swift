@@ -9,12 +9,12 @@ import XCTest
 /// new files, renames). The master must then recover with every acknowledged transaction, none
 /// in part, and equal a replay of its binlog. Half the cycles lose every unsynced change, half
 /// keep a random prefix of each file's; a third also cut the power again after the recovery.
-/// LOGSHIP_POWERLOSS_CYCLES sets the cycles (default 8); `tools/torture power-loss` runs 100.
+/// LOGSHIP_POWERLOSS_CYCLES sets the cycles (default 6); `tools/torture power-loss` runs 100.
 final class PowerLossTests: XCTestCase {
     func testPowerLossLosesNothingAcknowledged() throws {
         var rng = SeededRandom()
         let seed = rng.seed
-        let cycles = Int(ProcessInfo.processInfo.environment["LOGSHIP_POWERLOSS_CYCLES"] ?? "") ?? 8
+        let cycles = Int(ProcessInfo.processInfo.environment["LOGSHIP_POWERLOSS_CYCLES"] ?? "") ?? 6
         let dir = TestDirectory("powerloss")
         var master = ""
         var oracle = MasterOracle()
@@ -37,7 +37,9 @@ final class PowerLossTests: XCTestCase {
             }
             // Two cycles in three the power fails while clients write; otherwise after they exit
             // (SQLite's unsynced WAL is lost then too, and recovery must redo from the binlog).
-            let whileWriting = Int.random(in: 0..<3, using: &rng) < 2
+            // The first cycle always cuts while writing and drops everything unsynced, so that
+            // even a short run makes recovery redo transactions the database lost.
+            let whileWriting = cycle == 1 || Int.random(in: 0..<3, using: &rng) < 2
             if whileWriting {
                 // At a random moment of a random client's script: after some acknowledgements,
                 // plus up to 20 ms (mid-commit, mid-seal, between statements).
@@ -54,7 +56,7 @@ final class PowerLossTests: XCTestCase {
             }
             if midWork { killedMidWork += 1 }
             if !whileWriting { afterExit += 1 }
-            let cut = Bool.random(using: &rng) ? try power.cut() : try power.cut(keepingPrefixes: &rng)
+            let cut = cycle == 1 || Bool.random(using: &rng) ? try power.cut() : try power.cut(keepingPrefixes: &rng)
             if cut.writes + cut.creations + cut.renames + cut.sizeChanges > 0 { cutsThatDropped += 1 }
             XCTAssertGreaterThan(cut.syncsSeen, 0, "the shim saw no fsync: is it loaded? \(context)")
             dropped += cut
@@ -119,12 +121,12 @@ final class PowerLossTests: XCTestCase {
 /// A power loss under `replica-apply` (store in `synchronous=FULL`) and `replica-apply snapshot`:
 /// after the cut the store is at a batch boundary at or after every LSN apply reported, equal to
 /// the master there; no snapshot name holds an incomplete file; a rerun continues right after.
-/// Cycles: LOGSHIP_POWERLOSS_CYCLES / 2 (default 4).
+/// Cycles: LOGSHIP_POWERLOSS_CYCLES / 2 (default 3).
 final class ReplicaPowerLossTests: XCTestCase {
     func testPowerLossDuringApplyAndSnapshot() throws {
         let f = try ReplicaCLIFixture("replica-powerloss")
         var rng = SeededRandom(seed: f.seed)
-        let cycles = max(1, (Int(ProcessInfo.processInfo.environment["LOGSHIP_POWERLOSS_CYCLES"] ?? "") ?? 8) / 2)
+        let cycles = max(1, (Int(ProcessInfo.processInfo.environment["LOGSHIP_POWERLOSS_CYCLES"] ?? "") ?? 6) / 2)
         try f.runWorkload(3000, schemaChanges: true)
         let last = f.master.lastLSN
         var oracle: [UInt64: [String: String]] = [:]

@@ -8,12 +8,12 @@ import XCTest
 /// segment name is the master's segment byte for byte, the segments are in order without holes,
 /// and a rerun, with the state as the cut left it, completes every target. The state must never
 /// claim a segment that a target lost (a rerun would then refuse the target).
-/// Cycles: LOGSHIP_POWERLOSS_CYCLES / 2 (default 4).
+/// Cycles: LOGSHIP_POWERLOSS_CYCLES / 2 (default 3).
 final class ShipPowerLossTests: XCTestCase {
     func testPowerLossWhileShipping() throws {
         var rng = SeededRandom()
         let context = "seed \(rng.seed) (rerun with LOGSHIP_SEED=\(rng.seed))"
-        let cycles = max(1, (Int(ProcessInfo.processInfo.environment["LOGSHIP_POWERLOSS_CYCLES"] ?? "") ?? 8) / 2)
+        let cycles = max(1, (Int(ProcessInfo.processInfo.environment["LOGSHIP_POWERLOSS_CYCLES"] ?? "") ?? 6) / 2)
         let dir = TestDirectory("ship-powerloss")
         let master = dir.sub("master")
         XCTAssertEqual(try ToolRunner.run("binlog-writer", ["init", master, "--segment-size", "64KiB"]).status, 0)

@@ -18,6 +18,7 @@ final class PowerLossTests: XCTestCase {
         let dir = TestDirectory("powerloss")
         var master = ""
         var oracle = MasterOracle()
+        var acknowledgedInAll = 0   // the oracle starts over with each new master
         var dropped = PowerLoss.Dropped()
         var cutsThatDropped = 0, killedMidWork = 0, afterExit = 0, doubleCuts = 0
         var recovered = MasterOracle.Recovery()
@@ -52,6 +53,11 @@ final class PowerLossTests: XCTestCase {
             for client in clients {
                 let (killed, acknowledged) = client.finish()
                 oracle.acknowledged += acknowledged
+                acknowledgedInAll += acknowledged.count
+                if !killed {
+                    XCTAssertEqual(client.process.terminationStatus, 0, "a client that was not killed failed; \(context)")
+                    XCTAssertEqual(acknowledged.count, client.script.statements.count, "a client that was not killed acknowledged part of its script; \(context)")
+                }
                 if killed && acknowledged.count < client.script.statements.count { midWork = true }
             }
             if midWork { killedMidWork += 1 }
@@ -76,7 +82,7 @@ final class PowerLossTests: XCTestCase {
         XCTAssertGreaterThan(cutsThatDropped, cycles * 3 / 4, "only \(cutsThatDropped) of \(cycles) power cuts dropped anything; seed \(seed)")
         XCTAssertGreaterThan(recovered.redone, 0, "no power cut ever made recovery redo a transaction from the binlog; seed \(seed)")
         print("figures: power-loss: \(cycles) cycles (\(cycles - afterExit) cut while writing, \(killedMidWork) of them mid-script; \(afterExit) after the clients exited; "
-              + "\(doubleCuts) cut again after recovery), \(cutsThatDropped) cuts dropped data: \(dropped); \(oracle.acknowledged.count) acknowledged transactions all kept, 0 partial; "
+              + "\(doubleCuts) cut again after recovery), \(cutsThatDropped) cuts dropped data: \(dropped); \(acknowledgedInAll) acknowledged transactions all kept, 0 partial; "
               + "recovery redid lost transactions after \(recovered.redone) cycles, dropped a torn tail after \(recovered.tornTails), completed a seal after \(recovered.completedSeals); seed \(seed)")
     }
 

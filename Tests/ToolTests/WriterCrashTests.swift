@@ -17,6 +17,7 @@ final class WriterCrashTests: XCTestCase {
         let dir = TestDirectory("crash")
         var master = ""
         var oracle = MasterOracle()
+        var acknowledgedInAll = 0   // the oracle starts over with each new master
         var kills = 0, killedHolding = 0, killedMidWork = 0, clientsRun = 0
         var recovered = MasterOracle.Recovery()
         for cycle in 1...cycles {
@@ -47,6 +48,11 @@ final class WriterCrashTests: XCTestCase {
             for client in clients {
                 let (killed, acknowledged) = client.finish()
                 oracle.acknowledged += acknowledged
+                acknowledgedInAll += acknowledged.count
+                if !killed {
+                    XCTAssertEqual(client.process.terminationStatus, 0, "a client that was not killed failed; \(context)")
+                    XCTAssertEqual(acknowledged.count, client.script.statements.count, "a client that was not killed acknowledged part of its script; \(context)")
+                }
                 guard let v = victims.first(where: { $0.client === client }), killed else { continue }
                 kills += 1
                 if v.holding { killedHolding += 1 }
@@ -60,7 +66,7 @@ final class WriterCrashTests: XCTestCase {
         // Prove the fault fired: most cycles killed the lock holder before its script was done.
         XCTAssertGreaterThan(killedMidWork, cycles / 2, "only \(killedMidWork) of \(kills) kills hit the lock holder mid-script; seed \(seed)")
         print("figures: master-crash: \(cycles) cycles, \(clientsRun) clients, \(kills) killed by SIGKILL (\(killedHolding) holding the lock, \(killedMidWork) of them mid-script), "
-              + "\(oracle.acknowledged.count) acknowledged transactions all kept, 0 partial; recovery redid transactions after \(recovered.redone) cycles, "
+              + "\(acknowledgedInAll) acknowledged transactions all kept, 0 partial; recovery redid transactions after \(recovered.redone) cycles, "
               + "dropped a torn tail after \(recovered.tornTails), completed a seal after \(recovered.completedSeals); seed \(seed)")
     }
 }

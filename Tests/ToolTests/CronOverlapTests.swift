@@ -59,7 +59,7 @@ final class CronOverlapTests: XCTestCase {
         }
         if rounds >= 2 { XCTAssertGreaterThan(figures.killedHolding, 0, "no run was killed holding a lock; seed \(seed)") }
         print("figures: cron-overlap: \(rounds) rounds, \(figures.runs) runs started together (2-8 shippers and 2-8 appliers a round); in every round "
-              + "without a kill exactly one shipper and one applier did the work, \(figures.busy) others exited 12 (busy) at once, \(figures.idle) started after the worker "
+              + "exactly one shipper and one applier did the work (but for the kind whose worker was killed), \(figures.busy) others exited 12 (busy) at once, \(figures.idle) started after the worker "
               + "had finished and found nothing to do; \(figures.killedHolding) killed by SIGKILL holding the lock (\(figures.killRounds) rounds with a kill); "
               + "\(figures.segmentsShipped) segment copies shipped once each, \(figures.transactionsApplied) transactions applied once each; no stale lock; seed \(seed) (rerun with LOGSHIP_SEED=\(seed))")
     }
@@ -102,14 +102,15 @@ final class CronOverlapTests: XCTestCase {
             let worked = run.tool == "binlog-ship" ? recordShipped(stdout, &figures, context) : appliedRange(stdout).map { ranges.append($0) } != nil
             if worked { workers[run.tool, default: 0] += 1 } else { figures.idle += 1 }
         }
-        if killed.isEmpty {
-            XCTAssertEqual(workers["binlog-ship"], 1, "shipper runs that shipped something; \(context)")
-            XCTAssertEqual(workers["replica-apply"], 1, "applier runs that applied something; \(context)")
+        // A killed worker's work may be finished by a run after it: two workers of that kind.
+        let killedTools = Set(runs.filter { killed.contains($0.pid) }.map(\.tool))
+        for tool in ["binlog-ship", "replica-apply"] where !killedTools.contains(tool) {
+            XCTAssertEqual(workers[tool], 1, "\(tool) runs that did the round's work; \(context)")
         }
         ranges.sort { $0.lowerBound < $1.lowerBound }
         for (a, b) in zip(ranges, ranges.dropFirst()) { XCTAssertGreaterThan(b.lowerBound, a.upperBound, "LSNs applied twice: \(ranges); \(context)") }
         // A killed applier may have committed batches first; the next one starts after them.
-        if let first = ranges.first, killed.isEmpty { XCTAssertEqual(first.lowerBound, before + 1, "the applier starts right after the position; \(context)") }
+        if let first = ranges.first, !killedTools.contains("replica-apply") { XCTAssertEqual(first.lowerBound, before + 1, "the applier starts right after the position; \(context)") }
         if let first = ranges.first { XCTAssertGreaterThan(first.lowerBound, before, "LSNs applied again; \(context)") }
         figures.transactionsApplied += ranges.map { $0.count }.reduce(0, +)
 

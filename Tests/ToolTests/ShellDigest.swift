@@ -46,8 +46,6 @@ enum ShellDigest {
         return (lsn, digest)
     }
 
-    private static func literal(_ s: String) -> String { s.replacingOccurrences(of: "'", with: "''") }
-
     /// Runs SQL in `sqlite3 -readonly` and returns its output lines.
     private static func shell(_ database: String, _ sql: String) throws -> [String] {
         let r = try ToolRunner.runSystem("/usr/bin/sqlite3", ["-readonly", "-batch", "-cmd", ".timeout 5000", database, sql])

@@ -28,7 +28,7 @@ struct Apply: ParsableCommand {
     @Option(help: "Only apply transactions committed at least this long ago (e.g. 1h): a delayed replica.") var delay: String?
     @Option(help: "Source transactions per store transaction.") var batch: Int = 1000
     @Option(help: "Seconds to wait for another replica-apply to release the replica.") var lockTimeout: Double = 0
-    @Flag(help: "Print nothing when there was nothing to apply.") var quiet = false
+    @Flag(help: "Print nothing on success (for cron: mail only on errors, which still go to stderr).") var quiet = false
 
     func validate() throws {
         if let untilTime, parseTimestamp(untilTime) == nil { throw ValidationError("--until-time: cannot read \(untilTime) (use 2026-11-27T12:00:00Z)") }
@@ -74,8 +74,8 @@ struct Apply: ParsableCommand {
             let result = try r.applyAvailable(options)
             if result.transactions > 0 {
                 bar.finish(Int64(result.toLSN))
-                printLine("applied LSN \(result.fromLSN + 1)…\(result.toLSN) (\(result.transactions) transactions, \(result.events) events)"
-                          + (result.lastCommitTime.map { ", last commit \(formatTimestamp($0))" } ?? "") + "; stopped: \(result.stop.rawValue)")
+                if !quiet { printLine("applied LSN \(result.fromLSN + 1)…\(result.toLSN) (\(result.transactions) transactions, \(result.events) events)"
+                          + (result.lastCommitTime.map { ", last commit \(formatTimestamp($0))" } ?? "") + "; stopped: \(result.stop.rawValue)") }
             } else if !quiet && !follow {
                 printLine("nothing to apply: store at LSN \(result.toLSN); stopped: \(result.stop.rawValue)")
             }

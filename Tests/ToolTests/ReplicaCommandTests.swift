@@ -19,6 +19,12 @@ final class ReplicaCommandTests: XCTestCase {
         let quiet = try f.apply("--quiet")
         f.assertExit(quiet, 0)
         XCTAssertEqual(quiet.stdout, "", "--quiet prints nothing when there was nothing to apply")
+        try f.runWorkload(50, schema: false)
+        try f.shipAll()
+        let quietApplying = try f.apply("--quiet")
+        f.assertExit(quietApplying, 0)
+        XCTAssertEqual(quietApplying.stdout, "", "--quiet prints nothing on success, also when it applied something (cron mails stdout)")
+        try f.assertStore(at: f.master.lastLSN)
 
         let status = try f.tool(["status", f.replica, "--json"])
         f.assertExit(status, 0)

@@ -83,6 +83,25 @@ final class MutationTests: XCTestCase {
         }
     }
 
+    /// A footer that decodes to "corrupted" is reported as such when its magic is there, and as
+    /// a truncation when it is not (docs/FORMAT.md §5 step 1). The check read a buffer pointer
+    /// that had escaped `withUnsafeBytes` (a use-after-free AddressSanitizer found while fuzzing,
+    /// tools/fuzz/crashers), so its answer depended on freed memory.
+    func testADamagedFooterIsCorruptionWithItsMagicAndATruncationWithout() throws {
+        let footerAt = golden.bytes.count - SegmentFooter.size
+        var footer = try XCTUnwrap(golden.footer)
+        footer.footerOffset += 1   // re-encoded with a matching checksum: only step 4 fails
+        let misplaced = Array(golden.bytes[0..<footerAt]) + footer.encoded()
+        guard case .failure(let e) = try read(misplaced[...], as: Golden.fileName) else { return XCTFail("a misplaced footer was accepted") }
+        XCTAssertEqual(e.kind, .corrupted, describe(e))
+        XCTAssertEqual(e.offset, Int64(footerAt + 48), describe(e))
+        var noMagic = misplaced
+        noMagic[footerAt] ^= 0xFF
+        guard case .failure(let t) = try read(noMagic[...], as: Golden.fileName) else { return XCTFail("a footer without its magic was accepted") }
+        XCTAssertEqual(t.kind, .truncated, describe(t))
+        XCTAssertEqual(t.offset, Int64(footerAt), describe(t))
+    }
+
     func testEveryTruncationOfASealedSegmentIsDetected() throws {
         var problems: [String] = []
         for length in 0..<golden.bytes.count {

@@ -65,3 +65,13 @@ public func ioError(_ operation: String, path: String, errno code: Int32 = errno
     }
     return FormatError(.io, "unable to \(operation): \(reason)", path: path)
 }
+
+/// True when the file system holding `path` has less than 1 MiB free. SQLite reports some writes
+/// that failed for want of space (opening a database in WAL mode, a checkpoint, a WAL index that
+/// cannot grow) as SQLITE_IOERR, not SQLITE_FULL: on a file system this full, such an error is
+/// taken for a full disk (exit 13), which is what freeing space cures.
+public func fileSystemIsNearlyFull(_ path: String) -> Bool {
+    var st = statvfs()
+    guard statvfs(path, &st) == 0 else { return false }
+    return Int64(st.f_bavail) * Int64(st.f_frsize) < 1 << 20
+}

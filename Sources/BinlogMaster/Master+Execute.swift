@@ -312,20 +312,26 @@ extension Master {
 
     private func liftFormat(_ error: Error, _ operation: String) -> Error {
         if let e = error as? FormatError { return MasterError(e, while: operation) }
-        if let e = error as? DatabaseError { return MasterError(e.resultCode == .SQLITE_FULL ? .diskFull : .io, "\(operation): \(e)") }
+        if let e = error as? DatabaseError { return MasterError(isDiskFull(e, under: directory.path) ? .diskFull : .io, "\(operation): \(e)") }
         return error
     }
 
     func sqlError(_ error: Error, statement: String?, db: Database) -> Error {
         guard let e = error as? DatabaseError else { return error }
         let shown = (statement ?? e.sql).map { ": " + ($0.count > 300 ? String($0.prefix(300)) + "…" : $0) } ?? ""
-        if e.resultCode == .SQLITE_FULL {
+        if isDiskFull(e, under: directory.path) {
             return MasterError(.diskFull, "\(e.message ?? "database or disk is full")\(shown)",
                                hint: "free space and run again; the transaction was rolled back and nothing was logged")
         }
         if e.resultCode == .SQLITE_IOERR { return MasterError(.io, "\(e.message ?? "\(e)")\(shown)") }
         return MasterError(.sql, "\(e.message ?? "\(e)")\(shown)", hint: "the transaction was rolled back; nothing was logged")
     }
+}
+
+/// True when `e` means the file system under `directory` is full: SQLITE_FULL, or SQLITE_IOERR
+/// on a nearly full file system (`fileSystemIsNearlyFull`).
+func isDiskFull(_ e: DatabaseError, under directory: String) -> Bool {
+    e.resultCode == .SQLITE_FULL || (e.resultCode == .SQLITE_IOERR && fileSystemIsNearlyFull(directory))
 }
 
 /// Writes inside `Master.transaction { … }`: statements go through the master's capture.

@@ -94,6 +94,10 @@ public final class Master {
         do {
             queue = try DatabaseQueue(path: directory.databasePath, configuration: configuration(forApply: false))
         } catch {
+            if let e = error as? DatabaseError, isDiskFull(e, under: directory.path) {
+                throw MasterError(.diskFull, "unable to open \(directory.databasePath): \(error)",
+                                  hint: "free space on this file system; nothing acknowledged was lost, and the next run resumes")
+            }
             throw MasterError(.io, "unable to open \(directory.databasePath): \(error)")
         }
         let master = Master(directory: directory, identity: identity, lock: lock, queue: queue, options: options)

@@ -143,19 +143,11 @@ extension Replica {
     }
 }
 
-/// True when the file system holding `path` has less than 1 MiB free: an I/O error there is
-/// taken for a full disk (SQLite does not always report ENOSPC as SQLITE_FULL).
-func fileSystemIsFull(_ path: String) -> Bool {
-    var st = statvfs()
-    guard statvfs(path, &st) == 0 else { return false }
-    return Int64(st.f_bavail) * Int64(st.f_frsize) < 1 << 20
-}
-
 /// True when `error`, raised while writing under `directory`, means the file system is full:
 /// SQLITE_FULL, a FormatError of kind diskFull, or SQLITE_IOERR on a full file system (SQLite
 /// reports a WAL index or checkpoint that cannot grow as an I/O error).
 func isDiskFull(_ error: Error, under directory: String) -> Bool {
     if (error as? FormatError)?.kind == .diskFull { return true }
     guard let e = error as? DatabaseError else { return false }
-    return e.resultCode == .SQLITE_FULL || (e.resultCode == .SQLITE_IOERR && fileSystemIsFull(directory))
+    return e.resultCode == .SQLITE_FULL || (e.resultCode == .SQLITE_IOERR && fileSystemIsNearlyFull(directory))
 }

@@ -200,6 +200,13 @@ private struct ApplyRun {
     private mutating func commit(_ db: Database) throws {
         guard open else { return }
         guard batchCount > 0, let last else { rollback(db); return }
+        // SQLite may roll a transaction back by itself when a statement or COMMIT fails with
+        // SQLITE_FULL or SQLITE_IOERR. The batch's rows are then gone, and writing the position
+        // now would commit it alone, in autocommit mode, for rows the store does not hold.
+        guard db.isInsideTransaction else {
+            rollback(db)
+            throw ReplicaError(.io, "the batch of LSNs up to \(last.lsn) was rolled back by SQLite; nothing of it is applied")
+        }
         CrashPoint.reach("apply.before-position")
         try summary?.flush(db, lsn: last.lsn)
         try AppliedPosition.write(db, lsn: last.lsn, commitTime: last.time, appliedAt: microsecondsNow(), epoch: newEpoch)

@@ -89,34 +89,46 @@ public func microsecondsNow() -> Int64 {
 
 /// ISO 8601 with microseconds in UTC, the way every tool prints a commit time.
 public func formatTimestamp(_ micros: Int64) -> String {
+    var bytes: [UInt8] = []
+    bytes.reserveCapacity(32)
+    appendTimestamp(micros, to: &bytes)
+    return String(decoding: bytes, as: UTF8.self)
+}
+
+/// Appends `formatTimestamp(micros)`'s bytes. Built by hand, without gmtime_r (which takes the
+/// time-zone lock) or String pieces: exec prints one of these per durable commit, and
+/// String(format:) alone cost tens of microseconds on Linux.
+public func appendTimestamp(_ micros: Int64, to out: inout [UInt8]) {
     let seconds = micros >= 0 ? micros / 1_000_000 : (micros - 999_999) / 1_000_000
     let fraction = Int(micros - seconds * 1_000_000)
-    var t = time_t(seconds)
-    var tmv = tm()
-    gmtime_r(&t, &tmv)
-    // Built by hand, as bytes: String(format:) costs tens of microseconds on Linux, String
-    // pieces a few, and exec prints one of these per commit.
-    return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 48) { buffer in
-        var n = 0
-        func put(_ c: Character) { buffer[n] = c.asciiValue!; n += 1 }
-        func number(_ value: Int, _ width: Int) {
-            var v = value
-            if v < 0 { put("-"); v = -v }
-            var divisor = 1, digits = 1
-            while divisor <= v / 10 { divisor *= 10; digits += 1 }
-            for _ in digits..<max(digits, width) { put("0") }
-            while divisor > 0 {
-                buffer[n] = UInt8(48 + v / divisor)
-                n += 1
-                v %= divisor
-                divisor /= 10
-            }
+    let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
+    let secondOfDay = Int(seconds - days * 86_400)
+    // Civil date from days since 1970-01-01 (proleptic Gregorian; eras of 400 years).
+    let z = days + 719_468
+    let era = (z >= 0 ? z : z - 146_096) / 146_097
+    let dayOfEra = z - era * 146_097
+    let yearOfEra = (dayOfEra - dayOfEra / 1_460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+    let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+    let mp = (5 * dayOfYear + 2) / 153
+    let day = Int(dayOfYear - (153 * mp + 2) / 5 + 1)
+    let month = Int(mp < 10 ? mp + 3 : mp - 9)
+    let year = Int(yearOfEra + era * 400 + (month <= 2 ? 1 : 0))
+    func number(_ value: Int, _ width: Int) {
+        var v = value
+        if v < 0 { out.append(UInt8(ascii: "-")); v = -v }
+        var divisor = 1, digits = 1
+        while divisor <= v / 10 { divisor *= 10; digits += 1 }
+        for _ in digits..<max(digits, width) { out.append(UInt8(ascii: "0")) }
+        while divisor > 0 {
+            out.append(UInt8(48 + v / divisor))
+            v %= divisor
+            divisor /= 10
         }
-        number(Int(tmv.tm_year) + 1900, 4); put("-"); number(Int(tmv.tm_mon) + 1, 2); put("-"); number(Int(tmv.tm_mday), 2)
-        put("T"); number(Int(tmv.tm_hour), 2); put(":"); number(Int(tmv.tm_min), 2); put(":"); number(Int(tmv.tm_sec), 2)
-        put("."); number(fraction, 6); put("Z")
-        return String(decoding: UnsafeBufferPointer(rebasing: buffer[0..<n]), as: UTF8.self)
     }
+    number(year, 4); out.append(UInt8(ascii: "-")); number(month, 2); out.append(UInt8(ascii: "-")); number(day, 2)
+    out.append(UInt8(ascii: "T")); number(secondOfDay / 3_600, 2); out.append(UInt8(ascii: ":"))
+    number(secondOfDay / 60 % 60, 2); out.append(UInt8(ascii: ":")); number(secondOfDay % 60, 2)
+    out.append(UInt8(ascii: ".")); number(fraction, 6); out.append(UInt8(ascii: "Z"))
 }
 
 /// Parses `2024-05-01`, `2024-05-01T12:00:00Z`, `2024-05-01 12:00:00.123456` (UTC unless an

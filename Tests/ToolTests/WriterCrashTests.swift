@@ -36,8 +36,17 @@ final class WriterCrashTests: XCTestCase {
             }
             clientsRun += clients.count
             var victims: [(client: WriterClient, holding: Bool)] = []
-            for _ in 0..<Int.random(in: 1...2, using: &rng) {
-                usleep(UInt32.random(in: 20_000...300_000, using: &rng))
+            for k in 0..<Int.random(in: 1...2, using: &rng) {
+                if k == 0 {
+                    // The first kill at a random point of a random client's script (so it lands
+                    // mid-work however fast the machine is), plus up to 3 ms: inside a commit.
+                    let chosen = clients[Int.random(in: 0..<clients.count, using: &rng)]
+                    chosen.waitForAcknowledgements(Int.random(in: 1..<chosen.script.statements.count, using: &rng))
+                    usleep(UInt32.random(in: 0...3_000, using: &rng))
+                } else {
+                    // The second at a random moment: often while the next client recovers.
+                    usleep(UInt32.random(in: 0...100_000, using: &rng))
+                }
                 let running = clients.filter { $0.process.isRunning && !victims.map(\.client.pid).contains($0.pid) }
                 guard !running.isEmpty else { break }
                 let holder = MasterOracle.lockHolder(master, among: running)

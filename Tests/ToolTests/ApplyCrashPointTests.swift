@@ -20,6 +20,14 @@ final class ApplyCrashPointTests: XCTestCase {
     private var f: ReplicaCLIFixture!
     private var oracle: [UInt64: [String: String]] = [:]
 
+    /// XCTest keeps test case objects until the process ends: drop the directory now, or it
+    /// would stay in the temp directory.
+    override func tearDown() {
+        f = nil
+        oracle = [:]
+        super.tearDown()
+    }
+
     func testKill9AtNamedCrashPoints() throws {
         f = try ReplicaCLIFixture("apply-crashpoint")
         var rng = SeededRandom(seed: f.seed)

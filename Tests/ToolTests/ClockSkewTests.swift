@@ -18,6 +18,14 @@ final class ClockSkewTests: XCTestCase {
     private var context = ""
     private var oracle: [UInt64: [String: String]] = [:]
 
+    /// XCTest keeps test case objects until the process ends: drop the directory now, or it
+    /// would stay in the temp directory.
+    override func tearDown() {
+        dir = nil
+        oracle = [:]
+        super.tearDown()
+    }
+
     func testMasterClockJumpingBackAndForth() throws {
         var rng = SeededRandom()
         context = "seed \(rng.seed) (rerun with LOGSHIP_SEED=\(rng.seed))"

@@ -25,6 +25,13 @@ final class CronOverlapTests: XCTestCase {
     private var targets: [String] = []
     private var shippedEver: Set<String> = []
 
+    /// XCTest keeps test case objects until the process ends: drop the directory now, or it
+    /// would stay in the temp directory.
+    override func tearDown() {
+        f = nil
+        super.tearDown()
+    }
+
     func testOverlappingShippersAndAppliersExactlyOneWorks() throws {
         var rng = SeededRandom()
         let seed = rng.seed

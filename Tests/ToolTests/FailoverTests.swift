@@ -20,6 +20,12 @@ final class FailoverTests: XCTestCase {
         a = try ToolMaster(dir, name: "A", segmentSize: "16KiB")
     }
 
+    // XCTest keeps test case objects to the end of the run: drop the directory now so it is removed.
+    override func tearDown() {
+        a = nil
+        dir = nil
+    }
+
     private func tool(_ name: String, _ args: String...) throws -> ToolRunner.Result { try ToolRunner.run(name, args) }
 
     private func replica(_ name: String) throws -> String {

@@ -32,10 +32,19 @@ public enum ToolRunner {
     /// Runs `tool` with `arguments`, feeding `stdin`, and waits for it.
     @discardableResult
     public static func run(_ tool: String, _ arguments: [String], stdin: String? = nil, environment: [String: String]? = nil) throws -> Result {
+        try runProcess(path(tool), arguments, stdin: stdin, environment: environment)
+    }
+
+    /// Runs `executable` (an absolute path) and waits for it: the one process runner of the
+    /// tests. stdout is read on another thread while this one reads stderr, so a command that
+    /// prints more than a pipe buffer (64 KiB) to either never blocks.
+    public static func runProcess(_ executable: String, _ arguments: [String], stdin: String? = nil,
+                                  environment: [String: String]? = nil, directory: String? = nil) throws -> Result {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: path(tool))
+        process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         if let environment { process.environment = environment }
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
         let out = Pipe(), err = Pipe(), input = Pipe()
         process.standardOutput = out
         process.standardError = err
@@ -49,9 +58,8 @@ public enum ToolRunner {
         DispatchQueue.global().async { outBox.data = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
         let errData = err.fileHandleForReading.readDataToEndOfFile()
         group.wait()
-        let outData = outBox.data
         process.waitUntilExit()
-        return Result(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self), stderr: String(decoding: errData, as: UTF8.self))
+        return Result(status: process.terminationStatus, stdout: String(decoding: outBox.data, as: UTF8.self), stderr: String(decoding: errData, as: UTF8.self))
     }
 }
 
@@ -63,22 +71,6 @@ final class DataBox: @unchecked Sendable {
 extension ToolRunner {
     /// Runs a system command by absolute path (mount, umount, sqlite3).
     public static func runSystem(_ executable: String, _ arguments: [String]) throws -> Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        // Read stdout on another thread: a command that prints more than a pipe buffer
-        // (64 KiB) to stdout would otherwise block forever while we wait for stderr's end.
-        let outBox = DataBox()
-        let group = DispatchGroup()
-        group.enter()
-        DispatchQueue.global().async { outBox.data = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-        let errData = err.fileHandleForReading.readDataToEndOfFile()
-        group.wait()
-        process.waitUntilExit()
-        return Result(status: process.terminationStatus, stdout: String(decoding: outBox.data, as: UTF8.self), stderr: String(decoding: errData, as: UTF8.self))
+        try runProcess(executable, arguments)
     }
 }

@@ -227,25 +227,14 @@ final class FailoverDrillDocTests: XCTestCase {
             // The drill starts in a fresh temp directory; the test gives it one.
             let script = block.replacingOccurrences(of: "cd \"$(mktemp -d)\"", with: "")
             let expectsRefusal = script.contains("VALUES ('late')")
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/bin/bash")
-            process.arguments = ["-c", (expectsRefusal ? "" : "set -e\n") + script]
-            process.currentDirectoryURL = URL(fileURLWithPath: dir.path)
-            process.environment = env
-            let err = Pipe(), out = Pipe()
-            process.standardError = err
-            process.standardOutput = out
-            try process.run()
-            let outData = out.fileHandleForReading.readDataToEndOfFile()
-            let errText = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
-            let outText = String(decoding: outData, as: UTF8.self)
+            let r = try ToolRunner.runProcess("/bin/bash", ["-c", (expectsRefusal ? "" : "set -e\n") + script], environment: env, directory: dir.path)
+            let (outText, errText) = (r.stdout, r.stderr)
             if expectsRefusal {
                 refusedOldMaster = true
-                XCTAssertEqual(process.terminationStatus, 6, "the old master's write must be refused: \(errText)")
+                XCTAssertEqual(r.status, 6, "the old master's write must be refused: \(errText)")
                 XCTAssertTrue(errText.contains("split brain"), errText)
             } else {
-                XCTAssertEqual(process.terminationStatus, 0, "block failed:\n\(block)\nstdout: \(outText)\nstderr: \(errText)")
+                XCTAssertEqual(r.status, 0, "block failed:\n\(block)\nstdout: \(outText)\nstderr: \(errText)")
             }
         }
         XCTAssertTrue(refusedOldMaster, "step 6 (the old master comes back) was not found")

@@ -92,7 +92,7 @@ final class SampleCrontabTests: XCTestCase {
     }
 
     /// Runs every job once, in file order, with its paths mapped into the test directory.
-    private func runAll(_ jobs: [Job], _ setup: SampleSetup, path: String) throws -> [(Job, ShellResult)] {
+    private func runAll(_ jobs: [Job], _ setup: SampleSetup, path: String) throws -> [(Job, ToolRunner.Result)] {
         try jobs.map { job in (job, try setup.shell(setup.substitute(job.command), path: path)) }
     }
 

@@ -68,41 +68,13 @@ final class SampleSetup {
     }
 
     /// Runs `command` with `/bin/sh -c`, as cron does, with `path` as PATH.
-    func shell(_ command: String, path: String) throws -> ShellResult {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", command]
-        process.environment = ["PATH": path, "HOME": root, "SHELL": "/bin/sh", "LANG": "C.UTF-8"]
-        process.currentDirectoryURL = URL(fileURLWithPath: root)
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let outBox = PipeBox()
-        let group = DispatchGroup()
-        group.enter()
-        DispatchQueue.global().async { outBox.data = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-        let errData = err.fileHandleForReading.readDataToEndOfFile()
-        group.wait()
-        process.waitUntilExit()
-        return ShellResult(status: process.terminationStatus, stdout: String(decoding: outBox.data, as: UTF8.self),
-                                 stderr: String(decoding: errData, as: UTF8.self))
+    func shell(_ command: String, path: String) throws -> ToolRunner.Result {
+        try ToolRunner.runProcess("/bin/sh", ["-c", command], environment: ["PATH": path, "HOME": root, "SHELL": "/bin/sh", "LANG": "C.UTF-8"],
+                                  directory: root)
     }
 
     /// Alerts `notify-ops` received so far.
     func alertLines() -> [String] {
         ((try? String(contentsOfFile: alerts, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
     }
-}
-
-/// What a shell command did.
-struct ShellResult {
-    var status: Int32
-    var stdout: String
-    var stderr: String
-}
-
-/// Reads bytes on another thread while the owner reads the other pipe.
-final class PipeBox: @unchecked Sendable {
-    var data = Data()
 }

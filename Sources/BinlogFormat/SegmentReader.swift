@@ -119,42 +119,13 @@ public final class SegmentReader {
                 }
                 return try finish()
             }
-            // From the read-ahead buffer first; a frame that does not verify there is read again
-            // from the file before it counts as damaged (in an active segment the buffer may hold
-            // space the writer has filled since).
-            var headBytes: [UInt8] = [], payload: [UInt8] = []
-            var frameHeader: FrameHeader?
-            var payloadEnd = cursor
-            var failure: (FormatError, frameEnd: Int64?)?
-            for fresh in [false, true] {
-                if fresh { readAhead = nil }
-                headBytes = try read(at: cursor, count: FrameHeader.size)
-                do {
-                    frameHeader = try headBytes.withUnsafeBytes { try FrameHeader.decode($0, offset: cursor) }
-                } catch let e as FormatError {
-                    failure = (e, nil)
-                    continue
-                }
-                payloadEnd = cursor + Int64(FrameHeader.size) + Int64(frameHeader!.storedLength)
-                if payloadEnd > dataEnd {
-                    let e = FormatError(.truncated, "frame for LSN \(frameHeader!.lsn) declares \(frameHeader!.storedLength) bytes, past the end of the data at \(dataEnd)", offset: cursor)
-                    failure = (e, payloadEnd)
-                    continue
-                }
-                payload = try read(at: cursor + Int64(FrameHeader.size), count: Int(frameHeader!.storedLength))
-                do {
-                    try payload.withUnsafeBytes { try frameHeader!.verify(payload: $0, offset: cursor) }
-                } catch let e as FormatError {
-                    failure = (e, payloadEnd)
-                    continue
-                }
-                failure = nil
-                break
-            }
-            if let (e, frameEnd) = failure {
+            let frame: Frame
+            switch try readFrame(at: cursor) {
+            case .intact(let f): frame = f
+            case .damaged(let e, let frameEnd):
                 return try damaged(e, frameAt: cursor, frameEnd: frameEnd, txStart: txStart, restoring: txChecksum)
             }
-            guard let frameHeader else { continue }
+            let (frameHeader, headBytes, payload, payloadEnd) = (frame.header, frame.headBytes, frame.payload, frame.end)
             // The frame is intact: from here on any inconsistency is corruption, never a torn tail.
             try checkSequence(frameHeader, isFirstOfTransaction: frames == 0, txLSN: txLSN, txTime: txTime, at: cursor)
             if decode {
@@ -176,6 +147,53 @@ public final class SegmentReader {
                 return Transaction(lsn: txLSN, commitTime: txTime, events: events)
             }
         }
+    }
+
+    private struct Frame {
+        var header: FrameHeader
+        var headBytes: [UInt8]
+        var payload: [UInt8]
+        /// File offset just past the payload.
+        var end: Int64
+    }
+
+    private enum FrameRead {
+        case intact(Frame)
+        /// Unreadable at `frameAt`; `frameEnd` is where it claims to end, when its header decoded.
+        case damaged(FormatError, frameEnd: Int64?)
+    }
+
+    /// The frame at `cursor`, verified: from the read-ahead buffer first, and a frame that does
+    /// not verify there is read again from the file before it counts as damaged (in an active
+    /// segment the buffer may hold space the writer has filled since).
+    private func readFrame(at cursor: Int64) throws -> FrameRead {
+        var failure = FrameRead.damaged(FormatError(.truncated, "no frame", offset: cursor), frameEnd: nil)
+        for fresh in [false, true] {
+            if fresh { readAhead = nil }
+            let headBytes = try read(at: cursor, count: FrameHeader.size)
+            let header: FrameHeader
+            do {
+                header = try headBytes.withUnsafeBytes { try FrameHeader.decode($0, offset: cursor) }
+            } catch let e as FormatError {
+                failure = .damaged(e, frameEnd: nil)
+                continue
+            }
+            let end = cursor + Int64(FrameHeader.size) + Int64(header.storedLength)
+            if end > dataEnd {
+                let e = FormatError(.truncated, "frame for LSN \(header.lsn) declares \(header.storedLength) bytes, past the end of the data at \(dataEnd)", offset: cursor)
+                failure = .damaged(e, frameEnd: end)
+                continue
+            }
+            let payload = try read(at: cursor + Int64(FrameHeader.size), count: Int(header.storedLength))
+            do {
+                try payload.withUnsafeBytes { try header.verify(payload: $0, offset: cursor) }
+            } catch let e as FormatError {
+                failure = .damaged(e, frameEnd: end)
+                continue
+            }
+            return .intact(Frame(header: header, headBytes: headBytes, payload: payload, end: end))
+        }
+        return failure
     }
 
     /// Bytes `offset..<offset+count` (fewer at end of file), from the read-ahead buffer when it

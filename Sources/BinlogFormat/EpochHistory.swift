@@ -128,16 +128,8 @@ public struct EpochHistory: Codable, Equatable, Sendable {
     public static func parseFileName(_ name: String) -> UInt32? {
         guard name.hasSuffix(suffix) else { return nil }
         let stem = Array(name.utf8.dropLast(suffix.utf8.count))
-        guard stem.count == 8 else { return nil }
-        var v: UInt32 = 0
-        for d in stem {
-            switch d {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): v = v << 4 | UInt32(d - UInt8(ascii: "0"))
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): v = v << 4 | UInt32(d - UInt8(ascii: "a") + 10)
-            default: return nil
-            }
-        }
-        return v >= 1 ? v : nil
+        guard stem.count == 8, let v = SegmentName.parseHex(stem[...]), v >= 1 else { return nil }
+        return UInt32(v)
     }
 
     /// The file's bytes: indented JSON with sorted keys, so the same history is the same bytes.
@@ -174,20 +166,21 @@ public struct EpochHistory: Codable, Equatable, Sendable {
             let older = try load(path: directory + "/" + name)
             guard older.isAncestor(of: newest) else {
                 throw FormatError(.splitBrain, "epoch histories disagree: \(name) and \(newestName) describe different forks"
-                                  + older.divergence(from: newest), path: directory + "/" + name,
+                                  + " (\(older.difference(from: newest)))", path: directory + "/" + name,
                                   hint: "two promotions were made from this source; keep the history of the master you trust and rebuild the other side")
             }
         }
         return (newest, directory + "/" + newestName)
     }
 
-    /// A phrase naming where two histories part, for messages.
-    func divergence(from other: EpochHistory) -> String {
-        if sourceID != other.sourceID { return " (sources \(sourceID) and \(other.sourceID))" }
+    /// Where `self` and `other` part, for messages: the source, the first epoch whose end
+    /// differs, or how many epochs each knows.
+    public func difference(from other: EpochHistory) -> String {
+        if sourceID != other.sourceID { return "sources \(sourceID) and \(other.sourceID)" }
         for (a, b) in zip(epochs, other.epochs) where a != b {
-            return " (epoch \(a.epoch) ends at LSN \(a.lastLSN.map(String.init) ?? "open") in one, \(b.lastLSN.map(String.init) ?? "open") in the other)"
+            return "epoch \(a.epoch) ends at LSN \(a.lastLSN.map(String.init) ?? "open") in one, \(b.lastLSN.map(String.init) ?? "open") in the other"
         }
-        return ""
+        return "epochs 1…\(epoch) in one, 1…\(other.epoch) in the other"
     }
 
     /// Publishes this history as `EEEEEEEE.history` in `directory`, durably, without ever
@@ -197,7 +190,7 @@ public struct EpochHistory: Codable, Equatable, Sendable {
         let path = directory + "/" + Self.fileName(epoch: epoch)
         if let existing = try existingHistory(at: path) {
             guard existing == self else {
-                throw FormatError(.splitBrain, "\(path) already holds another epoch \(epoch)" + existing.divergence(from: self), path: path,
+                throw FormatError(.splitBrain, "\(path) already holds another epoch \(epoch) (\(existing.difference(from: self)))", path: path,
                                   hint: "epoch \(epoch) was already created by another promotion; do not start a second master")
             }
             return

@@ -56,7 +56,9 @@ public struct SegmentName: Hashable, Comparable, CustomStringConvertible, Sendab
         (a.epoch, a.sequence, a.isActive ? 1 : 0) < (b.epoch, b.sequence, b.isActive ? 1 : 0)
     }
 
-    private static func parseHex(_ digits: ArraySlice<UInt8>) -> UInt64? {
+    /// Lower-case hex digits only (the formatter's spelling); nil for anything else. Shared with
+    /// `EpochHistory.parseFileName`.
+    static func parseHex(_ digits: ArraySlice<UInt8>) -> UInt64? {
         var v: UInt64 = 0
         for d in digits {
             switch d {

@@ -46,14 +46,3 @@ public struct FailoverError: Error, CustomStringConvertible {
         return text
     }
 }
-
-extension EpochHistory {
-    /// Where `self` and `other` part, for messages.
-    func difference(from other: EpochHistory) -> String {
-        if sourceID != other.sourceID { return "source \(sourceID), not \(other.sourceID)" }
-        for (a, b) in zip(epochs, other.epochs) where a != b {
-            return "epoch \(a.epoch) ends at LSN \(a.lastLSN.map(String.init) ?? "open") there, at \(b.lastLSN.map(String.init) ?? "open") in this promotion"
-        }
-        return "epochs 1…\(epoch) there, 1…\(other.epoch) here"
-    }
-}

@@ -4,7 +4,7 @@ import Foundation
 import LogshipTestSupport
 import XCTest
 
-/// The README's library example, verbatim in spirit: open a master, write in a transaction,
+/// The library example of docs/MASTER.md, verbatim in spirit: open a master, write in a transaction,
 /// run SQL text, and find every change in the binlog.
 final class ReadmeExampleTests: XCTestCase {
     func testLibraryExampleFromTheReadme() throws {
@@ -18,7 +18,7 @@ final class ReadmeExampleTests: XCTestCase {
             try setup.close()
         }
 
-        // --- the README example ---
+        // --- the docs/MASTER.md example ---
         let master = try Master.open(path)
         defer { try? master.close() }
         let info = try master.transaction { tx in

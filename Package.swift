@@ -2,15 +2,20 @@
 import PackageDescription
 
 // logship: binlog shipping, backup and offline analytics for an embedded SQLite master.
-// Module graph (see docs/ARCHITECTURE.md):
-//   BinlogFormat (leaf: Foundation, liblz4, libxxhash)
+// Linux only: the code calls flock, fsync of directories, link(2) and /proc (Glibc); macOS is not
+// built or tested. Module graph (docs/ARCHITECTURE.md has what each owns):
+//   BinlogFormat (leaf: Foundation, liblz4, libxxhash): the segment format
 //   BinlogApply  (BinlogFormat + GRDB): the one apply engine (master recovery and replicas)
 //   BinlogMaster (BinlogApply + SQLite hooks): capture, exec, load, rotate
-//   LogshipCLI   (shared exit codes, durations, output helpers)
-//   executables: binlog-writer, binlog-ship, replica-apply, report
+//   BinlogShip   (BinlogFormat + Yams, no SQLite): shipping segments to targets
+//   ReplicaStore (BinlogApply): replica directory, apply loop, snapshots, restore, status
+//   Failover     (ReplicaStore + BinlogMaster): candidates, promotion, fences
+//   Reports      (ReplicaStore): read-only reports on a store
+//   LogshipCLI   (BinlogFormat + ArgumentParser): exit codes, durations, dump rendering
+//   LogshipTestSupport (Tests/Support): what the tests share
+//   executables: binlog-writer, binlog-ship, replica-apply, report; logship-bench (tools/bench)
 let package = Package(
     name: "logship",
-    platforms: [.macOS(.v13)],
     products: [
         .library(name: "BinlogFormat", targets: ["BinlogFormat"]),
         .library(name: "BinlogMaster", targets: ["BinlogMaster"]),
@@ -63,7 +68,8 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "binlog-writer", dependencies: [
-            "BinlogMaster", "BinlogFormat", "LogshipCLI",
+            "BinlogMaster", "BinlogApply", "BinlogFormat", "LogshipCLI",
+            .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "binlog-ship", dependencies: [
@@ -71,6 +77,7 @@ let package = Package(
         ]),
         .executableTarget(name: "replica-apply", dependencies: [
             "ReplicaStore", "Failover", "BinlogApply", "BinlogFormat", "LogshipCLI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         .executableTarget(name: "report", dependencies: [
             "Reports", "BinlogFormat", "LogshipCLI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -94,7 +101,7 @@ let package = Package(
             .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "ReportTests", dependencies: ["Reports", "BinlogApply", "BinlogFormat", "LogshipTestSupport",
             .product(name: "GRDB", package: "GRDB.swift")], exclude: ["Fixtures"]),
-        .testTarget(name: "ToolTests", dependencies: ["BinlogFormat", "BinlogMaster", "LogshipTestSupport",
+        .testTarget(name: "ToolTests", dependencies: ["BinlogFormat", "BinlogApply", "BinlogMaster", "LogshipTestSupport",
             .product(name: "GRDB", package: "GRDB.swift")]),
     ],
     swiftLanguageModes: [.v5]

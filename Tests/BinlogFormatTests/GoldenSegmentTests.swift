@@ -4,7 +4,7 @@ import XCTest
 
 /// The version-1 golden segment: a small, fully deterministic sealed segment whose bytes are
 /// pinned. A layout change fails these tests; it needs a format version bump and new golden files
-/// (set BINLOG_REGENERATE_GOLDEN=1 to rewrite the fixture, then update the pinned literals).
+/// (set LOGSHIP_UPDATE_GOLDEN=1 to rewrite the fixture, then update the pinned literals).
 enum Golden {
     static let header = SegmentHeader(sourceID: Sample.sourceA, epoch: 1, sequence: 1, firstLSN: 1,
                                       createdAt: Sample.t0, previousChecksum: 0)
@@ -64,7 +64,7 @@ final class GoldenSegmentTests: XCTestCase {
         let dir = try TemporaryDirectory("golden")
         let built = try Golden.build(in: dir.path)
         let checksum = Checksum.xxh3(built.bytes)
-        if ProcessInfo.processInfo.environment["BINLOG_REGENERATE_GOLDEN"] == "1" {
+        if ProcessInfo.processInfo.environment["LOGSHIP_UPDATE_GOLDEN"] == "1" {
             try FileManager.default.createDirectory(atPath: (Golden.fixturePath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
             try writeBytes(built.bytes, to: Golden.fixturePath)
             print("golden segment rewritten: length \(built.bytes.count), checksum 0x\(String(checksum, radix: 16))")

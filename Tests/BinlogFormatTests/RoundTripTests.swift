@@ -181,7 +181,7 @@ final class RoundTripTests: XCTestCase {
         } catch {
             XCTFail("seed \(seed): \(error)")
         }
-        if testRun?.failureCount ?? 0 > 0 { print("testSeveralRandomTransactionsRoundTrip failed with BINLOG_TEST_SEED=\(seed)") }
+        if testRun?.failureCount ?? 0 > 0 { print("testSeveralRandomTransactionsRoundTrip failed with LOGSHIP_SEED=\(seed)") }
     }
 
     private func randomValue(_ rng: inout SeededGenerator) -> Value {
@@ -299,10 +299,10 @@ final class RoundTripTests: XCTestCase {
     /// An UPDATE's before and after images of a row with a 520 MB value (within SQLite's limits)
     /// fit one frame: FrameHeader.maxRawLength allows two maximal row images, and the writer
     /// refuses anything larger rather than write a frame the reader rejects.
-    /// Needs about 8 GB of memory: runs only with BINLOG_HEAVY_TESTS=1.
+    /// Needs about 8 GB of memory: runs only with LOGSHIP_HEAVY_TESTS=1.
     func testUpdateOfARowWithAHugeValueReadsBack() throws {
-        guard ProcessInfo.processInfo.environment["BINLOG_HEAVY_TESTS"] == "1" else {
-            throw XCTSkip("set BINLOG_HEAVY_TESTS=1 to run (about 8 GB of memory)")
+        guard ProcessInfo.processInfo.environment["LOGSHIP_HEAVY_TESTS"] == "1" else {
+            throw XCTSkip("set LOGSHIP_HEAVY_TESTS=1 to run (about 8 GB of memory)")
         }
         let old = Data(repeating: 0x61, count: 520_000_000)
         let new = Data(repeating: 0x62, count: 520_000_000)

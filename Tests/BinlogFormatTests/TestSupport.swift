@@ -31,9 +31,9 @@ struct SeededGenerator: RandomNumberGenerator {
     }
 }
 
-/// The seed for randomized tests: `BINLOG_TEST_SEED` when set (to replay a failure), else a fixed one.
+/// The seed for randomized tests: `LOGSHIP_SEED` when set (to replay a failure), else a fixed one.
 func testSeed(default value: UInt64) -> UInt64 {
-    if let text = ProcessInfo.processInfo.environment["BINLOG_TEST_SEED"], let seed = UInt64(text) { return seed }
+    if let text = ProcessInfo.processInfo.environment["LOGSHIP_SEED"], let seed = UInt64(text) { return seed }
     return value
 }
 

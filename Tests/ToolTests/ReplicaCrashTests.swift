@@ -7,7 +7,7 @@ import XCTest
 /// the rerun continues right after the stored position (nothing applied twice, nothing
 /// skipped), and every table equals the master's at the applied LSN (a fresh replay of the
 /// master's binlog up to that LSN, digested by TableDigest). The fault is proven to have fired
-/// mid-work in most cycles: killed by the signal, the position moved, the inbox not finished.
+/// mid-work in most cycles: killed by the signal after its first batch, the inbox not finished.
 /// LOGSHIP_REPLICA_CRASH_CYCLES sets the number of cycles (default 50).
 final class ReplicaCrashTests: XCTestCase {
     func testKill9DuringApplyThenRerunGivesTheMastersStateAtTheAppliedLSN() throws {
@@ -36,7 +36,12 @@ final class ReplicaCrashTests: XCTestCase {
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice
             try process.run()
-            usleep(UInt32.random(in: 30_000...150_000, using: &rng))
+            // The kill follows apply's progress rather than the clock, so that it lands mid-work
+            // on a loaded machine too (where a fixed delay often ended before the first batch):
+            // wait for the first committed batch, then up to 40 ms more.
+            let deadline = Date().addingTimeInterval(20)
+            while process.isRunning, try f.storeLSN() == before, Date() < deadline { usleep(2_000) }
+            usleep(UInt32.random(in: 0...40_000, using: &rng))
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
             let afterKill = try f.storeLSN()

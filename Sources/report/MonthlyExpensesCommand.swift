@@ -17,12 +17,7 @@ struct MonthlyExpensesCommand: ParsableCommand {
     @Option(help: "Only this category (repeatable).") var category: [String] = []
     @Option(help: "Only this currency.") var currency: String?
     @Option(help: "How many merchants per currency.") var top: Int = 10
-    @Option(help: "The expenses table.") var table: String = "expenses"
-    @Option(help: "Column with the date (ISO 8601 text).") var dateColumn: String = "spent_at"
-    @Option(help: "Column with the amount in minor units (integer).") var amountColumn: String = "amount_cents"
-    @Option(help: "Column with the category.") var categoryColumn: String = "category"
-    @Option(help: "Column with the currency.") var currencyColumn: String = "currency"
-    @Option(help: "Column with the merchant.") var merchantColumn: String = "merchant"
+    @OptionGroup var columns: ExpenseColumns
     @Flag(help: "Scan the table even when the replica keeps a summary (replica-apply summarize).") var noSummary = false
 
     func validate() throws {
@@ -40,57 +35,10 @@ struct MonthlyExpensesCommand: ParsableCommand {
             o.categories = category
             o.currency = currency
             o.topMerchants = top
-            o.mapping.table = table
-            o.mapping.date = dateColumn
-            o.mapping.amount = amountColumn
-            o.mapping.category = categoryColumn
-            o.mapping.currency = currencyColumn
-            o.mapping.merchant = merchantColumn
+            o.mapping = ExpenseMapping(table: columns.table, date: columns.dateColumn, amount: columns.amountColumn,
+                                   category: columns.categoryColumn, currency: columns.currencyColumn, merchant: columns.merchantColumn)
             o.useSummary = !noSummary
             try MonthlyExpenses.run(choice.store, o, to: writer)
-        }
-    }
-}
-
-struct QueryCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "query",
-        abstract: "Run one read-only SQL statement with named parameters (:name), bound, never spliced.",
-        discussion: """
-            --param name=value binds :name; the value is an integer or a real when it reads as one, text otherwise
-            ('quotes' force text). The store is opened read-only and any statement that would write is refused.
-            """)
-
-    @OptionGroup var options: ReportOptions
-    @Argument(help: "The SQL (or use --file).") var sql: String?
-    @Option(name: .long, help: "Read the SQL from this file.") var file: String?
-    @Option(name: .customLong("param"), help: "name=value for :name (repeatable).") var params: [String] = []
-    @Option(help: "A title for the report.") var title: String = "Query"
-
-    func validate() throws {
-        guard (sql == nil) != (file == nil) else { throw ValidationError("give the SQL as an argument or with --file") }
-        for p in params where !p.contains("=") { throw ValidationError("--param takes name=value, got \(p)") }
-        var seen = Set<String>()
-        for p in params {
-            let name = String(p.prefix { $0 != "=" }.drop { $0 == ":" })
-            guard seen.insert(name).inserted else { throw ValidationError("--param \(name) is given twice") }
-        }
-    }
-
-    func run() throws {
-        try Report_run {
-            var text = sql ?? ""
-            if let file {
-                guard let data = FileManager.default.contents(atPath: file) else { throw ReportError(.notFound, "cannot read \(file)") }
-                text = String(decoding: data, as: UTF8.self)
-            }
-            var parameters: [String: DatabaseValue] = [:]
-            for p in params {
-                let name = String(p.prefix { $0 != "=" })
-                parameters[name.hasPrefix(":") ? String(name.dropFirst()) : name] = CustomQuery.parameterValue(String(p.dropFirst(name.count + 1)))
-            }
-            let (choice, writer) = try options.prepare()
-            try CustomQuery.run(choice.store, sql: text, parameters: parameters, title: title, to: writer)
         }
     }
 }

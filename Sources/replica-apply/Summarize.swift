@@ -15,12 +15,7 @@ struct Summarize: ParsableCommand {
             """)
 
     @Argument(help: "The replica directory.") var replica: String
-    @Option(help: "The expenses table.") var table: String = "expenses"
-    @Option(help: "Column with the date.") var dateColumn: String = "spent_at"
-    @Option(help: "Column with the amount in minor units.") var amountColumn: String = "amount_cents"
-    @Option(help: "Column with the category.") var categoryColumn: String = "category"
-    @Option(help: "Column with the currency.") var currencyColumn: String = "currency"
-    @Option(help: "Column with the merchant.") var merchantColumn: String = "merchant"
+    @OptionGroup var columns: ExpenseColumns
     @Flag(help: "Stop keeping the summary and drop it.") var off = false
     @Option(help: "Seconds to wait for a running replica-apply to finish.") var lockTimeout: Double = 30
 
@@ -33,19 +28,14 @@ struct Summarize: ParsableCommand {
                 printLine("dropped the summary of \(replica)")
                 return
             }
-            var m = Summaries.Mapping()
-            m.table = table
-            m.date = dateColumn
-            m.amount = amountColumn
-            m.category = categoryColumn
-            m.currency = currencyColumn
-            m.merchant = merchantColumn
+            let m = Summaries.Mapping(table: columns.table, date: columns.dateColumn, amount: columns.amountColumn,
+                                    category: columns.categoryColumn, currency: columns.currencyColumn, merchant: columns.merchantColumn)
             let valid = try r.enableSummary(m)
             let lsn = try r.position()?.lsn ?? 0
             if valid {
-                printLine("summarizing \(table) at LSN \(lsn): replica-apply keeps it current; report monthly-expenses reads it")
+                printLine("summarizing \(m.table) at LSN \(lsn): replica-apply keeps it current; report monthly-expenses reads it")
             } else {
-                printError("replica-apply", "summary of \(table) is not valid: some dates do not read YYYY-MM-DD or some amounts are not integers; reports will scan the table")
+                printError("replica-apply", "summary of \(m.table) is not valid: some dates do not read YYYY-MM-DD or some amounts are not integers; reports will scan the table")
                 throw ReportedFailure(.badInput)
             }
         }

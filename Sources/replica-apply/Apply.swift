@@ -70,21 +70,26 @@ struct Apply: ParsableCommand {
         options.shouldStop = { stopRequested }
         let bar = ProgressBar(label: "applying")
         options.progress = { bar.update(Int64($0)) }
-        repeat {
-            let result = try r.applyAvailable(options)
-            if result.transactions > 0 {
-                bar.finish(Int64(result.toLSN))
-                if !quiet { printLine("applied LSN \(result.fromLSN + 1)…\(result.toLSN) (\(result.transactions) transactions, \(result.events) events)"
-                          + (result.lastCommitTime.map { ", last commit \(formatTimestamp($0))" } ?? "") + "; stopped: \(result.stop.rawValue)") }
-            } else if !quiet && !follow {
-                printLine("nothing to apply: store at LSN \(result.toLSN); stopped: \(result.stop.rawValue)")
-            }
-            if !follow || result.stop == .untilLSN || result.stop == .untilTime || result.stop == .interrupted { break }
+        if follow {
             // A follower is a run that never ends: record each good pass, or `check` would
             // report "no successful run" once --max-lag has passed since it started.
-            record(error: nil, code: 0)
-            // Poll the inbox: new segments are applied within a second of their arrival.
-            for _ in 0..<4 where !stopRequested { usleep(250_000) }
-        } while !stopRequested
+            try r.follow(options) { result in
+                report(result, bar)
+                if result.stop != .interrupted { record(error: nil, code: 0) }
+            }
+        } else {
+            report(try r.applyAvailable(options), bar)
+        }
+    }
+
+    private func report(_ result: Replica.ApplyResult, _ bar: ProgressBar) {
+        if result.transactions > 0 { bar.finish(Int64(result.toLSN)) }
+        guard !quiet else { return }
+        if result.transactions > 0 {
+            printLine("applied LSN \(result.fromLSN + 1)…\(result.toLSN) (\(result.transactions) transactions, \(result.events) events)"
+                      + (result.lastCommitTime.map { ", last commit \(formatTimestamp($0))" } ?? "") + "; stopped: \(result.stop.rawValue)")
+        } else if !follow {
+            printLine("nothing to apply: store at LSN \(result.toLSN); stopped: \(result.stop.rawValue)")
+        }
     }
 }

@@ -1,0 +1,52 @@
+import Foundation
+import LogshipTestSupport
+import ReplicaStore
+import XCTest
+
+/// `Replica.follow`, the loop behind `replica-apply --follow`, used as a library: segments that
+/// arrive while it waits are applied on a later pass, `shouldStop` ends it between passes, and
+/// `--until-lsn` ends it when reached.
+final class FollowTests: XCTestCase {
+    func testFollowAppliesSegmentsThatArriveWhileItWaitsAndStopsWhenAsked() throws {
+        let f = try ReplicaFixture("follow-library")
+        try f.runWorkload(200)
+        try f.shipAll()
+        let r = try Replica.open(f.replicaPath)
+        defer { r.close() }
+        var options = Replica.ApplyOptions()
+        var passes: [Replica.ApplyResult] = []
+        var stop = false
+        options.shouldStop = { stop }
+        try r.follow(options, pollInterval: 0.25) { result in
+            passes.append(result)
+            switch passes.count {
+            case 1:
+                // More work arrives between two passes, as binlog-ship would bring it.
+                try f.runWorkload(100, schema: false)
+                try f.shipAll()
+            case 2: stop = true
+            default: XCTFail("a pass after shouldStop returned true; \(f.context)")
+            }
+        }
+        XCTAssertEqual(passes.count, 2, f.context)
+        XCTAssertGreaterThan(passes[0].transactions, 0)
+        XCTAssertGreaterThan(passes[1].transactions, 0, "the second pass applies what arrived while the loop waited; \(f.context)")
+        XCTAssertEqual(passes[1].toLSN, f.master.lastLSN)
+        try f.assertStore(at: f.master.lastLSN)
+    }
+
+    func testFollowEndsWhenItReachesUntilLSN() throws {
+        let f = try ReplicaFixture("follow-until")
+        try f.runWorkload(200)
+        try f.shipAll()
+        let r = try Replica.open(f.replicaPath)
+        defer { r.close() }
+        var passes = 0
+        try r.follow(Replica.ApplyOptions(untilLSN: 7), pollInterval: 0.25) { result in
+            passes += 1
+            XCTAssertEqual(result.stop, .untilLSN)
+        }
+        XCTAssertEqual(passes, 1)
+        try f.assertStore(at: 7)
+    }
+}

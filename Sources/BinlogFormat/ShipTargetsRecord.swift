@@ -61,6 +61,9 @@ public struct ShipTargetsRecord: Codable, Equatable, Sendable {
     /// Records that the configuration with state directory `stateDirectory` ships to `targets`,
     /// durably, before it ships anything. Does nothing when the record already says so.
     public static func record(targets: [String], stateDirectory: String, master: String) throws {
+        // A master on a read-only file system (a dead master's disk mounted to rescue its
+        // segments) cannot write either, so it needs no record to find a fence.
+        if access(master, W_OK) != 0 && errno == EROFS { return }
         let directory = master + "/" + directoryName
         if mkdir(directory, 0o755) == 0 {
             try DurableFile.syncDirectory(master)

@@ -86,7 +86,9 @@ final class ShipRun {
         guard let master = shipper.source.masterPath else { return }
         let paths = targets.map(\.directory.path) + state.targets.values.map(\.path)
         do { try ShipTargetsRecord.record(targets: paths, stateDirectory: shipper.stateDirectory, master: master) } catch {
-            throw shipError(error, context: "unable to record the targets in the master directory (the master looks for a fence there)")
+            var e = shipError(error, context: "unable to record the targets in the master directory")
+            e.hint = e.hint ?? "binlog-ship records where it ships in \(ShipTargetsRecord.path(inMaster: master)) before shipping, so that the master finds a promotion's fence there (docs/FAILOVER.md); give this user write access to \(master)/\(ShipTargetsRecord.directoryName)"
+            throw e
         }
     }
 

@@ -86,6 +86,19 @@ final class ShipSafetyCommandTests: XCTestCase {
         expect(try tool("binlog-writer", "status", a.path), 0, ["FENCED"], "status shows the fence")
     }
 
+    /// One fence predicate for the writer and status: a history at a target that cannot be read
+    /// refuses the write (the fence cannot be ruled out) and `status` says FENCED, not "all well".
+    func testAnUnreadableFenceRefusesTheWriterAndStatusSaysSo() throws {
+        let a = try master()
+        let t = dir.sub("T")
+        try FileManager.default.createDirectory(atPath: t, withIntermediateDirectories: true)
+        expect(try tool("binlog-ship", "--source", a.path, "--target", t, "--state-dir", dir.sub("A-ship")), 0, [], "ship")
+        try Data("{ not json".utf8).write(to: URL(fileURLWithPath: t + "/00000002.history"))
+        expect(try tool("binlog-writer", "exec", a.path, "INSERT INTO t(v) VALUES (x'02')"), 3,
+               ["reading the epoch history at target \(t)", "00000002.history"], "the writer refuses")
+        expect(try tool("binlog-writer", "status", a.path), 0, ["FENCED", "cannot tell whether a newer epoch took over", "00000002.history"], "status agrees")
+    }
+
     /// Two masters with one source id (a copied data directory) write the same names and LSNs:
     /// a target holding the impostor's chain passes its own checks; `verify` against the source
     /// exits 3 naming the segment and the offset.

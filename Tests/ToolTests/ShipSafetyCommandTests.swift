@@ -92,7 +92,7 @@ final class ShipSafetyCommandTests: XCTestCase {
         let a = try master()
         let t = dir.sub("T")
         try FileManager.default.createDirectory(atPath: t, withIntermediateDirectories: true)
-        expect(try tool("binlog-ship", "--source", a.path, "--target", t, "--state-dir", dir.sub("A-ship")), 0, [], "ship")
+        expect(try tool("binlog-ship", "--source", a.path, "--target", t), 0, [], "ship (default state: the writer refused here before, status did not say so)")
         try Data("{ not json".utf8).write(to: URL(fileURLWithPath: t + "/00000002.history"))
         expect(try tool("binlog-writer", "exec", a.path, "INSERT INTO t(v) VALUES (x'02')"), 3,
                ["reading the epoch history at target \(t)", "00000002.history"], "the writer refuses")

@@ -31,21 +31,15 @@ extension Master {
     }
 
     /// Refuses to write when any shipping target of this master holds a history of a later
-    /// epoch: a replica was promoted, and writing here would fork the data. Targets are those
-    /// in the default shipping state (`<master>/ship/state.json`); unreachable ones are skipped
-    /// (binlog-ship reports them).
+    /// epoch (a replica was promoted, and writing here would fork the data), or when a place
+    /// that could hold such a fence cannot be read (`Master.fence(at:)`).
     func checkTargetsForFence() throws {
-        for target in Self.shipTargets(of: directory) {
-            let found: (history: EpochHistory, path: String)?
-            do { found = try EpochHistory.newest(in: target) } catch let e as FormatError {
-                throw MasterError(e, while: "reading the epoch history at target \(target)")
-            }
-            if let found, found.history.sourceID == identity.sourceID, found.history.epoch > identity.epoch {
-                throw fenced(by: found.history, at: found.path)
-            }
+        switch Self.fence(at: directory, sourceID: identity.sourceID, epoch: identity.epoch) {
+        case nil: return
+        case .fenced(let history, let path)?: throw fenced(by: history, at: path)
+        case .unreadable(let error)?: throw error
         }
     }
-
     /// The split-brain error for a master of an epoch that `history` ended.
     func fenced(by history: EpochHistory, at path: String) -> MasterError {
         let end = history.end(of: identity.epoch)
@@ -60,14 +54,55 @@ extension Master {
                            + (end.map { "; list its transactions after the fork with `binlog-writer dump \(directory.path) --from-lsn \($0 + 1)`" } ?? ""))
     }
 
-    /// Target directories recorded in the master's default shipping state, if any.
-    static func shipTargets(of directory: MasterDirectory) -> [String] {
+    /// What stops a master of `epoch` from writing, found at its shipping targets.
+    enum Fence {
+        /// A target holds a history of a later epoch of this source.
+        case fenced(EpochHistory, path: String)
+        /// A place that could hold a fence cannot be read: the master cannot tell, so it refuses.
+        case unreadable(MasterError)
+    }
+
+    /// The one fence predicate, shared by the writer (`checkTargetsForFence`, which refuses)
+    /// and `MasterStatus` (which reports): every target this master ships to, as recorded by
+    /// binlog-ship whatever its state directory (`ShipTargetsRecord`) and in the default
+    /// shipping state, is searched for a newer epoch's history. A target that is not there
+    /// (unmounted) is skipped, as binlog-ship reports it; a history or record that is there but
+    /// cannot be read is `.unreadable`, because a fence that cannot be read must still hold.
+    static func fence(at directory: MasterDirectory, sourceID: UUID, epoch: UInt32) -> Fence? {
+        let targets: [String]
+        do { targets = try shipTargets(of: directory) } catch let e as FormatError {
+            return .unreadable(MasterError(e, while: "reading where this master ships (to look for a fence)"))
+        } catch {
+            return .unreadable(MasterError(.io, "unable to read where this master ships: \(error)"))
+        }
+        for target in targets {
+            do {
+                if let found = try EpochHistory.newest(in: target), found.history.sourceID == sourceID, found.history.epoch > epoch {
+                    return .fenced(found.history, path: found.path)
+                }
+            } catch let e as FormatError {
+                return .unreadable(MasterError(e, while: "reading the epoch history at target \(target)"))
+            } catch {
+                return .unreadable(MasterError(.io, "unable to read the epoch history at target \(target): \(error)"))
+            }
+        }
+        return nil
+    }
+
+    /// Target directories this master ships to: those binlog-ship recorded in the master
+    /// directory (every configuration, whatever its state directory), and those of the default
+    /// shipping state `<master>/ship/state.json` (written before the record existed; read
+    /// leniently, binlog-ship itself reports a damaged state file).
+    static func shipTargets(of directory: MasterDirectory) throws -> [String] {
         struct State: Decodable {
             struct Target: Decodable { var path: String }
             var targets: [String: Target]
         }
-        guard let data = FileManager.default.contents(atPath: directory.path + "/ship/state.json"),
-              let state = try? JSONDecoder().decode(State.self, from: data) else { return [] }
-        return state.targets.values.map(\.path).sorted()
+        var targets = Set(try ShipTargetsRecord.load(master: directory.path)?.allTargets ?? [])
+        if let data = FileManager.default.contents(atPath: directory.path + "/ship/state.json"),
+           let state = try? JSONDecoder().decode(State.self, from: data) {
+            targets.formUnion(state.targets.values.map(\.path))
+        }
+        return targets.sorted()
     }
 }

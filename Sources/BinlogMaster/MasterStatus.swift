@@ -83,13 +83,21 @@ public struct MasterStatus: Codable, Sendable {
     }
 
     /// Why this master may no longer write, if a newer epoch's history is in its binlog or at
-    /// one of its shipping targets.
+    /// one of its shipping targets, or a place that could hold one cannot be read: the same
+    /// predicate the writer refuses by (`Master.fence(at:)`).
     static func fence(_ identity: MasterDirectory.Identity, _ dir: MasterDirectory, _ own: (history: EpochHistory, path: String)?) -> String? {
-        let places = [own] + Master.shipTargets(of: dir).map { try? EpochHistory.newest(in: $0) }
-        for case let (history, path)? in places where history.sourceID == identity.sourceID && history.epoch > identity.epoch {
-            let end = history.end(of: identity.epoch).map { " after LSN \($0)" } ?? ""
-            return "epoch \(history.epoch) took over\(end) (\(path))"
+        if let (history, path) = own, history.sourceID == identity.sourceID, history.epoch > identity.epoch {
+            return describe(history, path, identity)
         }
-        return nil
+        switch Master.fence(at: dir, sourceID: identity.sourceID, epoch: identity.epoch) {
+        case nil: return nil
+        case .fenced(let history, let path)?: return describe(history, path, identity)
+        case .unreadable(let error)?: return "cannot tell whether a newer epoch took over: \(error.message)"
+        }
+    }
+
+    private static func describe(_ history: EpochHistory, _ path: String, _ identity: MasterDirectory.Identity) -> String {
+        let end = history.end(of: identity.epoch).map { " after LSN \($0)" } ?? ""
+        return "epoch \(history.epoch) took over\(end) (\(path))"
     }
 }

@@ -73,6 +73,9 @@ public enum Purger {
             return "target \(target.name) has not received \(entry.name) yet" + (state?.lastSegment.map { " (it holds up to \($0))" } ?? "")
         }
         let copy = target.path + "/" + entry.name.description
+        if let id = FileIdentity(path: copy), id == FileIdentity(path: entry.path) {
+            return "target \(target.name)'s \(copy) is the source segment itself (the same file: device and inode), not a copy"
+        }
         guard let file = try? FileDescriptor(path: copy, flags: O_RDONLY), let size = try? file.size() else {
             return "target \(target.name) no longer has \(entry.name) (\(copy) cannot be opened)"
         }

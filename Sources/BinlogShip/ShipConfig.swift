@@ -97,9 +97,12 @@ public struct ShipConfig: Sendable {
         }
     }
 
-    /// The source directory and the state directory a run with this config uses.
+    /// The source directory and the state directory a run with this config uses. Refuses a
+    /// configured target that is the source, inside it or containing it (`ShipSource.checkNotOverlapping`),
+    /// so every command (ship, status, check, purge, verify, forget) sees the same refusal.
     public func resolveSource(_ path: String) throws -> (ShipSource, String) {
         let source = try ShipSource(path: path)
+        for target in targets { try source.checkNotOverlapping(target) }
         return (source, stateDirectory.map(ShipTarget.normalize) ?? source.defaultStateDirectory)
     }
 

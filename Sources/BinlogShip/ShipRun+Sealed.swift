@@ -95,7 +95,13 @@ extension ShipRun {
                     emit(.alreadyPresent(target: run.name, file: name))
                     try recordSealed(batch.segment, on: run, copied: false)
                 case .written(let i):
-                    try run.directory.publish(temp: try proven[i].get(), as: name, replace: false)
+                    if try run.directory.publish(temp: try proven[i].get(), as: name, replace: false) == .alreadyThere {
+                        // Another run (another state directory) published the same bytes first.
+                        run.result.alreadyPresent.append(name)
+                        emit(.alreadyPresent(target: run.name, file: name))
+                        try recordSealed(batch.segment, on: run, copied: false)
+                        continue
+                    }
                     run.result.shipped.append(name)
                     emit(.shipped(target: run.name, file: name, bytes: batch.segment.length, firstLSN: batch.segment.header.firstLSN, lastLSN: batch.segment.lastLSN))
                     try recordSealed(batch.segment, on: run, copied: true)

@@ -72,10 +72,24 @@ final class ShipRun {
     /// Records the run as started and checks every target: it exists, it still holds the last
     /// segment shipped to it (else it is unmounted or was wiped), no stale temp files.
     func begin() throws {
+        try recordTargetsInMaster()
         state.source = shipper.source.binlogPath
         state.lastRun = ShipState.RunRecord(pid: getpid(), startedAt: formatTimestamp(started), finishedAt: nil, outcome: "running")
         for t in targets { prepare(t) }
         try saveState()
+    }
+
+    /// Tells the master where its segments go, in a file inside its own directory, before any
+    /// target gets anything: a promotion fences those targets, and the master must find the
+    /// fence there whatever this run's state directory is (ShipTargetsRecord).
+    private func recordTargetsInMaster() throws {
+        guard let master = shipper.source.masterPath else { return }
+        let paths = targets.map(\.directory.path) + state.targets.values.map(\.path)
+        do { try ShipTargetsRecord.record(targets: paths, stateDirectory: shipper.stateDirectory, master: master) } catch {
+            var e = shipError(error, context: "unable to record the targets in the master directory")
+            e.hint = e.hint ?? "binlog-ship records where it ships in \(ShipTargetsRecord.path(inMaster: master)) before shipping, so that the master finds a promotion's fence there (docs/FAILOVER.md); give this user write access to \(master)/\(ShipTargetsRecord.directoryName)"
+            throw e
+        }
     }
 
     private func prepare(_ run: TargetRun) {

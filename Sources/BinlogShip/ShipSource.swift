@@ -1,41 +1,71 @@
 import BinlogFormat
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The master's binlog directory that segments are shipped from. Accepts a master data
-/// directory (`<master>/binlog` is used) or a binlog directory itself.
+/// directory (`<master>/binlog` is used), its binlog directory, or any binlog directory (a
+/// replica inbox) that says it is one: it holds segments, partial copies or an epoch history.
+/// Anything else is refused before anything is created for it (issue 12: an arbitrary directory
+/// taken for an empty binlog made `check` report ok while nothing shipped).
 public struct ShipSource: Sendable {
     /// The path as given.
     public let path: String
     public let binlogPath: String
+    /// The directory that is the source as a whole: the master data directory when there is
+    /// one, else the binlog directory. No target may be it, lie inside it, or contain it.
+    public let root: String
+    /// The master data directory, when the source is a master (or its `binlog/`).
+    public let masterPath: String?
     /// Where state and lock live unless configured: `<master>/ship` for a master data
     /// directory, `<binlog dir>.ship` beside a bare binlog directory.
     public let defaultStateDirectory: String
 
     public init(path given: String) throws {
         let p = ShipTarget.normalize(given)
-        let fm = FileManager.default
-        var isDir: ObjCBool = false
-        guard fm.fileExists(atPath: p, isDirectory: &isDir), isDir.boolValue else {
+        guard Self.isDirectory(p) else {
             throw ShipError(.notFound, "source \(p) is not a directory", path: p,
                             hint: "give the master data directory (made by `binlog-writer init`) or its binlog directory")
         }
         path = p
         let parent = (p as NSString).deletingLastPathComponent
-        if fm.fileExists(atPath: p + "/master.json") || Self.isDirectory(p + "/binlog") {
-            binlogPath = p + "/binlog"
-            defaultStateDirectory = p + "/ship"
-        } else if (p as NSString).lastPathComponent == "binlog" && fm.fileExists(atPath: parent + "/master.json") {
-            binlogPath = p
-            defaultStateDirectory = parent + "/ship"
+        if Self.isMaster(p) {
+            (masterPath, binlogPath) = (p, p + "/binlog")
+        } else if (p as NSString).lastPathComponent == "binlog" && Self.isMaster(parent) {
+            (masterPath, binlogPath) = (parent, p)
+        } else if try Self.holdsBinlogFiles(p) {
+            (masterPath, binlogPath) = (nil, p)
+        } else if Self.isDirectory(p + "/binlog"), try Self.holdsBinlogFiles(p + "/binlog") {
+            // A master directory that lost master.json still ships what its binlog holds.
+            (masterPath, binlogPath) = (p, p + "/binlog")
         } else {
-            binlogPath = p
-            defaultStateDirectory = p + ".ship"
+            throw ShipError(.notFound, "source \(p) is not a master data directory or a binlog directory: it has no master.json and holds no segment or epoch history",
+                            path: p, hint: "give the master data directory (made by `binlog-writer init`), its binlog/ directory, or an inbox that holds segments; nothing was created")
         }
+        root = masterPath ?? binlogPath
+        defaultStateDirectory = masterPath.map { $0 + "/ship" } ?? p + ".ship"
     }
 
     private static func isDirectory(_ path: String) -> Bool {
         var isDir: ObjCBool = false
         return FileManager.default.fileExists(atPath: path, isDirectory: &isDir) && isDir.boolValue
+    }
+
+    /// A master data directory says so with its identity file (contents are the writer's
+    /// business: shipping must work even when the database is gone).
+    private static func isMaster(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path + "/master.json", &st) == 0 && st.st_mode & S_IFMT == S_IFREG
+    }
+
+    /// A binlog directory says so with a segment, a partial copy or an epoch history in it.
+    private static func holdsBinlogFiles(_ path: String) throws -> Bool {
+        let names: [String]
+        do { names = try FileManager.default.contentsOfDirectory(atPath: path) } catch {
+            throw ShipError(.io, "unable to list the source directory \(path): \(error.localizedDescription)", path: path)
+        }
+        return names.contains { SegmentName.parse($0) != nil || SegmentName.parsePartial($0) != nil || EpochHistory.parseFileName($0) != nil }
     }
 
     /// The source's segments: sealed ones in log order, and the active one being written.

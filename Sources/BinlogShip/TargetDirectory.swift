@@ -70,11 +70,23 @@ struct TargetDirectory {
         return removed
     }
 
+    /// What `publish` did with a temp file.
+    enum Publication: Equatable {
+        /// The temp file is now `name`.
+        case published
+        /// Another run (a second state directory shipping into this target) published the same
+        /// bytes under `name` first: the segment is there, which is success (issue 12).
+        case alreadyThere
+    }
+
     /// Moves a verified temp file to `name`. With `replace: false` (sealed segments) an
     /// existing file is never overwritten: `link` fails when the name exists; on file systems
-    /// without hard links the name is checked first (the run holds the source's lock).
-    func publish(temp: String, as name: String, replace: Bool) throws {
+    /// without hard links the name is checked first (the run holds the source's lock). A file
+    /// that appeared meanwhile with the same bytes is success; with other bytes, a conflict.
+    @discardableResult
+    func publish(temp: String, as name: String, replace: Bool) throws -> Publication {
         let final = path + "/" + name
+        var outcome = Publication.published
         do {
             if replace {
                 try DurableFile.rename(temp, to: final)
@@ -83,24 +95,42 @@ struct TargetDirectory {
             } else {
                 let code = errno
                 guard code != EEXIST else {
-                    unlink(temp)
-                    throw ShipError(.corruption, "\(name) appeared in the target while it was being shipped; nothing was overwritten",
-                                    target: target.name, path: final, hint: "another program writes into this target; give each master its own inbox")
+                    outcome = try settle(temp: temp, onto: final)
+                    try DurableFile.syncDirectory(path)
+                    return outcome
                 }
                 guard [EPERM, EOPNOTSUPP, ENOTSUP, ENOSYS, EMLINK, EXDEV].contains(code) else {
                     unlink(temp)
                     throw ioError("link to \(final)", path: temp, errno: code)
                 }
-                guard access(final, F_OK) != 0 else {
-                    unlink(temp)
-                    throw ShipError(.corruption, "\(name) appeared in the target while it was being shipped; nothing was overwritten", target: target.name, path: final)
+                if access(final, F_OK) == 0 {
+                    outcome = try settle(temp: temp, onto: final)
+                } else {
+                    try DurableFile.rename(temp, to: final)
                 }
-                try DurableFile.rename(temp, to: final)
             }
             try DurableFile.syncDirectory(path)
         } catch {
             throw shipError(error, target: target.name)
         }
+        return outcome
+    }
+
+    /// `final` appeared while `temp` was being shipped: the same bytes are the segment already
+    /// there (made durable here too, since the run that wrote it may have died before its
+    /// directory fsync); other bytes are a conflict naming the first differing offset. The temp
+    /// file goes either way; `final` is never touched.
+    private func settle(temp: String, onto final: String) throws -> Publication {
+        defer { unlink(temp) }
+        let sizes = (try FileDescriptor(path: final, flags: O_RDONLY).size(), try FileDescriptor(path: temp, flags: O_RDONLY).size())
+        if let at = try FileComparison.firstDifference(final, temp, length: max(sizes.0, sizes.1)) {
+            let name = (final as NSString).lastPathComponent
+            throw ShipError(.corruption, "conflict: \(name) appeared in the target while it was being shipped, with other bytes (\(sizes.0) bytes, the source's \(sizes.1); they differ from offset \(at)); nothing was overwritten",
+                            target: target.name, path: final, offset: at,
+                            hint: "another program or master writes into this target; compare the files, move the wrong one aside, and rerun")
+        }
+        try FileDescriptor(path: final, flags: O_RDONLY).sync()
+        return .alreadyThere
     }
 
     /// Deletes `name` (a superseded partial) and makes the deletion durable.

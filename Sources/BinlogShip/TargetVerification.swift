@@ -39,6 +39,7 @@ public struct TargetVerification: Codable, Sendable {
         let target = config.target(nameOrPath) ?? ShipTarget(path: nameOrPath)
         if let path = config.source {
             let (s, stateDirectory) = try config.resolveSource(path)
+            try s.checkNotOverlapping(target)
             source = try s.list()
             state = try ShipState.load(directory: stateDirectory)?.targets[target.name]
         }
@@ -67,7 +68,10 @@ public struct TargetVerification: Codable, Sendable {
             if !lost.contains(stateLast.description) { lost.append(stateLast.description) }
         }
         notShippedYet = (source?.sealed(after: sealed.last?.name) ?? []).map(\.name.description).filter { !lost.contains($0) }
-        if let p = report.problem {
+        if let source, let differs = try Self.firstDifference(sealed, from: source) {
+            outcome = .corruption
+            (problem, file, offset) = (differs.description, differs.path, differs.offset)
+        } else if let p = report.problem {
             outcome = report.outcome == .gap ? .lost : .corruption
             (problem, file, offset) = (p.description, p.path, p.offset)
             if outcome == .lost && lost.isEmpty { lost.append(p.message) }
@@ -76,6 +80,25 @@ public struct TargetVerification: Codable, Sendable {
             problem = "the target lacks " + lost.joined(separator: ", ") + ", which the shipper delivered: lost"
         }
         if outcome != .corruption { try checkPartial(target, sealed: sealed, decode: decode) }
+    }
+
+    /// The first sealed segment of the target whose copy is not the source's segment of that
+    /// name, as a corruption error naming the copy and the first differing offset. A copy that
+    /// is valid on its own (a forged or substituted chain) passes every check of the target
+    /// alone (issue 12); only the source can tell. Same size and same footer (whose checksum
+    /// covers every byte before it, and which the target's own check holds the bytes to) count
+    /// as identical; anything else is compared byte for byte to find the offset.
+    static func firstDifference(_ sealed: [BinlogDirectory.Entry], from source: ShipSource.Listing) throws -> ShipError? {
+        let originals = Dictionary(source.sealed.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        for copy in sealed {
+            guard let original = originals[copy.name] else { continue }
+            if copy.size == original.size, let a = try? SegmentReader(path: copy.path).footer, let b = try? SegmentReader(path: original.path).footer, a == b { continue }
+            guard let at = try FileComparison.firstDifference(copy.path, original.path, length: max(copy.size, original.size)) else { continue }
+            return ShipError(.corruption, "\(copy.name) in the target differs from the source's \(original.path) from offset \(at) (\(copy.size) bytes, the source's \(original.size)): a forged, substituted or damaged copy",
+                             path: copy.path, offset: at,
+                             hint: "move the copy aside, run `binlog-ship forget` for this target, and ship again; a replica that applied it must be rebuilt")
+        }
+        return nil
     }
 
     /// Missing sequence numbers between sealed segments of one epoch.

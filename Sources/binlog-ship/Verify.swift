@@ -5,8 +5,8 @@ import LogshipCLI
 
 struct Verify: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Check a target (replica inbox): checksums, hash chain, continuity, the partial copy; tells not-shipped-yet from lost.",
-        discussion: "Exits 0 when the target is intact (even if behind), 2 when it lost a segment it was shipped, 3 on corruption; the message names file and offset.")
+        abstract: "Check a target (replica inbox): checksums, hash chain, continuity, the partial copy, and each copy against the source; tells not-shipped-yet from lost.",
+        discussion: "Exits 0 when the target is intact (even if behind), 2 when it lost a segment it was shipped, 3 on corruption or a copy that differs from the source's segment; the message names file and offset. Without a source (--source or a config file) only the target itself is checked.")
 
     @OptionGroup var options: ShipOptions
 

@@ -73,7 +73,7 @@ public enum Purger {
             return "target \(target.name) has not received \(entry.name) yet" + (state?.lastSegment.map { " (it holds up to \($0))" } ?? "")
         }
         let copy = target.path + "/" + entry.name.description
-        guard let file = try? FileDescriptor(path: copy, flags: O_RDONLY), let size = try? file.size() else {
+        guard let file = try? RegularFile.open(copy), let size = try? file.size() else {
             return "target \(target.name) no longer has \(entry.name) (\(copy) cannot be opened)"
         }
         let at = size - Int64(SegmentFooter.size)

@@ -27,7 +27,7 @@ struct Restore: ParsableCommand {
     func validate() throws {
         let targets = [toLSN != nil, toTime != nil, latest].filter { $0 }.count
         guard targets == 1 else { throw ValidationError("give exactly one of --to-lsn, --to-time, --latest") }
-        if let toTime, parseTimestamp(toTime) == nil { throw ValidationError("--to-time: cannot read \(toTime)") }
+        if let toTime, let problem = timestampProblem(toTime) { throw ValidationError("--to-time: cannot read \(toTime): \(problem)") }
         if !dryRun && output == nil { throw ValidationError("--output is required (or use --dry-run)") }
     }
 

@@ -87,11 +87,10 @@ public final class SegmentReader {
         do {
             return (try RegularFile.open(path), path)
         } catch let e as FormatError where e.kind == .io {
-            let directory = (path as NSString).deletingLastPathComponent
-            let name = (path as NSString).lastPathComponent
+            let name = path.split(separator: "/", omittingEmptySubsequences: false).last.map(String.init) ?? path
             guard let moved = SegmentName.parsePartial(name) ?? SegmentName.parse(name).flatMap({ $0.isActive ? $0.sealed : nil }),
                   access(path, F_OK) != 0 else { throw e }
-            let sealed = (directory.isEmpty ? "" : directory + "/") + moved.sealed.description
+            let sealed = String(path.dropLast(name.count)) + moved.sealed.description
             guard access(sealed, F_OK) == 0 else { throw e }
             return (try RegularFile.open(sealed), sealed)
         }

@@ -23,7 +23,7 @@ final class BusyMasterReaderTests: XCTestCase {
         XCTAssertEqual(try ToolRunner.run("binlog-writer", ["exec", m, "CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB)"]).status, 0)
         XCTAssertEqual(try ToolRunner.run("replica-apply", ["init", replica]).status, 0)
         let script = dir.sub("load.sql")
-        let rows = (0..<20_000).map { _ in "INSERT INTO t (v) VALUES (randomblob(\(Int.random(in: 50...5000, using: &random))));" }
+        let rows = (0..<200_000).map { _ in "INSERT INTO t (v) VALUES (randomblob(\(Int.random(in: 50...5000, using: &random))));" }
         try Data(rows.joined(separator: "\n").utf8).write(to: URL(fileURLWithPath: script))
 
         let writer = Process()

@@ -134,6 +134,8 @@ final class NonRegularFileTests: XCTestCase {
             assertRun(try Self.runBounded("binlog-writer", ["verify", m]), 3, naming: [beyond, what], "binlog-writer verify with a \(kind)")
             assertRun(try Self.runBounded("binlog-writer", ["status", m]), 3, naming: [beyond, what], "binlog-writer status with a \(kind)")
             assertRun(try Self.runBounded("binlog-writer", ["dump", m]), 3, naming: [beyond, what], "binlog-writer dump with a \(kind)")
+            assertRun(try Self.runBounded("binlog-writer", ["exec", m, "INSERT INTO t (v) VALUES (x'00')"]), 3, naming: [beyond, what],
+                      "binlog-writer exec (the master's recovery lists its binlog) with a \(kind)")
             rmdirOrUnlink(m + "/binlog/" + beyond)
         }
     }

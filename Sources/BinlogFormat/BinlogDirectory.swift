@@ -37,18 +37,23 @@ public struct BinlogDirectory {
             if n.hasPrefix(".tmp-") { continue }
             if EpochHistory.parseFileName(n) != nil { continue }   // epoch history (§10), not a segment
             let partial = SegmentName.parsePartial(n)
-            guard let name = partial ?? SegmentName.parse(n) else { unrecognized.append(n); continue }
+            guard var name = partial ?? SegmentName.parse(n) else { unrecognized.append(n); continue }
             var st = stat()
-            let full = path + "/" + n
-            guard stat(full, &st) == 0 else {
-                // Renamed since the listing (an active segment sealed by a concurrent rotate):
-                // its new name is read on the next listing.
-                if errno == ENOENT { continue }
-                throw ioError("stat", path: full)
+            var full = path + "/" + n
+            if stat(full, &st) != 0 {
+                guard errno == ENOENT else { throw ioError("stat", path: full) }
+                // Renamed since the listing: an active segment sealed by a concurrent rotate is
+                // listed under its sealed name (once); anything else that vanished is left out.
+                guard partial == nil, name.isActive, stat(path + "/" + name.sealed.description, &st) == 0 else { continue }
+                (name, full) = (name.sealed, path + "/" + name.sealed.description)
+                if segments.contains(where: { $0.name == name }) { continue }
             }
+            try RegularFile.require(st.st_mode, path: full)
             let entry = Entry(name: name, path: full, size: Int64(st.st_size))
             if partial != nil { partials.append(entry) } else { segments.append(entry) }
         }
+        var seen = Set<SegmentName>()
+        segments.removeAll { !seen.insert($0.name).inserted }
         segments.sort { $0.name < $1.name }
         partials.sort { $0.name < $1.name }
         return (segments, partials, unrecognized)

@@ -16,6 +16,12 @@ public final class FileDescriptor {
         self.path = path
     }
 
+    /// Takes ownership of an open descriptor (closed in `deinit`).
+    init(owning fd: Int32, path: String) {
+        self.fd = fd
+        self.path = path
+    }
+
     deinit { close(fd) }
 
     public func size() throws -> Int64 {

@@ -142,7 +142,7 @@ public struct EpochHistory: Codable, Equatable, Sendable {
 
     /// Reads and validates one history file; its name must match its newest epoch.
     public static func load(path: String) throws -> EpochHistory {
-        guard let data = FileManager.default.contents(atPath: path) else { throw ioError("read", path: path) }
+        let data = Data(try RegularFile.contents(path))
         let history: EpochHistory
         do { history = try JSONDecoder().decode(EpochHistory.self, from: data) } catch {
             throw FormatError(.corrupted, "epoch history is not valid: \(error)", path: path)

@@ -7,10 +7,19 @@ import Foundation
 /// A transaction is yielded only after its commit frame has been verified: a reader never
 /// sees part of one. In an active segment an incomplete or torn tail ends the log
 /// (`tornTailOffset`); anywhere else, and in any sealed segment, a bad frame is corruption.
+///
+/// Readers take no lock, so the master may append, undo or seal while one reads (§6 "Reading
+/// while the master writes"): the reader reads up to the size the file had when opened, takes a
+/// frame it cannot verify with only zeros or the end of that size after it for "not yet written",
+/// reads a frame once more (after checking the file's size and footer again) before it calls it
+/// damaged, and follows the file when it is sealed (renamed) under it.
 public final class SegmentReader {
+    /// The file read: the path given, or the sealed segment's when the active file (or its
+    /// partial copy) named was sealed and renamed before it could be opened.
     public let path: String
     public let header: SegmentHeader
-    public let fileSize: Int64
+    /// The file's size when opened (taken again when an active segment changes under the reader).
+    public private(set) var fileSize: Int64
     /// True when the file carries a valid footer (sealed, or sealed but not yet renamed).
     public private(set) var footer: SegmentFooter?
     /// For an active segment: where an incomplete tail begins, once the reader reached it.
@@ -40,13 +49,16 @@ public final class SegmentReader {
     private var dataEnd: Int64
     /// File bytes read ahead of the frames (see `read(at:count:)`).
     private var readAhead: (offset: Int64, bytes: [UInt8])?
+    /// The frame offset already read a second time after it failed (`damaged`): a frame is
+    /// given one more chance, not more.
+    private var rereadAt: Int64?
 
     /// Opens `path`; a `.binlog` name must carry a footer, a `.binlog.active` one may not yet.
-    public init(path: String) throws {
+    public init(path given: String) throws {
+        let (file, path) = try Self.open(given)
         self.path = path
         let name = (path as NSString).lastPathComponent
         let parsed = SegmentName.parse(name)
-        let file = try FileDescriptor(path: path, flags: O_RDONLY)
         self.file = file
         fileSize = try file.size()
         expectFooter = !(parsed?.isActive ?? name.hasSuffix(".partial") || name.hasSuffix(".active"))
@@ -68,6 +80,21 @@ public final class SegmentReader {
     }
 
     public var isSealed: Bool { footer != nil }
+
+    /// Opens `path` (regular files only, never blocking: `RegularFile`). An active segment, or a
+    /// partial copy of one, that is gone was sealed meanwhile: the sealed segment is read instead.
+    private static func open(_ path: String) throws -> (FileDescriptor, String) {
+        do {
+            return (try RegularFile.open(path), path)
+        } catch let e as FormatError where e.kind == .io {
+            let name = path.split(separator: "/", omittingEmptySubsequences: false).last.map(String.init) ?? path
+            guard let moved = SegmentName.parsePartial(name) ?? SegmentName.parse(name).flatMap({ $0.isActive ? $0.sealed : nil }),
+                  access(path, F_OK) != 0 else { throw e }
+            let sealed = String(path.dropLast(name.count)) + moved.sealed.description
+            guard access(sealed, F_OK) == 0 else { throw e }
+            return (try RegularFile.open(sealed), sealed)
+        }
+    }
 
     private func readFooter() throws {
         guard fileSize >= Int64(SegmentHeader.size + SegmentFooter.size) else {
@@ -123,7 +150,11 @@ public final class SegmentReader {
             switch try readFrame(at: cursor) {
             case .intact(let f): frame = f
             case .damaged(let e, let frameEnd):
-                return try damaged(e, frameAt: cursor, frameEnd: frameEnd, txStart: txStart, restoring: txChecksum)
+                if try damaged(e, frameAt: cursor, frameEnd: frameEnd, readAgain: rereadAt != cursor) {
+                    rereadAt = cursor
+                    continue
+                }
+                return try endOfData(at: txStart, reason: e.message, restoring: txChecksum)
             }
             let (frameHeader, headBytes, payload, payloadEnd) = (frame.header, frame.headBytes, frame.payload, frame.end)
             // The frame is intact: from here on any inconsistency is corruption, never a torn tail.
@@ -260,25 +291,41 @@ public final class SegmentReader {
         }
     }
 
-    /// A frame could not be read. In an active segment that is a torn tail when the frame
-    /// runs to or past the end of file, or when only zero bytes follow; otherwise corruption.
-    private func damaged(_ error: FormatError, frameAt: Int64, frameEnd: Int64?, txStart: Int64, restoring: StreamingChecksum) throws -> Transaction? {
+    /// A frame could not be read. In a sealed segment that is corruption. In an active one it
+    /// is "not yet written" (false) when only zeros or the end of the file follow it, as a
+    /// frame being written or a torn write looks; when data follows it, the file is looked at
+    /// again (its size, a footer written by a seal meanwhile) and, once, the frame is read
+    /// again (true): the master writes a transaction front to back, so data after a frame
+    /// means the frame itself is complete now. Still damaged on the second read: corruption.
+    private func damaged(_ error: FormatError, frameAt: Int64, frameEnd: Int64?, readAgain: Bool) throws -> Bool {
         if !expectFooter && footer == nil {
-            // Torn when nothing but zeros (preallocated or never-written space) or the end of
-            // the file follows the damaged frame: a torn write only ever hits the last frames.
-            let remaining = fileSize - frameAt
-            var torn: Bool
-            if let frameEnd {
-                torn = try frameEnd >= fileSize || onlyZeros(from: frameEnd)
-            } else {
-                let startsFooter = remaining < Int64(SegmentFooter.size) ? try file.read(at: frameAt, count: 4) == SegmentFooter.magic : false
-                torn = try remaining < Int64(FrameHeader.size) || startsFooter || onlyZeros(from: frameAt + Int64(FrameHeader.size))
-            }
-            if torn {
-                return try endOfData(at: txStart, reason: error.message, restoring: restoring)
+            if try isTorn(frameAt: frameAt, frameEnd: frameEnd) { return false }
+            if readAgain {
+                try refresh()
+                return true
             }
         }
         throw error.at(path: path, offset: frameAt)
+    }
+
+    /// Torn when nothing but zeros (preallocated or never-written space) or the end of the file
+    /// follows the damaged frame: a torn write only ever hits the last frames.
+    private func isTorn(frameAt: Int64, frameEnd: Int64?) throws -> Bool {
+        let remaining = fileSize - frameAt
+        if let frameEnd {
+            return try frameEnd >= fileSize || onlyZeros(from: frameEnd)
+        }
+        let startsFooter = remaining < Int64(SegmentFooter.size) ? try file.read(at: frameAt, count: 4) == SegmentFooter.magic : false
+        return try remaining < Int64(FrameHeader.size) || startsFooter || onlyZeros(from: frameAt + Int64(FrameHeader.size))
+    }
+
+    /// Takes the file's size again, and its footer when a seal wrote one meanwhile (from then
+    /// on the segment is read as sealed: strictly, up to the footer).
+    private func refresh() throws {
+        readAhead = nil
+        fileSize = try file.size()
+        dataEnd = fileSize
+        try detectUnrenamedFooter()
     }
 
     private func onlyZeros(from start: Int64) throws -> Bool {

@@ -76,7 +76,7 @@ public enum Purger {
         if let id = FileIdentity(path: copy), id == FileIdentity(path: entry.path) {
             return "target \(target.name)'s \(copy) is the source segment itself (the same file: device and inode), not a copy"
         }
-        guard let file = try? FileDescriptor(path: copy, flags: O_RDONLY), let size = try? file.size() else {
+        guard let file = try? RegularFile.open(copy), let size = try? file.size() else {
             return "target \(target.name) no longer has \(entry.name) (\(copy) cannot be opened)"
         }
         let at = size - Int64(SegmentFooter.size)

@@ -56,7 +56,7 @@ struct SegmentCopier {
     /// active segment, which the master may rename meanwhile); otherwise its path is opened.
     static func write(_ segment: VerifiedSegment, from source: FileDescriptor? = nil, to destinations: [Destination]) -> [Result<Pending, ShipError>] {
         let input: FileDescriptor
-        do { input = try source ?? FileDescriptor(path: segment.path, flags: O_RDONLY) } catch {
+        do { input = try source ?? RegularFile.open(segment.path) } catch {
             let e = shipError(error)
             return destinations.map { .failure(e.on(target: $0.directory.target.name)) }
         }

@@ -17,7 +17,7 @@ extension ShipRun {
         let segment: VerifiedSegment
         let source: FileDescriptor
         do {
-            source = try FileDescriptor(path: active.path, flags: O_RDONLY)
+            source = try RegularFile.open(active.path)
             segment = try VerifiedSegment(entry: active)
             guard segment.transactionCount > 0 else { return }
             try source.sync()

@@ -38,19 +38,28 @@ struct TargetDirectory {
         }
     }
 
+    /// The target's file names, sorted. A name that is a segment's or a partial copy's but not a
+    /// regular file (a FIFO, a directory) is an error naming it: reading it could block forever.
     func names() throws -> [String] {
-        do { return try FileManager.default.contentsOfDirectory(atPath: path).sorted() } catch {
+        let names: [String]
+        do { names = try FileManager.default.contentsOfDirectory(atPath: path).sorted() } catch {
             throw shipError(ioError("list directory", path: path), target: target.name)
         }
+        for name in names where SegmentName.parse(name) != nil || Self.segment(ofPartial: name) != nil {
+            do { try RegularFile.check(path + "/" + name) } catch { throw shipError(error, target: target.name) }
+        }
+        return names
     }
 
-    /// Size of `name` in the target, nil when there is no such file.
+    /// Size of `name` in the target, nil when there is no such file; an error when it is not a
+    /// regular file.
     func size(of name: String) throws -> Int64? {
         var st = stat()
         guard stat(path + "/" + name, &st) == 0 else {
             if errno == ENOENT { return nil }
             throw shipError(ioError("stat", path: path + "/" + name), target: target.name)
         }
+        do { try RegularFile.require(st.st_mode, path: path + "/" + name) } catch { throw shipError(error, target: target.name) }
         return Int64(st.st_size)
     }
 
@@ -154,8 +163,8 @@ enum FileComparison {
     /// The offset of the first byte among the first `length` where `a` and `b` differ (or
     /// where one of them ends), nil when they agree.
     static func firstDifference(_ a: String, _ b: String, length: Int64) throws -> Int64? {
-        let fa = try FileDescriptor(path: a, flags: O_RDONLY)
-        let fb = try FileDescriptor(path: b, flags: O_RDONLY)
+        let fa = try RegularFile.open(a)
+        let fb = try RegularFile.open(b)
         var at: Int64 = 0
         while at < length {
             let n = Int(min(Int64(chunk), length - at))
@@ -172,7 +181,7 @@ enum FileComparison {
 
     /// True when `a` and `b` hold the same bytes.
     static func identical(_ a: String, _ b: String) throws -> Bool {
-        let sa = try FileDescriptor(path: a, flags: O_RDONLY).size(), sb = try FileDescriptor(path: b, flags: O_RDONLY).size()
+        let sa = try RegularFile.open(a).size(), sb = try RegularFile.open(b).size()
         return sa == sb ? try samePrefix(a, b, length: sa) : false
     }
 }

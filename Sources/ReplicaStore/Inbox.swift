@@ -85,11 +85,11 @@ public struct Inbox {
         for (key, entry) in byKey.sorted(by: { $0.key < $1.key }) {
             let full = path + "/" + entry.file
             do {
+                // A partial copy replaced by its sealed segment since the listing is read sealed.
                 let reader = try SegmentReader(path: full)
-                var st = stat()
-                guard stat(full, &st) == 0 else { throw ioError("stat", path: full) }
-                entries.append(.success(Segment(name: key, path: full, size: Int64(st.st_size), isPartial: entry.partial,
-                                                header: reader.header, footer: entry.partial ? nil : reader.footer)))
+                let partial = entry.partial && reader.path == full
+                entries.append(.success(Segment(name: key, path: reader.path, size: reader.fileSize, isPartial: partial,
+                                                header: reader.header, footer: partial ? nil : reader.footer)))
             } catch {
                 let e = error as? FormatError ?? FormatError(.io, "\(error)", path: full)
                 entries.append(.failure(UnreadableError(file: Unreadable(name: key, path: full, error: e.at(path: full)))))

@@ -155,7 +155,7 @@ public enum Restore {
     /// `execute`, with `beforeCheck` run on the built database before it is checked (tests
     /// tamper with it there to show that the check catches it).
     static func execute(_ plan: Plan, output: String, force: Bool, progress: ((UInt64) -> Void)?, beforeCheck: ((Database) throws -> Void)?) throws -> Result {
-        try checkOutput(output, force: force)
+        try checkOutput(output, force: force, replica: plan.replica)
         let dir = try ReplicaDirectory.open(plan.replica)
         let temp = DurableFile.temporaryPath(for: output)
         defer { for suffix in ["", "-wal", "-shm", "-journal"] { unlink(temp + suffix) } }
@@ -260,7 +260,8 @@ public enum Restore {
     /// Refuses an output path where a database, or the WAL or journal of one, already is,
     /// unless `force`: restore never overwrites by surprise, and never publishes a file beside a
     /// -wal or -journal that SQLite would replay into it.
-    public static func checkOutput(_ output: String, force: Bool) throws {
+    public static func checkOutput(_ output: String, force: Bool, replica: String? = nil) throws {
+        try checkNotLive(output, replica: replica)
         guard !force else { return }
         let present = ([""] + companionSuffixes).map { output + $0 }.filter { FileManager.default.fileExists(atPath: $0) }
         guard let first = present.first else { return }

@@ -20,8 +20,8 @@ struct Dump: ParsableCommand {
 
     func validate() throws {
         guard DumpFormat(rawValue: format) != nil else { throw ValidationError("--format must be text or jsonl") }
-        if let since, parseTimestamp(since) == nil { throw ValidationError("--since: cannot read time \(since)") }
-        if let until, parseTimestamp(until) == nil { throw ValidationError("--until: cannot read time \(until)") }
+        if let since, let problem = timestampProblem(since) { throw ValidationError("--since: cannot read time \(since): \(problem)") }
+        if let until, let problem = timestampProblem(until) { throw ValidationError("--until: cannot read time \(until): \(problem)") }
     }
 
     func run() throws {

@@ -31,7 +31,7 @@ struct Apply: ParsableCommand {
     @Flag(help: "Print nothing on success (for cron: mail only on errors, which still go to stderr).") var quiet = false
 
     func validate() throws {
-        if let untilTime, parseTimestamp(untilTime) == nil { throw ValidationError("--until-time: cannot read \(untilTime) (use 2026-11-27T12:00:00Z)") }
+        if let untilTime, let problem = timestampProblem(untilTime) { throw ValidationError("--until-time: cannot read \(untilTime): \(problem)") }
         if let delay, parseDuration(delay) == nil { throw ValidationError("--delay takes a duration like 30m or 1h") }
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
     }

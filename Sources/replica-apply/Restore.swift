@@ -27,13 +27,13 @@ struct Restore: ParsableCommand {
     func validate() throws {
         let targets = [toLSN != nil, toTime != nil, latest].filter { $0 }.count
         guard targets == 1 else { throw ValidationError("give exactly one of --to-lsn, --to-time, --latest") }
-        if let toTime, parseTimestamp(toTime) == nil { throw ValidationError("--to-time: cannot read \(toTime)") }
+        if let toTime, let problem = timestampProblem(toTime) { throw ValidationError("--to-time: cannot read \(toTime): \(problem)") }
         if !dryRun && output == nil { throw ValidationError("--output is required (or use --dry-run)") }
     }
 
     func run() throws {
         try ReplicaApply_run {
-            if let output, !dryRun { try ReplicaStore.Restore.checkOutput(output, force: force) }
+            if let output, !dryRun { try ReplicaStore.Restore.checkOutput(output, force: force, replica: replica) }
             let target: ReplicaStore.Restore.Target = toLSN.map { .lsn($0) } ?? toTime.flatMap(parseTimestamp).map { .time($0) } ?? .latest
             let plan = try ReplicaStore.Restore.plan(replica: replica, target: target)
             if json { printLine(try jsonText(plan)) } else {

@@ -28,4 +28,22 @@ final class TimestampTests: XCTestCase {
         }
         XCTAssertEqual(parseTimestamp(formatTimestamp(1_795_782_040_436_224)), 1_795_782_040_436_224)
     }
+
+    /// timegm rolls impossible fields over (2026-02-30 became 2026-03-02): every field is now
+    /// checked against the calendar first, and the reason is given (issue 12).
+    func testImpossibleDatesAndTimesAreRefused() {
+        XCTAssertEqual(parseTimestamp("2024-02-29"), 1_709_164_800_000_000, "leap day of a leap year")
+        XCTAssertEqual(parseTimestamp("2000-02-29T00:00:00Z"), 951_782_400_000_000, "2000 is a leap year (divisible by 400)")
+        XCTAssertEqual(parseTimestamp("2026-04-30T23:59:59.999999Z"), 1_777_593_599_999_999)
+        XCTAssertEqual(parseTimestamp("2026-12-31 23:59:59+01:00"), 1_798_757_999_000_000)
+        for bad in ["2026-02-29", "1900-02-29", "2026-02-30T00:00:00Z", "2026-04-31T12:00:00Z", "2026-06-31", "2026-09-31", "2026-11-31",
+                    "2026-01-32", "2026-00-10", "2026-13-01", "2026-01-00", "2026-01-01T24:00:00Z", "2026-01-01T23:60:00Z",
+                    "2026-01-01T23:59:60Z", "2026-01-01T12:00:00+24:00", "2026-01-01T12:00:00+01:60", "2026-1-01", "yesterday", ""] {
+            XCTAssertNil(parseTimestamp(bad), bad)
+            XCTAssertNotNil(timestampProblem(bad), bad)
+        }
+        XCTAssertEqual(timestampProblem("2026-02-30T00:00:00Z"), "day 30 does not exist: month 2 of 2026 has 28 days")
+        XCTAssertEqual(timestampProblem("2024-02-30"), "day 30 does not exist: month 2 of 2024 has 29 days")
+        XCTAssertNil(timestampProblem("2024-02-29T12:00:00Z"))
+    }
 }

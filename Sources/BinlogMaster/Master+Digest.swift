@@ -91,11 +91,6 @@ extension Master {
             }
         }
     }
-
-    /// The last LSN that carried a digest marker (0 when none did), and whether markers are on.
-    public var digestMarkers: (enabled: Bool, every: Int, interval: Double, lastLSN: UInt64) {
-        (digestSchedule.enabled, digestSchedule.every, digestSchedule.interval, digestSchedule.lastLSN)
-    }
 }
 
 extension MasterDirectory {

@@ -266,6 +266,7 @@ extension Master {
             undoAppend(w, before, events: events)
             throw failure(liftFormat(error, "syncing LSN \(lsn) to the binlog"), db)
         }
+        CrashPoint.reach("master.before-commit")   // fault injection, see CrashPoint
         do {
             try db.cachedStatement(sql: "COMMIT").execute()
         } catch {

@@ -110,6 +110,39 @@ final class DigestVerificationTests: XCTestCase {
         XCTAssertEqual(try f.storeLSN(), first)
     }
 
+    /// kill -9 after a marker's transaction reached the binlog and before SQLite committed it:
+    /// the next binlog-writer redoes it (the engine checks the marker against the redone rows),
+    /// the count of transactions between markers goes on from it, and a replica verifies it.
+    func testAMarkerTransactionKilledBeforeItsCommitIsRedoneAndVerified() throws {
+        let f = try ReplicaCLIFixture("digest-crash")
+        XCTAssertEqual(try ToolRunner.run("binlog-writer", ["configure", f.master.path, "--digest-every", "2"]).status, 0)
+        var env = ProcessInfo.processInfo.environment
+        env["LOGSHIP_CRASH_AT"] = "master.before-commit:4"
+        let killed = try ToolRunner.run("binlog-writer", ["exec", f.master.path, """
+            CREATE TABLE a (id INTEGER PRIMARY KEY, v TEXT);
+            INSERT INTO a VALUES (1, 'one'); INSERT INTO a VALUES (2, 'two'); INSERT INTO a VALUES (3, 'three');
+            """], environment: env)
+        XCTAssertEqual(killed.status, SIGKILL, killed.stderr)
+        XCTAssertTrue(killed.stderr.contains("crash point master.before-commit reached (hit 4)"), killed.stderr)
+        XCTAssertFalse(killed.stdout.contains("lsn=4 "), "LSN 4 was never acknowledged: \(killed.stdout)")
+
+        let next = try ToolRunner.run("binlog-writer", ["exec", f.master.path, "INSERT INTO a VALUES (4, 'four')"])
+        XCTAssertEqual(next.status, 0, next.stderr)
+        XCTAssertTrue(next.stderr.contains("recovery: redid LSN 4…4"), next.stderr)
+        XCTAssertTrue(next.stdout.hasPrefix("lsn=5 "), next.stdout)
+        let last = try rotateAndShip(f)
+        XCTAssertEqual(last, 6, "rotate adds a marker-only transaction after LSN 5")
+        let dump = try ToolRunner.run("binlog-writer", ["dump", f.master.path, "--format", "jsonl"])
+        let marked = dump.stdout.split(separator: "\n").compactMap { line -> Int? in
+            guard let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], o["digest"] != nil else { return nil }
+            return o["lsn"] as? Int
+        }
+        XCTAssertEqual(marked, [2, 4, 6])
+        f.assertExit(try f.apply(), 0)
+        try f.assertStore(at: 6)
+        XCTAssertEqual(try status(f)["verifiedLSN"] as? Int, 6)
+    }
+
     func testDumpShowsMarkers() throws {
         let f = try ReplicaCLIFixture("digest-dump")
         let marker = try setUp(f)

@@ -138,6 +138,8 @@ final class DigestVerificationTests: XCTestCase {
             return o["lsn"] as? Int
         }
         XCTAssertEqual(marked, [2, 4, 6])
+        let masterStatus = try ToolRunner.run("binlog-writer", ["status", f.master.path])
+        XCTAssertTrue(masterStatus.stdout.contains("markers     every 2 transactions, and on rotate; last at LSN 6\n"), masterStatus.stdout)
         f.assertExit(try f.apply(), 0)
         try f.assertStore(at: 6)
         XCTAssertEqual(try status(f)["verifiedLSN"] as? Int, 6)

@@ -60,7 +60,12 @@ extension Master {
         digestSchedule.pending = false
         guard digestSchedule.enabled, digestSchedule.isDue(lsn: lsn, time: commitTime),
               try activeWriter().header.version >= SegmentHeader.digestVersion else { return }
-        let marker = try DigestMarker.of(db)
+        let marker: DigestMarker
+        do { marker = try DigestMarker.of(db) } catch let e as ApplyError {
+            // A read failure, not a divergence: the master's own rows could not be read.
+            throw MasterError(e.isDiskFull ? .diskFull : .io, "unable to compute the digest marker of LSN \(lsn): \(e.message)",
+                              hint: "the transaction was rolled back and nothing was logged; run it again")
+        }
         try VerifiedPosition.write(db, VerifiedPosition(lsn: lsn, commitTime: commitTime, verifiedAt: microsecondsNow(),
                                                         tables: marker.tables.count, rows: marker.totalRows))
         capture.encoder.appendDigest(marker)

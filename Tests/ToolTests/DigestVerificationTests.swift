@@ -143,6 +143,11 @@ final class DigestVerificationTests: XCTestCase {
         f.assertExit(try f.apply(), 0)
         try f.assertStore(at: 6)
         XCTAssertEqual(try status(f)["verifiedLSN"] as? Int, 6)
+        let out = f.dir.sub("restored.db")
+        f.assertExit(try f.tool(["restore", f.replica, "--latest", "-o", out]), 0, "a restore passing markers 2, 4 and 6")
+        let q = try DatabaseQueue(path: out)
+        XCTAssertEqual(try q.read { db in try Int.fetchOne(db, sql: "SELECT lsn FROM _logship_verified") }, 6)
+        try q.close()
     }
 
     func testDumpShowsMarkers() throws {

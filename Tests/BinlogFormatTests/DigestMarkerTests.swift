@@ -155,6 +155,24 @@ final class DigestMarkerTests: XCTestCase {
         XCTAssertEqual(try readSegment(built.path, decode: false).transactions.map(\.lsn), [1, 2, 3])
     }
 
+    /// As for version 1 (MutationTests): every single-byte change of the sealed v2 golden is
+    /// detected, markers included.
+    func testEveryByteFlipOfTheV2GoldenIsDetected() throws {
+        let golden = try readBytes(GoldenV2.fixturePath)
+        let dir = try TemporaryDirectory("golden-v2-flips")
+        let path = dir.file(GoldenV2.fileName)
+        for i in golden.indices {
+            var bytes = golden
+            bytes[i] ^= 0x5A
+            try writeBytes(bytes, to: path)
+            do {
+                _ = try readSegment(path)
+                XCTFail("a flip at offset \(i) went unnoticed")
+            } catch is FormatError {
+            }
+        }
+    }
+
     private func decode(_ payload: [UInt8]) -> FormatError? {
         var decoder = TransactionDecoder()
         decoder.allowsDigest = true

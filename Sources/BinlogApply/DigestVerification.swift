@@ -62,6 +62,7 @@ extension DigestMarker {
 /// own table, apart from `_logship_position`, so that a store without markers keeps its
 /// position table as it was. On the master it is the last LSN that carried a marker.
 public struct VerifiedPosition: Equatable, Sendable {
+    /// The LSN whose marker the rows matched (on the master: the last LSN that carried one).
     public var lsn: UInt64
     /// The master's commit time of `lsn`, µs since 1970-01-01 UTC.
     public var commitTime: Int64
@@ -79,6 +80,7 @@ public struct VerifiedPosition: Equatable, Sendable {
         self.rows = rows
     }
 
+    /// logship's own table (never captured, never digested: `AppliedPosition.internalTablePrefix`).
     public static let tableName = "_logship_verified"
 
     /// Reads the row; nil when the database never verified a marker.

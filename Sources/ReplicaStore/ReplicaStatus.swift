@@ -17,6 +17,7 @@ public struct ReplicaStatus: Codable, Sendable {
     /// The last LSN whose digest marker the store's rows matched (docs/REPLICA.md, continuous
     /// verification); nil when it never passed one.
     public var verifiedLSN: UInt64?
+    /// The master's commit time of `verifiedLSN`.
     public var verifiedCommitTime: String?
     /// When apply computed the store's digest and found it equal to the master's.
     public var verifiedAt: String?

@@ -206,7 +206,8 @@ public struct TransactionDecoder {
     public init() {}
 
     /// Appends the events of one raw payload to `events`. `offset` is the payload's
-    /// position in the file, for error messages. A digest marker is not allowed here.
+    /// position in the file, for error messages. A digest marker in it is checked and dropped;
+    /// `decode(_:offset:into:digest:)` keeps it.
     public mutating func decode(_ payload: UnsafeRawBufferPointer, offset: Int64, into events: inout [Event]) throws {
         var digest: DigestMarker?
         try decode(payload, offset: offset, into: &events, digest: &digest)

@@ -124,7 +124,7 @@ public struct TransactionEncoder {
     public enum RowKind: UInt8 { case insert = 2, update = 3, delete = 4 }
 
     /// Appends a row event; `body` writes what follows the table id: the rowid(s) when the
-    /// table has rowids, then the value count and values of each image (see §4.4).
+    /// table has rowids, then the value count and values of each image (docs/FORMAT.md §4.1, §4.3).
     @inline(__always)
     public mutating func appendRow(_ kind: RowKind, table: TableDescriptor, body: (inout ByteWriter) -> Void) {
         let id = tableID(table)

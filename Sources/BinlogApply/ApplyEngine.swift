@@ -13,6 +13,9 @@ import GRDBSQLite
 /// firing them again would apply those changes twice.
 public final class ApplyEngine {
     private var statements: [String: TableStatements] = [:]
+    /// When true (the default), a transaction's digest marker is checked against the rows
+    /// after its events and recorded in `_logship_verified` (DigestVerification.swift).
+    public var checksDigestMarkers = true
 
     public init() {}
 
@@ -48,6 +51,9 @@ public final class ApplyEngine {
                 let s = try statements(for: table, db)
                 try s.delete(rowid: rowid, old: old, lsn: transaction.lsn, db: db)
             }
+        }
+        if checksDigestMarkers, let marker = transaction.digest {
+            try marker.verify(db, lsn: transaction.lsn, commitTime: transaction.commitTime)
         }
     }
 

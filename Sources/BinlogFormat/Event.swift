@@ -72,11 +72,15 @@ public struct Transaction: Equatable, Sendable {
     /// Master commit time, microseconds since 1970-01-01 UTC.
     public var commitTime: Int64
     public var events: [Event]
+    /// The digest marker the transaction ends with, if any: every user table's content digest
+    /// after this transaction (docs/FORMAT.md §4.4). Not an event: it changes nothing.
+    public var digest: DigestMarker?
 
-    public init(lsn: UInt64, commitTime: Int64, events: [Event]) {
+    public init(lsn: UInt64, commitTime: Int64, events: [Event], digest: DigestMarker? = nil) {
         self.lsn = lsn
         self.commitTime = commitTime
         self.events = events
+        self.digest = digest
     }
 }
 

@@ -5,7 +5,7 @@ import Foundation
 /// | offset | size | field |
 /// |---|---|---|
 /// | 0 | 8 | magic `LSHPBLOG` |
-/// | 8 | 2 | format version (1) |
+/// | 8 | 2 | format version (1, or 2 when the segment may carry digest markers) |
 /// | 10 | 2 | header size (80) |
 /// | 12 | 4 | flags (0) |
 /// | 16 | 16 | source id (UUID of the master) |
@@ -19,7 +19,14 @@ import Foundation
 public struct SegmentHeader: Equatable, Sendable {
     public static let magic: [UInt8] = Array("LSHPBLOG".utf8)
     public static let size = 80
+    /// The version a new header gets unless the writer asks for another: 1, which every reader
+    /// takes. A master writing digest markers starts its segments at `digestVersion`.
     public static let currentVersion: UInt16 = 1
+    /// Version 2: version 1 plus the digest marker event (docs/FORMAT.md §4.4). A version-1
+    /// reader refuses it as unsupported instead of calling event type 6 corruption.
+    public static let digestVersion: UInt16 = 2
+    /// The versions this build reads.
+    public static let readableVersions: ClosedRange<UInt16> = 1...2
 
     public var version: UInt16 = SegmentHeader.currentVersion
     public var sourceID: UUID
@@ -80,8 +87,8 @@ public struct SegmentHeader: Equatable, Sendable {
         guard stored == computed else {
             throw FormatError(.checksumMismatch, "segment header checksum is \(hex(stored, width: 16)), computed \(hex(computed, width: 16))", offset: 72)
         }
-        guard version == currentVersion else {
-            throw FormatError(.unsupported, "segment format version \(version); this build reads version \(currentVersion)", offset: 8,
+        guard readableVersions.contains(version) else {
+            throw FormatError(.unsupported, "segment format version \(version); this build reads versions \(readableVersions.lowerBound) to \(readableVersions.upperBound)", offset: 8,
                               hint: "upgrade logship on this machine")
         }
         guard headerSize == size, flags == 0, reserved == 0 else {

@@ -73,6 +73,7 @@ public final class SegmentReader {
                               path: path, offset: 32, hint: "a segment was renamed or substituted")
         }
         running.update(headBytes)
+        decoder.allowsDigest = header.version >= SegmentHeader.digestVersion
         offset = Int64(SegmentHeader.size)
         lastLSN = header.firstLSN - 1
         dataEnd = fileSize
@@ -133,6 +134,7 @@ public final class SegmentReader {
         if finished { return nil }
         if !decode { decodedEvents = false }
         var events: [Event] = []
+        var digest: DigestMarker?
         var txLSN: UInt64 = 0
         var txTime: Int64 = 0
         var cursor = offset
@@ -160,7 +162,7 @@ public final class SegmentReader {
             // The frame is intact: from here on any inconsistency is corruption, never a torn tail.
             try checkSequence(frameHeader, isFirstOfTransaction: frames == 0, txLSN: txLSN, txTime: txTime, at: cursor)
             if decode {
-                try decodePayload(payload, frameHeader, at: cursor + Int64(FrameHeader.size), into: &events)
+                try decodePayload(payload, frameHeader, at: cursor + Int64(FrameHeader.size), into: &events, digest: &digest)
             }
             running.update(headBytes)
             running.update(payload)
@@ -175,7 +177,7 @@ public final class SegmentReader {
                 transactionCount += 1
                 frameCount += frames
                 eventCount += decode ? UInt64(events.count) : 0
-                return Transaction(lsn: txLSN, commitTime: txTime, events: events)
+                return Transaction(lsn: txLSN, commitTime: txTime, events: events, digest: digest)
             }
         }
     }
@@ -272,13 +274,14 @@ public final class SegmentReader {
         }
     }
 
-    private func decodePayload(_ payload: [UInt8], _ h: FrameHeader, at payloadOffset: Int64, into events: inout [Event]) throws {
+    private func decodePayload(_ payload: [UInt8], _ h: FrameHeader, at payloadOffset: Int64, into events: inout [Event],
+                               digest: inout DigestMarker?) throws {
         do {
             if h.flags.contains(.lz4) {
                 let raw = try payload.withUnsafeBytes { try LZ4.decompress($0, rawLength: Int(h.rawLength)) }
-                try raw.withUnsafeBytes { try decoder.decode($0, offset: payloadOffset, into: &events) }
+                try raw.withUnsafeBytes { try decoder.decode($0, offset: payloadOffset, into: &events, digest: &digest) }
             } else {
-                try payload.withUnsafeBytes { try decoder.decode($0, offset: payloadOffset, into: &events) }
+                try payload.withUnsafeBytes { try decoder.decode($0, offset: payloadOffset, into: &events, digest: &digest) }
             }
         } catch let e as FormatError {
             var located = e.at(path: path, offset: payloadOffset)

@@ -78,8 +78,8 @@ public final class SegmentWriter {
     /// own table map. `lsn` must be `lastLSN + 1` and `commitTime` no earlier than the last
     /// one. Not durable until `sync()`. Returns the number of bytes appended.
     @discardableResult
-    public func append(lsn: UInt64, commitTime: Int64, events: [Event]) throws -> Int {
-        let encoded = encoder.encode(events)
+    public func append(lsn: UInt64, commitTime: Int64, events: [Event], digest: DigestMarker? = nil) throws -> Int {
+        let encoded = encoder.encode(events, digest: digest)
         let n = try append(lsn: lsn, commitTime: commitTime, encoded: encoded)
         encoder.commitStaged()
         return n
@@ -93,6 +93,10 @@ public final class SegmentWriter {
         guard !isSealed else { throw FormatError(.invalidArgument, "segment is sealed; sealed segments are immutable", path: path) }
         precondition(lsn == lastLSN + 1, "LSN \(lsn) does not follow \(lastLSN)")
         precondition(commitTime >= lastCommitTime || transactionCount == 0, "commit time goes back")
+        guard !encoded.hasDigest || header.version >= SegmentHeader.digestVersion else {
+            throw FormatError(.invalidArgument, "transaction LSN \(lsn) carries a digest marker, which a version-\(header.version) segment cannot hold",
+                              path: path, hint: "start the segment with format version \(SegmentHeader.digestVersion)")
+        }
         let ranges = encoded.chunks(of: chunkSize)
         if let big = ranges.first(where: { $0.count > FrameHeader.maxRawLength }) {
             throw FormatError(.invalidArgument, "transaction LSN \(lsn) has an event of \(big.count) bytes, beyond the format's frame limit of \(FrameHeader.maxRawLength)",

@@ -2,7 +2,7 @@ import Foundation
 
 /// Event type bytes on the wire (docs/FORMAT.md §4.1).
 enum EventType: UInt8 {
-    case table = 1, insert = 2, update = 3, delete = 4, ddl = 5
+    case table = 1, insert = 2, update = 3, delete = 4, ddl = 5, digest = 6
 }
 
 /// SQLite's limit on columns per table; a larger count in a descriptor is corruption.
@@ -14,8 +14,10 @@ public struct EncodedTransaction {
     public var bytes: [UInt8]
     /// Offsets in `bytes` where an event (or a descriptor) starts: the places a frame may be cut.
     public var eventStarts: [Int]
-    /// Row and DDL events (descriptors are not counted), as the footer counts them.
+    /// Row and DDL events (descriptors and digest markers are not counted), as the footer counts them.
     public var eventCount: Int
+    /// True when the transaction ends with a digest marker (only a version-2 segment takes it).
+    public var hasDigest = false
 
     /// Cuts the payload into chunks of about `chunkSize` bytes at event boundaries.
     public func chunks(of chunkSize: Int) -> [Range<Int>] {
@@ -43,6 +45,8 @@ public struct TransactionEncoder {
     private var w = ByteWriter(capacity: 64 * 1024)
     private var starts: [Int] = []
     public private(set) var eventCount = 0
+    /// True once `appendDigest` ended the transaction with a marker.
+    public private(set) var hasDigest = false
     /// The last table looked up, to skip the dictionary on runs of rows of one table.
     private var lastTable: (descriptor: TableDescriptor, id: UInt64)?
 
@@ -62,6 +66,7 @@ public struct TransactionEncoder {
         w.removeAll()
         starts.removeAll(keepingCapacity: true)
         eventCount = 0
+        hasDigest = false
         lastTable = nil
     }
 
@@ -88,7 +93,7 @@ public struct TransactionEncoder {
     /// transactions only after `commitStaged()`, so one that fails to reach the file leaves
     /// the segment's table map as it was.
     public func finish() -> EncodedTransaction {
-        EncodedTransaction(bytes: w.bytes, eventStarts: starts, eventCount: eventCount)
+        EncodedTransaction(bytes: w.bytes, eventStarts: starts, eventCount: eventCount, hasDigest: hasDigest)
     }
 
     public mutating func commitStaged() {
@@ -97,18 +102,29 @@ public struct TransactionEncoder {
         staged = [:]
     }
 
-    /// Encodes a whole transaction (begin, every event, finish).
-    public mutating func encode(_ events: [Event]) -> EncodedTransaction {
+    /// Encodes a whole transaction (begin, every event, the digest marker if any, finish).
+    public mutating func encode(_ events: [Event], digest: DigestMarker? = nil) -> EncodedTransaction {
         begin()
         for e in events { append(e) }
+        if let digest { appendDigest(digest) }
         return finish()
+    }
+
+    /// Ends the transaction with a digest marker (docs/FORMAT.md §4.4): nothing may follow it.
+    /// It is not counted as an event. Only a version-2 segment takes it (`SegmentWriter.append`).
+    public mutating func appendDigest(_ marker: DigestMarker) {
+        precondition(!hasDigest, "a transaction carries at most one digest marker")
+        starts.append(w.count)
+        marker.encode(into: &w)
+        hasDigest = true
+        lastTable = nil
     }
 
     /// The kinds of row event, for `appendRow`.
     public enum RowKind: UInt8 { case insert = 2, update = 3, delete = 4 }
 
     /// Appends a row event; `body` writes what follows the table id: the rowid(s) when the
-    /// table has rowids, then the value count and values of each image (see §4.4).
+    /// table has rowids, then the value count and values of each image (docs/FORMAT.md §4.1, §4.3).
     @inline(__always)
     public mutating func appendRow(_ kind: RowKind, table: TableDescriptor, body: (inout ByteWriter) -> Void) {
         let id = tableID(table)
@@ -184,16 +200,29 @@ public struct TransactionEncoder {
 /// Decodes frame payloads back into events, with the segment's table map.
 public struct TransactionDecoder {
     private var tables: [UInt64: TableDescriptor] = [:]
+    /// True for segments of format version 2 and later, the first that may carry digest markers.
+    public var allowsDigest = false
 
     public init() {}
 
     /// Appends the events of one raw payload to `events`. `offset` is the payload's
-    /// position in the file, for error messages.
+    /// position in the file, for error messages. A digest marker in it is checked and dropped;
+    /// `decode(_:offset:into:digest:)` keeps it.
     public mutating func decode(_ payload: UnsafeRawBufferPointer, offset: Int64, into events: inout [Event]) throws {
+        var digest: DigestMarker?
+        try decode(payload, offset: offset, into: &events, digest: &digest)
+    }
+
+    /// Appends the events of one raw payload of a transaction to `events`; a digest marker goes
+    /// to `digest`, which must be nil on entry (nothing follows a marker in its transaction).
+    public mutating func decode(_ payload: UnsafeRawBufferPointer, offset: Int64, into events: inout [Event], digest: inout DigestMarker?) throws {
         var r = ByteReader(payload, baseOffset: offset)
         while !r.isAtEnd {
             let start = r.fileOffset
             let type = try r.u8("event type")
+            if digest != nil {
+                throw FormatError(.corrupted, "event type \(type) follows the transaction's digest marker, which must be its last event", offset: start)
+            }
             switch EventType(rawValue: type) {
             case .table:
                 let id = try r.uvarint("table id")
@@ -236,6 +265,11 @@ public struct TransactionDecoder {
                 events.append(.delete(table: table, rowid: rowid, old: old))
             case .ddl:
                 events.append(.ddl(sql: try r.string("DDL statement")))
+            case .digest:
+                guard allowsDigest else {
+                    throw FormatError(.corrupted, "digest marker (event type 6) in a version-1 segment, which cannot hold one", offset: start)
+                }
+                digest = try DigestMarker.decode(&r, start: start)
             case nil:
                 throw FormatError(.corrupted, "unknown event type \(type)", offset: start)
             }

@@ -235,7 +235,7 @@ extension Master {
     /// SQLite COMMIT. If the commit fails the frame is cut off again; if appending fails
     /// the database rolls back. Either way nothing is acknowledged.
     func commit(_ db: Database) throws -> CommitInfo? {
-        if capture.isEmpty {
+        if capture.isEmpty && !digestSchedule.forced {
             defer { state = TransactionState() }
             do { try db.execute(sql: "COMMIT") } catch { throw failure(sqlError(error, statement: "COMMIT", db: db), db) }
             return nil
@@ -243,6 +243,7 @@ extension Master {
         let lsn = lastLSN + 1
         // Commit times never go back, even when the clock does, so a time indexes into LSNs.
         let commitTime = max(microsecondsNow(), lastCommitTime)
+        do { try appendDigestIfDue(db, lsn: lsn, commitTime: commitTime) } catch { throw failure(liftFormat(error, "computing the digest marker of LSN \(lsn)"), db) }
         let encoded = capture.encoder.finish()
         let w: SegmentWriter
         let before: (length: Int64, lsn: UInt64, time: Int64, frames: UInt64)
@@ -265,6 +266,7 @@ extension Master {
             undoAppend(w, before, events: events)
             throw failure(liftFormat(error, "syncing LSN \(lsn) to the binlog"), db)
         }
+        CrashPoint.reach("master.before-commit")   // fault injection, see CrashPoint
         do {
             try db.cachedStatement(sql: "COMMIT").execute()
         } catch {
@@ -278,6 +280,7 @@ extension Master {
         capture.clear()
         lastLSN = lsn
         lastCommitTime = commitTime
+        digestCommitted(lsn: lsn, commitTime: commitTime)
         if w.length >= segmentSize {
             // The transaction is committed and durable; a failed seal is retried on the next commit.
             _ = try? sealActive()

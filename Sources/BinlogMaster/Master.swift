@@ -18,10 +18,16 @@ public final class Master {
         public var lockTimeout: Double = 10
         public var syncBinlog: Int?
         public var segmentSize: Int64?
-        public init(lockTimeout: Double = 10, syncBinlog: Int? = nil, segmentSize: Int64? = nil) {
+        /// Digest markers every N transactions / T seconds (0 = off); nil takes master.json's.
+        public var digestEvery: Int?
+        public var digestInterval: Double?
+        public init(lockTimeout: Double = 10, syncBinlog: Int? = nil, segmentSize: Int64? = nil,
+                    digestEvery: Int? = nil, digestInterval: Double? = nil) {
             self.lockTimeout = lockTimeout
             self.syncBinlog = syncBinlog
             self.segmentSize = segmentSize
+            self.digestEvery = digestEvery
+            self.digestInterval = digestInterval
         }
     }
 
@@ -48,6 +54,7 @@ public final class Master {
     var lastSealed: (name: SegmentName, footer: SegmentFooter)?
     var commitsSinceSync = 0
     var state = TransactionState()
+    var digestSchedule = DigestSchedule()
     private let lock: DirectoryLock
     private var closed = false
 
@@ -104,6 +111,7 @@ public final class Master {
         do {
             try master.recover()
             try queue.inDatabase { db in
+                try master.prepareDigestMarkers(db, options: options)
                 master.capture.descriptors = try ChangeCapture.loadDescriptors(db)
                 master.capture.install(on: db)
             }
@@ -162,8 +170,9 @@ public final class Master {
     func activeWriter() throws -> SegmentWriter {
         if let writer { return writer }
         let sequence = (lastSealed?.name.sequence ?? 0) + 1
-        let header = SegmentHeader(sourceID: identity.sourceID, epoch: identity.epoch, sequence: sequence, firstLSN: lastLSN + 1,
+        var header = SegmentHeader(sourceID: identity.sourceID, epoch: identity.epoch, sequence: sequence, firstLSN: lastLSN + 1,
                                    createdAt: microsecondsNow(), previousChecksum: lastSealed?.footer.segmentChecksum ?? 0)
+        header.version = newSegmentVersion
         do {
             let w = try SegmentWriter.create(directory: directory.binlogPath, header: header)
             w.preallocationStep = preallocationStep
@@ -186,6 +195,10 @@ public final class Master {
         // and waiting for the clock to catch up could hold it back (unshipped) for hours; seal it.
         let age = Double(microsecondsNow() - writer.header.createdAt) / 1e6
         if let seconds, age >= 0, age < seconds { return nil }
+        let sealedBefore = lastSealed?.name
+        try writeRotationMarker()
+        // The marker's commit may have sealed the segment by size already.
+        if self.writer == nil, let sealed = lastSealed, sealed.name != sealedBefore { return sealed }
         return try sealActive()
     }
 

@@ -33,6 +33,10 @@ public struct MasterDirectory {
         public var segmentSizeBytes: Int64
         /// fsync the binlog every N commits (1 = every commit, the default; 0 = never, leave it to the OS).
         public var syncBinlog: Int
+        /// A digest marker every N transactions (absent or 0 = off; docs/REPLICA.md).
+        public var digestEveryTransactions: Int?
+        /// A digest marker on the first commit this many seconds after the last one (absent or 0 = off).
+        public var digestIntervalSeconds: Double?
     }
 
     public static let defaultSegmentSize: Int64 = 64 << 20
@@ -40,7 +44,7 @@ public struct MasterDirectory {
     /// Creates a new master; refuses a directory that already holds anything of a master.
     @discardableResult
     public static func initialize(at path: String, segmentSize: Int64 = defaultSegmentSize, syncBinlog: Int = 1,
-                                  sourceID: UUID = UUID()) throws -> Identity {
+                                  sourceID: UUID = UUID(), digestEvery: Int = 0, digestInterval: Double = 0) throws -> Identity {
         let dir = MasterDirectory(path: path)
         let fm = FileManager.default
         var isDir: ObjCBool = false
@@ -58,8 +62,13 @@ public struct MasterDirectory {
         }
         guard segmentSize >= 4096 else { throw MasterError(.invalid, "segment size must be at least 4096 bytes") }
         guard syncBinlog >= 0 else { throw MasterError(.invalid, "--sync-binlog must be 0 or more") }
-        let identity = Identity(sourceID: sourceID, epoch: 1, createdAt: formatTimestamp(microsecondsNow()),
+        guard digestEvery >= 0, digestInterval >= 0 else { throw MasterError(.invalid, "--digest-every and --digest-interval must be 0 (off) or more") }
+        var identity = Identity(sourceID: sourceID, epoch: 1, createdAt: formatTimestamp(microsecondsNow()),
                                 segmentSizeBytes: segmentSize, syncBinlog: syncBinlog)
+        if digestEvery > 0 || digestInterval > 0 {
+            identity.digestEveryTransactions = digestEvery
+            identity.digestIntervalSeconds = digestInterval
+        }
         do {
             try fm.createDirectory(atPath: dir.binlogPath, withIntermediateDirectories: false)
             let queue = try DatabaseQueue(path: dir.databasePath, configuration: Master.configuration(forApply: false))

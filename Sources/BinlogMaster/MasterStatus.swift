@@ -34,6 +34,11 @@ public struct MasterStatus: Codable, Sendable {
     /// Set when a newer epoch fenced this master (in its binlog or at a shipping target):
     /// it refuses to write, and this says why.
     public var fencedBy: String?
+    /// Digest-marker settings from master.json (nil or 0 = off) and the last LSN that carried a
+    /// marker (docs/REPLICA.md, continuous verification).
+    public var digestEveryTransactions: Int?
+    public var digestIntervalSeconds: Double?
+    public var lastMarkerLSN: UInt64?
 
     public static func read(_ path: String) throws -> MasterStatus {
         let dir = MasterDirectory(path: path)
@@ -41,9 +46,10 @@ public struct MasterStatus: Codable, Sendable {
         var config = Configuration()
         config.readonly = true
         let position: AppliedPosition?
+        let marker: VerifiedPosition?
         do {
             let queue = try DatabaseQueue(path: dir.databasePath, configuration: config)
-            position = try queue.read { db in try AppliedPosition.read(db) }
+            (position, marker) = try queue.read { db in (try AppliedPosition.read(db), try VerifiedPosition.read(db)) }
             try queue.close()
         } catch {
             throw MasterError(.io, "unable to read \(dir.databasePath): \(error)")
@@ -79,6 +85,8 @@ public struct MasterStatus: Codable, Sendable {
                             syncBinlog: identity.syncBinlog)
         status.epochFirstLSN = epochFirst
         status.fencedBy = fence(identity, dir, history)
+        (status.digestEveryTransactions, status.digestIntervalSeconds) = (identity.digestEveryTransactions, identity.digestIntervalSeconds)
+        status.lastMarkerLSN = marker?.lsn
         return status
     }
 

@@ -60,7 +60,17 @@ public struct DumpPrinter {
                 out += "### DDL \(sql)\n"
             }
         }
+        if let marker = tx.digest {
+            out += "### DIGEST MARKER (\(marker.tables.count) tables, \(marker.totalRows) rows after this transaction)\n"
+            for t in marker.tables { out += "###   \(t.name) rows=\(t.rows) digest=\(Self.hex16(t.sum))\n" }
+        }
         return out
+    }
+
+    /// 16 lower-case hex digits, as digests are shown everywhere.
+    static func hex16(_ v: UInt64) -> String {
+        let digits = String(v, radix: 16)
+        return String(repeating: "0", count: 16 - digits.count) + digits
     }
 
     private func columns(_ t: TableDescriptor, _ values: [Value], _ label: String) -> String {
@@ -94,8 +104,11 @@ public struct DumpPrinter {
                 items.append(["type": "ddl", "sql": sql])
             }
         }
-        let root: [String: Any] = ["lsn": tx.lsn, "commit_time": formatTimestamp(tx.commitTime), "commit_time_us": tx.commitTime,
+        var root: [String: Any] = ["lsn": tx.lsn, "commit_time": formatTimestamp(tx.commitTime), "commit_time_us": tx.commitTime,
                                    "segment": segment, "events": items]
+        if let marker = tx.digest {
+            root["digest"] = marker.tables.map { ["table": $0.name, "rows": $0.rows, "digest": Self.hex16($0.sum)] as [String: Any] }
+        }
         let data = (try? JSONSerialization.data(withJSONObject: root, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
         return String(decoding: data, as: UTF8.self) + "\n"
     }

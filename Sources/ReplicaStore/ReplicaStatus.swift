@@ -14,6 +14,13 @@ public struct ReplicaStatus: Codable, Sendable {
     public var appliedCommitTimeMicros: Int64?
     /// Seconds between now and the master commit time of the applied LSN (0 before any).
     public var appliedAgeSeconds: Double?
+    /// The last LSN whose digest marker the store's rows matched (docs/REPLICA.md, continuous
+    /// verification); nil when it never passed one.
+    public var verifiedLSN: UInt64?
+    /// The master's commit time of `verifiedLSN`.
+    public var verifiedCommitTime: String?
+    /// When apply computed the store's digest and found it equal to the master's.
+    public var verifiedAt: String?
     /// Last complete LSN available in the inbox in one unbroken chain.
     public var inboxLastLSN: UInt64
     public var inboxLastCommitTime: String?
@@ -41,10 +48,11 @@ public struct ReplicaStatus: Codable, Sendable {
     public static func read(_ path: String) throws -> ReplicaStatus {
         let dir = try ReplicaDirectory.open(path)
         var position: AppliedPosition?
+        var verified: VerifiedPosition?
         if FileManager.default.fileExists(atPath: dir.storePath) {
             do {
                 let queue = try DatabaseQueue(path: dir.storePath, configuration: ReplicaDirectory.storeConfiguration(readonly: true))
-                position = try queue.read { db in try AppliedPosition.read(db) }
+                (position, verified) = try queue.read { db in (try AppliedPosition.read(db), try VerifiedPosition.read(db)) }
                 try queue.close()
             } catch {
                 throw ReplicaError(.io, "unable to read the store \(dir.storePath): \(error)")
@@ -109,6 +117,8 @@ public struct ReplicaStatus: Codable, Sendable {
             replica: dir.path, sourceID: position?.sourceID.uuidString, epoch: position?.epoch, appliedLSN: applied,
             appliedCommitTime: appliedTime.map(formatTimestamp), appliedCommitTimeMicros: appliedTime,
             appliedAgeSeconds: appliedTime.map { max(0, Double(now - $0) / 1e6) },
+            verifiedLSN: verified?.lsn, verifiedCommitTime: verified.map { formatTimestamp($0.commitTime) },
+            verifiedAt: verified.map { formatTimestamp($0.verifiedAt) },
             inboxLastLSN: inboxLast, inboxLastCommitTime: inboxLastTime.map(formatTimestamp), behindLSNs: inboxLast - applied,
             behindSegments: behindSegments, pendingBytes: pendingBytes, oldestPendingCommitTime: oldestPending.map(formatTimestamp),
             lagSeconds: lag, inboxProblem: problem, lostWrites: lostWrites,
@@ -139,6 +149,7 @@ public struct ReplicaStatus: Codable, Sendable {
         }
         metric("applied_lsn", "Last LSN applied to the store.", "gauge", Double(appliedLSN))
         metric("applied_commit_time_seconds", "Master commit time of the applied LSN, Unix seconds.", "gauge", Double(appliedCommitTimeMicros ?? 0) / 1e6)
+        metric("verified_lsn", "Last LSN whose digest marker the store's rows matched (0 before any).", "gauge", Double(verifiedLSN ?? 0))
         metric("inbox_last_lsn", "Last complete LSN in the inbox.", "gauge", Double(inboxLastLSN))
         metric("behind_lsns", "Transactions in the inbox not yet applied.", "gauge", Double(behindLSNs))
         metric("behind_segments", "Segments in the inbox not yet fully applied.", "gauge", Double(behindSegments))

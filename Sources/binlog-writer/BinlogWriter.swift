@@ -11,7 +11,7 @@ struct BinlogWriter: ParsableCommand {
         commandName: "binlog-writer",
         abstract: "The master: runs SQL on its SQLite database and logs every committed row change to binlog segments.",
         discussion: "Exit codes (shared by binlog-writer, binlog-ship, replica-apply and report):\n" + ExitStatus.table,
-        subcommands: [Init.self, Exec.self, Load.self, Rotate.self, Status.self, Dump.self, Verify.self])
+        subcommands: [Init.self, Exec.self, Load.self, Rotate.self, Status.self, Dump.self, Verify.self, Configure.self])
 }
 
 /// Options every command that opens a master for writing takes.

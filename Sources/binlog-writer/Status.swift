@@ -39,6 +39,8 @@ struct Status: ParsableCommand {
                 }
             }
             printLine("settings    segment size \(formatBytes(s.segmentSizeBytes)), sync-binlog \(s.syncBinlog)")
+            printLine("markers     \(describeDigestMarkers(every: s.digestEveryTransactions, interval: s.digestIntervalSeconds))"
+                      + (s.lastMarkerLSN.map { "; last at LSN \($0)" } ?? ""))
         }
     }
 }

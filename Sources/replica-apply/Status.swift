@@ -19,6 +19,8 @@ struct Status: ParsableCommand {
             printLine("replica     \(s.replica)")
             printLine("source      " + (s.sourceID.map { "\($0) epoch \(s.epoch ?? 0)" } ?? "none yet (nothing applied)"))
             printLine("applied     LSN \(s.appliedLSN)" + (s.appliedCommitTime.map { ", committed \($0) (\(String(format: "%.0f", s.appliedAgeSeconds ?? 0)) s ago)" } ?? ""))
+            printLine("verified    " + (s.verifiedLSN.map { "LSN \($0) matched the master's digest marker" + (s.verifiedAt.map { " (checked \($0))" } ?? "") }
+                                       ?? "no digest marker passed yet"))
             printLine("inbox       up to LSN \(s.inboxLastLSN)" + (s.inboxLastCommitTime.map { ", committed \($0)" } ?? "")
                       + ": \(s.behindLSNs) transactions in \(s.behindSegments) segments pending (\(formatBytes(s.pendingBytes))), lag \(String(format: "%.1f", s.lagSeconds)) s")
             if let p = s.inboxProblem { printLine("problem     \(p)") }

@@ -63,7 +63,7 @@ func buildSegment(in directory: String, header: SegmentHeader, transactions: [Tr
     writer.compress = compress
     var boundaries = [writer.length]
     for tx in transactions {
-        try writer.append(lsn: tx.lsn, commitTime: tx.commitTime, events: tx.events)
+        try writer.append(lsn: tx.lsn, commitTime: tx.commitTime, events: tx.events, digest: tx.digest)
         boundaries.append(writer.length)
     }
     try writer.sync()

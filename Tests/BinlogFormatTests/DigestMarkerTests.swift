@@ -4,7 +4,7 @@ import XCTest
 
 /// The version-2 golden segment: version 1 plus digest markers (docs/FORMAT.md §4.4, Appendix B).
 /// Uncompressed, so the marker bytes can be read in a hex dump. The golden-v1 fixture stays as it
-/// was and readable (GoldenSegmentTests). BINLOG_REGENERATE_GOLDEN=1 rewrites this fixture.
+/// was and readable (GoldenSegmentTests). LOGSHIP_UPDATE_GOLDEN=1 rewrites this fixture.
 enum GoldenV2 {
     static var header: SegmentHeader {
         var h = SegmentHeader(sourceID: Sample.sourceA, epoch: 1, sequence: 1, firstLSN: 1, createdAt: Sample.t0, previousChecksum: 0)
@@ -50,7 +50,7 @@ final class DigestMarkerTests: XCTestCase {
         let dir = try TemporaryDirectory("golden-v2")
         let built = try GoldenV2.build(in: dir.path)
         let checksum = Checksum.xxh3(built.bytes)
-        if ProcessInfo.processInfo.environment["BINLOG_REGENERATE_GOLDEN"] == "1" {
+        if ProcessInfo.processInfo.environment["LOGSHIP_UPDATE_GOLDEN"] == "1" {
             try writeBytes(built.bytes, to: GoldenV2.fixturePath)
             print("golden v2 segment rewritten: length \(built.bytes.count), checksum 0x\(String(checksum, radix: 16))")
         }

@@ -26,6 +26,7 @@ import Glibc
 /// | `promote.after-own-fence` | the promoted replica's inbox holds the new history; no master yet |
 /// | `promote.before-master-rename` | the new master is complete under its temp name |
 /// | `promote.after-fence` | one more `--fence` directory holds the history (hit n: the n-th) |
+/// | `master.before-commit` | the master's frame is appended and synced; SQLite's COMMIT has not run |
 public enum CrashPoint {
     /// The armed point and the hit that fires it, from `LOGSHIP_CRASH_AT`.
     private static let armed: (name: String, hit: Int)? = {

@@ -42,6 +42,8 @@ public final class Master {
 
     let queue: DatabaseQueue
     let capture = ChangeCapture()
+    /// The authorizer that classifies and screens the user's statements.
+    let statementGuard = StatementGuard()
     /// The active segment grows in zero-filled steps of this size (see SegmentWriter).
     var preallocationStep: Int64 { min(4 << 20, segmentSize) }
     var writer: SegmentWriter?
@@ -106,6 +108,7 @@ public final class Master {
             try queue.inDatabase { db in
                 master.capture.descriptors = try ChangeCapture.loadDescriptors(db)
                 master.capture.install(on: db)
+                try master.statementGuard.install(on: db)
             }
         } catch {
             master.abandon()
@@ -146,6 +149,7 @@ public final class Master {
         try queue.inDatabase { db in
             if db.isInsideTransaction { try db.execute(sql: "ROLLBACK") }
             capture.uninstall(from: db)
+            statementGuard.uninstall(from: db)
         }
         try queue.close()
         lock.release()

@@ -36,8 +36,7 @@ struct Exec: ParsableCommand {
         try BinlogMaster_run {
             let text: String
             if let file {
-                guard let data = FileManager.default.contents(atPath: file) else { throw MasterError(.notFound, "cannot read \(file)") }
-                text = String(decoding: data, as: UTF8.self)
+                text = String(decoding: try readAll(file), as: UTF8.self)
             } else if let sql, sql != "-" {
                 text = sql
             } else {
@@ -65,6 +64,19 @@ struct Exec: ParsableCommand {
             })
             try m.close()
         }
+    }
+}
+
+/// The whole of `path`, read to its end: a regular file, a pipe (/dev/stdin, a process
+/// substitution's /dev/fd/N) or any other readable file.
+private func readAll(_ path: String) throws -> Data {
+    guard let handle = FileHandle(forReadingAtPath: path) else {
+        let exists = FileManager.default.fileExists(atPath: path)
+        throw MasterError(exists ? .io : .notFound, "unable to read \(path): \(exists ? "permission denied or not a readable file" : "no such file")")
+    }
+    defer { try? handle.close() }
+    do { return try handle.readToEnd() ?? Data() } catch {
+        throw MasterError(.io, "unable to read \(path): \(error.localizedDescription)")
     }
 }
 

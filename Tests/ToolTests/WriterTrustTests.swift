@@ -73,4 +73,28 @@ final class WriterTrustTests: XCTestCase {
         XCTAssertEqual(missing.status, 15, missing.stderr)
         XCTAssertTrue(missing.stderr.contains("nope.sql"), missing.stderr)
     }
+
+    /// A large transaction made the master hold about twice its size: the encoded payload and,
+    /// next to it, all its frames. Frames now go to the file in 4 MiB pieces (docs/FORMAT.md §3,
+    /// "Memory"). Measured as the growth of the peak RSS (/usr/bin/time) over a one-row exec.
+    func testLargeTransactionHoldsAboutOneCopyInMemory() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/time") else { throw XCTSkip("/usr/bin/time is not installed") }
+        let dir = TestDirectory("writer-large-transaction")
+        let m = try newMaster(dir)
+        XCTAssertEqual(try writer(["exec", m, "CREATE TABLE t(id INTEGER PRIMARY KEY, b BLOB)"]).status, 0)
+        func peakKiB(_ sql: String) throws -> Int {
+            let r = try ToolRunner.runSystem("/usr/bin/time", ["-f", "maxrss=%M", ToolRunner.path("binlog-writer"), "exec", m, sql])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            guard let line = r.stderr.split(separator: "\n").last(where: { $0.hasPrefix("maxrss=") }), let kib = Int(line.dropFirst(7)) else {
+                XCTFail("no maxrss in: \(r.stderr)")
+                return 0
+            }
+            return kib
+        }
+        let rows = 48_000   // 48 MB of random (incompressible) blobs in one transaction
+        let base = try peakKiB("INSERT INTO t VALUES (NULL, x'00')")
+        let big = try peakKiB("WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < \(rows)) INSERT INTO t SELECT NULL, randomblob(1000) FROM c")
+        let payloadKiB = rows * 1000 / 1024
+        XCTAssertLessThan(Double(big - base), 1.7 * Double(payloadKiB), "peak RSS \(big) KiB against \(base) KiB for a \(payloadKiB) KiB transaction")
+    }
 }

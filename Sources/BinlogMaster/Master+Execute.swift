@@ -136,6 +136,11 @@ extension Master {
             try step(statement, db, onRow: onRow)
             db.clearSchemaCache()   // GRDB's authorizer, which would clear it, is replaced by the guard
             if try schemaVersion(db) != schemaBefore {
+                // ALTER TABLE … RENAME TO names its new name to no authorizer: a table renamed into
+                // logship's reserved prefix would no longer be captured.
+                if let reserved = try userTables(db).keys.first(where: { tablesBefore[$0] == nil && $0.lowercased().hasPrefix(AppliedPosition.internalTablePrefix) }) {
+                    throw failure(StatementGuard.internalTableRefusal(reserved), db)
+                }
                 do { try recordDDL(sql, creates: creates, tablesBefore: tablesBefore, db) } catch { throw failure(sqlError(error, statement: sql, db: db), db) }
             }
             do { try capture.checkDescribed() } catch { throw failure(error, db) }

@@ -60,8 +60,7 @@ final class StatementGuard {
             return MasterError(.sql, "refused: CREATE VIRTUAL TABLE \(name) USING \(detail): the rows of a virtual table (FTS3, FTS4, FTS5, R*Tree or any other module) are kept by the module in its own tables, outside what the binlog captures, so a replica would not get them",
                                hint: "the master replicates ordinary tables (rowid and WITHOUT ROWID, generated columns included) with their indexes, views and triggers; build full-text or spatial indexes on a replica's copy instead. Nothing was run or logged")
         case Int(LSH_REFUSED_INTERNAL_TABLE):
-            return MasterError(.sql, "refused: \(name) is logship's own table (the prefix _logship is reserved); statements may read it but never write, alter, index or drop it",
-                               hint: "the master keeps its position there itself, in the same transaction as each commit. Nothing was run or logged")
+            return Self.internalTableRefusal(name)
         case Int(LSH_REFUSED_SEQUENCE):
             return MasterError(.sql, "refused: writing sqlite_sequence directly: such writes are not logged, so a replica, and a master promoted from it, would hand out AUTOINCREMENT ids again",
                                hint: "to make AUTOINCREMENT skip ahead, insert a row with the id wanted and delete it (both are logged). Nothing was run or logged")
@@ -82,6 +81,13 @@ final class StatementGuard {
         case "ignore_check_constraints": return "rows violating a CHECK constraint could not be applied on a replica"
         default: return "it is not known to be safe on a master: it could change what a replica holds or how the master stays consistent with its binlog"
         }
+    }
+
+    /// A write to, or a schema change of, one of logship's own tables (or a table renamed into
+    /// their reserved prefix, found after the fact by the statement loop).
+    static func internalTableRefusal(_ name: String) -> MasterError {
+        MasterError(.sql, "refused: \(name) is logship's own table (the prefix _logship is reserved); statements may read it but never write, alter, index or drop it",
+                    hint: "the master keeps its position there itself, in the same transaction as each commit. Nothing was run or logged")
     }
 
     /// VACUUM of the main database: refused (StatementKind.of finds it by its opcode).

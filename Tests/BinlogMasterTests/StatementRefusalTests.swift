@@ -63,6 +63,7 @@ final class StatementRefusalTests: XCTestCase {
         for sql in ["UPDATE _logship_position SET lsn = 99", "DELETE FROM _logship_position", "INSERT INTO _LOGSHIP_POSITION(id) VALUES (2)",
                     "DROP TABLE _logship_position", "ALTER TABLE _logship_position ADD COLUMN x", "CREATE INDEX i ON _logship_position(lsn)",
                     "CREATE TRIGGER tr AFTER UPDATE ON _logship_position BEGIN SELECT 1; END", "CREATE TABLE _logship_mine(x)",
+                    "ALTER TABLE t RENAME TO _Logship_t",
                     "BEGIN; INSERT INTO t VALUES (1, 'a'); UPDATE main.\"_logship_position\" SET lsn = lsn + 1; COMMIT;"] {
             try assertRefused(f, sql, containing: ["_logship", "logship's own table"])
         }

@@ -14,7 +14,11 @@ struct Exec: ParsableCommand {
               lsn=42 commit_time=2026-11-27T12:00:00.123456Z events=3
             printed only once the transaction is durable in the binlog. Query results print as
             '|'-separated rows. The first failing statement rolls back its transaction, logs
-            nothing of it, and exits 10; transactions committed before it stay committed.
+            nothing of it, and exits 10; transactions committed before it stay committed (in
+            autocommit mode, rows SQLite keeps under ON CONFLICT FAIL are committed first, as in
+            SQLite). Statements a replica could not reproduce (VACUUM, virtual tables, writes to
+            sqlite_sequence or logship's tables, unsafe pragmas) are refused before they run:
+            exit 10, "refused: …" (docs/ARCHITECTURE.md).
             """)
 
     @OptionGroup var master: MasterOptions

@@ -103,4 +103,22 @@ final class ConflictResolutionTests: XCTestCase {
         XCTAssertEqual(try f.master.read { try Int.fetchAll($0, sql: "SELECT id FROM t") }, [1])
         try f.assertReplayEquals()
     }
+
+    /// The one documented difference (docs/ARCHITECTURE.md): when FAIL stops a statement at its
+    /// first row, SQLite keeps what a BEFORE trigger wrote for that row; the master cannot tell
+    /// this from ABORT (sqlite3_changes() is 0 either way) and rolls it back. Master and binlog
+    /// still agree.
+    func testFailAtTheFirstRowRollsBackWhatBeforeTriggersWrote() throws {
+        let f = try MasterFixture("conflict-first-row")
+        try f.master.execute("""
+            CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT UNIQUE); CREATE TABLE log(what TEXT);
+            CREATE TRIGGER before_t BEFORE INSERT ON t BEGIN INSERT INTO log VALUES (new.v); END;
+            INSERT INTO t VALUES (1, 'one');
+            """)
+        let lsn = f.master.lastLSN
+        expectMasterError(.sql, containing: ["UNIQUE constraint failed"]) { try f.master.execute("INSERT OR FAIL INTO t VALUES (2, 'one'), (3, 'three')") }
+        XCTAssertEqual(f.master.lastLSN, lsn)
+        XCTAssertEqual(try f.master.read { try String.fetchAll($0, sql: "SELECT what FROM log") }, ["one"], "plain SQLite would also keep a second 'one'")
+        try f.assertReplayEquals()
+    }
 }

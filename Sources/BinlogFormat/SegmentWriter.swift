@@ -102,9 +102,13 @@ public final class SegmentWriter {
             throw FormatError(.invalidArgument, "transaction LSN \(lsn) has an event of \(big.count) bytes, beyond the format's frame limit of \(FrameHeader.maxRawLength)",
                               path: path, hint: "SQLite's own limit on a row is 1,000,000,000 bytes; split the change")
         }
+        // Frames go to the file in pieces of about `writeBuffer` bytes: a large transaction is not
+        // held a second time, framed, next to its encoded payload (docs/FORMAT.md §3, "Memory").
+        let writeBuffer = 4 << 20
         var out: [UInt8] = []
-        out.reserveCapacity(encoded.bytes.count + ranges.count * FrameHeader.size + 64)
-        encoded.bytes.withUnsafeBytes { all in
+        out.reserveCapacity(min(encoded.bytes.count, writeBuffer) + FrameHeader.size + 64)
+        var written: Int64 = 0
+        try encoded.bytes.withUnsafeBytes { all in
             for (i, range) in ranges.enumerated() {
                 let chunk = UnsafeRawBufferPointer(rebasing: all[range])
                 var flags: FrameHeader.Flags = []
@@ -118,24 +122,29 @@ public final class SegmentWriter {
                     out.append(contentsOf: stored)
                 }
                 if useLZ4 { compressed.withUnsafeBytes { emit($0) } } else { emit(chunk) }
+                if out.count >= writeBuffer || i == ranges.count - 1 {
+                    try writePreallocated(out, at: length + written)
+                    written += Int64(out.count)
+                    out.removeAll(keepingCapacity: true)
+                }
             }
         }
-        try writePreallocated(out)
-        length += Int64(out.count)
+        length += written
         lastLSN = lsn
         lastCommitTime = commitTime
         transactionCount += 1
         eventCount += UInt64(encoded.eventCount)
         frameCount += UInt64(ranges.count)
-        return out.count
+        return Int(written)
     }
 
     /// Writes `out` at `length`, first extending the file with zeros in steps of
     /// `preallocationStep` when that is set: an fdatasync of data written in place does not
     /// also have to write the inode (a growing file's size), which halves its cost on ext4.
     /// A zero tail ends the log for readers (docs/FORMAT.md §6) and is cut off at seal.
-    private func writePreallocated(_ out: [UInt8]) throws {
-        let end = length + Int64(out.count)
+    /// A transaction written in several pieces is cut back to its start (`length`) if one fails.
+    private func writePreallocated(_ out: [UInt8], at offset: Int64) throws {
+        let end = offset + Int64(out.count)
         if preallocationStep > 0 && end > allocated {
             let target = (end / preallocationStep + 1) * preallocationStep
             do {
@@ -153,7 +162,7 @@ public final class SegmentWriter {
             }
         }
         do {
-            try file.write(out, at: length)
+            try file.write(out, at: offset)
         } catch let e as FormatError {
             rollback(to: length, after: e)
             throw e

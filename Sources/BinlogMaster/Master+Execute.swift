@@ -1,5 +1,6 @@
 import BinlogApply
 import BinlogFormat
+import CSQLiteHooks
 import Foundation
 import GRDB
 import GRDBSQLite
@@ -31,17 +32,23 @@ extension Master {
             let cursor: SQLStatementCursor
             do { cursor = try db.allStatements(sql: sql) } catch { throw sqlError(error, statement: sql, db: db) }
             while true {
-                let statement: Statement
+                let next: (Statement, StatementKind)?
                 do {
-                    guard let next = try cursor.next() else { break }
-                    statement = next
+                    next = try statementGuard.prepare(db) { try cursor.next() }
                 } catch {
                     try abortTransaction(db)
                     throw sqlError(error, statement: nil, db: db)
                 }
-                if let info = try run(statement, db, onRow: onRow) {
-                    commits.append(info)
-                    onCommit?(info)
+                guard let (statement, kind) = next else { break }
+                do {
+                    if let info = try run(statement, kind, db, onRow: onRow) {
+                        commits.append(info)
+                        onCommit?(info)
+                    }
+                } catch let kept as KeptRowsFailure {
+                    commits.append(kept.info)
+                    onCommit?(kept.info)
+                    throw kept.error
                 }
             }
             if state.open {
@@ -71,11 +78,11 @@ extension Master {
         }
     }
 
-    /// One statement of the loop; returns commit info when it committed a logged transaction.
-    func run(_ statement: Statement, _ db: Database, onRow: ((Row) -> Void)?) throws -> CommitInfo? {
-        // Classified from SQLite's own copy of the text: GRDB's `sql` trims it, which costs more
-        // than the rest of the classification; messages and DDL use the trimmed text.
-        let kind = StatementKind.classify(String(cString: sqlite3_sql(statement.sqliteStatement)))
+    /// One statement of the loop, of `kind` (StatementGuard); returns commit info when it
+    /// committed a logged transaction.
+    func run(_ statement: Statement, _ kind: StatementKind, _ db: Database, onRow: ((Row) -> Void)?) throws -> CommitInfo? {
+        // GRDB's `sql` trims the text, which costs more than the rest of a single-row statement's
+        // handling: only messages and DDL use it.
         var sql: String { statement.sql }
         switch kind {
         case .begin:
@@ -118,27 +125,37 @@ extension Master {
             if droppedDDL { try reloadDescriptors(db) }
             return nil
         case .outsideTransaction:
-            if StatementKind.leadingWords(sql, count: 2).map({ $0.uppercased() }) == ["VACUUM"] || sql.uppercased().trimmingCharacters(in: .whitespaces) == "VACUUM" {
-                throw failure(MasterError(.sql, "VACUUM is refused on a master: it renumbers the rowids of tables without an INTEGER PRIMARY KEY, and replicas address rows by rowid",
-                                          hint: "use VACUUM INTO for a compacted copy, or PRAGMA incremental_vacuum (with auto_vacuum) to return free pages"), db)
-            }
-            if state.open && !sql.uppercased().hasPrefix("PRAGMA") {
-                throw failure(MasterError(.sql, "\(sql.prefix(20)) cannot run inside a transaction"), db)
-            }
+            // SQLite refuses those that cannot run inside a transaction (ATTACH, VACUUM INTO).
             try step(statement, db, onRow: onRow)
             return nil
-        case .ddl, .other:
-            if statement.isReadonly && kind == .other {
+        case .ddl(let creates):
+            let autocommit = !state.open
+            if autocommit { try beginTransaction(db) }
+            let schemaBefore = try schemaVersion(db)
+            let tablesBefore = try userTables(db)
+            try step(statement, db, onRow: onRow)
+            db.clearSchemaCache()   // GRDB's authorizer, which would clear it, is replaced by the guard
+            if try schemaVersion(db) != schemaBefore {
+                // ALTER TABLE … RENAME TO names its new name to no authorizer: a table renamed into
+                // logship's reserved prefix would no longer be captured.
+                if let reserved = try userTables(db).keys.first(where: { tablesBefore[$0] == nil && $0.lowercased().hasPrefix(AppliedPosition.internalTablePrefix) }) {
+                    throw failure(StatementGuard.internalTableRefusal(reserved), db)
+                }
+                do { try recordDDL(sql, creates: creates, tablesBefore: tablesBefore, db) } catch { throw failure(sqlError(error, statement: sql, db: db), db) }
+            }
+            do { try capture.checkDescribed() } catch { throw failure(error, db) }
+            return autocommit ? try commit(db) : nil
+        case .other:
+            if statement.isReadonly {
                 try step(statement, db, onRow: onRow)
                 return nil
             }
             let autocommit = !state.open
             if autocommit { try beginTransaction(db) }
-            let schemaBefore = kind == .ddl ? try schemaVersion(db) : 0
-            let tablesBefore = kind == .ddl ? try userTables(db) : [:]
-            try step(statement, db, onRow: onRow)
-            if kind == .ddl, try schemaVersion(db) != schemaBefore {
-                do { try recordDDL(sql, tablesBefore: tablesBefore, db) } catch { throw failure(sqlError(error, statement: sql, db: db), db) }
+            do { try stepRows(statement, onRow: onRow) } catch {
+                let failed = sqlError(error, statement: sql, db: db)
+                if autocommit { try commitKeptRows(failed, db) }
+                throw failure(failed, db)
             }
             do { try capture.checkDescribed() } catch { throw failure(error, db) }
             return autocommit ? try commit(db) : nil
@@ -147,16 +164,34 @@ extension Master {
 
     /// Steps a statement to completion; on failure rolls back the open transaction.
     func step(_ statement: Statement, _ db: Database, onRow: ((Row) -> Void)?) throws {
-        do {
-            if statement.columnCount > 0 {
-                let rows = try Row.fetchCursor(statement)
-                while let row = try rows.next() { onRow?(row) }
-            } else {
-                try statement.execute()
-            }
-        } catch {
+        do { try stepRows(statement, onRow: onRow) } catch {
             throw failure(sqlError(error, statement: statement.sql, db: db), db)
         }
+    }
+
+    private func stepRows(_ statement: Statement, onRow: ((Row) -> Void)?) throws {
+        if statement.columnCount > 0 {
+            let rows = try Row.fetchCursor(statement)
+            while let row = try rows.next() { onRow?(row) }
+        } else {
+            try statement.execute()
+        }
+    }
+
+    /// In autocommit mode SQLite keeps, and commits, what a failing statement changed before
+    /// the failure when the conflict resolution that stopped it is FAIL (INSERT OR FAIL,
+    /// UPDATE OR FAIL, a constraint's ON CONFLICT FAIL, RAISE(FAIL) in a trigger); under ABORT
+    /// it undoes the statement and under ROLLBACK the transaction. The master does the same:
+    /// sqlite3_changes() is the failed statement's kept row count (0 when SQLite undid it), and
+    /// the rows captured are exactly the ones kept. Throws `KeptRowsFailure` after committing
+    /// them; returns when nothing was kept.
+    private func commitKeptRows(_ failed: Error, _ db: Database) throws {
+        guard db.isInsideTransaction, sqlite3_changes(db.sqliteConnection) > 0, !capture.isEmpty else { return }
+        do { try capture.checkDescribed() } catch { throw failure(error, db) }
+        guard let info = try commit(db) else { return }
+        let base = failed as? MasterError ?? MasterError(.sql, "\(failed)")
+        throw KeptRowsFailure(info: info, error: MasterError(.sql, base.message + " (as SQLite does under ON CONFLICT FAIL, the rows the statement changed before the failure were kept: committed at LSN \(info.lsn))",
+                                                          hint: "the statements after it did not run"))
     }
 
     private func failure(_ error: Error, _ db: Database) -> Error {
@@ -185,52 +220,6 @@ extension Master {
         capture.descriptors = try ChangeCapture.loadDescriptors(db)
     }
 
-    /// Logs a schema change. A table created with rows in the same statement (CREATE TABLE …
-    /// AS SELECT, whose inserts SQLite does not pass to the pre-update hook) is logged as its
-    /// plain definition from sqlite_schema followed by INSERT events for the rows it got, so a
-    /// replica never re-runs the SELECT (which may read random() or other tables).
-    private func recordDDL(_ sql: String, tablesBefore: [String: String], _ db: Database) throws {
-        try reloadDescriptors(db)
-        // Only CREATE can fill a new table; ALTER TABLE … RENAME makes a "new" name with old rows.
-        let isCreate = StatementKind.leadingWords(sql, count: 1).first?.uppercased() == "CREATE"
-        let created = isCreate ? try userTables(db).filter { tablesBefore[$0.key] == nil } : [:]
-        var filled: [(String, String)] = []
-        for (name, definition) in created.sorted(by: { $0.key < $1.key }) where try hasRows(name, db) {
-            filled.append((name, definition))
-        }
-        guard !filled.isEmpty else {
-            capture.recordDDL(sql)
-            return
-        }
-        for (name, definition) in filled {
-            capture.recordDDL(definition)
-            guard let table = capture.descriptors[name] else { continue }
-            let quoted = quotedIdentifier(name)
-            let rows = try Row.fetchCursor(db, sql: "SELECT rowid, * FROM \(quoted) ORDER BY rowid")
-            while let row = try rows.next() {
-                let all = Array(row.databaseValues)
-                capture.recordInsert(table: table, rowid: row[0], values: all.dropFirst().map(ChangeCapture.value))
-            }
-        }
-    }
-
-    private func userTables(_ db: Database) throws -> [String: String] {
-        var result: [String: String] = [:]
-        for row in try Row.fetchAll(db, sql: "SELECT name, sql FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'") {
-            result[row[0]] = row[1]
-        }
-        return result
-    }
-
-    private func hasRows(_ table: String, _ db: Database) throws -> Bool {
-        let quoted = quotedIdentifier(table)
-        return try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM \(quoted))") ?? false
-    }
-
-    private func schemaVersion(_ db: Database) throws -> Int64 {
-        try Int64.fetchOne(db, sql: "PRAGMA main.schema_version") ?? 0
-    }
-
     /// The commit protocol: LSN and position row, frame appended and fsynced, then the
     /// SQLite COMMIT. If the commit fails the frame is cut off again; if appending fails
     /// the database rolls back. Either way nothing is acknowledged.
@@ -239,6 +228,16 @@ extension Master {
             defer { state = TransactionState() }
             do { try db.execute(sql: "COMMIT") } catch { throw failure(sqlError(error, statement: "COMMIT", db: db), db) }
             return nil
+        }
+        // SQLite checks deferred foreign keys only when COMMIT runs, after the frame is durable:
+        // a crash in between would have recovery redo a transaction SQLite refuses. Refused here,
+        // before anything reaches the binlog.
+        var deferredViolations: Int32 = 0
+        let rc = lsh_deferred_foreign_keys(db.sqliteConnection, &deferredViolations)
+        guard rc == SQLITE_OK, deferredViolations == 0 else {
+            throw failure(MasterError(.sql, rc == SQLITE_OK ? "FOREIGN KEY constraint failed: COMMIT (\(deferredViolations) deferred foreign key violation\(deferredViolations == 1 ? "" : "s") outstanding)"
+                                        : "unable to count deferred foreign key violations: \(String(cString: sqlite3_errstr(rc)))",
+                                      hint: "the transaction was rolled back; nothing was logged"), db)
         }
         let lsn = lastLSN + 1
         // Commit times never go back, even when the clock does, so a time indexes into LSNs.
@@ -331,6 +330,13 @@ extension Master {
     }
 }
 
+/// A statement failed after SQLite kept part of its changes (ON CONFLICT FAIL in autocommit
+/// mode): they were committed as `info`; `error` is the statement's failure.
+struct KeptRowsFailure: Error {
+    var info: Master.CommitInfo
+    var error: MasterError
+}
+
 /// True when `e` means the file system under `directory` is full: SQLITE_FULL, or SQLITE_IOERR
 /// on a nearly full file system (`fileSystemIsNearlyFull`).
 func isDiskFull(_ e: DatabaseError, under directory: String) -> Bool {
@@ -345,20 +351,19 @@ public struct MasterTransaction {
     /// Runs one or more statements (no BEGIN, COMMIT, ROLLBACK or SAVEPOINT here).
     public func execute(_ sql: String, arguments: StatementArguments = StatementArguments()) throws {
         let statements = try db.allStatements(sql: sql, arguments: arguments)
-        while let statement = try statements.next() {
-            switch StatementKind.classify(statement.sql) {
+        while let (statement, kind) = try master.statementGuard.prepare(db, { try statements.next() }) {
+            switch kind {
             case .begin, .commit, .rollback, .savepoint, .release, .rollbackTo, .outsideTransaction:
                 throw MasterError(.invalid, "transaction control is not allowed inside Master.transaction: \(statement.sql)")
             case .ddl, .other:
-                _ = try master.run(statement, db, onRow: nil)
+                _ = try master.run(statement, kind, db, onRow: nil)
             }
         }
     }
 
     /// Prepares a statement for repeated writes (bulk loads).
     public func prepare(_ sql: String) throws -> Statement {
-        let statement = try db.makeStatement(sql: sql)
-        guard StatementKind.classify(sql) == .other else {
+        guard let (statement, kind) = try master.statementGuard.prepare(db, { try db.makeStatement(sql: sql) }), kind == .other else {
             throw MasterError(.invalid, "only data statements can be prepared for repeated writes: \(sql)")
         }
         return statement

@@ -48,6 +48,8 @@ public final class Master {
 
     let queue: DatabaseQueue
     let capture = ChangeCapture()
+    /// The authorizer that classifies and screens the user's statements.
+    let statementGuard = StatementGuard()
     /// The active segment grows in zero-filled steps of this size (see SegmentWriter).
     var preallocationStep: Int64 { min(4 << 20, segmentSize) }
     var writer: SegmentWriter?
@@ -114,6 +116,7 @@ public final class Master {
                 try master.prepareDigestMarkers(db, options: options)
                 master.capture.descriptors = try ChangeCapture.loadDescriptors(db)
                 master.capture.install(on: db)
+                try master.statementGuard.install(on: db)
             }
         } catch {
             master.abandon()
@@ -154,6 +157,7 @@ public final class Master {
         try queue.inDatabase { db in
             if db.isInsideTransaction { try db.execute(sql: "ROLLBACK") }
             capture.uninstall(from: db)
+            statementGuard.uninstall(from: db)
         }
         try queue.close()
         lock.release()

@@ -117,6 +117,7 @@ public struct JSONLinesRowSource: RowSource {
     private var lines: LineReader
     private var pending: [String: Any]?
     private var line = 0
+    private let sqliteReader = SQLiteJSONReader()
 
     public init(path: String) throws {
         lines = try LineReader(path: path)
@@ -133,8 +134,12 @@ public struct JSONLinesRowSource: RowSource {
         while let text = try lines.next() {
             line += 1
             if text.allSatisfy({ $0.isWhitespace }) { continue }
-            guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
+            guard var object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
                 throw MasterError(.input, "JSON Lines line \(line) is not a JSON object")
+            }
+            if object.values.contains(where: Self.isWideNumber) {
+                let exact = try sqliteReader.members(of: text)
+                for (key, value) in object where Self.isWideNumber(value) { object[key] = exact[key] ?? .null }
             }
             return object
         }
@@ -153,6 +158,7 @@ public struct JSONLinesRowSource: RowSource {
     static func value(_ any: Any?) -> DatabaseValue {
         switch any {
         case nil, is NSNull: return .null
+        case let v as DatabaseValue: return v
         case let s as String: return s.databaseValue
         case let n as NSNumber:
             let type = String(cString: n.objCType)
@@ -165,6 +171,32 @@ public struct JSONLinesRowSource: RowSource {
             }
             return .null
         }
+    }
+}
+
+extension JSONLinesRowSource {
+    /// Numbers Foundation reads as unsigned 64-bit (beyond Int64.max: int64Value wraps them) or
+    /// as NSDecimalNumber (long mantissas, integers near Int64.min): their JSON text decides
+    /// whether SQLite reads an INTEGER or a REAL, and Foundation no longer has it.
+    static func isWideNumber(_ any: Any) -> Bool {
+        guard let n = any as? NSNumber else { return false }
+        if n is NSDecimalNumber { return true }
+        let type = n.objCType.pointee
+        return type == CChar(UInt8(ascii: "Q")) || type == CChar(UInt8(ascii: "L")) || type == CChar(UInt8(ascii: "I"))
+    }
+}
+
+/// Reads a JSON object's top-level members the way SQLite's JSON functions do (json_each):
+/// an integer beyond 64 bits is a REAL, never wrapped. Used only for the rare lines holding such
+/// numbers; its in-memory connection is opened once, on first use.
+final class SQLiteJSONReader {
+    private var queue: DatabaseQueue?
+
+    func members(of text: String) throws -> [String: DatabaseValue] {
+        let queue = try self.queue ?? DatabaseQueue()
+        self.queue = queue
+        let rows = try queue.inDatabase { db in try Row.fetchAll(db, sql: "SELECT key, value FROM json_each(?)", arguments: [text]) }
+        return Dictionary(rows.map { ($0[0] as String, $0[1] as DatabaseValue) }, uniquingKeysWith: { _, last in last })
     }
 }
 

@@ -14,7 +14,11 @@ struct Exec: ParsableCommand {
               lsn=42 commit_time=2026-11-27T12:00:00.123456Z events=3
             printed only once the transaction is durable in the binlog. Query results print as
             '|'-separated rows. The first failing statement rolls back its transaction, logs
-            nothing of it, and exits 10; transactions committed before it stay committed.
+            nothing of it, and exits 10; transactions committed before it stay committed (in
+            autocommit mode, rows SQLite keeps under ON CONFLICT FAIL are committed first, as in
+            SQLite). Statements a replica could not reproduce (VACUUM, virtual tables, writes to
+            sqlite_sequence or logship's tables, unsafe pragmas) are refused before they run:
+            exit 10, "refused: …" (docs/ARCHITECTURE.md).
             """)
 
     @OptionGroup var master: MasterOptions
@@ -36,8 +40,7 @@ struct Exec: ParsableCommand {
         try BinlogMaster_run {
             let text: String
             if let file {
-                guard let data = FileManager.default.contents(atPath: file) else { throw MasterError(.notFound, "cannot read \(file)") }
-                text = String(decoding: data, as: UTF8.self)
+                text = String(decoding: try readAll(file), as: UTF8.self)
             } else if let sql, sql != "-" {
                 text = sql
             } else {
@@ -65,6 +68,19 @@ struct Exec: ParsableCommand {
             })
             try m.close()
         }
+    }
+}
+
+/// The whole of `path`, read to its end: a regular file, a pipe (/dev/stdin, a process
+/// substitution's /dev/fd/N) or any other readable file.
+private func readAll(_ path: String) throws -> Data {
+    guard let handle = FileHandle(forReadingAtPath: path) else {
+        let exists = FileManager.default.fileExists(atPath: path)
+        throw MasterError(exists ? .io : .notFound, "unable to read \(path): \(exists ? "permission denied or not a readable file" : "no such file")")
+    }
+    defer { try? handle.close() }
+    do { return try handle.readToEnd() ?? Data() } catch {
+        throw MasterError(.io, "unable to read \(path): \(error.localizedDescription)")
     }
 }
 

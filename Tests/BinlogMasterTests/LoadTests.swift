@@ -176,4 +176,41 @@ final class LoadTests: XCTestCase {
         expectMasterError(.notFound) { try CSVRowSource(path: f.dir.sub("missing.csv")) }
         XCTAssertEqual(m.lastLSN, 1)
     }
+
+    /// JSON Lines stored 18446744073709551615 as -1 and 12345678901234567890 as a wrong
+    /// negative integer (NSNumber.int64Value wraps). Integers beyond 64 bits load as REAL, as
+    /// SQLite's own JSON functions read them; CSV leaves the conversion to SQLite's affinity.
+    func testIntegersBeyond64BitsLoadAsRealNeverWrapped() throws {
+        let f = try MasterFixture("load-big-integers")
+        try f.master.execute("CREATE TABLE n(id INTEGER PRIMARY KEY, v INTEGER, w)")
+        let numbers = ["18446744073709551615", "12345678901234567890", "9223372036854775807", "-9223372036854775808",
+                       "9223372036854775808", "-9223372036854775809", "100000000000000000000000000000", "42",
+                       "-9223372036854775807", "12345678901234567.0", "-1.5"]
+        let jsonl = f.dir.sub("n.jsonl")
+        try writeFile(jsonl, numbers.enumerated().map { "{\"id\": \($0.offset + 1), \"v\": \($0.element), \"w\": \($0.element)}" }.joined(separator: "\n") + "\n")
+        var json = try JSONLinesRowSource(path: jsonl)
+        try f.master.load(table: "n", from: &json)
+        let csv = f.dir.sub("n.csv")
+        try writeFile(csv, "id,v,w\n" + numbers.enumerated().map { "\($0.offset + 101),\($0.element),\($0.element)" }.joined(separator: "\n") + "\n")
+        var rows = try CSVRowSource(path: csv)
+        try f.master.load(table: "n", from: &rows)
+        let loaded = try f.master.read { db in
+            try Row.fetchAll(db, sql: "SELECT id, v, typeof(v), w, typeof(w) FROM n ORDER BY id").map { row in "\(row[0] as Int) \(row[1] as DatabaseValue) \(row[2] as String) \(row[3] as DatabaseValue) \(row[4] as String)" }
+        }
+        // The oracle: plain SQLite reading the same text with its JSON functions (JSON Lines) and
+        // binding it as text (CSV), into the same table.
+        let plain = try DatabaseQueue()
+        let expected = try plain.write { db in
+            try db.execute(sql: "CREATE TABLE n(id INTEGER PRIMARY KEY, v INTEGER, w)")
+            for (i, text) in numbers.enumerated() {
+                try db.execute(sql: "INSERT INTO n VALUES (?1, json_extract(?2, '$'), json_extract(?2, '$'))", arguments: [i + 1, text])
+                try db.execute(sql: "INSERT INTO n VALUES (?1, ?2, ?2)", arguments: [i + 101, text])
+            }
+            return try Row.fetchAll(db, sql: "SELECT id, v, typeof(v), w, typeof(w) FROM n ORDER BY id").map { row in "\(row[0] as Int) \(row[1] as DatabaseValue) \(row[2] as String) \(row[3] as DatabaseValue) \(row[4] as String)" }
+        }
+        XCTAssertEqual(loaded, expected)
+        XCTAssertEqual(loaded.first, "1 1.8446744073709552e+19 real 1.8446744073709552e+19 real")
+        XCTAssertFalse(loaded.contains { $0.contains(" -1 ") || $0.contains("-6101065172474983726") }, "\(loaded)")
+        try f.assertReplayEquals()
+    }
 }

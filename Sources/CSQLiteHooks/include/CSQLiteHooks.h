@@ -41,4 +41,49 @@ int lsh_bind_blob_bytes(void *stmt, int index, const void *bytes, int length);
 
 const char *lsh_libversion(void);
 
+// MARK: the master's statement guard (guard.c)
+
+/// What a statement's transaction-control action is (SQLITE_TRANSACTION, SQLITE_SAVEPOINT):
+/// BEGIN (or SAVEPOINT), COMMIT (or RELEASE), ROLLBACK (or ROLLBACK TO).
+enum { LSH_TX_BEGIN = 1, LSH_TX_END = 2, LSH_TX_ROLLBACK = 3 };
+
+/// Why the guard refused a statement.
+enum {
+    LSH_REFUSED_VIRTUAL_TABLE = 1,  ///< CREATE VIRTUAL TABLE (name: table, detail: module)
+    LSH_REFUSED_INTERNAL_TABLE = 2, ///< a write or DDL on a `_logship…` table (name: table)
+    LSH_REFUSED_SEQUENCE = 3,       ///< a write to sqlite_sequence outside a schema change
+    LSH_REFUSED_PRAGMA = 4          ///< a pragma setting that is not safe (name, detail: value)
+};
+
+/// What the authorizer saw while one statement was prepared. The master resets it before
+/// preparing each of its user's statements, with `enforcing` set; its own statements are
+/// prepared with `enforcing` clear and are only recorded.
+typedef struct lsh_statement_facts {
+    int enforcing;
+    /// LSH_REFUSED_* of the first refused action, 0 when nothing was refused.
+    int refusal;
+    /// LSH_TX_* of a BEGIN, COMMIT or ROLLBACK statement, else 0.
+    int transaction;
+    /// LSH_TX_* of a SAVEPOINT, RELEASE or ROLLBACK TO statement, else 0 (name: the savepoint).
+    int savepoint;
+    /// A CREATE, DROP or ALTER action (of any schema) on an object not named sqlite_….
+    int schema_change;
+    /// CREATE TABLE (or CREATE TEMP TABLE).
+    int creates;
+    /// PRAGMA, ATTACH, DETACH, ANALYZE or REINDEX: run without opening a transaction.
+    int outside;
+    /// An action that explains a write (anything but reads, functions and transaction control):
+    /// a statement that writes without one is VACUUM.
+    int explained;
+    char name[256];
+    char detail[128];
+} lsh_statement_facts;
+
+/// Installs the guard as the connection's authorizer (NULL removes it). Returns an SQLite code.
+int lsh_guard_install(struct sqlite3 *db, lsh_statement_facts *facts);
+/// Clears the facts before the next statement is prepared.
+void lsh_guard_reset(lsh_statement_facts *facts, int enforcing);
+/// sqlite3_db_status(SQLITE_DBSTATUS_DEFERRED_FKS): deferred foreign-key violations outstanding.
+int lsh_deferred_foreign_keys(struct sqlite3 *db, int *count);
+
 #endif

@@ -117,7 +117,9 @@ public struct Inbox {
     ///   LSN range or a broken link (sequence, overlap, hash chain, epoch switch) ends the chain.
     ///
     /// With `start` nil the chain begins at the inbox's first segment (restore, status window).
-    public func follow(after start: UInt64?, source: (id: UUID, epoch: UInt32)?) throws -> Chain {
+    /// With `applied` (the segment the store applied its last transaction from), the chain must
+    /// continue that segment or link to it (`appliedLinkProblem`), whatever the inbox holds now.
+    public func follow(after start: UInt64?, source: (id: UUID, epoch: UInt32)?, applied: AppliedSegment? = nil) throws -> Chain {
         let listing: Listing
         let found: (history: EpochHistory, path: String)?
         do {
@@ -146,6 +148,13 @@ public struct Inbox {
         var first = 0
         if let start {
             while first < entries.count && isApplied(entries, first, start: start) { first += 1 }
+        }
+        if let applied, start != nil {
+            let next = first < entries.count ? try? entries[first].get() : nil
+            if let problem = appliedLinkProblem(applied, entries: entries, next: next) {
+                chain.problem = problem
+                return chain
+            }
         }
         let expectedSource = source?.id ?? timeline?.sourceID
         for entry in entries[first...] {

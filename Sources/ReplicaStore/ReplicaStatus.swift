@@ -41,10 +41,11 @@ public struct ReplicaStatus: Codable, Sendable {
     public static func read(_ path: String) throws -> ReplicaStatus {
         let dir = try ReplicaDirectory.open(path)
         var position: AppliedPosition?
+        var appliedSegment: AppliedSegment?
         if FileManager.default.fileExists(atPath: dir.storePath) {
             do {
                 let queue = try DatabaseQueue(path: dir.storePath, configuration: ReplicaDirectory.storeConfiguration(readonly: true))
-                position = try queue.read { db in try AppliedPosition.read(db) }
+                (position, appliedSegment) = try queue.read { db in (try AppliedPosition.read(db), try AppliedSegment.read(db)) }
                 try queue.close()
             } catch {
                 throw ReplicaError(.io, "unable to read the store \(dir.storePath): \(error)")
@@ -65,7 +66,7 @@ public struct ReplicaStatus: Codable, Sendable {
             let inbox = Inbox(path: dir.inboxPath)
             let source = position.map { ($0.sourceID, $0.epoch) }
             // What the store still needs, up to the first problem apply would stop at.
-            let pending = try inbox.follow(after: applied, source: source)
+            let pending = try inbox.follow(after: applied, source: source, applied: appliedSegment)
             problem = pending.problem?.description
             lostWrites = pending.divergedAlarm?.message
             oldestPending = try Self.commitTime(of: applied + 1, in: pending.segments)

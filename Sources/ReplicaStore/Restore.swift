@@ -186,11 +186,14 @@ public enum Restore {
             var position = try AppliedPosition.read(db)
             var open = false, inBatch = 0
             var last: (UInt64, Int64)?
+            // The restored copy continues the chain like the store it is a copy of (AppliedSegment).
+            var lastSegment: AppliedSegment?
             // Across an epoch switch the position takes the new epoch (docs/FAILOVER.md).
             var epoch = position?.epoch
             let history = try? EpochHistory.newest(in: dir.inboxPath)?.history
             func commit() throws {
                 guard open else { return }
+                try lastSegment?.write(db)
                 if let last { try AppliedPosition.write(db, lsn: last.0, commitTime: last.1, appliedAt: microsecondsNow(), epoch: epoch) }
                 try db.execute(sql: "COMMIT")
                 open = false
@@ -213,6 +216,7 @@ public enum Restore {
                         if !open { try db.execute(sql: "BEGIN IMMEDIATE"); open = true }
                         try expected.apply(tx, engine: engine, db: db)
                         last = (tx.lsn, tx.commitTime)
+                        lastSegment = AppliedSegment(fileName: name, header: reader.header, footer: reader.footer)
                         applied += 1
                         inBatch += 1
                         if inBatch >= 1000 { try commit() }

@@ -24,20 +24,22 @@ public enum ExactValues {
             case .blob(let d): rc = d.withUnsafeBytes { lsh_bind_blob_bytes(UnsafeMutableRawPointer(stmt), i, $0.baseAddress, Int32($0.count)) }
             }
             guard rc == SQLITE_OK else {
-                throw ApplyError(.database, "unable to bind parameter \(i) of \(statement.sql): code \(rc)", sqliteCode: rc)
+                throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: "unable to bind parameter \(i)", sql: statement.sql)
             }
         }
     }
 
     /// Steps `statement`: true when it produced a row, false when it is done (and reset).
+    /// Throws GRDB's `DatabaseError`.
     public static func step(_ statement: Statement, _ db: Database) throws -> Bool {
         let stmt = statement.sqliteStatement
         let rc = sqlite3_step(stmt)
         if rc == SQLITE_ROW { return true }
         sqlite3_reset(stmt)
         guard rc == SQLITE_DONE else {
-            throw ApplyError(.database, "unable to run \(statement.sql): \(String(cString: sqlite3_errmsg(db.sqliteConnection)))",
-                             sqliteCode: sqlite3_extended_errcode(db.sqliteConnection))
+            // GRDB's error, as GRDB's own stepping would throw: callers map it as they always did.
+            throw DatabaseError(resultCode: ResultCode(rawValue: sqlite3_extended_errcode(db.sqliteConnection)),
+                                message: String(cString: sqlite3_errmsg(db.sqliteConnection)), sql: statement.sql)
         }
         return false
     }

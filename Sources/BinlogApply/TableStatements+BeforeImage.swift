@@ -11,10 +11,11 @@ import GRDBSQLite
 ///
 /// Each column is compared with SQLite's own equality, `"c" IS ?n COLLATE BINARY` (TEXT byte by
 /// byte whatever the column's collation, NULL equal to NULL). That equality treats an INTEGER and
-/// a REAL of the same value as equal, which is what makes two quirks of SQLite 3.40's pre-update
-/// hook harmless: it logs integral REALs of a REAL-affinity column as INTEGERs on insert, and
-/// SQLite stores them as the same number. It also means that INTEGER 1 and REAL 1.0 (or 0.0 and
-/// -0.0) in a column without affinity are not told apart.
+/// a REAL of the same value as equal, which makes a quirk of SQLite 3.40's pre-update hook
+/// harmless: it logs integral REALs of a REAL-affinity column as INTEGERs on insert, and SQLite
+/// stores both as the same REAL. Every affinity but BLOB (none) stores one number one way; in a
+/// column without affinity the storage class is compared too (`typeof`), so INTEGER 1 and REAL 1.0
+/// differ there. 0.0 and -0.0 are equal to SQLite and to this check.
 ///
 /// The third quirk: for a column added by `ALTER TABLE … ADD COLUMN … DEFAULT d`, a row stored
 /// before the ALTER holds no value for it (SQLite reads `d`), and the hook logs NULL. A logged
@@ -46,9 +47,20 @@ extension TableStatements {
     /// True when column `c` holds the value of parameter `parameter` (see the type's comment).
     private func condition(_ c: Int, parameter p: Int) -> String {
         let name = quotedIdentifier(table.columns[c].name)
-        let same = "\(name) IS ?\(p) COLLATE BINARY"
+        // Only a column without affinity keeps INTEGER 1 and REAL 1.0 apart (every other
+        // affinity stores one number one way), so only there is the storage class compared too.
+        let same = Self.hasBlobAffinity(table.columns[c].declaredType)
+            ? "(\(name) IS ?\(p) COLLATE BINARY AND typeof(\(name)) = typeof(?\(p)))" : "\(name) IS ?\(p) COLLATE BINARY"
         guard let d = defaults[c] else { return same }
         return "(\(same) OR (?\(p) IS NULL AND \(name) IS (\(d)) COLLATE BINARY))"
+    }
+
+    /// SQLite's affinity rules (§3.1 of its datatype documentation): BLOB (none) when the declared
+    /// type is empty or holds BLOB, and none of INT, CHAR, CLOB, TEXT.
+    static func hasBlobAffinity(_ declared: String) -> Bool {
+        let t = declared.uppercased()
+        if ["INT", "CHAR", "CLOB", "TEXT"].contains(where: t.contains) { return false }
+        return t.isEmpty || t.contains("BLOB")
     }
 
     /// Binds the before-image's stored columns from `index` on.

@@ -50,6 +50,8 @@ final class BeforeImageTests: XCTestCase {
             CREATE TABLE tag (name TEXT PRIMARY KEY, uses INTEGER) WITHOUT ROWID;
             INSERT INTO acct VALUES (1, 'ann', 10, NULL), (2, 'bob', 20, X'00'), (3, CAST(X'61006200FF' AS TEXT), 30, NULL);
             INSERT INTO tag VALUES ('a', 1), ('b', 2);
+            CREATE TABLE free (id INTEGER PRIMARY KEY, v);
+            INSERT INTO free VALUES (1, 1), (2, 2.0);
             """)
         let setup = f.master.lastLSN
         let lsns = try f.master.execute("""
@@ -57,8 +59,10 @@ final class BeforeImageTests: XCTestCase {
             DELETE FROM acct WHERE id = 2;
             UPDATE tag SET uses = 5 WHERE name = 'b';
             UPDATE acct SET balance = 31 WHERE id = 3;
+            UPDATE free SET v = 'one' WHERE id = 1;
+            DELETE FROM free WHERE id = 2;
             """).map(\.lsn)
-        XCTAssertEqual(lsns.count, 4)
+        XCTAssertEqual(lsns.count, 6)
         try f.assertReplayEquals("untouched, the replay equals the master")
 
         // A changed value: the UPDATE of another column still stops, naming stored and logged values.
@@ -81,6 +85,9 @@ final class BeforeImageTests: XCTestCase {
         // The storage class counts: INTEGER 10 and TEXT '10' differ.
         assertDivergence(try applyAfterTampering(f, upTo: setup, "UPDATE acct SET note = 0 WHERE id = 2"),
                          lsn: lsns[1], table: "acct", key: "id=2", ["note: stored 0, logged X'00'"])
+        // In a column without affinity INTEGER 1 and REAL 1.0 are different values too.
+        assertDivergence(try applyAfterTampering(f, upTo: setup, "UPDATE free SET v = 1.0 WHERE id = 1"),
+                         lsn: lsns[4], table: "free", key: "id=1", ["v: stored 1.0, logged 1"])
         // A missing row is still said to be missing.
         assertDivergence(try applyAfterTampering(f, upTo: setup, "DELETE FROM acct WHERE id = 1"),
                          lsn: lsns[0], table: "acct", key: "id=1", ["UPDATE of a row that is not there"])

@@ -68,6 +68,15 @@ public struct AppliedSegment: Equatable, Sendable {
 }
 
 extension Inbox {
+    /// The check `follow` makes against `applied`, on its own: for a restore that continues a
+    /// snapshot at `start` with the inbox's segments (the snapshot carries the record).
+    public func appliedLinkProblem(_ applied: AppliedSegment, after start: UInt64) throws -> ReplicaError? {
+        let entries: [Result<Segment, UnreadableError>]
+        do { entries = try list().entries } catch let e as FormatError { throw ReplicaError(e, while: "reading the inbox") }
+        let next = entries.lazy.compactMap { try? $0.get() }.first { $0.lastLSN.map { $0 > start } ?? true }
+        return appliedLinkProblem(applied, entries: entries, next: next)
+    }
+
     /// Checks the segments the inbox holds against the one the store applied last: the same
     /// segment (epoch and sequence) must have the same header link and, when both are sealed,
     /// the same checksum; the segment the chain continues with must link to it (same epoch,

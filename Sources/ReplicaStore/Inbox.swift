@@ -149,13 +149,9 @@ public struct Inbox {
         if let start {
             while first < entries.count && isApplied(entries, first, start: start) { first += 1 }
         }
-        if let applied, start != nil {
-            let next = first < entries.count ? try? entries[first].get() : nil
-            if let problem = appliedLinkProblem(applied, entries: entries, next: next) {
-                chain.problem = problem
-                return chain
-            }
-        }
+        // Checked at the first segment that passes `admit` (another source says so first), or
+        // after the loop when nothing follows the store's position.
+        var appliedToCheck = start == nil ? nil : applied
         let expectedSource = source?.id ?? timeline?.sourceID
         for entry in entries[first...] {
             let segment: Segment
@@ -170,6 +166,10 @@ public struct Inbox {
                 chain.problem = problem
                 return chain
             }
+            if let a = appliedToCheck {
+                appliedToCheck = nil
+                if let problem = appliedLinkProblem(a, entries: entries, next: segment) { chain.problem = problem; return chain }
+            }
             if let previous = chain.segments.last {
                 if let problem = link(from: previous, to: segment, timeline: timeline) { chain.problem = problem; return chain }
             } else if let start, segment.header.firstLSN > start + 1 {
@@ -179,6 +179,7 @@ public struct Inbox {
             }
             chain.segments.append(segment)
         }
+        if let a = appliedToCheck { chain.problem = appliedLinkProblem(a, entries: entries, next: nil) }
         return chain
     }
 

@@ -178,6 +178,11 @@ public enum Restore {
             throw ReplicaError(.io, "preparing \(temp): \(error)")
         }
         var expected = try queue.read { db in try RestoreCheck(db) }
+        // A snapshot continues only with segments that link to the one it applied last.
+        if plan.snapshot != nil, !plan.segments.isEmpty, let applied = try queue.read({ db in try AppliedSegment.read(db) }),
+           let problem = try Inbox(path: dir.inboxPath).appliedLinkProblem(applied, after: plan.fromLSN) {
+            throw problem
+        }
         var applied = 0
         let engine = ApplyEngine()
         try queue.inDatabase { db in

@@ -65,6 +65,14 @@ final class AppliedSegmentTests: XCTestCase {
         let recorded = try record(f.storePath)
         XCTAssertEqual(recorded?.fileName, s[1].name)
         XCTAssertEqual(try record(snapshot.path), recorded)
+        // A restore continuing that snapshot with the genuine segments is refused too.
+        let out = f.dir.sub("restored.db")
+        let plan = try Restore.plan(replica: f.replicaPath, target: .lsn(s[2].lastLSN))
+        XCTAssertEqual(plan.snapshot?.path, snapshot.path)
+        expectReplicaError(.corruption, containing: ["\(s[1].name) is not the segment this store applied"], f.context) {
+            try Restore.execute(plan, output: out)
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out), "nothing is published")
     }
 
     func testTheRecordFollowsEveryBatchAndARestoredCopyCarriesIt() throws {

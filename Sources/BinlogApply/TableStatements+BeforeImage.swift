@@ -78,7 +78,7 @@ extension TableStatements {
         let cols = columns(old.count)
         let first = keyClause.columns.count + 1
         let matches = cols.enumerated().map { k, c in "(\(condition(c, parameter: first + k)))" }
-        let shown = cols.map { "quote(\(quotedIdentifier(table.columns[$0].name)))" }
+        let shown = cols.map { quotedIdentifier(table.columns[$0].name) }
         // The key's parameters numbered too: a plain `?` after `?n` would take number n + 1.
         let key = keyClause.columns.enumerated().map { k, c in
             "\(c.map { quotedIdentifier(table.columns[$0].name) } ?? rowidName) = ?\(k + 1)"
@@ -98,9 +98,18 @@ extension TableStatements {
         }
         var result: [String] = []
         for (k, c) in cols.enumerated() where sqlite3_column_int64(stmt, Int32(k)) == 0 {
-            let stored = sqlite3_column_text(stmt, Int32(cols.count + k)).map { String(cString: $0) } ?? "NULL"
-            result.append("\(table.columns[c].name): stored \(stored), logged \(old[c])")
+            let stored = ExactValues.column(statement, Int32(cols.count + k))
+            result.append("\(table.columns[c].name): stored \(Self.visible(stored.description)), logged \(Self.visible(old[c].description))")
         }
         return result
+    }
+
+    /// `s` with control characters (a NUL in TEXT, say) written as `\u{0}`, for messages.
+    static func visible(_ s: String) -> String {
+        var out = ""
+        for scalar in s.unicodeScalars {
+            if scalar.value < 0x20 || scalar.value == 0x7F { out += "\\u{\(String(scalar.value, radix: 16))}" } else { out.unicodeScalars.append(scalar) }
+        }
+        return out
     }
 }

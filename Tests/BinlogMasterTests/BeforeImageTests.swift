@@ -81,7 +81,7 @@ final class BeforeImageTests: XCTestCase {
                          lsn: lsns[2], table: "tag", key: "name='b'", ["uses: stored 3, logged 2"])
         // TEXT is compared as bytes, past a NUL and through invalid UTF-8.
         assertDivergence(try applyAfterTampering(f, upTo: setup, "UPDATE acct SET owner = CAST(X'61006300FF' AS TEXT) WHERE id = 3"),
-                         lsn: lsns[3], table: "acct", key: "id=3", ["owner: stored"])
+                         lsn: lsns[3], table: "acct", key: "id=3", ["owner: stored 'a\\u{0}c\\u{0}\u{FFFD}', logged 'a\\u{0}b\\u{0}\u{FFFD}'"])
         // The storage class counts: INTEGER 10 and TEXT '10' differ.
         assertDivergence(try applyAfterTampering(f, upTo: setup, "UPDATE acct SET note = 0 WHERE id = 2"),
                          lsn: lsns[1], table: "acct", key: "id=2", ["note: stored 0, logged X'00'"])

@@ -94,7 +94,7 @@ public enum Summaries {
             if valid {
                 try db.execute(sql: """
                     INSERT INTO \(table) (month, category, currency, merchant, n, total, mn, mx)
-                    SELECT substr(\(q(m.date)), 1, 7), \(q(m.category)), \(q(m.currency)), \(q(m.merchant)),
+                    SELECT substr(\(q(m.date)), 1, 7), \(q(m.category)) COLLATE BINARY, \(q(m.currency)) COLLATE BINARY, \(q(m.merchant)) COLLATE BINARY,
                            count(*), sum(\(q(m.amount))), min(\(q(m.amount))), max(\(q(m.amount)))
                     FROM \(q(m.table)) WHERE \(q(m.amount)) IS NOT NULL GROUP BY 1, 2, 3, 4
                     """)
@@ -219,7 +219,7 @@ final class SummaryMaintainer {
         let select = try db.cachedStatement(sql: "SELECT rowid, n, total, mn, mx FROM \(Summaries.table) WHERE month = ? AND category IS ? AND currency IS ? AND merchant IS ?")
         let recompute = try db.cachedStatement(sql: """
             SELECT count(*), sum(\(q(m.amount))), min(\(q(m.amount))), max(\(q(m.amount))) FROM \(q(m.table))
-            WHERE \(q(m.category)) IS ? AND \(q(m.currency)) IS ? AND \(q(m.merchant)) IS ? AND \(q(m.date)) >= ? AND \(q(m.date)) < ? AND \(q(m.amount)) IS NOT NULL
+            WHERE \(q(m.category)) IS ? COLLATE BINARY AND \(q(m.currency)) IS ? COLLATE BINARY AND \(q(m.merchant)) IS ? COLLATE BINARY AND \(q(m.date)) >= ? AND \(q(m.date)) < ? AND \(q(m.amount)) IS NOT NULL
             """)
         for (key, d) in deltas {
             // Bound and read through ExactValues: the group's text byte for byte.

@@ -39,8 +39,9 @@ public enum MonthlyExpenses {
         static func table(_ options: Options) -> Source {
             let m = options.mapping
             let (filter, arguments) = MonthlyExpenses.filter(options)
-            return Source(from: quoted(m.table), month: "substr(\(quoted(m.date)), 1, 7)", category: quoted(m.category), currency: quoted(m.currency),
-                          merchant: quoted(m.merchant), count: "count(*)", total: "sum(\(quoted(m.amount)))", minimum: "min(\(quoted(m.amount)))",
+            // Groups told apart by their bytes whatever the columns' collation, as the summary's.
+            return Source(from: quoted(m.table), month: "substr(\(quoted(m.date)), 1, 7)", category: binary(m.category), currency: binary(m.currency),
+                          merchant: binary(m.merchant), count: "count(*)", total: "sum(\(quoted(m.amount)))", minimum: "min(\(quoted(m.amount)))",
                           maximum: "max(\(quoted(m.amount)))", filter: filter, arguments: arguments)
         }
 
@@ -114,6 +115,10 @@ public enum MonthlyExpenses {
         }
     }
 
+    /// Column `name` compared and grouped byte for byte (issue 12: a NOCASE column made the full
+    /// scan merge groups that the summary keeps apart).
+    static func binary(_ name: String) -> String { "\(quoted(name)) COLLATE BINARY" }
+
     /// The WHERE clause of the options (values bound, column names quoted). Rows without an
     /// amount are left out of every figure: counted but not summed, they made averages wrong.
     static func filter(_ options: Options) -> (String, StatementArguments) {
@@ -129,11 +134,11 @@ public enum MonthlyExpenses {
             arguments.append(after + "-01")
         }
         if !options.categories.isEmpty {
-            conditions.append("\(quoted(m.category)) IN (\(Array(repeating: "?", count: options.categories.count).joined(separator: ", ")))")
+            conditions.append("\(binary(m.category)) IN (\(Array(repeating: "?", count: options.categories.count).joined(separator: ", ")))")
             arguments += options.categories
         }
         if let c = options.currency {
-            conditions.append("\(quoted(m.currency)) = ?")
+            conditions.append("\(binary(m.currency)) = ?")
             arguments.append(c)
         }
         let filter = " WHERE " + conditions.joined(separator: " AND ")

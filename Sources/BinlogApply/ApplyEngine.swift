@@ -8,7 +8,8 @@ import GRDBSQLite
 /// the master's crash recovery and for every replica, so the two can never drift apart.
 ///
 /// Rows are addressed by rowid (or by primary key in WITHOUT ROWID tables), so a replica keeps
-/// the master's rowids. Triggers are disabled on the connection and foreign keys must be off:
+/// the master's rowids; an UPDATE or DELETE also requires the row to hold the logged
+/// before-image (TableStatements+BeforeImage.swift), so a row that differs is a divergence. Triggers are disabled on the connection and foreign keys must be off:
 /// the binlog already holds every row a trigger or a cascade changed on the master, and
 /// firing them again would apply those changes twice.
 public final class ApplyEngine {

@@ -4,7 +4,8 @@ import Foundation
 /// Why applying a transaction stopped: which LSN, which table and key, and what was found.
 public struct ApplyError: Error, CustomStringConvertible, Sendable {
     public enum Kind: String, Sendable {
-        /// An UPDATE or DELETE of a row that is not there, or an INSERT of a key that is.
+        /// An UPDATE or DELETE of a row that is not there or does not hold the logged
+        /// before-image, or an INSERT of a key that is.
         case divergence
         /// Another constraint or a DDL statement failed on this database.
         case conflict

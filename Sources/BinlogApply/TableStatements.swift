@@ -6,14 +6,22 @@ import GRDBSQLite
 
 /// Prepared INSERT, UPDATE and DELETE statements for one table descriptor, bound and stepped
 /// through the C API so TEXT keeps its exact bytes and no per-row Swift values are built.
+///
+/// UPDATE and DELETE match the row by rowid (or primary key) and by the logged before-image:
+/// every stored column must hold the value the master's row held (`BeforeImage`), so a row
+/// changed behind apply's back is a divergence, never silently overwritten (issue 12).
 final class TableStatements {
     let table: TableDescriptor
-    private let rowidName: String
-    private let writable: [Int]
+    let rowidName: String
+    let writable: [Int]
     private var inserts: [Int: Statement] = [:]
-    /// UPDATE statements by changed-column set (bit per column, bit 63 for the rowid).
-    private var updates: [UInt64: Statement] = [:]
-    private var delete: Statement?
+    /// UPDATE statements by changed-column set (bit per column, bit 63 for the rowid) and the
+    /// number of values in the before-image.
+    private var updates: [UpdateKey: Statement] = [:]
+    private struct UpdateKey: Hashable { var columns: UInt64; var imageCount: Int }
+    private var deletes: [Int: Statement] = [:]
+    /// The store's DEFAULT expression of each descriptor column (nil: none), for `BeforeImage`.
+    let defaults: [String?]
 
     init(table: TableDescriptor, db: Database) throws {
         self.table = table
@@ -21,6 +29,7 @@ final class TableStatements {
         rowidName = ["rowid", "_rowid_", "oid"].first { !names.contains($0) } ?? "rowid"
         writable = table.columns.indices.filter { !table.columns[$0].isGenerated }
         keyClause = Self.keyClause(table, rowidName: rowidName)
+        defaults = try Self.storedDefaults(of: table, db)
     }
 
     /// Rowid tables are always addressed and written by rowid, also when a column aliases it
@@ -29,11 +38,11 @@ final class TableStatements {
     private var usesRowid: Bool { !table.withoutRowid }
 
     /// The writable columns an image of `count` values covers (all of them, almost always).
-    private func columns(_ count: Int) -> [Int] { count >= table.columns.count ? writable : writable.filter { $0 < count } }
+    func columns(_ count: Int) -> [Int] { count >= table.columns.count ? writable : writable.filter { $0 < count } }
 
     private func quoted(_ name: String) -> String { quotedIdentifier(name) }
 
-    private func prepare(_ sql: String, _ db: Database) throws -> Statement {
+    func prepare(_ sql: String, _ db: Database) throws -> Statement {
         do { return try db.makeStatement(sql: sql) } catch let e as DatabaseError {
             throw ApplyError(.conflict, "cannot prepare \(sql): \(e.message ?? "\(e)")", table: table.name,
                              hint: "the store's schema differs from the master's", sqliteCode: e.extendedResultCode.rawValue)
@@ -42,7 +51,7 @@ final class TableStatements {
 
     /// WHERE clause and the column indexes of `old` it binds (nil entry = the rowid); built
     /// once, as every UPDATE and DELETE binds it.
-    private let keyClause: (sql: String, columns: [Int?])
+    let keyClause: (sql: String, columns: [Int?])
 
     private static func keyClause(_ table: TableDescriptor, rowidName: String) -> (sql: String, columns: [Int?]) {
         if table.withoutRowid {
@@ -85,39 +94,44 @@ final class TableStatements {
             key = cols.reduce(setRowid ? 1 << 63 : 0) { $0 | 1 << UInt64($1) }
         }
         let statement: Statement
-        if let s = updates[key] { statement = s } else {
+        let cacheKey = UpdateKey(columns: key, imageCount: old.count)
+        if let s = updates[cacheKey] { statement = s } else {
             var sets = cols.map { "\(quoted(table.columns[$0].name)) = ?" }
             if setRowid { sets.append("\(rowidName) = ?") }
-            let sql = "UPDATE \(quoted(table.name)) SET \(sets.joined(separator: ", ")) WHERE \(keyClause.sql)"
+            let first = sets.count + keyClause.columns.count + 1
+            let sql = "UPDATE \(quoted(table.name)) SET \(sets.joined(separator: ", ")) WHERE \(keyClause.sql)\(beforeImageClause(count: old.count, firstParameter: first))"
             statement = try prepare(sql, db)
             if updates.count >= Self.maximumUpdateStatements { updates.removeAll() }
-            updates[key] = statement
+            updates[cacheKey] = statement
         }
         let stmt = statement.sqliteStatement
         var index = Int32(cols.count) + 1
         if setRowid { try check(sqlite3_bind_int64(stmt, index, newRowid ?? 0)); index += 1 }
         try bindKey(stmt, &index, rowid: oldRowid, old: old, lsn: lsn)
+        try bindImage(old, stmt, &index)
         for (k, c) in cols.enumerated() { try bind(new[c], stmt, Int32(k + 1)) }
         try step(stmt, db, lsn: lsn, what: "UPDATE", key: { self.describeKey(rowid: oldRowid, values: old) })
-        try expectOneRow(db, lsn: lsn, what: "UPDATE", key: describeKey(rowid: oldRowid, values: old))
+        try expectOneRow(db, lsn: lsn, what: "UPDATE", rowid: oldRowid, old: old)
     }
 
     static let maximumUpdateStatements = 64
 
     func delete(rowid: Int64?, old: [Value], lsn: UInt64, db: Database) throws {
         let statement: Statement
-        if let s = delete { statement = s } else {
-            statement = try prepare("DELETE FROM \(quoted(table.name)) WHERE \(keyClause.sql)", db)
-            delete = statement
+        if let s = deletes[old.count] { statement = s } else {
+            let first = keyClause.columns.count + 1
+            statement = try prepare("DELETE FROM \(quoted(table.name)) WHERE \(keyClause.sql)\(beforeImageClause(count: old.count, firstParameter: first))", db)
+            deletes[old.count] = statement
         }
         let stmt = statement.sqliteStatement
         var index: Int32 = 1
         try bindKey(stmt, &index, rowid: rowid, old: old, lsn: lsn)
+        try bindImage(old, stmt, &index)
         try step(stmt, db, lsn: lsn, what: "DELETE", key: { self.describeKey(rowid: rowid, values: old) })
-        try expectOneRow(db, lsn: lsn, what: "DELETE", key: describeKey(rowid: rowid, values: old))
+        try expectOneRow(db, lsn: lsn, what: "DELETE", rowid: rowid, old: old)
     }
 
-    private func bindKey(_ stmt: SQLiteStatement, _ index: inout Int32, rowid: Int64?, old: [Value], lsn: UInt64) throws {
+    func bindKey(_ stmt: SQLiteStatement, _ index: inout Int32, rowid: Int64?, old: [Value], lsn: UInt64) throws {
         for c in keyClause.columns {
             if let c {
                 guard c < old.count else {
@@ -133,7 +147,7 @@ final class TableStatements {
         }
     }
 
-    private func bind(_ value: Value, _ stmt: SQLiteStatement, _ index: Int32) throws {
+    func bind(_ value: Value, _ stmt: SQLiteStatement, _ index: Int32) throws {
         let rc: Int32
         switch value {
         case .null: rc = sqlite3_bind_null(stmt, index)
@@ -145,7 +159,7 @@ final class TableStatements {
         try check(rc)
     }
 
-    private func check(_ rc: Int32) throws {
+    func check(_ rc: Int32) throws {
         guard rc == SQLITE_OK else { throw ApplyError(.database, "bind failed with code \(rc)", table: table.name, sqliteCode: rc) }
     }
 
@@ -166,15 +180,21 @@ final class TableStatements {
         throw ApplyError(.database, "\(what) failed: \(message)", lsn: lsn, table: table.name, key: key(), sqliteCode: extended)
     }
 
-    private func expectOneRow(_ db: Database, lsn: UInt64, what: String, key: @autoclosure () -> String) throws {
-        let n = sqlite3_changes(db.sqliteConnection)
-        guard n == 1 else {
-            throw ApplyError(.divergence, "\(what) of a row that is not there", lsn: lsn, table: table.name, key: key(),
+    /// No row matched key and before-image: says whether the row is missing or which columns
+    /// differ (read only now, on the way to stopping, so the common path stays one statement).
+    private func expectOneRow(_ db: Database, lsn: UInt64, what: String, rowid: Int64?, old: [Value]) throws {
+        guard sqlite3_changes(db.sqliteConnection) != 1 else { return }
+        let key = describeKey(rowid: rowid, values: old)
+        guard let differences = try differences(rowid: rowid, old: old, lsn: lsn, db: db) else {
+            throw ApplyError(.divergence, "\(what) of a row that is not there", lsn: lsn, table: table.name, key: key,
                              hint: "the store has diverged from the master; rebuild it from a snapshot")
         }
+        let listed = differences.isEmpty ? "(no single column; the row differs as a whole)" : differences.joined(separator: "; ")
+        throw ApplyError(.divergence, "\(what) of a row that differs from the master's before-image: \(listed)", lsn: lsn, table: table.name, key: key,
+                         hint: "the row was changed on this store behind replica-apply's back, or the store has diverged from the master; rebuild it from a snapshot")
     }
 
-    private func describeKey(rowid: Int64?, values: [Value]) -> String {
+    func describeKey(rowid: Int64?, values: [Value]) -> String {
         if table.withoutRowid || table.rowidAliasColumn != nil {
             let pk = table.primaryKeyColumns.filter { $0 < values.count }
             if !pk.isEmpty { return pk.map { "\(table.columns[$0].name)=\(values[$0])" }.joined(separator: ", ") }

@@ -117,7 +117,9 @@ public struct Inbox {
     ///   LSN range or a broken link (sequence, overlap, hash chain, epoch switch) ends the chain.
     ///
     /// With `start` nil the chain begins at the inbox's first segment (restore, status window).
-    public func follow(after start: UInt64?, source: (id: UUID, epoch: UInt32)?) throws -> Chain {
+    /// With `applied` (the segment the store applied its last transaction from), the chain must
+    /// continue that segment or link to it (`appliedLinkProblem`), whatever the inbox holds now.
+    public func follow(after start: UInt64?, source: (id: UUID, epoch: UInt32)?, applied: AppliedSegment? = nil) throws -> Chain {
         let listing: Listing
         let found: (history: EpochHistory, path: String)?
         do {
@@ -147,6 +149,9 @@ public struct Inbox {
         if let start {
             while first < entries.count && isApplied(entries, first, start: start) { first += 1 }
         }
+        // Checked at the first segment that passes `admit` (another source says so first), or
+        // after the loop when nothing follows the store's position.
+        var appliedToCheck = start == nil ? nil : applied
         let expectedSource = source?.id ?? timeline?.sourceID
         for entry in entries[first...] {
             let segment: Segment
@@ -161,6 +166,10 @@ public struct Inbox {
                 chain.problem = problem
                 return chain
             }
+            if let a = appliedToCheck {
+                appliedToCheck = nil
+                if let problem = appliedLinkProblem(a, entries: entries, next: segment) { chain.problem = problem; return chain }
+            }
             if let previous = chain.segments.last {
                 if let problem = link(from: previous, to: segment, timeline: timeline) { chain.problem = problem; return chain }
             } else if let start, segment.header.firstLSN > start + 1 {
@@ -170,6 +179,7 @@ public struct Inbox {
             }
             chain.segments.append(segment)
         }
+        if let a = appliedToCheck { chain.problem = appliedLinkProblem(a, entries: entries, next: nil) }
         return chain
     }
 

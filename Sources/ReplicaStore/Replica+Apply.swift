@@ -62,7 +62,8 @@ extension Replica {
 
         // Segments this store still needs, up to the first that cannot follow (gap, damage,
         // another source): everything before that problem is applied, then it is reported.
-        let chain = try Inbox(path: directory.inboxPath).follow(after: start, source: position.map { ($0.sourceID, $0.epoch) })
+        let applied = try queue.read { db in try AppliedSegment.read(db) }
+        let chain = try Inbox(path: directory.inboxPath).follow(after: start, source: position.map { ($0.sourceID, $0.epoch) }, applied: applied)
         var run = ApplyRun(options: options, position: position, result: result)
         try queue.inDatabase { db in
             run.summary = try SummaryMaintainer.load(db, at: start)
@@ -110,6 +111,8 @@ private struct ApplyRun {
     private var last: (lsn: UInt64, time: Int64)?
     /// Set when the open batch crossed into a newer epoch: written with its position.
     private var newEpoch: UInt32?
+    /// The segment of the batch's last transaction: written with its position (AppliedSegment).
+    private var lastSegment: AppliedSegment?
 
     init(options: Replica.ApplyOptions, position: AppliedPosition?, result: Replica.ApplyResult) {
         self.options = options
@@ -137,6 +140,8 @@ private struct ApplyRun {
                     }
                     if tx.lsn <= (last?.lsn ?? committedLSN) { continue }
                     if let stop = bound(tx, delayCutoff: delayCutoff) { result.stop = stop; break segments }
+                    // Before apply: a batch that fills up commits inside it, with this segment.
+                    lastSegment = AppliedSegment(fileName: segment.fileName, header: reader.header, footer: reader.footer)
                     guard try apply(tx, header: reader.header, engine: engine, db: db) else { return }
                 }
                 if reader.tornTailOffset != nil || segment.isPartial { result.incompleteTail = segment.fileName }
@@ -209,6 +214,7 @@ private struct ApplyRun {
         }
         CrashPoint.reach("apply.before-position")
         try summary?.flush(db, lsn: last.lsn)
+        try lastSegment?.write(db)
         try AppliedPosition.write(db, lsn: last.lsn, commitTime: last.time, appliedAt: microsecondsNow(), epoch: newEpoch)
         CrashPoint.reach("apply.after-position")
         try db.execute(sql: "COMMIT")

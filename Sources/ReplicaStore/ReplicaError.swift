@@ -9,7 +9,8 @@ public struct ReplicaError: Error, CustomStringConvertible {
         case gap
         /// A segment is damaged, comes from another source, or breaks the hash chain.
         case corruption
-        /// The store disagrees with the binlog (row missing, key already there).
+        /// The store disagrees with the binlog (row missing or differing from the before-image,
+        /// key already there).
         case divergence
         /// Segments of an epoch past its fork point, a store that applied past a fork, or two
         /// histories that disagree (docs/FAILOVER.md).

@@ -49,10 +49,13 @@ public struct ReplicaStatus: Codable, Sendable {
         let dir = try ReplicaDirectory.open(path)
         var position: AppliedPosition?
         var verified: VerifiedPosition?
+        var appliedSegment: AppliedSegment?
         if FileManager.default.fileExists(atPath: dir.storePath) {
             do {
                 let queue = try DatabaseQueue(path: dir.storePath, configuration: ReplicaDirectory.storeConfiguration(readonly: true))
-                (position, verified) = try queue.read { db in (try AppliedPosition.read(db), try VerifiedPosition.read(db)) }
+                (position, verified, appliedSegment) = try queue.read { db in
+                    (try AppliedPosition.read(db), try VerifiedPosition.read(db), try AppliedSegment.read(db))
+                }
                 try queue.close()
             } catch {
                 throw ReplicaError(.io, "unable to read the store \(dir.storePath): \(error)")
@@ -73,7 +76,7 @@ public struct ReplicaStatus: Codable, Sendable {
             let inbox = Inbox(path: dir.inboxPath)
             let source = position.map { ($0.sourceID, $0.epoch) }
             // What the store still needs, up to the first problem apply would stop at.
-            let pending = try inbox.follow(after: applied, source: source)
+            let pending = try inbox.follow(after: applied, source: source, applied: appliedSegment)
             problem = pending.problem?.description
             lostWrites = pending.divergedAlarm?.message
             oldestPending = try Self.commitTime(of: applied + 1, in: pending.segments)

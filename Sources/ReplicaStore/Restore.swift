@@ -178,6 +178,11 @@ public enum Restore {
             throw ReplicaError(.io, "preparing \(temp): \(error)")
         }
         var expected = try queue.read { db in try RestoreCheck(db) }
+        // A snapshot continues only with segments that link to the one it applied last.
+        if plan.snapshot != nil, !plan.segments.isEmpty, let applied = try queue.read({ db in try AppliedSegment.read(db) }),
+           let problem = try Inbox(path: dir.inboxPath).appliedLinkProblem(applied, after: plan.fromLSN) {
+            throw problem
+        }
         var applied = 0
         let engine = ApplyEngine()
         try queue.inDatabase { db in
@@ -186,11 +191,14 @@ public enum Restore {
             var position = try AppliedPosition.read(db)
             var open = false, inBatch = 0
             var last: (UInt64, Int64)?
+            // The restored copy continues the chain like the store it is a copy of (AppliedSegment).
+            var lastSegment: AppliedSegment?
             // Across an epoch switch the position takes the new epoch (docs/FAILOVER.md).
             var epoch = position?.epoch
             let history = try? EpochHistory.newest(in: dir.inboxPath)?.history
             func commit() throws {
                 guard open else { return }
+                try lastSegment?.write(db)
                 if let last { try AppliedPosition.write(db, lsn: last.0, commitTime: last.1, appliedAt: microsecondsNow(), epoch: epoch) }
                 try db.execute(sql: "COMMIT")
                 open = false
@@ -213,6 +221,7 @@ public enum Restore {
                         if !open { try db.execute(sql: "BEGIN IMMEDIATE"); open = true }
                         try expected.apply(tx, engine: engine, db: db)
                         last = (tx.lsn, tx.commitTime)
+                        lastSegment = AppliedSegment(fileName: name, header: reader.header, footer: reader.footer)
                         applied += 1
                         inBatch += 1
                         if inBatch >= 1000 { try commit() }

@@ -94,7 +94,7 @@ public enum Summaries {
             if valid {
                 try db.execute(sql: """
                     INSERT INTO \(table) (month, category, currency, merchant, n, total, mn, mx)
-                    SELECT substr(\(q(m.date)), 1, 7), \(q(m.category)), \(q(m.currency)), \(q(m.merchant)),
+                    SELECT substr(\(q(m.date)), 1, 7), \(q(m.category)) COLLATE BINARY, \(q(m.currency)) COLLATE BINARY, \(q(m.merchant)) COLLATE BINARY,
                            count(*), sum(\(q(m.amount))), min(\(q(m.amount))), max(\(q(m.amount)))
                     FROM \(q(m.table)) WHERE \(q(m.amount)) IS NOT NULL GROUP BY 1, 2, 3, 4
                     """)
@@ -124,7 +124,9 @@ public enum Summaries {
 /// table (a short range scan on the summary's index); DDL rebuilds the whole summary.
 final class SummaryMaintainer {
     let mapping: Summaries.Mapping
-    private struct Key: Hashable { var month: String; var category: DatabaseValue; var currency: DatabaseValue; var merchant: DatabaseValue }
+    /// A group, its text compared as bytes (`Value`): a category with a NUL or invalid UTF-8 is
+    /// its own group, as in SQL's GROUP BY (GRDB's strings would cut or repair it).
+    private struct Key: Hashable { var month: String; var category: Value; var currency: Value; var merchant: Value }
     private struct Delta { var n: Int64 = 0; var total: Int64 = 0; var addedMin: Int64?; var addedMax: Int64?; var removedMin: Int64?; var removedMax: Int64? }
     private var deltas: [Key: Delta] = [:]
     private var rebuildNeeded = false
@@ -179,15 +181,7 @@ final class SummaryMaintainer {
         return columns
     }
 
-    private static func dbValue(_ v: Value?) -> DatabaseValue {
-        switch v {
-        case nil, .null?: return .null
-        case .integer(let i)?: return i.databaseValue
-        case .real(let d)?: return d.databaseValue
-        case .text(let data)?: return String(decoding: data, as: UTF8.self).databaseValue
-        case .blob(let data)?: return data.databaseValue
-        }
-    }
+    private static func value(_ row: [Value], _ i: Int) -> Value { i < row.count ? row[i] : .null }
 
     private func add(_ row: [Value], _ c: (descriptor: TableDescriptor, date: Int, amount: Int, category: Int, currency: Int, merchant: Int), sign: Int64) {
         let amountValue = c.amount < row.count ? row[c.amount] : .null
@@ -196,9 +190,8 @@ final class SummaryMaintainer {
             invalid = true
             return
         }
-        let key = Key(month: String(date.prefix(7)), category: Self.dbValue(c.category < row.count ? row[c.category] : nil),
-                      currency: Self.dbValue(c.currency < row.count ? row[c.currency] : nil),
-                      merchant: Self.dbValue(c.merchant < row.count ? row[c.merchant] : nil))
+        let key = Key(month: String(date.prefix(7)), category: Self.value(row, c.category), currency: Self.value(row, c.currency),
+                      merchant: Self.value(row, c.merchant))
         var d = deltas[key] ?? Delta()
         d.n += sign
         d.total &+= sign * amount
@@ -226,41 +219,51 @@ final class SummaryMaintainer {
         let select = try db.cachedStatement(sql: "SELECT rowid, n, total, mn, mx FROM \(Summaries.table) WHERE month = ? AND category IS ? AND currency IS ? AND merchant IS ?")
         let recompute = try db.cachedStatement(sql: """
             SELECT count(*), sum(\(q(m.amount))), min(\(q(m.amount))), max(\(q(m.amount))) FROM \(q(m.table))
-            WHERE \(q(m.category)) IS ? AND \(q(m.currency)) IS ? AND \(q(m.merchant)) IS ? AND \(q(m.date)) >= ? AND \(q(m.date)) < ? AND \(q(m.amount)) IS NOT NULL
+            WHERE \(q(m.category)) IS ? COLLATE BINARY AND \(q(m.currency)) IS ? COLLATE BINARY AND \(q(m.merchant)) IS ? COLLATE BINARY AND \(q(m.date)) >= ? AND \(q(m.date)) < ? AND \(q(m.amount)) IS NOT NULL
             """)
         for (key, d) in deltas {
-            let keyArgs: StatementArguments = [key.month, key.category, key.currency, key.merchant]
-            let current = try Row.fetchOne(select, arguments: keyArgs)
-            var n = (current?["n"] as Int64?) ?? 0
-            var total = (current?["total"] as Int64?) ?? 0
-            var mn = current?["mn"] as Int64?
-            var mx = current?["mx"] as Int64?
+            // Bound and read through ExactValues: the group's text byte for byte.
+            try ExactValues.bind([.text(key.month), key.category, key.currency, key.merchant], to: select)
+            let current = try ExactValues.step(select, db) ? (0..<5).map { ExactValues.column(select, Int32($0)) } : nil
+            if current != nil { ExactValues.reset(select) }
+            var n = current.flatMap { Self.integer($0[1]) } ?? 0
+            var total = current.flatMap { Self.integer($0[2]) } ?? 0
+            var mn = current.flatMap { Self.integer($0[3]) }
+            var mx = current.flatMap { Self.integer($0[4]) }
             n += d.n
             total &+= d.total
             let extremeRemoved = (d.removedMin.map { mn == nil || $0 <= mn! } ?? false) || (d.removedMax.map { mx == nil || $0 >= mx! } ?? false)
             if extremeRemoved {
-                let next = nextMonthStart(key.month)
-                guard let r = try Row.fetchOne(recompute, arguments: [key.category, key.currency, key.merchant, key.month + "-01", next]) else { continue }
-                n = r[0]
-                total = (r[1] as Int64?) ?? 0
-                mn = r[2]
-                mx = r[3]
+                try ExactValues.bind([key.category, key.currency, key.merchant, .text(key.month + "-01"), .text(nextMonthStart(key.month))], to: recompute)
+                guard try ExactValues.step(recompute, db) else { continue }
+                n = Self.integer(ExactValues.column(recompute, 0)) ?? 0
+                total = Self.integer(ExactValues.column(recompute, 1)) ?? 0
+                mn = Self.integer(ExactValues.column(recompute, 2))
+                mx = Self.integer(ExactValues.column(recompute, 3))
+                ExactValues.reset(recompute)
             } else {
                 if let a = d.addedMin { mn = min(mn ?? a, a) }
                 if let a = d.addedMax { mx = max(mx ?? a, a) }
             }
-            if let rowid = current?["rowid"] as Int64? {
+            if let rowid = current.flatMap({ Self.integer($0[0]) }) {
                 if n == 0 {
                     try db.execute(sql: "DELETE FROM \(Summaries.table) WHERE rowid = ?", arguments: [rowid])
                 } else {
                     try db.execute(sql: "UPDATE \(Summaries.table) SET n = ?, total = ?, mn = ?, mx = ? WHERE rowid = ?", arguments: [n, total, mn, mx, rowid])
                 }
             } else if n != 0 {
-                try db.execute(sql: "INSERT INTO \(Summaries.table) (month, category, currency, merchant, n, total, mn, mx) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                               arguments: [key.month, key.category, key.currency, key.merchant, n, total, mn, mx])
+                let insert = try db.cachedStatement(sql: "INSERT INTO \(Summaries.table) (month, category, currency, merchant, n, total, mn, mx) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+                try ExactValues.bind([.text(key.month), key.category, key.currency, key.merchant, .integer(n), .integer(total),
+                                      mn.map(Value.integer) ?? .null, mx.map(Value.integer) ?? .null], to: insert)
+                _ = try ExactValues.step(insert, db)
             }
         }
         try db.execute(sql: "UPDATE \(Summaries.configTable) SET lsn = ? WHERE id = 1", arguments: [Int64(bitPattern: lsn)])
+    }
+
+    private static func integer(_ v: Value) -> Int64? {
+        if case .integer(let i) = v { return i }
+        return nil
     }
 
     private func nextMonthStart(_ month: String) -> String {

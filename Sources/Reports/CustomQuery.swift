@@ -22,8 +22,7 @@ public enum CustomQuery {
             let arguments = try bind(statement, parameters)
             try writer.begin(title: title, freshness: freshness)
             try writer.beginSection("Result", columns: statement.columnNames.map(ReportColumn.init))
-            let rows = try Row.fetchCursor(statement, arguments: arguments)
-            while let r = try rows.next() { try writer.row(r.databaseValues.map(Cell.init)) }
+            try ExactRows.forEach(statement, arguments: arguments, db) { try writer.row($0.map(Cell.init)) }
             try writer.endSection()
             try writer.end()
             return freshness

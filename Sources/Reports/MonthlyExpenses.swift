@@ -39,8 +39,9 @@ public enum MonthlyExpenses {
         static func table(_ options: Options) -> Source {
             let m = options.mapping
             let (filter, arguments) = MonthlyExpenses.filter(options)
-            return Source(from: quoted(m.table), month: "substr(\(quoted(m.date)), 1, 7)", category: quoted(m.category), currency: quoted(m.currency),
-                          merchant: quoted(m.merchant), count: "count(*)", total: "sum(\(quoted(m.amount)))", minimum: "min(\(quoted(m.amount)))",
+            // Groups told apart by their bytes whatever the columns' collation, as the summary's.
+            return Source(from: quoted(m.table), month: "substr(\(quoted(m.date)), 1, 7)", category: binary(m.category), currency: binary(m.currency),
+                          merchant: binary(m.merchant), count: "count(*)", total: "sum(\(quoted(m.amount)))", minimum: "min(\(quoted(m.amount)))",
                           maximum: "max(\(quoted(m.amount)))", filter: filter, arguments: arguments)
         }
 
@@ -114,6 +115,10 @@ public enum MonthlyExpenses {
         }
     }
 
+    /// Column `name` compared and grouped byte for byte (issue 12: a NOCASE column made the full
+    /// scan merge groups that the summary keeps apart).
+    static func binary(_ name: String) -> String { "\(quoted(name)) COLLATE BINARY" }
+
     /// The WHERE clause of the options (values bound, column names quoted). Rows without an
     /// amount are left out of every figure: counted but not summed, they made averages wrong.
     static func filter(_ options: Options) -> (String, StatementArguments) {
@@ -129,11 +134,11 @@ public enum MonthlyExpenses {
             arguments.append(after + "-01")
         }
         if !options.categories.isEmpty {
-            conditions.append("\(quoted(m.category)) IN (\(Array(repeating: "?", count: options.categories.count).joined(separator: ", ")))")
+            conditions.append("\(binary(m.category)) IN (\(Array(repeating: "?", count: options.categories.count).joined(separator: ", ")))")
             arguments += options.categories
         }
         if let c = options.currency {
-            conditions.append("\(quoted(m.currency)) = ?")
+            conditions.append("\(binary(m.currency)) = ?")
             arguments.append(c)
         }
         let filter = " WHERE " + conditions.joined(separator: " AND ")
@@ -148,14 +153,12 @@ public enum MonthlyExpenses {
             SELECT \(s.month), \(s.category), \(s.currency), \(s.count), \(s.total), \(s.minimum), \(s.maximum)
             FROM \(s.from)\(s.filter) GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
             """
-        let rows = try Row.fetchCursor(db, sql: sql, arguments: s.arguments)
-        while let r = try rows.next() {
-            guard let total = r[4] as Int64?, let mn = r[5] as Int64?, let mx = r[6] as Int64?,
-                  r.databaseValues.dropFirst(4).allSatisfy({ if case .int64 = $0.storage { return true } else { return false } }) else {
-                throw ReportError(.invalid, "column \(m.amount) holds values that are not integers (month \(r[0] as String? ?? "?"), category \(r[1] as String? ?? "?"))",
+        try ExactRows.forEach(db, sql: sql, arguments: s.arguments) { r in
+            guard case .integer(let count) = r[3], case .integer(let total) = r[4], case .integer(let mn) = r[5], case .integer(let mx) = r[6] else {
+                throw ReportError(.invalid, "column \(m.amount) holds values that are not integers (month \(Cell.label(r[0])), category \(Cell.label(r[1])))",
                                   hint: "money must be integer minor units (cents) for exact totals")
             }
-            groups.append(Group(month: r[0] ?? "", category: r[1] ?? "", currency: r[2] ?? "", count: r[3], total: total, min: mn, max: mx))
+            groups.append(Group(month: Cell.label(r[0]), category: Cell.label(r[1]), currency: Cell.label(r[2]), count: count, total: total, min: mn, max: mx))
         }
         return groups
     }
@@ -221,18 +224,19 @@ public enum MonthlyExpenses {
     /// Top merchants per currency, streamed (the number of merchants is not bounded).
     static func writeTopMerchants(_ db: Database, _ options: Options, _ s: Source, to writer: ReportWriter) throws {
         try writer.beginSection("Top merchants", columns: ["currency", "rank", "merchant", "count", "total"].map(ReportColumn.init))
-        let top = try Row.fetchCursor(db, sql: """
-            SELECT \(s.currency), \(s.merchant), \(s.count), \(s.total)
-            FROM \(s.from)\(s.filter) GROUP BY 1, 2 ORDER BY 1, 4 DESC, 2
-            """, arguments: s.arguments)
         var currentCurrency: String?
         var rank = 0
-        while let r = try top.next() {
-            let currency: String = r[0] ?? ""
+        try ExactRows.forEach(db, sql: """
+            SELECT \(s.currency), \(s.merchant), \(s.count), \(s.total)
+            FROM \(s.from)\(s.filter) GROUP BY 1, 2 ORDER BY 1, 4 DESC, 2
+            """, arguments: s.arguments) { r in
+            let currency = Cell.label(r[0])
             if currency != currentCurrency { currentCurrency = currency; rank = 0 }
             rank += 1
-            if rank <= options.topMerchants {
-                try writer.row([.text(currency), .integer(Int64(rank)), .text(r[1] ?? ""), .integer(r[2]), .money(r[3] ?? 0)])
+            if rank <= options.topMerchants, case .integer(let count) = r[2] {
+                let total: Int64
+                if case .integer(let t) = r[3] { total = t } else { total = 0 }
+                try writer.row([.text(currency), .integer(Int64(rank)), .text(Cell.label(r[1])), .integer(count), .money(total)])
             }
         }
         try writer.endSection()

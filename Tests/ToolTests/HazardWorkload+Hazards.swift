@@ -18,7 +18,7 @@ extension HazardWorkload {
         let name = pick(definitions.keys.sorted())
         guard virtualTables.contains(name) else {
             pending.created = name
-            return Script(sql: "CREATE VIRTUAL TABLE \(name) USING \(definitions[name]!);", hazard: .virtualTable, label: "create-\(definitions[name]!.prefix(5))")
+            return Script(sql: "CREATE VIRTUAL TABLE \(name) USING \(definitions[name]!);", hazard: .virtualTable, label: "create-\(definitions[name]!.prefix { $0 != "(" })")
         }
         let n = fresh()
         let sql: String

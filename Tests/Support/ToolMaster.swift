@@ -37,14 +37,21 @@ public final class ToolMaster {
     /// the commits it acknowledged. `--sync-binlog 0`: the tests never lose power.
     @discardableResult
     public func exec(_ sql: String) throws -> [Commit] {
+        let (r, new) = try execWhateverTheStatus(sql)
+        guard r.status == 0 else { throw Failure(description: "binlog-writer exec: \(r.status) \(r.stderr)") }
+        return new
+    }
+
+    /// Runs SQL like `exec` and returns the run whatever its exit status, with the commits it
+    /// acknowledged (recorded too: a script can commit transactions before a later one fails).
+    public func execWhateverTheStatus(_ sql: String) throws -> (run: ToolRunner.Result, commits: [Commit]) {
         let file = path + "-script-\(UUID().uuidString).sql"
         try Data(sql.utf8).write(to: URL(fileURLWithPath: file))
         defer { unlink(file) }
         let r = try ToolRunner.run("binlog-writer", ["exec", path, "--file", file, "--sync-binlog", "0"])
-        guard r.status == 0 else { throw Failure(description: "binlog-writer exec: \(r.status) \(r.stderr)") }
         let new = try Self.parseCommits(r.stdout)
         commits += new
-        return new
+        return (r, new)
     }
 
     /// Parses `exec`'s acknowledgement lines.

@@ -74,6 +74,13 @@ final class PipelineHarness {
         return true
     }
 
+    /// Records the master's state after a transaction run outside `step` (`digest`: its
+    /// `ShellDigest` at the master's last LSN), and whether that sealed a segment.
+    func record(_ digest: [String: String]) throws {
+        try noteSeal()
+        states[master.lastLSN] = digest
+    }
+
     /// Seals the active segment.
     func rotate() throws {
         try run("binlog-writer", ["rotate", master.path])

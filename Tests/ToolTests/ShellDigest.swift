@@ -4,8 +4,9 @@ import LogshipTestSupport
 /// An oracle that shares no code with logship or GRDB: the sqlite3 shell's `sha3_query` (SHA3-256
 /// over every value with its storage class) of each user table, rowid included, in rowid order
 /// (WITHOUT ROWID tables: ordered by every column), of `sqlite_sequence` by name, and of the
-/// schema (every table, index, trigger and view with its SQL text). logship's own `_logship*`
-/// tables are left out.
+/// schema (every table, index, trigger and view with its SQL text). Virtual tables (FTS, R*Tree)
+/// are read through their module and their shadow tables (the full-text index) like tables.
+/// logship's own `_logship*` tables are left out.
 enum ShellDigest {
     struct Failure: Error, CustomStringConvertible {
         var description: String
@@ -20,7 +21,7 @@ enum ShellDigest {
                          || (SELECT group_concat(cid + 1, ', ') FROM pragma_table_info(t.name))
             ELSE 'SELECT rowid, * FROM "' || replace(name, '"', '""') || '" ORDER BY rowid' END))
         FROM pragma_table_list AS t
-        WHERE schema = 'main' AND type = 'table' AND name <> 'sqlite_schema' AND name NOT LIKE '\\_logship%' ESCAPE '\\'
+        WHERE schema = 'main' AND type IN ('table', 'virtual', 'shadow') AND name <> 'sqlite_schema' AND name NOT LIKE '\\_logship%' ESCAPE '\\'
         UNION ALL
         SELECT 'schema|' || hex(sha3_query('SELECT type, name, tbl_name, sql FROM sqlite_schema
             WHERE name NOT LIKE ''\\_logship%'' ESCAPE ''\\'' AND tbl_name NOT LIKE ''\\_logship%'' ESCAPE ''\\'' ORDER BY type, name'))

@@ -26,10 +26,10 @@ public final class ToolMaster {
     /// Every commit acknowledged so far, in LSN order.
     public private(set) var commits: [Commit] = []
 
-    /// Runs `binlog-writer init` in `dir/name`.
-    public init(_ dir: TestDirectory, name: String = "master", segmentSize: String = "16KiB") throws {
+    /// Runs `binlog-writer init` in `dir/name`, with `initArguments` (e.g. digest-marker settings).
+    public init(_ dir: TestDirectory, name: String = "master", segmentSize: String = "16KiB", initArguments: [String] = []) throws {
         path = dir.sub(name)
-        let r = try ToolRunner.run("binlog-writer", ["init", path, "--segment-size", segmentSize])
+        let r = try ToolRunner.run("binlog-writer", ["init", path, "--segment-size", segmentSize] + initArguments)
         guard r.status == 0 else { throw Failure(description: "binlog-writer init: \(r.status) \(r.stderr)") }
     }
 

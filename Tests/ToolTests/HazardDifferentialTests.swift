@@ -70,9 +70,9 @@ final class HazardDifferentialTests: XCTestCase {
         XCTAssertEqual(Set(Self.refusals.keys), Set(Hazard.allCases))
     }
 
-    func testComparisonPointsAreEveryKthRecordedLSNAndTheLast() {
-        XCTAssertEqual(HazardRun.comparisonPoints(recorded: [1, 2, 3, 5, 6, 7, 9], every: 3), [3, 7, 9])
-        XCTAssertEqual(HazardRun.comparisonPoints(recorded: [4], every: 3), [4])
-        XCTAssertEqual(HazardRun.comparisonPoints(recorded: [], every: 3), [])
+    func testComparisonPointsAreTheRecordedMarkersAndTheLast() {
+        XCTAssertEqual(HazardRun.comparisonPoints(markers: [5, 10, 16], recorded: [1, 2, 5, 6, 10, 11, 15]), [5, 10, 15])
+        XCTAssertEqual(HazardRun.comparisonPoints(markers: [], recorded: [4]), [4])
+        XCTAssertEqual(HazardRun.comparisonPoints(markers: [3], recorded: []), [])
     }
 }

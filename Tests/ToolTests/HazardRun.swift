@@ -19,12 +19,13 @@ final class HazardRun {
     private var counts: [Hazard: [String: Int]] = [:]
     private var points = 0
 
-    /// The replica is compared with the master at every this-many recorded LSNs (and the last).
-    static let every = 10
+    /// The master writes a digest marker every this-many transactions; replica-apply checks its
+    /// rows against each, and the test compares the replica with the master at each as well.
+    static let markerEvery = 5
 
     init(seed: UInt64, statements: Int, only: Set<Hazard>?) throws {
         self.seed = seed
-        harness = try PipelineHarness("hazards", seed: seed, transactions: 0)
+        harness = try PipelineHarness("hazards", seed: seed, transactions: 0, initArguments: ["--digest-every", "\(Self.markerEvery)"])
         plain = PlainSQLite(path: harness.dir.sub("plain.db"))
         workload = HazardWorkload(seed: seed, length: statements, only: only)
     }
@@ -89,13 +90,26 @@ final class HazardRun {
         Set(a.keys).union(b.keys).filter { a[$0] != b[$0] }.sorted()
     }
 
-    /// The LSNs at which the replica is compared with the master: every `k`-th LSN whose state
-    /// was recorded, and the last. When the master writes digest markers into the binlog, these
-    /// are to be the markers' LSNs, so that the test checks the replica where apply checks itself.
-    static func comparisonPoints(recorded: [UInt64], every k: Int) -> [UInt64] {
-        var points = stride(from: k - 1, to: recorded.count, by: k).map { recorded[$0] }
-        if let last = recorded.last, points.last != last { points.append(last) }
+    /// The LSNs at which the replica is compared with the master: those of the digest markers
+    /// whose state was recorded (a marker-only transaction of `rotate` changes nothing and has
+    /// none of its own), and the last recorded LSN; so the test checks the replica wherever apply
+    /// checks itself against the master's digest.
+    static func comparisonPoints(markers: [UInt64], recorded: [UInt64]) -> [UInt64] {
+        let known = Set(recorded)
+        var points = markers.filter { known.contains($0) }.sorted()
+        if let last = recorded.max(), points.last != last { points.append(last) }
         return points
+    }
+
+    /// The LSNs of the digest markers in the master's binlog (`binlog-writer dump --format jsonl`).
+    func markerLSNs() throws -> [UInt64] {
+        let r = try ToolRunner.run("binlog-writer", ["dump", harness.master.path, "--format", "jsonl"])
+        guard r.status == 0 else { throw Failure(description: "binlog-writer dump exited \(r.status): \(r.stderr)") }
+        return r.stdout.split(separator: "\n").compactMap { line in
+            guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                  object["digest"] != nil, let lsn = object["lsn"] as? Int else { return nil }
+            return UInt64(lsn)
+        }
     }
 
     /// Seals, ships everything to replica "a" and applies it in steps, to each comparison point;
@@ -105,7 +119,11 @@ final class HazardRun {
         try harness.rotate()
         try harness.ship(["a"])
         var previous: UInt64 = 0
-        for point in Self.comparisonPoints(recorded: harness.states.keys.filter { $0 > 0 }.sorted(), every: Self.every) {
+        let markers = try markerLSNs()
+        // Proof that the markers fired: about one every `markerEvery` LSNs.
+        try harness.check(markers.count >= max(1, Int(harness.master.lastLSN) / (Self.markerEvery + 1)),
+                          "the master wrote only \(markers.count) digest markers in \(harness.master.lastLSN) LSNs")
+        for point in Self.comparisonPoints(markers: markers, recorded: harness.states.keys.filter { $0 > 0 }.sorted()) {
             do {
                 try harness.apply("a", untilLSN: point)
             } catch {
@@ -137,7 +155,7 @@ final class HazardRun {
         let classes = counts.keys.sorted().map { h in
             "\(h.rawValue) \(counts[h]!["run", default: 0])/\(counts[h]!["refused", default: 0])/\(counts[h]!["failed", default: 0])"
         }
-        return "hazards (seed \(seed)): \(scripts.count) scripts, \(harness.master.lastLSN) LSNs, replica compared at \(points) points; "
+        return "hazards (seed \(seed)): \(scripts.count) scripts, \(harness.master.lastLSN) LSNs, replica compared at \(points) points (its digest markers and the last LSN); "
             + "run/refused/failed: \(classes.joined(separator: ", ")); \(harness.summary)"
     }
 }

@@ -27,13 +27,13 @@ final class PipelineHarness {
 
     var context: String { "\(label), seed \(seed) (rerun with LOGSHIP_SEED=\(seed))" }
 
-    init(_ label: String, seed: UInt64, transactions: Int, segmentSize: String = "16KiB") throws {
+    init(_ label: String, seed: UInt64, transactions: Int, segmentSize: String = "16KiB", initArguments: [String] = []) throws {
         self.label = label
         self.seed = seed
         rng = SeededRandom(seed: seed)
         workload = PipelineWorkload(seed: seed &+ 1, length: transactions)
         dir = TestDirectory("pipeline-\(label)")
-        master = try ToolMaster(dir, segmentSize: segmentSize)
+        master = try ToolMaster(dir, segmentSize: segmentSize, initArguments: initArguments)
         states[0] = try ShellDigest.inspect(master.databasePath, position: false).digest
         for name in ["a", "b"] { try run("replica-apply", ["init", replica(name)]) }
     }

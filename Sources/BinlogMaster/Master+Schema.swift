@@ -24,10 +24,13 @@ extension Master {
             capture.recordDDL(definition)
             guard let table = capture.descriptors[name] else { continue }
             let quoted = quotedIdentifier(name)
-            let rows = try Row.fetchCursor(db, sql: "SELECT rowid, * FROM \(quoted) ORDER BY rowid")
-            while let row = try rows.next() {
-                let all = Array(row.databaseValues)
-                capture.recordInsert(table: table, rowid: row[0], values: all.dropFirst().map(ChangeCapture.value))
+            // Read through the C API (ExactValues): GRDB's String would cut TEXT at a NUL and
+            // replace invalid UTF-8, and the replica would get other bytes than the master holds.
+            let statement = try db.makeStatement(sql: "SELECT rowid, * FROM \(quoted) ORDER BY rowid")
+            let count = Int32(statement.columnCount)
+            while try ExactValues.step(statement, db) {
+                guard case .integer(let rowid) = ExactValues.column(statement, 0) else { continue }
+                capture.recordInsert(table: table, rowid: rowid, values: (1..<count).map { ExactValues.column(statement, $0) })
             }
         }
     }

@@ -54,6 +54,22 @@ final class RegressionTests: XCTestCase {
         try f.assertReplayEquals()
     }
 
+    /// CREATE TABLE … AS SELECT logs the rows it made as INSERT events, read back from the new
+    /// table. They were read through GRDB's String and DatabaseValue, which stop TEXT at a NUL
+    /// and replace invalid UTF-8, so the replica got other bytes than the master holds.
+    func testRegression_createTableAsSelectLogsTextBytesExactly() throws {
+        let f = try MasterFixture("bug-ctas-bytes")
+        let m = f.master
+        try m.execute("CREATE TABLE s(id INTEGER PRIMARY KEY, t TEXT); INSERT INTO s VALUES (1, CAST(x'61006263' AS TEXT)), (2, CAST(x'ff41fe' AS TEXT)), (3, 'plain')")
+        let ctas = try XCTUnwrap(m.execute("CREATE TABLE c AS SELECT id, t FROM s").first)
+        let logged = try f.transaction(ctas.lsn).events.compactMap { event -> Data? in
+            guard case .insert(_, _, let values) = event, values.count == 2, case .text(let d) = values[1] else { return nil }
+            return d
+        }
+        XCTAssertEqual(logged, [Data([0x61, 0x00, 0x62, 0x63]), Data([0xFF, 0x41, 0xFE]), Data("plain".utf8)])
+        try f.assertReplayEquals()
+    }
+
     /// VACUUM (allowed by `execute`, logged as nothing) may renumber the rowids of tables
     /// without an INTEGER PRIMARY KEY; the binlog addresses their rows by rowid, so every
     /// later UPDATE or DELETE of such a row misses on a replica.

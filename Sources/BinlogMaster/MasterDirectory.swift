@@ -40,11 +40,14 @@ public struct MasterDirectory {
     }
 
     public static let defaultSegmentSize: Int64 = 64 << 20
+    /// Digest markers are on by default: one on the first commit 5 minutes after the last, and one
+    /// on every rotate that follows new transactions (docs/REPLICA.md, "Continuous verification").
+    public static let defaultDigestInterval: Double = 300
 
     /// Creates a new master; refuses a directory that already holds anything of a master.
     @discardableResult
     public static func initialize(at path: String, segmentSize: Int64 = defaultSegmentSize, syncBinlog: Int = 1,
-                                  sourceID: UUID = UUID(), digestEvery: Int = 0, digestInterval: Double = 0) throws -> Identity {
+                                  sourceID: UUID = UUID(), digestEvery: Int = 0, digestInterval: Double = MasterDirectory.defaultDigestInterval) throws -> Identity {
         let dir = MasterDirectory(path: path)
         let fm = FileManager.default
         var isDir: ObjCBool = false

@@ -19,8 +19,8 @@ struct Init: ParsableCommand {
     @Option(help: "Write a digest marker every N transactions (0 = off; docs/REPLICA.md, continuous verification).")
     var digestEvery: Int = 0
 
-    @Option(help: "Write a digest marker on the first commit this long after the last one, e.g. 5m (0 = off).")
-    var digestInterval: String = "0"
+    @Option(help: "Write a digest marker on the first commit this long after the last one (0 = off); rotate writes one too while markers are on.")
+    var digestInterval: String = "5m"
 
     func validate() throws {
         guard digestEvery >= 0 else { throw ValidationError("--digest-every must be 0 (off) or more") }

@@ -19,7 +19,7 @@ final class MasterFixture {
     init(_ label: String, segmentSize: Int64 = MasterDirectory.defaultSegmentSize, options: Master.Options = Master.Options()) throws {
         dir = TestDirectory(label)
         path = dir.sub("master")
-        try MasterDirectory.initialize(at: path, segmentSize: segmentSize)
+        try MasterDirectory.initialize(at: path, segmentSize: segmentSize, digestInterval: 0)   // markers where a test asks for them
         master = try Master.open(path, options: options)
     }
 

@@ -114,8 +114,12 @@ final class WriterCommandTests: XCTestCase {
         let status = try writer("status", m, "--json")
         XCTAssertEqual(status.status, 0)
         let s = try JSONDecoder().decode(MasterStatus.self, from: Data(status.stdout.utf8))
-        XCTAssertEqual(s.lastLSN, 6)
+        // Digest markers are on by default: the explicit rotate committed a marker-only
+        // transaction (LSN 7, no row events) before it sealed; the second rotate had nothing new.
+        XCTAssertEqual(s.lastLSN, 7)
         XCTAssertEqual(s.sealedSegments.count, 3, "two rotations by size at 4 KiB, then the explicit rotate")
+        let marker = try writer("dump", m, "--from-lsn", "7")
+        XCTAssertTrue(marker.stdout.contains("events 0") && marker.stdout.contains("### DIGEST MARKER (1 tables, 5 rows after this transaction)"), marker.stdout)
         XCTAssertNil(s.activeSegment)
 
         let dump = try writer("dump", m, "--from-lsn", "2", "--to-lsn", "3", "--format", "jsonl")

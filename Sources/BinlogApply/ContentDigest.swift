@@ -182,15 +182,7 @@ public struct TableShape: Sendable {
     }
 
     private static func bind(_ value: Value, _ stmt: OpaquePointer, _ index: Int32, table: String) throws {
-        let rc: Int32
-        switch value {
-        case .null: rc = sqlite3_bind_null(stmt, index)
-        case .integer(let v): rc = sqlite3_bind_int64(stmt, index, v)
-        case .real(let v): rc = sqlite3_bind_double(stmt, index, v)
-        case .text(let d): rc = d.withUnsafeBytes { lsh_bind_text_bytes(UnsafeMutableRawPointer(stmt), index, $0.baseAddress, Int32($0.count)) }
-        case .blob(let d): rc = d.withUnsafeBytes { lsh_bind_blob_bytes(UnsafeMutableRawPointer(stmt), index, $0.baseAddress, Int32($0.count)) }
-        }
-        try check(rc, table: table)
+        try check(ExactValues.bind(value, stmt, index), table: table)
     }
 
     private static func check(_ rc: Int32, table: String) throws {

@@ -15,17 +15,24 @@ public enum ExactValues {
         sqlite3_reset(stmt)
         for (k, v) in values.enumerated() {
             let i = Int32(k + 1)
-            let rc: Int32
-            switch v {
-            case .null: rc = sqlite3_bind_null(stmt, i)
-            case .integer(let x): rc = sqlite3_bind_int64(stmt, i, x)
-            case .real(let x): rc = sqlite3_bind_double(stmt, i, x)
-            case .text(let d): rc = d.withUnsafeBytes { lsh_bind_text_bytes(UnsafeMutableRawPointer(stmt), i, $0.baseAddress, Int32($0.count)) }
-            case .blob(let d): rc = d.withUnsafeBytes { lsh_bind_blob_bytes(UnsafeMutableRawPointer(stmt), i, $0.baseAddress, Int32($0.count)) }
-            }
+            let rc = bind(v, stmt, i)
             guard rc == SQLITE_OK else {
                 throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: "unable to bind parameter \(i)", sql: statement.sql)
             }
+        }
+    }
+
+    /// Binds `value` to parameter `index` of `stmt` with its exact bytes (TEXT through the hooks'
+    /// byte binder, never a Swift String); returns SQLite's result code. The one binding switch of
+    /// the apply engine, the content digest and the summaries.
+    @inline(__always)
+    static func bind(_ value: Value, _ stmt: OpaquePointer, _ index: Int32) -> Int32 {
+        switch value {
+        case .null: return sqlite3_bind_null(stmt, index)
+        case .integer(let v): return sqlite3_bind_int64(stmt, index, v)
+        case .real(let v): return sqlite3_bind_double(stmt, index, v)
+        case .text(let d): return d.withUnsafeBytes { lsh_bind_text_bytes(UnsafeMutableRawPointer(stmt), index, $0.baseAddress, Int32($0.count)) }
+        case .blob(let d): return d.withUnsafeBytes { lsh_bind_blob_bytes(UnsafeMutableRawPointer(stmt), index, $0.baseAddress, Int32($0.count)) }
         }
     }
 

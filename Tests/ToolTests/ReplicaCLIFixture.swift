@@ -50,6 +50,19 @@ final class ReplicaCLIFixture: ReplicaWorkloadFixture {
     @discardableResult
     func apply(_ extra: String...) throws -> ToolRunner.Result { try tool([replica] + extra) }
 
+    /// The workload schema with 30 accounts (ids 1…30, balance id × 10) and 10 tags (a…j),
+    /// sealed and shipped: the small, known store the divergence tests change behind apply's back.
+    func seedAccountsAndTags() throws {
+        try master.exec(ReplicaWorkload.schema + """
+            WITH RECURSIVE n(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM n WHERE k < 30)
+              INSERT INTO accounts (id, owner, balance) SELECT k, 'owner ' || k, k * 10 FROM n;
+            WITH RECURSIVE n(k) AS (SELECT 0 UNION ALL SELECT k + 1 FROM n WHERE k < 9)
+              INSERT INTO tags (name, uses) SELECT char(97 + k), k FROM n;
+            """)
+        try master.rotate()
+        try shipAll()
+    }
+
     func storeLSN(_ path: String? = nil) throws -> UInt64 { try appliedLSN(ofStore: path ?? store) }
 
     /// Asserts the store is at `lsn` and holds exactly the master's tables at `lsn`.

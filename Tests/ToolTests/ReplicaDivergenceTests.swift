@@ -23,14 +23,7 @@ final class ReplicaDivergenceTests: XCTestCase {
 
     func testChangesBehindTheReplicasBackStopApplyWithExit4AndNothingIsSkipped() throws {
         let f = try ReplicaCLIFixture("diverge")
-        try f.master.exec(ReplicaWorkload.schema + """
-            WITH RECURSIVE n(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM n WHERE k < 30)
-              INSERT INTO accounts (id, owner, balance) SELECT k, 'owner ' || k, k * 10 FROM n;
-            WITH RECURSIVE n(k) AS (SELECT 0 UNION ALL SELECT k + 1 FROM n WHERE k < 9)
-              INSERT INTO tags (name, uses) SELECT char(97 + k), k FROM n;
-            """)
-        try f.master.rotate()
-        try f.shipAll()
+        try f.seedAccountsAndTags()
         f.assertExit(try f.apply(), 0)
         let commits = try f.master.exec("""
             UPDATE accounts SET balance = 1 WHERE id = 7;

@@ -124,6 +124,14 @@ public enum Shipping {
         guard rename(temp, final) == 0 else { throw ToolMaster.Failure(description: "rename \(temp) → \(final): errno \(errno)") }
     }
 
+    /// Ships every sealed segment of the binlog directory `binlog` not yet in `inbox`.
+    public static func shipSealed(binlog: String, to inbox: String) throws {
+        for entry in try BinlogDirectory(path: binlog).list().segments where !entry.name.isActive {
+            if FileManager.default.fileExists(atPath: inbox + "/" + entry.name.description) { continue }
+            try ship(entry.path, to: inbox)
+        }
+    }
+
     /// Ships every sealed segment of `master` not yet in `inbox`; returns the names shipped.
     @discardableResult
     public static func shipAll(_ master: ToolMaster, to inbox: String, upToLSN: UInt64? = nil) throws -> [String] {

@@ -35,12 +35,7 @@ final class ReportSummaryTests: XCTestCase {
 
         func ship() throws {
             _ = try tool("binlog-writer", ["rotate", master])
-            for entry in try BinlogDirectory(path: master + "/binlog").list().segments where !entry.name.isActive {
-                let target = replica + "/inbox/" + entry.name.description
-                if FileManager.default.fileExists(atPath: target) { continue }
-                try FileManager.default.copyItem(atPath: entry.path, toPath: target + ".tmp")
-                try FileManager.default.moveItem(atPath: target + ".tmp", toPath: target)
-            }
+            try Shipping.shipSealed(binlog: master + "/binlog", to: replica + "/inbox")
             _ = try tool("replica-apply", [replica])
         }
         func compare(_ context: String, options: [String] = []) throws {

@@ -1,10 +1,12 @@
 import Foundation
 
 /// Parses durations the way operators write them: `90s`, `5m`, `1h30m`, `2d`, `250ms`.
+/// A number needs its unit (`15` could be seconds or minutes, so it is refused); only `0`, which
+/// means the same in every unit, may stand alone.
 public func parseDuration(_ text: String) -> Double? {
     let s = text.trimmingCharacters(in: .whitespaces).lowercased()
     guard !s.isEmpty else { return nil }
-    if let plain = Double(s), plain >= 0 { return plain }
+    if let plain = Double(s) { return plain == 0 ? 0 : nil }
     var total = 0.0
     var number = ""
     var i = s.startIndex

@@ -101,6 +101,7 @@ final class ReportCommandTests: XCTestCase {
             (["monthly-expenses", "--store", store, "--from", "2024-05", "--to", "2024-01"], 64, "--from 2024-05 is after --to 2024-01"),
             (["monthly-expenses", "--store", store, "--top", "0"], 64, "--top must be at least 1"),
             (["monthly-expenses", "--store", store, "--max-lag", "soon"], 64, "--max-lag takes a duration"),
+            (["monthly-expenses", "--store", store, "--max-lag", "15"], 64, "--max-lag takes a duration"),
             (["monthly-expenses", "--store", store, "--min-lsn", "5", "--wait", "forever"], 64, "--wait takes a duration"),
             (["monthly-expenses", "--store", store, "--table", "spending"], 64, "no table spending"),
             (["monthly-expenses", "--store", store, "--amount-column", "cents"], 64, "--amount-column"),

@@ -130,8 +130,14 @@ final class ShipCommandTests: XCTestCase {
         XCTAssertEqual(bad.status, 64)
         XCTAssertTrue(bad.stderr.contains("ship.yml:5: unknown key 'retension'"), bad.stderr)
         XCTAssertTrue(bad.stderr.contains("retention"), "the hint lists the known keys: \(bad.stderr)")
+        try "source: master\ntargets:\n  - inbox\nmax_lag: 15\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let unitless = try ship(["-c", config])
+        XCTAssertEqual(unitless.status, 64)
+        XCTAssertTrue(unitless.stderr.contains("ship.yml:4: 'max_lag' must be a duration like 90s"), unitless.stderr)
         XCTAssertEqual(try ship(["--source", m]).status, 64, "no targets")
         XCTAssertEqual(try ship(["check", "--source", m, "--target", t[0], "--max-lag", "soon"]).status, 64)
+        XCTAssertEqual(try ship(["check", "--source", m, "--target", t[0], "--max-lag", "15"]).status, 64,
+                       "a number without its unit could mean seconds or minutes: refused")
     }
 
     func testAnOverlappingRunExits12NamingTheHolder() throws {

@@ -98,12 +98,26 @@ public struct MasterDirectory {
         try DurableFile.publish(Array(data) + [10], to: identityPath)
     }
 
+    /// What to do with a directory that is not a master, by what it holds: `init` only takes a new
+    /// or empty directory, and a replica becomes a master by promotion, not by init.
+    private func notAMasterHint() -> String {
+        let fm = FileManager.default
+        if fm.fileExists(atPath: path + "/replica.json") {
+            return "\(path) is a replica directory; a replica becomes a master by promotion (`replica-apply promote \(path) --to NEW_DIR`, docs/FAILOVER.md), "
+                + "or create a master elsewhere with `binlog-writer init NEW_DIR`"
+        }
+        if let contents = try? fm.contentsOfDirectory(atPath: path), !contents.isEmpty {
+            return "check the path; a new master needs a new or empty directory: `binlog-writer init NEW_DIR`"
+        }
+        return "create one with `binlog-writer init \(path)`"
+    }
+
     /// Reads `master.json`, telling a wrong path from a damaged file.
     public func readIdentity() throws -> Identity {
         guard let data = FileManager.default.contents(atPath: identityPath) else {
             if FileManager.default.fileExists(atPath: path) {
                 throw MasterError(.notFound, "\(path) is not a master data directory (no master.json)",
-                                  hint: "create one with `binlog-writer init \(path)`")
+                                  hint: notAMasterHint())
             }
             throw MasterError(.notFound, "no such directory: \(path)", hint: "check the path, or create a master with `binlog-writer init`")
         }

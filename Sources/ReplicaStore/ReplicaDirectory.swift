@@ -77,7 +77,7 @@ public struct ReplicaDirectory {
         guard let data = FileManager.default.contents(atPath: dir.identityPath) else {
             if FileManager.default.fileExists(atPath: dir.path) {
                 throw ReplicaError(.notFound, "\(dir.path) is not a replica directory (no replica.json)",
-                                   hint: "create one with `replica-apply init \(dir.path)`")
+                                   hint: notAReplicaHint(dir.path))
             }
             throw ReplicaError(.notFound, "no such directory: \(dir.path)", hint: "check the path, or create a replica with `replica-apply init`")
         }
@@ -86,6 +86,20 @@ public struct ReplicaDirectory {
         }
         dir.identity = identity
         return dir
+    }
+
+    /// What to do with a directory that is not a replica, by what it holds: `init` only takes a
+    /// new or empty directory, so suggesting it for a master's or any non-empty one would be wrong.
+    static func notAReplicaHint(_ path: String) -> String {
+        let fm = FileManager.default
+        if fm.fileExists(atPath: path + "/master.json") {
+            return "\(path) is a master data directory; a replica lives in a directory of its own: "
+                + "`replica-apply init NEW_DIR`, then ship into it with `binlog-ship --source \(path) --target NEW_DIR/inbox`"
+        }
+        if let contents = try? fm.contentsOfDirectory(atPath: path), !contents.isEmpty {
+            return "check the path; a new replica needs a new or empty directory: `replica-apply init NEW_DIR`"
+        }
+        return "create one with `replica-apply init \(path)`"
     }
 
     /// GRDB configuration of a store: WAL so that reports read while apply writes, foreign

@@ -11,7 +11,8 @@ import PackageDescription
 //   ReplicaStore (BinlogApply): replica directory, apply loop, snapshots, restore, status
 //   Failover     (ReplicaStore + BinlogMaster): candidates, promotion, fences
 //   Reports      (ReplicaStore): read-only reports on a store
-//   LogshipCLI   (BinlogFormat + ArgumentParser): exit codes, durations, dump rendering
+//   LogshipCLI   (BinlogFormat + ArgumentParser): exit codes, durations, dump rendering, --version
+//   BuildInfo    (+ the BuildStamp plugin, Plugins/): the git commit of the build
 //   LogshipTestSupport (Tests/Support): what the tests share
 //   executables: binlog-writer, binlog-ship, replica-apply, report; logship-bench (tools/bench)
 let package = Package(
@@ -37,6 +38,8 @@ let package = Package(
         .systemLibrary(name: "CLZ4", providers: [.apt(["liblz4-dev"])]),
         .systemLibrary(name: "CXXHash", providers: [.apt(["libxxhash-dev"])]),
         .target(name: "CSQLiteHooks", linkerSettings: [.linkedLibrary("sqlite3")]),
+        .plugin(name: "BuildStamp", capability: .buildTool(), path: "Plugins/BuildStamp"),
+        .target(name: "BuildInfo", plugins: ["BuildStamp"]),
         .target(name: "BinlogFormat", dependencies: ["CLZ4", "CXXHash"]),
         .target(name: "BinlogApply", dependencies: [
             "BinlogFormat", "CSQLiteHooks",
@@ -64,7 +67,7 @@ let package = Package(
             .product(name: "GRDBSQLite", package: "GRDB.swift"),
         ]),
         .target(name: "LogshipCLI", dependencies: [
-            "BinlogFormat",
+            "BinlogFormat", "BuildInfo",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "binlog-writer", dependencies: [

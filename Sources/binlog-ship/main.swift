@@ -18,6 +18,7 @@ struct BinlogShipCommand: ParsableCommand {
 
             Exit codes (shared by binlog-writer, binlog-ship, replica-apply and report):
             """ + "\n" + ExitStatus.table,
+        version: versionText(tool: "binlog-ship"),
         subcommands: [Ship.self, Status.self, Check.self, Purge.self, Verify.self, Forget.self],
         defaultSubcommand: Ship.self)
 }

@@ -62,7 +62,7 @@ let package = Package(
             "ReplicaStore", "BinlogMaster", "BinlogApply", "BinlogFormat", .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         .target(name: "Reports", dependencies: [
-            "BinlogFormat", "BinlogApply", "ReplicaStore",
+            "BinlogFormat", "BinlogApply", "ReplicaStore", "CSQLiteHooks",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "GRDBSQLite", package: "GRDB.swift"),
         ]),

@@ -19,6 +19,8 @@ public enum ExitStatus: Int32, CaseIterable, Sendable {
     /// Split brain: segments of a fenced (older) epoch past its fork point, a master that was
     /// superseded by a promotion, or two histories of the same source that disagree.
     case splitBrain = 6
+    /// A report ran past --timeout, --max-rows or --max-memory, and was stopped.
+    case limit = 7
     /// A SQL statement failed; its transaction was rolled back and nothing was logged.
     case sqlError = 10
     /// Input data (CSV, JSON Lines) that cannot be loaded.
@@ -45,6 +47,7 @@ public enum ExitStatus: Int32, CaseIterable, Sendable {
         case .divergence: return "divergence: replica data disagrees with the binlog"
         case .lagging: return "lag: further behind than --max-lag"
         case .splitBrain: return "split brain: a fenced epoch's writes past the fork point, or two masters"
+        case .limit: return "limit: a report ran past --timeout, --max-rows or --max-memory"
         case .sqlError: return "SQL error: rolled back, nothing logged"
         case .badInput: return "bad input data"
         case .busy: return "busy: another process holds the lock"

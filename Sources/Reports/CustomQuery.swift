@@ -22,7 +22,16 @@ public enum CustomQuery {
             let arguments = try bind(statement, parameters)
             try writer.begin(title: title, freshness: freshness)
             try writer.beginSection("Result", columns: statement.columnNames.map(ReportColumn.init))
-            try ExactRows.forEach(statement, arguments: arguments, db) { try writer.row($0.map(Cell.init)) }
+            var rows = 0
+            let maxRows = store.limits.maxRows
+            try ExactRows.forEach(statement, arguments: arguments, db) {
+                rows += 1
+                if let maxRows, rows > maxRows {
+                    throw ReportError(.limit, "the query returns more than --max-rows \(maxRows) rows; the output stops after row \(maxRows)",
+                                      hint: "narrow the query (WHERE, LIMIT, an aggregate), or raise --max-rows (0: no limit)")
+                }
+                try writer.row($0.map(Cell.init))
+            }
             try writer.endSection()
             try writer.end()
             return freshness

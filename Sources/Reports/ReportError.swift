@@ -15,6 +15,8 @@ public struct ReportError: Error, CustomStringConvertible {
         case diskFull = "disk full"
         case exists = "already exists"
         case invalid = "invalid request"
+        /// A report ran past --timeout, --max-rows or --max-memory.
+        case limit
     }
 
     public var kind: Kind

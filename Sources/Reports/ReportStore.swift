@@ -8,7 +8,10 @@ import GRDB
 public final class ReportStore {
     public let path: String
     public let isMaster: Bool
+    /// Bounds on each read: its timeout, and for `report query` its rows (ReportGuard.swift).
+    public var limits = ReportLimits()
     let queue: DatabaseQueue
+    let guardian = ReportGuard()
 
     /// Resolves `path` (a replica directory, a store file, or with `allowMaster` a master data
     /// directory or its database) and opens it read-only.
@@ -41,7 +44,11 @@ public final class ReportStore {
         var config = Configuration()
         config.readonly = true
         config.busyMode = .timeout(10)
-        config.prepareDatabase { db in try db.execute(sql: "PRAGMA query_only = ON") }
+        let guardian = self.guardian
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA query_only = ON")
+            try guardian.install(on: db)
+        }
         do { queue = try DatabaseQueue(path: file, configuration: config) } catch {
             throw ReportError(.io, "unable to open \(file) read-only: \(error)")
         }
@@ -58,6 +65,7 @@ public final class ReportStore {
     /// another connection (the position table in its first batch, the master's DDL), and a
     /// `DatabaseQueue` keeps what it read of the schema until told otherwise.
     public func read<T>(_ body: (Database, Freshness) throws -> T) throws -> T {
+        guardian.arm(limits)
         do {
             return try queue.read { db in
                 db.clearSchemaCache()
@@ -66,7 +74,7 @@ public final class ReportStore {
         } catch let e as ReportError {
             throw e
         } catch let e as DatabaseError {
-            throw ReportError(.sql, e.message ?? "\(e)", hint: e.sql.map { "in: \($0)" })
+            throw guardian.explain(e, limits) ?? ReportError(.sql, e.message ?? "\(e)", hint: e.sql.map { "in: \($0)" })
         }
     }
 

@@ -41,20 +41,45 @@ struct ReportOptions: ParsableArguments {
     @Flag(help: "Allow running on a master data directory (reports belong on replicas).")
     var allowMaster = false
 
+    @Option(help: "Stop a report that runs longer than this (e.g. 30s, 10m; 0: no limit); exit 7.")
+    var timeout: String = "5m"
+
+    @Option(help: "Stop `report query` after this many rows (0: no limit); exit 7.")
+    var maxRows: Int = 1_000_000
+
+    @Option(help: "Cap the memory SQLite may use (e.g. 512MiB; 0: no limit); exit 7 when a query needs more.")
+    var maxMemory: String = "1GiB"
+
     func validate() throws {
         guard !store.isEmpty else { throw ValidationError("give at least one --store (a replica directory)") }
         guard ReportFormat(rawValue: format) != nil else { throw ValidationError("--format must be one of table, csv, json, markdown, html") }
         if let maxLag, parseDuration(maxLag) == nil { throw ValidationError("--max-lag takes a duration like 15m") }
         guard parseDuration(wait) != nil else { throw ValidationError("--wait takes a duration like 30s") }
+        guard parseDuration(timeout) != nil else { throw ValidationError("--timeout takes a duration like 30s or 10m, or 0") }
+        guard maxRows >= 0 else { throw ValidationError("--max-rows takes a number of rows, or 0 for no limit") }
+        guard let memory = parseSize(maxMemory), memory == 0 || memory >= 1 << 20 else {
+            throw ValidationError("--max-memory takes a size of at least 1MiB like 512MiB or 2GiB, or 0")
+        }
+    }
+
+    /// The limits the flags set; 0 means none.
+    var limits: ReportLimits {
+        let seconds = parseDuration(timeout) ?? 0
+        let memory = parseSize(maxMemory) ?? 0
+        return ReportLimits(timeout: seconds > 0 ? seconds : nil, maxRows: maxRows > 0 ? maxRows : nil, maxMemory: memory > 0 ? memory : nil)
     }
 
     /// Chooses the store, notes what was passed over on stderr, and opens the output.
     func prepare() throws -> (StoreSelection.Choice, ReportWriter) {
+        let limits = self.limits
+        limits.applyMemoryLimit()
+        if let timeout = limits.timeout { Watchdog.start(after: timeout) }
         let choice = try StoreSelection.choose(paths: store, allowMaster: allowMaster, maxLag: maxLag.flatMap(parseDuration),
                                                minLSN: minLSN, wait: minLSN != nil ? parseDuration(wait)! : 0)
         if store.count > 1 { printError("report", "using \(choice.store.path) (LSN \(choice.freshness.lsn))") }
         for note in choice.notes { printError("report", note) }
         if choice.store.isMaster { printError("report", "warning: running on the master (--allow-master)") }
+        choice.store.limits = limits
         let sink = try ReportSink(outputPath: out, force: force)
         return (choice, ReportSink.make(ReportFormat(rawValue: format)!, sink: sink))
     }
@@ -71,6 +96,7 @@ func classify(_ error: Error) -> ExitStatus? {
         case .diskFull: return .diskFull
         case .exists: return .alreadyExists
         case .invalid: return .usage
+        case .limit: return .limit
         }
     }
     if let e = error as? DatabaseError { return e.resultCode == .SQLITE_FULL ? .diskFull : .sqlError }
@@ -78,3 +104,20 @@ func classify(_ error: Error) -> ExitStatus? {
 }
 
 func Report_run(_ body: () throws -> Void) throws { try runReporting("report", classify, body) }
+
+/// The last resort behind --timeout: a report blocked on its output (a reader that stopped
+/// reading a pipe) is not inside SQLite, where the progress handler would interrupt it. A few
+/// seconds past the timeout, the process leaves with exit 7, which ends its read snapshot.
+enum Watchdog {
+    static let grace = 5.0
+
+    static func start(after seconds: Double) {
+        let timer = Thread {
+            Thread.sleep(forTimeInterval: seconds + grace)
+            let text = "report: limit: the report ran longer than --timeout and is stuck outside SQLite (writing its output?); exiting\n"
+            _ = text.withCString { write(2, $0, strlen($0)) }
+            _exit(ExitStatus.limit.rawValue)
+        }
+        timer.start()
+    }
+}

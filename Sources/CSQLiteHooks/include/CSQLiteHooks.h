@@ -86,4 +86,25 @@ void lsh_guard_reset(lsh_statement_facts *facts, int enforcing);
 /// sqlite3_db_status(SQLITE_DBSTATUS_DEFERRED_FKS): deferred foreign-key violations outstanding.
 int lsh_deferred_foreign_keys(struct sqlite3 *db, int *count);
 
+/// The report guard (report_guard.c): what the authorizer denied first, and the deadline the
+/// progress handler enforces.
+typedef struct lsh_report_guard {
+    /// The SQLite authorizer action code of the first denied action, 0 when none was.
+    int denied_action;
+    /// Its subject: a function, pragma, table or schema name.
+    char denied[256];
+    /// CLOCK_MONOTONIC microseconds after which a running statement is interrupted; 0 for none.
+    int64_t deadline_micros;
+    /// Set when the progress handler interrupted a statement.
+    int timed_out;
+} lsh_report_guard;
+
+/// Installs the report guard's authorizer and progress handler (NULL removes both).
+int lsh_report_guard_install(struct sqlite3 *db, lsh_report_guard *guard);
+/// Starts the deadline: statements are interrupted `seconds` from now (0: never).
+void lsh_report_guard_arm(lsh_report_guard *guard, double seconds);
+/// sqlite3_hard_heap_limit64: caps the memory SQLite allocates in this process; returns the
+/// previous limit.
+int64_t lsh_report_heap_limit(int64_t bytes);
+
 #endif

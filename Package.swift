@@ -4,14 +4,14 @@ import PackageDescription
 // logship: binlog shipping, backup and offline analytics for an embedded SQLite master.
 // Linux only: the code calls flock, fsync of directories, link(2) and /proc (Glibc); macOS is not
 // built or tested. Module graph (docs/ARCHITECTURE.md has what each owns):
-//   BinlogFormat (leaf: Foundation, liblz4, libxxhash): the segment format
+//   BinlogFormat (leaf: Foundation, liblz4, libxxhash): the segment format, the error protocol and exit codes
 //   BinlogApply  (BinlogFormat + GRDB): the one apply engine (master recovery and replicas)
 //   BinlogMaster (BinlogApply + SQLite hooks): capture, exec, load, rotate
 //   BinlogShip   (BinlogFormat + Yams, no SQLite): shipping segments to targets
 //   ReplicaStore (BinlogApply): replica directory, apply loop, snapshots, restore, status
 //   Failover     (ReplicaStore + BinlogMaster): candidates, promotion, fences
 //   Reports      (ReplicaStore): read-only reports on a store
-//   LogshipCLI   (BinlogFormat + ArgumentParser): exit codes, durations, dump rendering
+//   LogshipCLI   (BinlogFormat + ArgumentParser): failure reporting, durations, dump rendering
 //   LogshipTestSupport (Tests/Support): what the tests share
 //   executables: binlog-writer, binlog-ship, replica-apply, report; logship-bench (tools/bench)
 let package = Package(

@@ -4,14 +4,14 @@ import PackageDescription
 // logship: binlog shipping, backup and offline analytics for an embedded SQLite master.
 // Linux only: the code calls flock, fsync of directories, link(2) and /proc (Glibc); macOS is not
 // built or tested. Module graph (docs/ARCHITECTURE.md has what each owns):
-//   BinlogFormat (leaf: Foundation, liblz4, libxxhash): the segment format
+//   BinlogFormat (leaf: Foundation, liblz4, libxxhash): the segment format, the error protocol and exit codes
 //   BinlogApply  (BinlogFormat + GRDB): the one apply engine (master recovery and replicas)
 //   BinlogMaster (BinlogApply + SQLite hooks): capture, exec, load, rotate
 //   BinlogShip   (BinlogFormat + Yams, no SQLite): shipping segments to targets
 //   ReplicaStore (BinlogApply): replica directory, apply loop, snapshots, restore, status
 //   Failover     (ReplicaStore + BinlogMaster): candidates, promotion, fences
 //   Reports      (ReplicaStore): read-only reports on a store
-//   LogshipCLI   (BinlogFormat + ArgumentParser): exit codes, durations, dump rendering, --version
+//   LogshipCLI   (BinlogFormat + ArgumentParser): failure reporting, durations, dump rendering, --version
 //   BuildInfo    (+ the BuildStamp plugin, Plugins/): the git commit of the build
 //   LogshipTestSupport (Tests/Support): what the tests share
 //   executables: binlog-writer, binlog-ship, replica-apply, report; logship-bench (tools/bench)
@@ -71,7 +71,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "binlog-writer", dependencies: [
-            "BinlogMaster", "BinlogApply", "BinlogFormat", "LogshipCLI",
+            "BinlogMaster", "BinlogFormat", "LogshipCLI",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
@@ -79,8 +79,7 @@ let package = Package(
             "BinlogShip", "BinlogFormat", "LogshipCLI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "replica-apply", dependencies: [
-            "ReplicaStore", "Failover", "BinlogApply", "BinlogFormat", "LogshipCLI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            .product(name: "GRDB", package: "GRDB.swift"),
+            "ReplicaStore", "Failover", "BinlogFormat", "LogshipCLI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "report", dependencies: [
             "Reports", "BinlogFormat", "LogshipCLI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -104,6 +103,10 @@ let package = Package(
             .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "ReportTests", dependencies: ["Reports", "BinlogApply", "BinlogFormat", "LogshipTestSupport",
             .product(name: "GRDB", package: "GRDB.swift")], exclude: ["Fixtures"]),
+        .testTarget(name: "ErrorTests", dependencies: [
+            "BinlogFormat", "BinlogApply", "BinlogMaster", "BinlogShip", "ReplicaStore", "Failover", "Reports",
+            .product(name: "GRDB", package: "GRDB.swift"),
+        ]),
         .testTarget(name: "ToolTests", dependencies: ["BinlogFormat", "BinlogApply", "BinlogMaster", "LogshipTestSupport",
             .product(name: "GRDB", package: "GRDB.swift")]),
     ],

@@ -2,8 +2,8 @@ import BinlogFormat
 import Foundation
 
 /// Why applying a transaction stopped: which LSN, which table and key, and what was found.
-public struct ApplyError: Error, CustomStringConvertible, Sendable {
-    public enum Kind: String, Sendable {
+public struct ApplyError: LogshipError, Sendable {
+    public enum Kind: String, CaseIterable, Sendable {
         /// An UPDATE or DELETE of a row that is not there or does not hold the logged
         /// before-image, or an INSERT of a key that is.
         case divergence
@@ -37,6 +37,9 @@ public struct ApplyError: Error, CustomStringConvertible, Sendable {
 
     /// True when SQLite reported a full disk or quota.
     public var isDiskFull: Bool { sqliteCode.map { $0 & 0xFF == 13 } ?? false }
+
+    /// A full disk is a full disk; anything else stops the replica as a divergence.
+    public var exitStatus: ExitStatus { isDiskFull ? .diskFull : .divergence }
 
     public var description: String {
         var parts = ["\(kind.rawValue): \(message)"]

@@ -2,9 +2,9 @@ import Foundation
 
 /// Every failure the format module reports: what went wrong, where (file and byte offset),
 /// and, where the operator can act, a hint.
-public struct FormatError: Error, CustomStringConvertible, Sendable {
+public struct FormatError: LogshipError, Sendable {
     /// The four kinds of decode failure, plus I/O and usage problems around them.
-    public enum Kind: String, Sendable {
+    public enum Kind: String, CaseIterable, Sendable {
         /// The data ends before a structure it declares (a torn tail in an active segment).
         case truncated
         /// A structure is malformed: bad magic, an impossible length, an unknown tag.
@@ -45,6 +45,18 @@ public struct FormatError: Error, CustomStringConvertible, Sendable {
         if copy.path == nil { copy.path = path }
         if copy.offset == nil { copy.offset = offset }
         return copy
+    }
+
+    /// Gaps are gaps; every decode failure is corruption; a name the format refuses is a wrong path.
+    public var exitStatus: ExitStatus {
+        switch kind {
+        case .gap: return .gap
+        case .truncated, .corrupted, .checksumMismatch, .unsupported: return .corruption
+        case .diskFull: return .diskFull
+        case .io: return .ioError
+        case .invalidArgument: return .notFound
+        case .splitBrain: return .splitBrain
+        }
     }
 
     public var description: String {

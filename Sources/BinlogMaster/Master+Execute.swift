@@ -337,12 +337,6 @@ struct KeptRowsFailure: Error {
     var error: MasterError
 }
 
-/// True when `e` means the file system under `directory` is full: SQLITE_FULL, or SQLITE_IOERR
-/// on a nearly full file system (`fileSystemIsNearlyFull`).
-func isDiskFull(_ e: DatabaseError, under directory: String) -> Bool {
-    e.resultCode == .SQLITE_FULL || (e.resultCode == .SQLITE_IOERR && fileSystemIsNearlyFull(directory))
-}
-
 /// Writes inside `Master.transaction { … }`: statements go through the master's capture.
 public struct MasterTransaction {
     let master: Master

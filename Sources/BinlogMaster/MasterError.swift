@@ -3,8 +3,8 @@ import BinlogFormat
 import Foundation
 
 /// Every failure of the master: the operation, the subject, the cause, and a hint.
-public struct MasterError: Error, CustomStringConvertible {
-    public enum Kind: String {
+public struct MasterError: LogshipError {
+    public enum Kind: String, CaseIterable {
         /// A SQL statement failed; the transaction was rolled back and nothing was logged.
         case sql = "SQL error"
         /// Another process holds the data directory's lock.
@@ -48,6 +48,22 @@ public struct MasterError: Error, CustomStringConvertible {
         case .io: self.init(.io, "\(operation): \(error)", formatError: error)
         case .splitBrain: self.init(.splitBrain, "\(operation): \(error)", formatError: error)
         default: self.init(.binlog, "\(operation): \(error)", formatError: error)
+        }
+    }
+
+    /// A binlog error leaves with its format error's status (gap, corruption, …).
+    public var exitStatus: ExitStatus {
+        switch kind {
+        case .sql: return .sqlError
+        case .busy: return .busy
+        case .notFound: return .notFound
+        case .exists: return .alreadyExists
+        case .binlog: return formatError?.exitStatus ?? .corruption
+        case .diskFull: return .diskFull
+        case .io: return .ioError
+        case .input: return .badInput
+        case .invalid: return .usage
+        case .splitBrain: return .splitBrain
         }
     }
 

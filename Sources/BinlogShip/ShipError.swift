@@ -4,8 +4,8 @@ import Foundation
 /// Every failure of shipping: what went wrong, where (target, file, byte offset) and, where
 /// the operator can act, a hint. The kinds map one to one onto the shared exit codes
 /// (docs/SHIPPING.md "Exit codes").
-public struct ShipError: Error, CustomStringConvertible, Sendable {
-    public enum Kind: String, Sendable {
+public struct ShipError: LogshipError, Sendable {
+    public enum Kind: String, CaseIterable, Sendable {
         /// Another run holds the source's lock (exit 12).
         case busy
         /// A segment or LSN range is missing in the source or a target (exit 2).
@@ -67,6 +67,9 @@ public struct ShipError: Error, CustomStringConvertible, Sendable {
         return copy
     }
 
+    /// Shipping kinds map one to one onto the shared exit codes (`Kind.exitStatus`).
+    public var exitStatus: ExitStatus { kind.exitStatus }
+
     public var description: String {
         var text = (target.map { "target \($0): " } ?? "") + message
         if let path { text += " (file \(path)" + (offset.map { ", offset \($0)" } ?? "") + ")" }
@@ -77,6 +80,25 @@ public struct ShipError: Error, CustomStringConvertible, Sendable {
     /// When several targets fail differently, the run exits with the most serious:
     /// the first of corruption, divergence, gap, disk full, I/O, not found, lag.
     public static let severityOrder: [Kind] = [.splitBrain, .corruption, .divergence, .gap, .diskFull, .io, .notFound, .lagging, .busy, .config]
+}
+
+extension ShipError.Kind {
+    /// The shared exit code of this kind; a run that failed on several targets leaves with its
+    /// worst kind's (`ShipError.severityOrder`).
+    public var exitStatus: ExitStatus {
+        switch self {
+        case .busy: return .busy
+        case .gap: return .gap
+        case .corruption: return .corruption
+        case .divergence: return .divergence
+        case .lagging: return .lagging
+        case .diskFull: return .diskFull
+        case .io: return .ioError
+        case .notFound: return .notFound
+        case .config: return .usage
+        case .splitBrain: return .splitBrain
+        }
+    }
 }
 
 /// Wraps anything thrown below as a `ShipError` (format errors keep file and offset).

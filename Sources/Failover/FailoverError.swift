@@ -4,8 +4,8 @@ import Foundation
 import ReplicaStore
 
 /// Every failure of a failover command: what, where, and what the operator can do.
-public struct FailoverError: Error, CustomStringConvertible {
-    public enum Kind: String, Sendable {
+public struct FailoverError: LogshipError {
+    public enum Kind: String, CaseIterable, Sendable {
         /// Another promotion, a fenced epoch, replicas of different histories (exit 6).
         case splitBrain = "split brain"
         /// No such replica or fence directory (exit 15).
@@ -38,6 +38,18 @@ public struct FailoverError: Error, CustomStringConvertible {
         default: kind = .io
         }
         self.init(kind, "\(operation): \(e)")
+    }
+
+    /// A replica that cannot be promoted as it is counts as a usage error (exit 64).
+    public var exitStatus: ExitStatus {
+        switch kind {
+        case .splitBrain: return .splitBrain
+        case .notFound: return .notFound
+        case .exists: return .alreadyExists
+        case .invalid: return .usage
+        case .io: return .ioError
+        case .diskFull: return .diskFull
+        }
     }
 
     public var description: String {

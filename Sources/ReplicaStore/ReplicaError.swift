@@ -3,8 +3,8 @@ import BinlogFormat
 import Foundation
 
 /// Every failure of a replica: what, where (segment, offset, LSN, table, key), and a hint.
-public struct ReplicaError: Error, CustomStringConvertible {
-    public enum Kind: String {
+public struct ReplicaError: LogshipError {
+    public enum Kind: String, CaseIterable {
         /// LSNs are missing from the inbox while later ones are there (lost, not just late).
         case gap
         /// A segment is damaged, comes from another source, or breaks the hash chain.
@@ -77,6 +77,22 @@ public struct ReplicaError: Error, CustomStringConvertible {
         var copy = self
         copy.message = "stopped at LSN \(lsn): " + message
         return copy
+    }
+
+    /// Replica kinds map one to one onto the shared exit codes; a bad request is a usage error.
+    public var exitStatus: ExitStatus {
+        switch kind {
+        case .gap: return .gap
+        case .corruption: return .corruption
+        case .divergence: return .divergence
+        case .busy: return .busy
+        case .diskFull: return .diskFull
+        case .io: return .ioError
+        case .notFound: return .notFound
+        case .exists: return .alreadyExists
+        case .invalid: return .usage
+        case .splitBrain: return .splitBrain
+        }
     }
 
     public var description: String {

@@ -142,12 +142,3 @@ extension Replica {
         try Snapshot.write(from: queue, dir: directory, keep: keep, lockTimeout: 30)
     }
 }
-
-/// True when `error`, raised while writing under `directory`, means the file system is full:
-/// SQLITE_FULL, a FormatError of kind diskFull, or SQLITE_IOERR on a full file system (SQLite
-/// reports a WAL index or checkpoint that cannot grow as an I/O error).
-func isDiskFull(_ error: Error, under directory: String) -> Bool {
-    if (error as? FormatError)?.kind == .diskFull { return true }
-    guard let e = error as? DatabaseError else { return false }
-    return e.resultCode == .SQLITE_FULL || (e.resultCode == .SQLITE_IOERR && fileSystemIsNearlyFull(directory))
-}

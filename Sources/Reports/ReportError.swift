@@ -1,8 +1,9 @@
+import BinlogFormat
 import Foundation
 
 /// Every failure of a report, with what the analyst can do about it.
-public struct ReportError: Error, CustomStringConvertible {
-    public enum Kind: String {
+public struct ReportError: LogshipError {
+    public enum Kind: String, CaseIterable {
         /// The store is staler than --max-lag, or did not reach --min-lsn in time.
         case stale
         /// No such store, or not a replica store.
@@ -27,6 +28,21 @@ public struct ReportError: Error, CustomStringConvertible {
         self.kind = kind
         self.message = message
         self.hint = hint
+    }
+
+    /// A stale store is lag (exit 5); a refused write or master is a usage error (exit 64).
+    public var exitStatus: ExitStatus {
+        switch kind {
+        case .stale: return .lagging
+        case .notFound: return .notFound
+        case .refused: return .usage
+        case .sql: return .sqlError
+        case .io: return .ioError
+        case .diskFull: return .diskFull
+        case .exists: return .alreadyExists
+        case .invalid: return .usage
+        case .limit: return .limit
+        }
     }
 
     public var description: String {

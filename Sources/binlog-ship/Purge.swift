@@ -29,7 +29,7 @@ struct Purge: ParsableCommand {
     }
 
     func run() throws {
-        try BinlogShip_run {
+        try runReporting("binlog-ship") {
             let config = try options.load()
             guard let retention = olderThan.flatMap(parseDuration) ?? config.retention else {
                 throw ShipError(.config, "purge needs a retention", hint: "pass --older-than 7d, or set `retention:` in the config file")
@@ -61,7 +61,7 @@ struct Forget: ParsableCommand {
     var name: String
 
     func run() throws {
-        try BinlogShip_run {
+        try runReporting("binlog-ship") {
             let old = try Shipper.forget(target: name, config: try options.load())
             printLine("forgot target \(name) (\(old.path)), which held up to " + (old.lastSegment.map { "\($0), LSN \(old.lastLSN ?? 0)" } ?? "nothing"))
         }

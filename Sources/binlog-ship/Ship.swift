@@ -26,7 +26,7 @@ struct Ship: ParsableCommand {
     var quiet = false
 
     func run() throws {
-        try BinlogShip_run {
+        try runReporting("binlog-ship") {
             var config = try options.load()
             config.includeActive = config.includeActive || includeActive
             let shipper = try Shipper(config: config)
@@ -55,10 +55,7 @@ struct Ship: ParsableCommand {
                     printLine("\(t.name): FAILED; it holds " + (holds.isEmpty ? "nothing shipped yet" : "up to \(holds)"))
                 }
             }
-            if let worst = report.worstKind { throw ReportedFailure(exitStatus(worst)) }
+            if let worst = report.worstKind { throw ReportedFailure(worst.exitStatus) }
         }
     }
 }
-
-/// `run` is shadowed inside commands; this name reaches the free function.
-func BinlogShip_run(_ body: () throws -> Void) throws { try run(body) }

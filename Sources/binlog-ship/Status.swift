@@ -13,7 +13,7 @@ struct Status: ParsableCommand {
     var json = false
 
     func run() throws {
-        try BinlogShip_run {
+        try runReporting("binlog-ship") {
             let s = try ShipStatus.read(config: try options.load())
             if json { printLine(try jsonText(s)); return }
             printLine("source      \(s.source)" + (s.sourceID.map { "  (source id \($0))" } ?? ""))
@@ -61,7 +61,7 @@ struct Check: ParsableCommand {
     }
 
     func run() throws {
-        try BinlogShip_run {
+        try runReporting("binlog-ship") {
             let config = try options.load()
             guard let limit = maxLag.flatMap(parseDuration) ?? config.maxLag else {
                 throw ShipError(.config, "check needs a limit", hint: "pass --max-lag 15m, or set `max_lag:` in the config file")

@@ -20,7 +20,7 @@ struct Verify: ParsableCommand {
     var quick = false
 
     func run() throws {
-        try BinlogShip_run {
+        try runReporting("binlog-ship") {
             let config = try options.load()
             let v = try TargetVerification.run(config.target(targetName) == nil ? absolute(targetName) : targetName, config: config, decode: !quick)
             if json {

@@ -54,26 +54,6 @@ func absolute(_ path: String) -> String {
     path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
 }
 
-/// Shipping errors map one to one onto the shared exit codes.
-func exitStatus(_ kind: ShipError.Kind) -> ExitStatus {
-    switch kind {
-    case .busy: return .busy
-    case .gap: return .gap
-    case .corruption: return .corruption
-    case .divergence: return .divergence
-    case .lagging: return .lagging
-    case .diskFull: return .diskFull
-    case .io: return .ioError
-    case .notFound: return .notFound
-    case .config: return .usage
-    case .splitBrain: return .splitBrain
-    }
-}
-
-func run(_ body: () throws -> Void) throws {
-    try runReporting("binlog-ship", { ($0 as? ShipError).map { exitStatus($0.kind) } }, body)
-}
-
 func printLine(_ s: String) {
     FileHandle.standardOutput.write(Data((s + "\n").utf8))
 }

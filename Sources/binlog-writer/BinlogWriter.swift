@@ -1,5 +1,4 @@
 import ArgumentParser
-import BinlogApply
 import BinlogFormat
 import BinlogMaster
 import Foundation
@@ -34,30 +33,6 @@ struct MasterOptions: ParsableArguments {
         if let sealed = r.completedSeal { printError("binlog-writer", "recovery: completed the interrupted seal of \(sealed)") }
         return master
     }
-}
-
-/// Maps library errors to the shared exit codes.
-func classify(_ error: Error) -> ExitStatus? {
-    if let e = error as? MasterError {
-        switch e.kind {
-        case .sql: return .sqlError
-        case .busy: return .busy
-        case .notFound: return .notFound
-        case .exists: return .alreadyExists
-        case .binlog: return e.formatError.map(ExitStatus.forFormat) ?? .corruption
-        case .diskFull: return .diskFull
-        case .io: return .ioError
-        case .input: return .badInput
-        case .invalid: return .usage
-        case .splitBrain: return .splitBrain
-        }
-    }
-    if let e = error as? ApplyError { return e.isDiskFull ? .diskFull : .divergence }
-    return nil
-}
-
-func run(_ body: () throws -> Void) throws {
-    try runReporting("binlog-writer", classify, body)
 }
 
 func printLine(_ s: String) {

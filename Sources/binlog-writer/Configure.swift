@@ -28,7 +28,7 @@ struct Configure: ParsableCommand {
     }
 
     func run() throws {
-        try BinlogMaster_run {
+        try runReporting("binlog-writer") {
             let identity = try MasterDirectory(path: directory).configureDigestMarkers(
                 every: digestEvery, interval: digestInterval.flatMap(parseDuration), lockTimeout: lockTimeout)
             printLine("digest markers: \(describeDigestMarkers(every: identity.digestEveryTransactions, interval: identity.digestIntervalSeconds))")

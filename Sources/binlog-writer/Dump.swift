@@ -25,7 +25,7 @@ struct Dump: ParsableCommand {
     }
 
     func run() throws {
-        try BinlogMaster_run {
+        try runReporting("binlog-writer") {
             var filter = DumpFilter()
             filter.fromLSN = fromLSN
             filter.toLSN = toLSN

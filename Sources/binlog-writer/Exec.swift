@@ -37,7 +37,7 @@ struct Exec: ParsableCommand {
     }
 
     func run() throws {
-        try BinlogMaster_run {
+        try runReporting("binlog-writer") {
             let text: String
             if let file {
                 text = String(decoding: try readAll(file), as: UTF8.self)

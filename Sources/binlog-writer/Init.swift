@@ -30,7 +30,7 @@ struct Init: ParsableCommand {
     }
 
     func run() throws {
-        try BinlogMaster_run {
+        try runReporting("binlog-writer") {
             let identity = try MasterDirectory.initialize(at: directory, segmentSize: parseSize(segmentSize)!, syncBinlog: syncBinlog,
                                                           digestEvery: digestEvery, digestInterval: parseDuration(digestInterval) ?? 0)
             printLine("created master \(directory)")
@@ -42,6 +42,3 @@ struct Init: ParsableCommand {
         }
     }
 }
-
-/// `run` shadows the free function inside commands; this name reaches it.
-func BinlogMaster_run(_ body: () throws -> Void) throws { try run(body) }

@@ -28,7 +28,7 @@ struct Load: ParsableCommand {
     }
 
     func run() throws {
-        try BinlogMaster_run {
+        try runReporting("binlog-writer") {
             let kind = format ?? (input.hasSuffix(".jsonl") || input.hasSuffix(".ndjson") ? "jsonl" : "csv")
             let m = try master.open()
             defer { try? m.close() }

@@ -19,7 +19,7 @@ struct Rotate: ParsableCommand {
     }
 
     func run() throws {
-        try BinlogMaster_run {
+        try runReporting("binlog-writer") {
             let m = try master.open()
             defer { try? m.close() }
             if let sealed = try m.rotate(ifOlderThan: ifOlderThan.flatMap(parseDuration)) {

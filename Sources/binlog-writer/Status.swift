@@ -17,7 +17,7 @@ struct Status: ParsableCommand {
     var segments = false
 
     func run() throws {
-        try BinlogMaster_run {
+        try runReporting("binlog-writer") {
             let s = try MasterStatus.read(directory)
             if json { printLine(try jsonText(s)); return }
             printLine("master      \(s.directory)")

@@ -36,7 +36,7 @@ struct Verify: ParsableCommand {
     }
 
     func run() throws {
-        try BinlogMaster_run {
+        try runReporting("binlog-writer") {
             let dir = FileManager.default.fileExists(atPath: directory + "/master.json") ? directory + "/binlog" : directory
             let r = try BinlogDirectory(path: dir).verify(decode: !quick)
             let outcome: String

@@ -37,12 +37,12 @@ struct Apply: ParsableCommand {
     }
 
     func run() throws {
-        try ReplicaApply_run {
+        try runReporting("replica-apply") {
             do {
                 try applyLoop()
                 record(error: nil, code: 0)
             } catch {
-                let status = classify(error) ?? .internalError
+                let status = ExitStatus(error)
                 // An overlapping cron run says nothing about this replica's health.
                 if status != .busy { record(error: "\(error)", code: status.rawValue) }
                 throw error

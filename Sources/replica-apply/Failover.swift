@@ -17,7 +17,7 @@ struct CandidatesCommand: ParsableCommand {
     }
 
     func run() throws {
-        try ReplicaApply_run {
+        try runReporting("replica-apply") {
             let c = try Candidates.compare(replicas)
             if json { printLine(try jsonText(c)); return }
             printLine("replica".padding(toLength: 36, withPad: " ", startingAt: 0) + "  epoch  applied LSN  reachable LSN  pending  commit time of applied LSN")
@@ -52,7 +52,7 @@ struct Promote: ParsableCommand {
     @Option(help: "Seconds to wait for a running replica-apply of this replica.") var lockTimeout: Double = 30
 
     func run() throws {
-        try ReplicaApply_run {
+        try runReporting("replica-apply") {
             var options = Promotion.Options(replica: replica, masterPath: to)
             options.fences = fence
             options.dryRun = dryRun

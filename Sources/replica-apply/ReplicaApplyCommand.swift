@@ -1,9 +1,7 @@
 import ArgumentParser
-import BinlogApply
 import BinlogFormat
 import Failover
 import Foundation
-import GRDB
 import LogshipCLI
 import ReplicaStore
 
@@ -17,41 +15,6 @@ struct ReplicaApplyCommand: ParsableCommand {
         subcommands: [Apply.self, Init.self, Snapshot.self, Restore.self, Status.self, Check.self, Summarize.self,
                       CandidatesCommand.self, Promote.self],
         defaultSubcommand: Apply.self)
-}
-
-/// Maps library errors to the shared exit codes.
-func classify(_ error: Error) -> ExitStatus? {
-    if let e = error as? ReplicaError {
-        switch e.kind {
-        case .gap: return .gap
-        case .corruption: return .corruption
-        case .divergence: return .divergence
-        case .busy: return .busy
-        case .diskFull: return .diskFull
-        case .io: return .ioError
-        case .notFound: return .notFound
-        case .exists: return .alreadyExists
-        case .invalid: return .usage
-        case .splitBrain: return .splitBrain
-        }
-    }
-    if let e = error as? FailoverError {
-        switch e.kind {
-        case .splitBrain: return .splitBrain
-        case .notFound: return .notFound
-        case .exists: return .alreadyExists
-        case .invalid: return .usage
-        case .io: return .ioError
-        case .diskFull: return .diskFull
-        }
-    }
-    if let e = error as? ApplyError { return e.isDiskFull ? .diskFull : .divergence }
-    if let e = error as? DatabaseError { return e.resultCode == .SQLITE_FULL ? .diskFull : .ioError }
-    return nil
-}
-
-func run(_ body: () throws -> Void) throws {
-    try runReporting("replica-apply", classify, body)
 }
 
 func printLine(_ s: String) {
@@ -68,7 +31,7 @@ struct Init: ParsableCommand {
     var inbox: String?
 
     func run() throws {
-        try ReplicaApply_run {
+        try runReporting("replica-apply") {
             let dir = try ReplicaDirectory.initialize(at: replica, inbox: inbox)
             printLine("created replica \(dir.path)")
             printLine("  inbox      \(dir.inboxPath)   (point binlog-ship here)")
@@ -77,6 +40,3 @@ struct Init: ParsableCommand {
         }
     }
 }
-
-/// `run` shadows the free function inside commands; this name reaches it.
-func ReplicaApply_run(_ body: () throws -> Void) throws { try run(body) }

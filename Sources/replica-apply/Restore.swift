@@ -32,7 +32,7 @@ struct Restore: ParsableCommand {
     }
 
     func run() throws {
-        try ReplicaApply_run {
+        try runReporting("replica-apply") {
             if let output, !dryRun { try ReplicaStore.Restore.checkOutput(output, force: force, replica: replica) }
             let target: ReplicaStore.Restore.Target = toLSN.map { .lsn($0) } ?? toTime.flatMap(parseTimestamp).map { .time($0) } ?? .latest
             let plan = try ReplicaStore.Restore.plan(replica: replica, target: target)

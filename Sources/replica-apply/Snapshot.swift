@@ -17,7 +17,7 @@ struct Snapshot: ParsableCommand {
     }
 
     func run() throws {
-        try ReplicaApply_run {
+        try runReporting("replica-apply") {
             let (snap, created, deleted) = try ReplicaStore.Snapshot.take(replica: replica, keep: keep, lockTimeout: lockTimeout)
             printLine((created ? "wrote " : "already have ") + "\(snap.path) at LSN \(snap.lsn) (commit \(formatTimestamp(snap.commitTime)), \(formatBytes(snap.bytes)))")
             for d in deleted { printLine("deleted \(d.path) (LSN \(d.lsn)), beyond --keep \(keep ?? 0)") }

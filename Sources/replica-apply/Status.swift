@@ -12,7 +12,7 @@ struct Status: ParsableCommand {
     @Flag(help: "Print Prometheus text format (for node_exporter's textfile collector).") var prometheus = false
 
     func run() throws {
-        try ReplicaApply_run {
+        try runReporting("replica-apply") {
             let s = try ReplicaStatus.read(replica)
             if json { printLine(try jsonText(s)); return }
             if prometheus { FileHandle.standardOutput.write(Data(s.prometheus.utf8)); return }
@@ -45,7 +45,7 @@ struct Check: ParsableCommand {
     }
 
     func run() throws {
-        try ReplicaApply_run {
+        try runReporting("replica-apply") {
             let limit = parseDuration(maxLag)!
             let s = try ReplicaStatus.read(replica)
             var problems: [String] = []

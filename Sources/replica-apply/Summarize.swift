@@ -20,7 +20,7 @@ struct Summarize: ParsableCommand {
     @Option(help: "Seconds to wait for a running replica-apply to finish.") var lockTimeout: Double = 30
 
     func run() throws {
-        try ReplicaApply_run {
+        try runReporting("replica-apply") {
             let r = try Replica.open(replica, lockTimeout: lockTimeout)
             defer { r.close() }
             if off {

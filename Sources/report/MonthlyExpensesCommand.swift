@@ -2,7 +2,6 @@ import ArgumentParser
 import Foundation
 import LogshipCLI
 import Reports
-import GRDB
 
 struct MonthlyExpensesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -27,7 +26,7 @@ struct MonthlyExpensesCommand: ParsableCommand {
     }
 
     func run() throws {
-        try Report_run {
+        try runReporting("report") {
             let (choice, writer) = try options.prepare()
             var o = MonthlyExpenses.Options()
             o.fromMonth = from

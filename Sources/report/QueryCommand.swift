@@ -31,7 +31,7 @@ struct QueryCommand: ParsableCommand {
     }
 
     func run() throws {
-        try Report_run {
+        try runReporting("report") {
             var text = sql ?? ""
             if let file {
                 guard let data = FileManager.default.contents(atPath: file) else { throw ReportError(.notFound, "cannot read \(file)") }

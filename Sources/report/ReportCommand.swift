@@ -1,7 +1,6 @@
 import ArgumentParser
 import BinlogFormat
 import Foundation
-import GRDB
 import LogshipCLI
 import Reports
 
@@ -84,26 +83,6 @@ struct ReportOptions: ParsableArguments {
         return (choice, ReportSink.make(ReportFormat(rawValue: format)!, sink: sink))
     }
 }
-
-func classify(_ error: Error) -> ExitStatus? {
-    if let e = error as? ReportError {
-        switch e.kind {
-        case .stale: return .lagging
-        case .notFound: return .notFound
-        case .refused: return .usage
-        case .sql: return .sqlError
-        case .io: return .ioError
-        case .diskFull: return .diskFull
-        case .exists: return .alreadyExists
-        case .invalid: return .usage
-        case .limit: return .limit
-        }
-    }
-    if let e = error as? DatabaseError { return e.resultCode == .SQLITE_FULL ? .diskFull : .sqlError }
-    return nil
-}
-
-func Report_run(_ body: () throws -> Void) throws { try runReporting("report", classify, body) }
 
 /// The last resort behind --timeout: a report blocked on its output (a reader that stopped
 /// reading a pipe) is not inside SQLite, where the progress handler would interrupt it. A few

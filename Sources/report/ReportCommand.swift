@@ -69,9 +69,11 @@ struct ReportOptions: ParsableArguments {
         return o
     }
 
-    /// CSV without comment lines does not carry the freshness stamp: it goes to stderr instead.
+    /// CSV without comment lines does not carry the freshness stamp: when it goes to stdout, the
+    /// stamp goes to stderr. Not with --out or --out-dir: a healthy cron job prints nothing
+    /// (cron mails any output).
     func noteFreshness(_ freshness: Freshness) {
-        if format == "csv" && !csvComments { printError("report", freshness.line) }
+        if format == "csv" && !csvComments && out == nil && outDir == nil { printError("report", freshness.line) }
     }
 
     /// Chooses the store, notes what was passed over on stderr, and opens the output.

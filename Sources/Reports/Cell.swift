@@ -1,20 +1,23 @@
 import Foundation
 import GRDB
 
-/// One value in a report. Money is integer minor units (cents) and prints with exactly two
-/// decimals, computed from the integer, never through floating point.
+/// One value in a report. Money is integer minor units and prints with its currency's number of
+/// decimals (`CurrencyMinorUnits`: two for EUR, none for JPY, three for BHD), computed from the
+/// integer, never through floating point.
 public enum Cell: Equatable, Sendable {
     case null
     case integer(Int64)
     case real(Double)
     case text(String)
     case blob(Data)
-    case money(Int64)
+    /// An amount in minor units, printed with `digits` decimals.
+    case money(Int64, digits: Int = 2)
     /// The change from one total to the next, as a percentage of |from| with one decimal,
     /// rounded half away from zero; no value when `from` is 0.
     case change(from: Int64, to: Int64)
-    /// Money averaged: total / count shown with two decimals, rounded half away from zero.
-    case moneyAverage(total: Int64, count: Int64)
+    /// Money averaged: total / count in minor units, rounded half away from zero, shown with
+    /// `digits` decimals.
+    case moneyAverage(total: Int64, count: Int64, digits: Int = 2)
 
     public init(_ v: DatabaseValue) {
         switch v.storage {
@@ -27,19 +30,25 @@ public enum Cell: Equatable, Sendable {
     }
 
     /// The text every format shows (JSON keeps numbers as numbers, see `jsonValue`).
-    public var text: String {
+    public var text: String { rendered(grouped: false) }
+
+    /// The text for a reader rather than a program: money with thousands separators
+    /// (1,234,567.89). The table, Markdown and HTML formats use it; CSV and JSON use `text`.
+    public var groupedText: String { rendered(grouped: true) }
+
+    private func rendered(grouped: Bool) -> String {
         switch self {
         case .null: return ""
         case .integer(let i): return String(i)
         case .real(let d): return d == d.rounded() && abs(d) < 1e15 ? String(format: "%.1f", d) : "\(d)"
         case .text(let s): return s
         case .blob(let b): return "x'" + b.map { String(format: "%02x", $0) }.joined() + "'"
-        case .money(let c): return Cell.money(c)
+        case .money(let c, let digits): return Cell.money(c, digits: digits, grouped: grouped)
         case .change(let from, let to): return Cell.change(from: from, to: to)
-        case .moneyAverage(let total, let count):
+        case .moneyAverage(let total, let count, let digits):
             guard count > 0 else { return "" }
-            // Hundredths of a cent, then rounded to the cent: exact for any integer inputs.
-            return Cell.money(Cell.roundedDivision(total, count))
+            // Rounded to the minor unit in integers: exact for any integer inputs.
+            return Cell.money(Cell.roundedDivision(total, count), digits: digits, grouped: grouped)
         }
     }
 
@@ -50,11 +59,30 @@ public enum Cell: Equatable, Sendable {
         }
     }
 
-    static func money(_ cents: Int64) -> String {
-        let sign = cents < 0 ? "-" : ""
-        let m = cents.magnitude
-        let frac = m % 100
-        return sign + String(m / 100) + "." + (frac < 10 ? "0" : "") + String(frac)
+    /// `minor` units as a decimal with `digits` (0...4) decimals, from the integer alone;
+    /// `grouped` puts a comma between groups of three digits of the whole part.
+    static func money(_ minor: Int64, digits: Int = 2, grouped: Bool = false) -> String {
+        let sign = minor < 0 ? "-" : ""
+        let m = minor.magnitude
+        var scale: UInt64 = 1
+        for _ in 0..<max(0, min(digits, 18)) { scale *= 10 }
+        let whole = String(m / scale)
+        let wholeText = grouped ? Cell.groupThousands(whole) : whole
+        guard scale > 1 else { return sign + wholeText }
+        let frac = String(m % scale)
+        return sign + wholeText + "." + String(repeating: "0", count: digits - frac.count) + frac
+    }
+
+    /// "1234567" → "1,234,567" (digits only).
+    static func groupThousands(_ digits: String) -> String {
+        guard digits.count > 3 else { return digits }
+        var out = ""
+        out.reserveCapacity(digits.count + digits.count / 3)
+        for (i, c) in digits.enumerated() {
+            if i > 0 && (digits.count - i) % 3 == 0 { out.append(",") }
+            out.append(c)
+        }
+        return out
     }
 
     /// (to - from) / |from| in percent with one decimal, rounded half away from zero, exact for

@@ -15,7 +15,11 @@ public enum CustomQuery {
         try store.read { db, freshness in
             let statements = try db.allStatements(sql: sql)
             guard let statement = try statements.next() else { throw ReportError(.invalid, "no SQL statement given") }
-            guard try statements.next() == nil else {
+            // A second statement that does not even compile (refused by the guard, or bad SQL)
+            // is still a second statement.
+            let more: Bool
+            do { more = try statements.next() != nil } catch { more = true }
+            guard !more else {
                 throw ReportError(.invalid, "give one statement; report query runs a single read-only statement")
             }
             try checkReadOnly(statement)

@@ -18,7 +18,15 @@ public enum MonthlyExpenses {
         public var fromMonth: String?
         public var toMonth: String?
         public var categories: [String] = []
-        public var currency: String?
+        /// Only these currencies (all when empty).
+        public var currencies: [String] = []
+        /// One currency, as `currencies` of one.
+        public var currency: String? {
+            get { currencies.first }
+            set { currencies = newValue.map { [$0] } ?? [] }
+        }
+        /// Add a category × month table (money per category and month, with totals).
+        public var pivot = false
         public var topMerchants = 10
         /// Read the summary replica-apply keeps (`replica-apply summarize`) when it matches the
         /// mapping and the store's LSN; false always scans the table.
@@ -54,7 +62,10 @@ public enum MonthlyExpenses {
                 conditions.append("category IN (\(Array(repeating: "?", count: options.categories.count).joined(separator: ", ")))")
                 arguments += options.categories
             }
-            if let c = options.currency { conditions.append("currency = ?"); arguments.append(c) }
+            if !options.currencies.isEmpty {
+                conditions.append("currency IN (\(Array(repeating: "?", count: options.currencies.count).joined(separator: ", ")))")
+                arguments += options.currencies
+            }
             return Source(from: Summaries.table, month: "month", category: "category", currency: "currency", merchant: "merchant",
                           count: "sum(n)", total: "sum(total)", minimum: "min(mn)", maximum: "max(mx)",
                           filter: conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND "),
@@ -97,18 +108,15 @@ public enum MonthlyExpenses {
             let source = try summaryUsable(db, options, lsn: freshness.lsn) ? Source.summary(options) : Source.table(options)
             let groups = try fetchGroups(db, options.mapping, source)
             let totals = try monthTotals(groups)
+            let periods = try periodTotals(groups)
+            let axis = monthAxis(Array(Set(groups.map(\.month))).sorted(), from: options.fromMonth, to: options.toMonth)
+            writer.longFormat(keys: longFormatKeys)
             try writer.begin(title: "Monthly expenses" + rangeLabel(options), freshness: freshness)
-            try writeCharts(groups, to: writer)
-            try writer.beginSection("By month, category and currency",
-                                    columns: ["month", "category", "currency", "count", "total", "average", "minimum", "maximum"].map(ReportColumn.init))
-            for g in groups {
-                try writer.row([.text(g.month), .text(g.category), .text(g.currency), .integer(g.count), .money(g.total),
-                                .moneyAverage(total: g.total, count: g.count), .money(g.min), .money(g.max)])
-            }
-            try writer.endSection()
-            try writer.beginSection("Month totals", columns: ["month", "currency", "count", "total", "change"].map(ReportColumn.init))
-            for t in totals { try writer.row([.text(t.month), .text(t.currency), .integer(t.count), .money(t.total), t.change]) }
-            try writer.endSection()
+            try writeCharts(groups, months: axis, to: writer)
+            if options.pivot { try writePivot(groups, totals, months: axis, to: writer) }
+            try writeGroups(groups, to: writer)
+            try writeMonthTotals(totals, to: writer)
+            try writePeriodTotals(periods, to: writer)
             try writeTopMerchants(db, options, source, to: writer)
             try writer.end()
             return freshness
@@ -137,9 +145,9 @@ public enum MonthlyExpenses {
             conditions.append("\(binary(m.category)) IN (\(Array(repeating: "?", count: options.categories.count).joined(separator: ", ")))")
             arguments += options.categories
         }
-        if let c = options.currency {
-            conditions.append("\(binary(m.currency)) = ?")
-            arguments.append(c)
+        if !options.currencies.isEmpty {
+            conditions.append("\(binary(m.currency)) IN (\(Array(repeating: "?", count: options.currencies.count).joined(separator: ", ")))")
+            arguments += options.currencies
         }
         let filter = " WHERE " + conditions.joined(separator: " AND ")
         return (filter, StatementArguments(arguments.map { $0 as (any DatabaseValueConvertible)? }))
@@ -193,60 +201,11 @@ public enum MonthlyExpenses {
         return lines.sorted { ($0.month, $0.currency) < ($1.month, $1.currency) }
     }
 
-    /// Charts first (HTML shows them above the tables): per currency, months × categories,
-    /// every chart with the same category list so that a category keeps its colour.
-    static func writeCharts(_ groups: [Group], to writer: ReportWriter) throws {
-        let categories = Array(Set(groups.map(\.category))).sorted()
-        for currency in Set(groups.map(\.currency)).sorted() {
-            let inCurrency = groups.filter { $0.currency == currency }
-            let months = monthAxis(Array(Set(inCurrency.map(\.month))).sorted())
-            let index = Dictionary(uniqueKeysWithValues: months.enumerated().map { ($1, $0) })
-            var series: [(name: String, totals: [Int64])] = categories.map { ($0, Array(repeating: 0, count: months.count)) }
-            let catIndex = Dictionary(uniqueKeysWithValues: categories.enumerated().map { ($1, $0) })
-            for g in inCurrency { series[catIndex[g.category]!].totals[index[g.month]!] += g.total }
-            try writer.chart(currency: currency, months: months, series: series)
-        }
-    }
-
-    /// Every month from the first to the last, so a month without expenses shows as a gap in
-    /// the chart instead of vanishing; the months as they are when some are not YYYY-MM or
-    /// the range is implausibly long (dates that are not ISO 8601).
-    static func monthAxis(_ present: [String]) -> [String] {
-        guard let first = present.first, let last = present.last, present.allSatisfy(isMonth) else { return present }
-        var axis = [first]
-        while let current = axis.last, current < last {
-            guard axis.count < 1200, let next = nextMonth(current) else { return present }
-            axis.append(next)
-        }
-        return axis
-    }
-
-    /// Top merchants per currency, streamed (the number of merchants is not bounded).
-    static func writeTopMerchants(_ db: Database, _ options: Options, _ s: Source, to writer: ReportWriter) throws {
-        try writer.beginSection("Top merchants", columns: ["currency", "rank", "merchant", "count", "total"].map(ReportColumn.init))
-        var currentCurrency: String?
-        var rank = 0
-        try ExactRows.forEach(db, sql: """
-            SELECT \(s.currency), \(s.merchant), \(s.count), \(s.total)
-            FROM \(s.from)\(s.filter) GROUP BY 1, 2 ORDER BY 1, 4 DESC, 2
-            """, arguments: s.arguments) { r in
-            let currency = Cell.label(r[0])
-            if currency != currentCurrency { currentCurrency = currency; rank = 0 }
-            rank += 1
-            if rank <= options.topMerchants, case .integer(let count) = r[2] {
-                let total: Int64
-                if case .integer(let t) = r[3] { total = t } else { total = 0 }
-                try writer.row([.text(currency), .integer(Int64(rank)), .text(Cell.label(r[1])), .integer(count), .money(total)])
-            }
-        }
-        try writer.endSection()
-    }
-
     private static func rangeLabel(_ o: Options) -> String {
         var parts: [String] = []
         if o.fromMonth != nil || o.toMonth != nil { parts.append("\(o.fromMonth ?? "…") to \(o.toMonth ?? "…")") }
         if !o.categories.isEmpty { parts.append("categories " + o.categories.joined(separator: ", ")) }
-        if let c = o.currency { parts.append(c) }
+        if !o.currencies.isEmpty { parts.append(o.currencies.joined(separator: ", ")) }
         return parts.isEmpty ? "" : " (" + parts.joined(separator: "; ") + ")"
     }
 

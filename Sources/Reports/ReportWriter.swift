@@ -13,13 +13,19 @@ public protocol ReportWriter: AnyObject {
     func beginSection(_ name: String, columns: [ReportColumn]) throws
     func row(_ cells: [Cell]) throws
     func endSection() throws
-    /// Data for the HTML chart (month → category → total cents), per currency. Others ignore it.
+    /// Data for the HTML chart (month → category → total minor units), per currency, on one
+    /// month axis shared by every currency. Others ignore it.
     func chart(currency: String, months: [String], series: [(name: String, totals: [Int64])]) throws
+    /// Called before `begin` by a report of several sections: the columns that identify a
+    /// figure (month, category, …), for formats that put every section in one long table
+    /// (CSV). Others ignore it.
+    func longFormat(keys: [String])
     func end() throws
 }
 
 extension ReportWriter {
     public func chart(currency: String, months: [String], series: [(name: String, totals: [Int64])]) throws {}
+    public func longFormat(keys: [String]) {}
 }
 
 /// Where report text goes: standard output, or a file published durably at the end
@@ -83,13 +89,20 @@ public final class ReportSink {
         if fd >= 0 { fsync(fd); close(fd) }
     }
 
-    public static func make(_ format: ReportFormat, sink: ReportSink) -> ReportWriter {
+    /// The writer of `format` into `sink`; `csv` lays out and guards CSV.
+    public static func make(_ format: ReportFormat, sink: ReportSink, csv: CSVOptions = .init()) -> ReportWriter {
         switch format {
         case .table: return AlignedTableWriter(sink)
-        case .csv: return CSVWriter(sink)
+        case .csv: return CSVWriter(sink, options: csv)
         case .json: return JSONReportWriter(sink)
         case .markdown: return MarkdownWriter(sink)
         case .html: return HTMLWriter(sink)
         }
+    }
+
+    /// CSV with one file per section in `directory` (created when missing), published when
+    /// the report is complete; an existing file is refused unless `force`.
+    public static func csvDirectory(_ directory: String, force: Bool, csv: CSVOptions = .init()) throws -> ReportWriter {
+        try CSVDirectoryWriter(directory: directory, force: force, options: csv)
     }
 }

@@ -7,14 +7,18 @@ struct MonthlyExpensesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "monthly-expenses",
         abstract: "Per month, category and currency: count, total, average, minimum, maximum; month totals with change; top merchants.",
-        discussion: "Money is summed as integers (minor units, e.g. cents) and printed with two decimals; nothing goes through floating point.")
+        discussion: """
+            Money is summed as integers (minor units, e.g. cents) and printed with each currency's ISO 4217 decimals \
+            (EUR 2, JPY 0, BHD 3); nothing goes through floating point.
+            """)
 
     @OptionGroup var options: ReportOptions
 
     @Option(help: "First month, inclusive (YYYY-MM).") var from: String?
     @Option(help: "Last month, inclusive (YYYY-MM).") var to: String?
     @Option(help: "Only this category (repeatable).") var category: [String] = []
-    @Option(help: "Only this currency.") var currency: String?
+    @Option(help: "Only this currency (repeatable).") var currency: [String] = []
+    @Flag(help: "Add a category × month table (totals per category and month, with row and column totals).") var pivot = false
     @Option(help: "How many merchants per currency.") var top: Int = 10
     @OptionGroup var columns: ExpenseColumns
     @Flag(help: "Scan the table even when the replica keeps a summary (replica-apply summarize).") var noSummary = false
@@ -32,12 +36,13 @@ struct MonthlyExpensesCommand: ParsableCommand {
             o.fromMonth = from
             o.toMonth = to
             o.categories = category
-            o.currency = currency
+            o.currencies = currency
+            o.pivot = pivot
             o.topMerchants = top
             o.mapping = ExpenseMapping(table: columns.table, date: columns.dateColumn, amount: columns.amountColumn,
                                    category: columns.categoryColumn, currency: columns.currencyColumn, merchant: columns.merchantColumn)
             o.useSummary = !noSummary
-            try MonthlyExpenses.run(choice.store, o, to: writer)
+            options.noteFreshness(try MonthlyExpenses.run(choice.store, o, to: writer))
         }
     }
 }

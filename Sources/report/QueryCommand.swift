@@ -43,7 +43,7 @@ struct QueryCommand: ParsableCommand {
                 parameters[name.hasPrefix(":") ? String(name.dropFirst()) : name] = CustomQuery.parameterValue(String(p.dropFirst(name.count + 1)))
             }
             let (choice, writer) = try options.prepare()
-            try CustomQuery.run(choice.store, sql: text, parameters: parameters, title: title, to: writer)
+            options.noteFreshness(try CustomQuery.run(choice.store, sql: text, parameters: parameters, title: title, to: writer))
         }
     }
 }

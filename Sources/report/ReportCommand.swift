@@ -34,8 +34,17 @@ struct ReportOptions: ParsableArguments {
     @Option(help: "Write the report to this file (durably: temp file, fsync, rename) instead of stdout.")
     var out: String?
 
-    @Flag(help: "Replace an existing --out file.")
+    @Flag(help: "Replace an existing --out file (or --out-dir files).")
     var force = false
+
+    @Option(help: "CSV only: write one file per section into this directory (<section>.csv), each a plain table.")
+    var outDir: String?
+
+    @Flag(help: "CSV only: put the title, freshness and section names in '#' comment lines (pandas: comment='#').")
+    var csvComments = false
+
+    @Flag(help: "CSV only: leave cells starting with = + - @ tab or CR as they are (by default they get a ' in front, so that spreadsheets do not run them as formulas).")
+    var csvKeepFormulas = false
 
     @Flag(help: "Allow running on a master data directory (reports belong on replicas).")
     var allowMaster = false
@@ -59,6 +68,26 @@ struct ReportOptions: ParsableArguments {
         guard let memory = parseSize(maxMemory), memory == 0 || memory >= 1 << 20 else {
             throw ValidationError("--max-memory takes a size of at least 1MiB like 512MiB or 2GiB, or 0")
         }
+        if outDir != nil {
+            guard format == "csv" else { throw ValidationError("--out-dir writes CSV files: add -f csv") }
+            guard out == nil else { throw ValidationError("give --out or --out-dir, not both") }
+        }
+        if (csvComments || csvKeepFormulas) && format != "csv" { throw ValidationError("--csv-comments and --csv-keep-formulas apply to -f csv only") }
+    }
+
+    /// How CSV is laid out and guarded, from the flags.
+    var csvOptions: CSVOptions {
+        var o = CSVOptions()
+        o.comments = csvComments
+        o.neutraliseFormulas = !csvKeepFormulas
+        return o
+    }
+
+    /// CSV without comment lines does not carry the freshness stamp: when it goes to stdout, the
+    /// stamp goes to stderr. Not with --out or --out-dir: a healthy cron job prints nothing
+    /// (cron mails any output).
+    func noteFreshness(_ freshness: Freshness) {
+        if format == "csv" && !csvComments && out == nil && outDir == nil { printError("report", freshness.line) }
     }
 
     /// The limits the flags set; 0 means none.
@@ -79,8 +108,9 @@ struct ReportOptions: ParsableArguments {
         for note in choice.notes { printError("report", note) }
         if choice.store.isMaster { printError("report", "warning: running on the master (--allow-master)") }
         choice.store.limits = limits
+        if let outDir { return (choice, try ReportSink.csvDirectory(outDir, force: force, csv: csvOptions)) }
         let sink = try ReportSink(outputPath: out, force: force)
-        return (choice, ReportSink.make(ReportFormat(rawValue: format)!, sink: sink))
+        return (choice, ReportSink.make(ReportFormat(rawValue: format)!, sink: sink, csv: csvOptions))
     }
 }
 

@@ -54,9 +54,9 @@ enum FixtureStore {
 /// Runs reports in this process and returns their text.
 enum Render {
     /// Runs `body` with a writer of `format` that writes to a file, and returns the file's text.
-    static func text(_ format: ReportFormat, in dir: TestDirectory, _ body: (ReportWriter) throws -> Void) throws -> String {
+    static func text(_ format: ReportFormat, in dir: TestDirectory, csv: CSVOptions = .init(), _ body: (ReportWriter) throws -> Void) throws -> String {
         let out = dir.sub("out-\(UInt32.random(in: 0...UInt32.max)).\(format.rawValue)")
-        let writer = ReportSink.make(format, sink: try ReportSink(outputPath: out, force: false))
+        let writer = ReportSink.make(format, sink: try ReportSink(outputPath: out, force: false), csv: csv)
         try body(writer)
         return try String(contentsOfFile: out, encoding: .utf8)
     }

@@ -81,8 +81,14 @@ final class FormatTests: XCTestCase {
     func testCSVIsRFC4180() throws {
         let dir = TestDirectory("format")
         let store = try awkwardStore(dir)
-        // The awkward value first, where a leading '#' could pass for a comment.
-        let text = try Render.query(store, "SELECT v AS \"value, \"\"quoted\"\"\", n FROM t ORDER BY n", [:], .csv, in: dir)
+        // The awkward value first, where a leading '#' could pass for a comment; comment lines
+        // asked for (by default there are none).
+        let sql = "SELECT v AS \"value, \"\"quoted\"\"\", n FROM t ORDER BY n"
+        XCTAssertEqual(try Self.parseCSV(try Render.query(store, sql, [:], .csv, in: dir)).comments, [])
+        var withComments = CSVOptions()
+        withComments.comments = true
+        let s = try ReportStore(path: store, allowMaster: false)
+        let text = try Render.text(.csv, in: dir, csv: withComments) { try CustomQuery.run(s, sql: sql, parameters: [:], to: $0) }
         let (records, comments) = try Self.parseCSV(text)
         XCTAssertEqual(comments.count, 3, "title, freshness, section: \(comments)")
         XCTAssertEqual(records.first, ["value, \"quoted\"", "n"])
@@ -120,8 +126,8 @@ final class FormatTests: XCTestCase {
         let dir = TestDirectory("format")
         let store = try FixtureStore.golden(at: dir.sub("store.db"))
         let (records, comments) = try Self.parseCSV(try Render.monthly(store, .csv, in: dir))
-        XCTAssertEqual(comments.count, 5)
-        XCTAssertTrue(records.contains(["GBP", "1", "Line\nBreak Ltd", "1", "19.99"]), "\(records)")
+        XCTAssertEqual(comments.count, 0)
+        XCTAssertTrue(records.contains(["top-merchants", "", "", "GBP", "Line\nBreak Ltd", "1", "total", "19.99"]), "\(records)")
     }
 
     func testJSONParsesWithJSONSerialization() throws {
@@ -144,7 +150,7 @@ final class FormatTests: XCTestCase {
 
         let golden = try FixtureStore.golden(at: dir.sub("golden.db"))
         let monthly = try JSONSerialization.jsonObject(with: Data(try Render.monthly(golden, .json, in: dir).utf8)) as? [String: Any]
-        XCTAssertEqual((monthly?["sections"] as? [[String: Any]])?.map { $0["name"] as? String }, ["By month, category and currency", "Month totals", "Top merchants"])
+        XCTAssertEqual((monthly?["sections"] as? [[String: Any]])?.map { $0["name"] as? String }, ["By month, category and currency", "Month totals", "Period totals", "Top merchants"])
     }
 
     func testMarkdownEscapesPipes() throws {
@@ -206,12 +212,17 @@ final class FormatTests: XCTestCase {
         XCTAssertFalse(query.contains("<script>") || query.contains("<x>"), query)
     }
 
-    /// Every format carries the freshness: source id, epoch, LSN and commit time.
+    /// Every format carries the freshness: source id, epoch, LSN and commit time. CSV carries it
+    /// in comment lines when asked (`report` prints it on stderr otherwise).
     func testEveryFormatCarriesTheFreshness() throws {
         let dir = TestDirectory("format")
         let store = try FixtureStore.create(at: dir.sub("store.db"), lsn: 987_654, epoch: 7)
         for format in ReportFormat.allCases {
-            for text in [try Render.monthly(store, format, in: dir), try Render.query(store, "SELECT 1 AS one", [:], format, in: dir)] {
+            var csv = CSVOptions()
+            csv.comments = true
+            let s = try ReportStore(path: store, allowMaster: false)
+            for text in [try Render.text(format, in: dir, csv: csv) { try MonthlyExpenses.run(s, .init(), to: $0) },
+                         try Render.text(format, in: dir, csv: csv) { try CustomQuery.run(s, sql: "SELECT 1 AS one", parameters: [:], to: $0) }] {
                 if format == .json {
                     let f = (try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])?["freshness"] as? [String: Any]
                     XCTAssertEqual(f?["sourceID"] as? String, FixtureStore.sourceID.uuidString)

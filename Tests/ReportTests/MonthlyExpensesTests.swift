@@ -23,6 +23,16 @@ final class MonthlyExpensesTests: XCTestCase {
         XCTAssertEqual(MonthlyExpenses.monthAxis([]), [])
         XCTAssertEqual(MonthlyExpenses.monthAxis(["1700-01", "2024-01"]), ["1700-01", "2024-01"], "implausibly long: as they are")
         XCTAssertEqual(MonthlyExpenses.monthAxis(["", "2024-01", "1700000"]), ["", "2024-01", "1700000"], "not months: as they are")
+        // The requested range is shown whole, before and after the months with expenses.
+        XCTAssertEqual(MonthlyExpenses.monthAxis(["2024-02"], from: "2023-12", to: "2024-03"), ["2023-12", "2024-01", "2024-02", "2024-03"])
+        XCTAssertEqual(MonthlyExpenses.monthAxis(["2024-02"], to: "2024-04"), ["2024-02", "2024-03", "2024-04"])
+        XCTAssertEqual(MonthlyExpenses.monthAxis([], from: "2024-01", to: "2024-02"), ["2024-01", "2024-02"])
+    }
+
+    /// The long CSV's lines of the first section with `measure`: "month category currency value".
+    private func groups(_ csv: String, _ measure: String = "total") throws -> [String] {
+        try FormatTests.parseCSV(csv).records.filter { $0.count == 8 && $0[0] == "by-month-category-and-currency" && $0[6] == measure }
+            .map { [$0[1], $0[2], $0[3], $0[7]].joined(separator: " ") }
     }
 
     /// Month totals compare with the calendar month before only.
@@ -40,22 +50,18 @@ final class MonthlyExpensesTests: XCTestCase {
         o.fromMonth = "2024-02"
         o.toMonth = "2024-02"
         o.categories = ["groceries", "transport"]
-        var csv = try Render.monthly(store, .csv, in: dir, options: o)
-        XCTAssertTrue(csv.hasPrefix("# Monthly expenses (2024-02 to 2024-02; categories groceries, transport)\r\n"), csv)
-        var groups = try FormatTests.parseCSV(csv).records.filter { $0.count == 8 && $0[0] != "month" }
-        XCTAssertEqual(groups.map { $0[0] + " " + $0[1] + " " + $0[2] + " " + $0[4] }, ["2024-02 groceries EUR 0.03", "2024-02 transport GBP 1.25"])
+        let table = try Render.monthly(store, .table, in: dir, options: o)
+        XCTAssertTrue(table.hasPrefix("Monthly expenses (2024-02 to 2024-02; categories groceries, transport)\n"), table)
+        XCTAssertEqual(try groups(try Render.monthly(store, .csv, in: dir, options: o)), ["2024-02 groceries EUR 0.03", "2024-02 transport GBP 1.25"])
         o = MonthlyExpenses.Options()
         o.currency = "GBP"
         o.fromMonth = "2024-01"
-        csv = try Render.monthly(store, .csv, in: dir, options: o)
-        groups = try FormatTests.parseCSV(csv).records.filter { $0.count == 8 && $0[0] != "month" }
-        XCTAssertEqual(groups.map { $0[2] }, ["GBP", "GBP", "GBP"])
+        XCTAssertEqual(try groups(try Render.monthly(store, .csv, in: dir, options: o)).map { $0.split(separator: " ")[2] }, ["GBP", "GBP", "GBP"])
         // The date bound is on the text: "2024-01-15T18:30:00Z" is inside January.
         o = MonthlyExpenses.Options()
         o.toMonth = "2024-01"
         o.categories = ["groceries"]
-        groups = try FormatTests.parseCSV(try Render.monthly(store, .csv, in: dir, options: o)).records.filter { $0.count == 8 && $0[0] != "month" }
-        XCTAssertEqual(groups.map { $0[3] }, ["2"])
+        XCTAssertEqual(try groups(try Render.monthly(store, .csv, in: dir, options: o), "count"), ["2024-01 groceries EUR 2"])
     }
 
     func testMappingErrorsNameTheFlag() throws {
@@ -80,6 +86,6 @@ final class MonthlyExpensesTests: XCTestCase {
         o.mapping = ExpenseMapping()
         o.mapping.table = "my table"; o.mapping.date = "when"; o.mapping.category = "what\"s"; o.mapping.amount = "amt"
         o.mapping.currency = "cur"; o.mapping.merchant = "who"
-        XCTAssertTrue(try Render.monthly(odd, .csv, in: dir, options: o).contains("2024-03,x,EUR,1,0.05,0.05,0.05,0.05\r\n"))
+        XCTAssertTrue(try Render.monthly(odd, .csv, in: dir, options: o).contains("by-month-category-and-currency,2024-03,x,EUR,,,total,0.05\r\n"))
     }
 }

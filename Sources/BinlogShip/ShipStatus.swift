@@ -88,7 +88,7 @@ public struct ShipStatus: Codable, Sendable {
         // A partial copy counts when it is of the next segment the target needs (the active
         // one, or the one sealed since the partial was shipped).
         let next = behind.first?.name ?? active?.name
-        let partial = t.partial.flatMap { p in next.map { TargetDirectory.partialName(for: $0) } == p.file ? p : nil }
+        let partial = t.partial.flatMap { p in next.map { TargetKeys.partialName(for: $0) } == p.file ? p : nil }
         var lsn = t.lastLSN, time = t.lastCommitTime.flatMap(parseTimestamp)
         if let partial, partial.lastLSN > lsn ?? 0 { lsn = partial.lastLSN; time = parseTimestamp(partial.lastCommitTime) }
         var seconds: Double?

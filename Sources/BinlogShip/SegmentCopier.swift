@@ -26,12 +26,15 @@ struct SegmentCopier {
     final class Pending {
         let upload: TargetUpload
         let target: String
+        /// Where the object will be, for messages.
+        let address: String
         let segment: VerifiedSegment
         fileprivate let input: FileDescriptor
 
-        fileprivate init(upload: TargetUpload, target: String, segment: VerifiedSegment, input: FileDescriptor) {
+        fileprivate init(upload: TargetUpload, store: TargetStore, segment: VerifiedSegment, input: FileDescriptor) {
             self.upload = upload
-            self.target = target
+            target = store.name
+            address = store.address(of: upload.key)
             self.segment = segment
             self.input = input
         }
@@ -63,7 +66,7 @@ struct SegmentCopier {
             do {
                 upload = try d.store.beginUpload(d.finalName)
                 try write(segment, from: input, to: upload!)
-                return .success(Pending(upload: upload!, target: d.store.name, segment: segment, input: input))
+                return .success(Pending(upload: upload!, store: d.store, segment: segment, input: input))
             } catch {
                 upload?.abort()
                 return .failure(shipError(error, target: d.store.name))
@@ -120,7 +123,7 @@ struct SegmentCopier {
                 throw FormatError(.corrupted, "source segment changed between verification and copy", path: segment.path,
                                   hint: "sealed segments are immutable; something rewrites this binlog directory")
             }
-            throw FormatError(.corrupted, "copy reads back differently from the verified source", path: p.upload.key,
+            throw FormatError(.corrupted, "copy reads back differently from the verified source", path: p.address,
                               hint: "the target's storage returned other bytes than were written; check it before shipping there again")
         }
     }

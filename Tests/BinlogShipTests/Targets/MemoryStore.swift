@@ -19,6 +19,9 @@ final class MemoryStore: TargetStore, @unchecked Sendable {
         var corruptUpload: Set<String> = []
         /// `checkReachable` fails: a missing bucket, an unmounted disk.
         var unreachable = false
+        /// Publishing overwrites whatever is there, as a store that ignores `If-None-Match` would:
+        /// a broken backend, which the conformance suite must reject.
+        var overwriteExisting = false
     }
 
     let name: String
@@ -91,7 +94,7 @@ final class MemoryStore: TargetStore, @unchecked Sendable {
             if faults.failPublish.contains(publishes) {
                 throw ShipError(.io, "unable to put \(key): injected fault (publish \(publishes))", target: name, path: address(of: key))
             }
-            if let existing = objects[key], !replace {
+            if let existing = objects[key], !replace, !faults.overwriteExisting {
                 if existing == bytes { return .alreadyThere }
                 let at = zip(existing, bytes).prefix { $0 == $1 }.count
                 throw ShipError(.corruption, "conflict: the target already has \(key) with other bytes (\(existing.count) bytes, the upload's \(bytes.count); they differ from offset \(at)); nothing was overwritten",

@@ -28,9 +28,14 @@ class TargetStoreConformance: XCTestCase {
         ("EpochHistoriesArePublishedOnceAndReadBack", { try $0.checkEpochHistoriesArePublishedOnceAndReadBack() })
     ]
 
+    /// The check running now, for failure messages.
+    private(set) var currentCheck: String?
+
     /// Runs every check against this backend.
     func runConformance(file: StaticString = #filePath, line: UInt = #line) {
+        defer { currentCheck = nil }
         for check in Self.checks {
+            currentCheck = check.name
             do { try check.run(self) } catch {
                 XCTFail("conformance check \(check.name) failed on \(String(describing: type(of: self))): \(error)", file: file, line: line)
             }
@@ -251,4 +256,37 @@ final class MemoryStoreConformanceTests: TargetStoreConformance {
     }
 
     func testConformance() { runConformance() }
+}
+
+/// The suite rejects a broken backend: a store that overwrites an existing object on publish
+/// (as an S3 server that ignores `If-None-Match` would) fails exactly the never-overwrite checks.
+final class BrokenStoreConformanceTests: TargetStoreConformance {
+    private var failedChecks: Set<String> = []
+
+    override func makeStore() throws -> TargetStore {
+        let store = MemoryStore(name: "broken")
+        store.inject { $0.overwriteExisting = true }
+        return store
+    }
+
+    override func makeUnreachableStore() throws -> TargetStore {
+        let store = MemoryStore(name: "broken")
+        store.inject { $0.unreachable = true }
+        return store
+    }
+
+    /// Collects the failures of the checks instead of failing this test.
+    override func recordFailure(withDescription description: String, inFile filePath: String, atLine lineNumber: Int, expected: Bool) {
+        guard let check = currentCheck else {
+            return super.recordFailure(withDescription: description, inFile: filePath, atLine: lineNumber, expected: expected)
+        }
+        failedChecks.insert(check)
+    }
+
+    func testTheSuiteRejectsAStoreThatOverwrites() {
+        runConformance()
+        // Histories survive it (publishing one looks first), but not the race the lock guards.
+        XCTAssertEqual(failedChecks, ["PuttingOtherBytesIsAConflictAndNothingIsOverwritten", "ConcurrentUploadsOfOneKeyNeverOverwrite",
+                                      "PuttingTheSameBytesAgainIsAlreadyThere"])
+    }
 }

@@ -49,6 +49,9 @@ public struct TargetVerification: Codable, Sendable {
         let view = try LocalView(store)
         defer { view.close() }
         try v.check(store, view, decode: decode, state: state, source: source)
+        v.problem = v.problem.map(view.describe)
+        v.file = v.file.map(view.describe)
+        v.warnings = v.warnings.map(view.describe)
         return v
     }
 

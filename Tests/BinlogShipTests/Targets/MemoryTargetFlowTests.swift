@@ -130,7 +130,10 @@ final class MemoryTargetFlowTests: XCTestCase {
         XCTAssertEqual(e.offset, 300)
         XCTAssertEqual(e.path, "memory://m1/" + segmentName(1))
         XCTAssertEqual(f.m1.snapshot[segmentName(1)], other, "nothing was overwritten")
-        XCTAssertEqual(try TargetVerification.run("m1", config: f.config).outcome, .corruption)
+        let v = try TargetVerification.run("m1", config: f.config)
+        XCTAssertEqual(v.outcome, .corruption)
+        XCTAssertEqual(v.file, "memory://m1/" + segmentName(1), "the object, not the scratch copy verify read")
+        XCTAssertEqual(v.offset, 300)
     }
 
     /// A target that lost a segment it was given fails the next run (not found) and verify calls it lost.

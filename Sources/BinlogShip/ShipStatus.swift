@@ -28,6 +28,9 @@ public struct ShipStatus: Codable, Sendable {
         /// Master commit time of the source's newest transaction minus the target's; nil when
         /// the target holds nothing yet while the source has transactions.
         public var secondsBehind: Double?
+        /// What the target's backend guarantees beyond the contract (`TargetCapabilities`);
+        /// nil for a target that is no longer configured.
+        public var guarantees: [String]?
     }
 
     public var source: String
@@ -77,7 +80,9 @@ public struct ShipStatus: Codable, Sendable {
         for name in names {
             let configured = config.targets.first { $0.name == name }
             let t = state?.targets[name] ?? ShipState.TargetState(path: configured?.path ?? "")
-            status.targets.append(target(name, t, configured: configured != nil, listing: listing, active: active, newest: newest))
+            var entry = target(name, t, configured: configured != nil, listing: listing, active: active, newest: newest)
+            entry.guarantees = configured.map { config.openStore($0).capabilities.names }
+            status.targets.append(entry)
         }
         return status
     }

@@ -29,12 +29,14 @@ public struct TargetCapabilities: OptionSet, Sendable, CustomStringConvertible {
     /// A published object survives a power loss once `publish` returns (fsync of file and directory).
     public static let durablePublish = TargetCapabilities(rawValue: 1 << 3)
 
-    public var description: String {
-        let names: [(TargetCapabilities, String)] = [(.conditionalPut, "conditional put"), (.serverChecksum, "server-side checksum"),
-                                                     (.objectLock, "object lock"), (.durablePublish, "durable publish")]
-        let held = names.filter { contains($0.0) }.map(\.1)
-        return held.isEmpty ? "none" : held.joined(separator: ", ")
+    /// The capabilities held, in words, in a fixed order.
+    public var names: [String] {
+        let all: [(TargetCapabilities, String)] = [(.conditionalPut, "conditional put"), (.serverChecksum, "server-side checksum"),
+                                                   (.objectLock, "object lock"), (.durablePublish, "durable publish")]
+        return all.filter { contains($0.0) }.map(\.1)
     }
+
+    public var description: String { names.isEmpty ? "none" : names.joined(separator: ", ") }
 }
 
 /// What `TargetUpload.publish` did.

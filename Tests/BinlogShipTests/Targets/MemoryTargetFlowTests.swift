@@ -64,6 +64,7 @@ final class MemoryTargetFlowTests: XCTestCase {
         XCTAssertEqual(status.targets.map(\.segmentsBehind), [0, 0])
         XCTAssertEqual(status.targets.map(\.lastSegment), [segmentName(3), segmentName(3)])
         XCTAssertEqual(status.targets.map(\.secondsBehind), [0, 0])
+        XCTAssertEqual(status.targets.map(\.guarantees), [["conditional put"], ["conditional put"]], "the fake's capabilities")
         XCTAssertEqual(LagCheck.evaluate(status, maxLag: 3600).map(\.ok), [true, true])
 
         // The active segment is sealed and one more follows: the sealed copy replaces the partial.

@@ -31,8 +31,6 @@ final class MemoryStore: TargetStore, @unchecked Sendable {
     private var objects: [String: [UInt8]] = [:]
     private var faults = Faults()
     private var publishes = 0
-    /// Uploads begun, published or not.
-    private(set) var staged = 0
 
     init(name: String) { self.name = name }
 
@@ -76,8 +74,7 @@ final class MemoryStore: TargetStore, @unchecked Sendable {
     }
 
     func beginUpload(_ key: String) throws -> TargetUpload {
-        locked { staged += 1 }
-        return Upload(store: self, key: key)
+        Upload(store: self, key: key)
     }
 
     func delete(_ key: String) throws {

@@ -51,7 +51,7 @@ public enum Purger {
                 plan.keptBecause = "\(entry.name) was sealed \(LagCheck.describe(age)) ago, within the retention of \(LagCheck.describe(retention))"
                 break
             }
-            if let missing = try config.targets.lazy.compactMap({ try lacking(entry, footer: footer, on: $0, state: state.targets[$0.name]) }).first {
+            if let missing = try config.targets.lazy.compactMap({ try lacking(entry, footer: footer, on: config.openStore($0), state: state.targets[$0.name]) }).first {
                 plan.keptBecause = missing
                 break
             }
@@ -68,19 +68,19 @@ public enum Purger {
     /// Why `target` does not hold a verified copy of `entry`, or nil when it does: it was
     /// shipped (or found identical) and verified, and the file is still there with the same
     /// size and footer.
-    private static func lacking(_ entry: BinlogDirectory.Entry, footer: SegmentFooter, on target: ShipTarget, state: ShipState.TargetState?) throws -> String? {
+    private static func lacking(_ entry: BinlogDirectory.Entry, footer: SegmentFooter, on target: TargetStore, state: ShipState.TargetState?) throws -> String? {
         guard let last = state?.lastSegment.flatMap(SegmentName.parse), last >= entry.name else {
             return "target \(target.name) has not received \(entry.name) yet" + (state?.lastSegment.map { " (it holds up to \($0))" } ?? "")
         }
-        let copy = target.path + "/" + entry.name.description
-        if let id = FileIdentity(path: copy), id == FileIdentity(path: entry.path) {
+        let key = entry.name.description, copy = target.address(of: key)
+        if target.isSameFile(key, as: entry.path) {
             return "target \(target.name)'s \(copy) is the source segment itself (the same file: device and inode), not a copy"
         }
-        guard let file = try? RegularFile.open(copy), let size = try? file.size() else {
+        guard let size = (try? target.stat(key))??.size else {
             return "target \(target.name) no longer has \(entry.name) (\(copy) cannot be opened)"
         }
         let at = size - Int64(SegmentFooter.size)
-        guard size == entry.size, let bytes = try? file.read(at: at, count: SegmentFooter.size),
+        guard size == entry.size, at >= 0, let bytes = try? target.read(key, range: at..<size),
               (try? bytes.withUnsafeBytes { try SegmentFooter.decode($0, offset: at) }) == footer else {
             return "target \(target.name)'s copy of \(entry.name) differs from the source (size or footer); run `binlog-ship verify \(target.name)`"
         }

@@ -31,6 +31,9 @@ public struct ShipConfig: Sendable {
     public var retention: Double?
     /// `check` fails when a target is further behind than this.
     public var maxLag: Double?
+    /// Opens a target's storage backend; a directory unless a test or another backend says
+    /// otherwise (docs/SHIPPING.md "Target backends").
+    public var openStore: @Sendable (ShipTarget) -> TargetStore = { DirectoryStore(target: $0) }
 
     public init() {}
 
@@ -102,7 +105,8 @@ public struct ShipConfig: Sendable {
     /// so every command (ship, status, check, purge, verify, forget) sees the same refusal.
     public func resolveSource(_ path: String) throws -> (ShipSource, String) {
         let source = try ShipSource(path: path)
-        for target in targets { try source.checkNotOverlapping(target) }
+        // Only a target in the local file system can be (or hold) the source's directory.
+        for target in targets where openStore(target).localDirectory != nil { try source.checkNotOverlapping(target) }
         return (source, stateDirectory.map(ShipTarget.normalize) ?? source.defaultStateDirectory)
     }
 

@@ -32,7 +32,7 @@ extension ShipRun {
             emit(.failed(sourceError!))
             return
         }
-        let file = TargetDirectory.partialName(for: active.name)
+        let file = TargetKeys.partialName(for: active.name)
         var copyTo: [TargetRun] = []
         for run in needing {
             do {
@@ -44,10 +44,10 @@ extension ShipRun {
                 fail(run, error)
             }
         }
-        let results = SegmentCopier.copy(segment, from: source, to: copyTo.map { SegmentCopier.Destination(directory: $0.directory, finalName: file) })
+        let results = SegmentCopier.copy(segment, from: source, to: copyTo.map { SegmentCopier.Destination(store: $0.store, finalName: file) })
         for (run, result) in zip(copyTo, results) {
             do {
-                try run.directory.publish(temp: try result.get(), as: file, replace: true)
+                try result.get().publish(replace: true)
                 run.result.partial = file
                 emit(.shippedPartial(target: run.name, file: file, bytes: segment.length, firstLSN: segment.header.firstLSN, lastLSN: segment.lastLSN))
                 let now = microsecondsNow()
@@ -64,12 +64,11 @@ extension ShipRun {
     /// not a prefix of the new one means the master undid a transaction a replica may have
     /// applied: a warning, and the partial is replaced.
     private func partialIsCurrent(_ file: String, on run: TargetRun, _ segment: VerifiedSegment) throws -> Bool {
-        guard let size = try run.directory.size(of: file) else { return false }
-        let path = run.directory.path + "/" + file
-        let isPrefix = try size <= segment.dataEnd && FileComparison.samePrefix(path, segment.path, length: size)
+        guard let size = try run.store.stat(file)?.size else { return false }
+        let isPrefix = try size <= segment.dataEnd && StoreComparison.samePrefix(run.store, file, segment.path, length: size)
         if !isPrefix {
             let w = ShipError(.divergence, "the partial copy \(file) the target held is not a prefix of the active segment now; a replica that applied it may hold a transaction the master undid",
-                              target: run.name, path: path, hint: "check that replica against the master (replica-apply reports divergence); rebuild it from a snapshot if needed")
+                              target: run.name, path: run.store.address(of: file), hint: "check that replica against the master (replica-apply reports divergence); rebuild it from a snapshot if needed")
             run.result.warnings.append(w)
             emit(.failed(w))
             return false

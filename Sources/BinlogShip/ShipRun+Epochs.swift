@@ -17,16 +17,16 @@ extension ShipRun {
         }
         for run in targets where run.isLive {
             do {
-                run.fence = try EpochHistory.newest(in: run.directory.path)?.history
+                run.fence = try run.store.newestHistory()
                 guard let source else { continue }
                 if let fence = run.fence, !fence.isAncestor(of: source) {
                     // The target knows a newer epoch (fenced) or another fork: segments decide below.
                     if source.isAncestor(of: fence) { continue }
                     throw ShipError(.splitBrain, "the target's epoch history (epoch \(fence.epoch)) and the source's (epoch \(source.epoch)) describe different forks",
-                                    target: run.name, path: run.directory.path,
+                                    target: run.name, path: run.store.location,
                                     hint: "two promotions were made from this source; only one master may ship into this target")
                 }
-                try source.publish(in: run.directory.path)
+                try run.store.publish(source)
                 run.fence = source
             } catch let e as FormatError {
                 fail(run, ShipError(e, target: run.name, context: "shipping the epoch history"))

@@ -52,11 +52,10 @@ extension ShipRun {
             do {
                 try checkFence(run, name: segment.name, firstLSN: segment.header.firstLSN, lastLSN: segment.lastLSN, path: segment.path)
                 try checkTargetFollows(run, segment)
-                guard let size = try run.directory.size(of: name) else { copyTo.append(run); continue }
-                let existing = run.directory.path + "/" + name
-                if let at = try FileComparison.firstDifference(existing, segment.path, length: max(size, segment.length)) {
+                guard let size = try run.store.stat(name)?.size else { copyTo.append(run); continue }
+                if let at = try StoreComparison.firstDifference(run.store, name, segment.path, length: max(size, segment.length)) {
                     throw ShipError(.corruption, "conflict: the target already has \(name) with other bytes (\(size) bytes, the source's \(segment.length); they differ from offset \(at)); nothing was overwritten",
-                                    target: run.name, path: existing, offset: at,
+                                    target: run.name, path: run.store.address(of: name), offset: at,
                                     hint: "a forked master, a second master shipping into this inbox, or a damaged copy: compare the files, move the wrong one aside, and rerun")
                 }
                 batch.entries.append((run, .present))
@@ -65,7 +64,7 @@ extension ShipRun {
                 batch.stop(run, error)
             }
         }
-        let written = SegmentCopier.write(segment, to: copyTo.map { SegmentCopier.Destination(directory: $0.directory, finalName: name) })
+        let written = SegmentCopier.write(segment, to: copyTo.map { SegmentCopier.Destination(store: $0.store, finalName: name) })
         for (run, result) in zip(copyTo, written) {
             switch result {
             case .success(let pending):
@@ -85,7 +84,7 @@ extension ShipRun {
         let proven = batch.proven()
         for (run, entry) in batch.entries {
             guard run.isLive else {
-                if case .written(let i) = entry, case .success(let temp) = proven[i] { unlink(temp) }
+                if case .written(let i) = entry, case .success(let upload) = proven[i] { upload.abort() }
                 continue
             }
             do {
@@ -95,7 +94,7 @@ extension ShipRun {
                     emit(.alreadyPresent(target: run.name, file: name))
                     try recordSealed(batch.segment, on: run, copied: false)
                 case .written(let i):
-                    if try run.directory.publish(temp: try proven[i].get(), as: name, replace: false) == .alreadyThere {
+                    if try proven[i].get().publish(replace: false) == .alreadyThere {
                         // Another run (another state directory) published the same bytes first.
                         run.result.alreadyPresent.append(name)
                         emit(.alreadyPresent(target: run.name, file: name))
@@ -133,17 +132,16 @@ extension ShipRun {
     /// The target holds `segment`, verified: remove the partial it replaces (warning when the
     /// partial was not a prefix of it) and move the target's position.
     private func recordSealed(_ segment: VerifiedSegment, on run: TargetRun, copied: Bool) throws {
-        let partial = TargetDirectory.partialName(for: segment.name)
-        if let size = try run.directory.size(of: partial) {
-            let path = run.directory.path + "/" + partial
-            if try size > segment.dataEnd || !FileComparison.samePrefix(path, segment.path, length: size) {
+        let partial = TargetKeys.partialName(for: segment.name)
+        if let size = try run.store.stat(partial)?.size {
+            if try size > segment.dataEnd || !StoreComparison.samePrefix(run.store, partial, segment.path, length: size) {
                 let w = ShipError(.divergence, "the partial copy \(partial) the target held is not a prefix of the sealed segment; a replica that applied it may hold a transaction the master undid",
-                                  target: run.name, path: path,
+                                  target: run.name, path: run.store.address(of: partial),
                                   hint: "check that replica against the master (replica-apply reports divergence); rebuild it from a snapshot if needed")
                 run.result.warnings.append(w)
                 emit(.failed(w))
             }
-            try run.directory.remove(partial)
+            try run.store.delete(partial)
             run.result.removed.append(partial)
             emit(.removed(target: run.name, file: partial, reason: "replaced by the sealed segment"))
         }
@@ -196,7 +194,7 @@ final class Batch {
     let segment: VerifiedSegment
     var entries: [(run: TargetRun, entry: Entry)] = []
     var pending: [SegmentCopier.Pending] = []
-    private var results: [Result<String, ShipError>] = []
+    private var results: [Result<TargetUpload, ShipError>] = []
     private var proving: DispatchGroup?
 
     init(_ segment: VerifiedSegment) { self.segment = segment }
@@ -219,7 +217,7 @@ final class Batch {
     }
 
     /// Waits for the proofs: one result per `pending`, in order.
-    func proven() -> [Result<String, ShipError>] {
+    func proven() -> [Result<TargetUpload, ShipError>] {
         proving?.wait()
         return proving == nil ? SegmentCopier.prove(pending) : results
     }

@@ -6,7 +6,7 @@ import Glibc
 
 /// One target's progress during a run.
 final class TargetRun {
-    let directory: TargetDirectory
+    let store: TargetStore
     var state: ShipState.TargetState
     /// The newest segment the target holds, recorded in the state.
     var position: ChainPosition?
@@ -20,17 +20,18 @@ final class TargetRun {
     /// The newest epoch history the target holds (ShipRun+Epochs.swift).
     var fence: EpochHistory?
     var result: ShipReport.TargetResult
-    var name: String { directory.target.name }
+    let name: String
     var isLive: Bool { error == nil }
 
-    init(target: ShipTarget, state: ShipState.TargetState?) {
-        directory = TargetDirectory(target: target)
-        var s = state ?? ShipState.TargetState(path: target.path)
-        s.path = target.path
+    init(target: ShipTarget, store: TargetStore, state: ShipState.TargetState?) {
+        self.store = store
+        name = target.name
+        var s = state ?? ShipState.TargetState(path: store.location)
+        s.path = store.location
         self.state = s
         position = s.position
         expected = position
-        result = ShipReport.TargetResult(name: target.name, path: target.path)
+        result = ShipReport.TargetResult(name: target.name, path: store.location)
     }
 
     /// Whether the target still lacks `segment`: it has nothing yet, or only older segments.
@@ -48,7 +49,7 @@ final class ShipRun {
     init(shipper: Shipper, state: ShipState) throws {
         self.shipper = shipper
         self.state = state
-        targets = shipper.config.targets.map { TargetRun(target: $0, state: state.targets[$0.name]) }
+        targets = shipper.config.targets.map { TargetRun(target: $0, store: shipper.config.openStore($0), state: state.targets[$0.name]) }
     }
 
     var report: ShipReport {
@@ -84,7 +85,8 @@ final class ShipRun {
     /// fence there whatever this run's state directory is (ShipTargetsRecord).
     private func recordTargetsInMaster() throws {
         guard let master = shipper.source.masterPath else { return }
-        let paths = targets.map(\.directory.path) + state.targets.values.map(\.path)
+        // Only directories can be fenced by a promotion writing into them (docs/FAILOVER.md).
+        let paths = targets.compactMap(\.store.localDirectory) + state.targets.values.map(\.path)
         do { try ShipTargetsRecord.record(targets: paths, stateDirectory: shipper.stateDirectory, master: master) } catch {
             var e = shipError(error, context: "unable to record the targets in the master directory")
             e.hint = e.hint ?? "binlog-ship records where it ships in \(ShipTargetsRecord.path(inMaster: master)) before shipping, so that the master finds a promotion's fence there (docs/FAILOVER.md); give this user write access to \(master)/\(ShipTargetsRecord.directoryName)"
@@ -94,20 +96,20 @@ final class ShipRun {
 
     private func prepare(_ run: TargetRun) {
         do {
-            try run.directory.checkExists()
-            for temp in run.directory.removeStaleTemporaries() {
+            try run.store.checkReachable()
+            for temp in run.store.removeStaleUploads() {
                 run.result.removed.append(temp)
                 emit(.removed(target: run.name, file: temp, reason: "temp file of an interrupted run"))
             }
             guard let position = run.position else { return }
-            guard try run.directory.size(of: position.segment.description) != nil else {
+            guard try run.store.stat(position.segment.description) != nil else {
                 throw ShipError(.notFound, "the target no longer holds \(position.segment), the last segment shipped to it" + (run.state.shippedAt.map { " (at \($0))" } ?? ""),
-                                target: run.name, path: run.directory.path,
+                                target: run.name, path: run.store.location,
                                 hint: "if its file system is not mounted, mount it and rerun; if it was wiped or replaced on purpose, run `binlog-ship forget \(run.name)` and the next run ships it everything the source holds")
             }
-            for file in try run.directory.names() {
-                guard let sealed = TargetDirectory.segment(ofPartial: file), sealed <= position.segment else { continue }
-                try run.directory.remove(file)
+            for file in try run.store.list().map(\.key) {
+                guard let sealed = TargetKeys.segment(ofPartial: file), sealed <= position.segment else { continue }
+                try run.store.delete(file)
                 run.result.removed.append(file)
                 emit(.removed(target: run.name, file: file, reason: "superseded by the sealed segment"))
             }

@@ -28,6 +28,9 @@ public struct ShipStatus: Codable, Sendable {
         /// Master commit time of the source's newest transaction minus the target's; nil when
         /// the target holds nothing yet while the source has transactions.
         public var secondsBehind: Double?
+        /// What the target's backend guarantees beyond the contract (`TargetCapabilities`);
+        /// nil for a target that is no longer configured.
+        public var guarantees: [String]?
     }
 
     public var source: String
@@ -77,7 +80,9 @@ public struct ShipStatus: Codable, Sendable {
         for name in names {
             let configured = config.targets.first { $0.name == name }
             let t = state?.targets[name] ?? ShipState.TargetState(path: configured?.path ?? "")
-            status.targets.append(target(name, t, configured: configured != nil, listing: listing, active: active, newest: newest))
+            var entry = target(name, t, configured: configured != nil, listing: listing, active: active, newest: newest)
+            entry.guarantees = configured.map { config.openStore($0).capabilities.names }
+            status.targets.append(entry)
         }
         return status
     }
@@ -88,7 +93,7 @@ public struct ShipStatus: Codable, Sendable {
         // A partial copy counts when it is of the next segment the target needs (the active
         // one, or the one sealed since the partial was shipped).
         let next = behind.first?.name ?? active?.name
-        let partial = t.partial.flatMap { p in next.map { TargetDirectory.partialName(for: $0) } == p.file ? p : nil }
+        let partial = t.partial.flatMap { p in next.map { TargetKeys.partialName(for: $0) } == p.file ? p : nil }
         var lsn = t.lastLSN, time = t.lastCommitTime.flatMap(parseTimestamp)
         if let partial, partial.lastLSN > lsn ?? 0 { lsn = partial.lastLSN; time = parseTimestamp(partial.lastCommitTime) }
         var seconds: Double?

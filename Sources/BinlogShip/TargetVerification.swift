@@ -39,18 +39,24 @@ public struct TargetVerification: Codable, Sendable {
         let target = config.target(nameOrPath) ?? ShipTarget(path: nameOrPath)
         if let path = config.source {
             let (s, stateDirectory) = try config.resolveSource(path)
-            try s.checkNotOverlapping(target)
+            if config.openStore(target).localDirectory != nil { try s.checkNotOverlapping(target) }
             source = try s.list()
             state = try ShipState.load(directory: stateDirectory)?.targets[target.name]
         }
-        try TargetDirectory(target: target).checkExists()
-        var v = TargetVerification(target: target.name, path: target.path)
-        try v.check(target, decode: decode, state: state, source: source)
+        let store = config.openStore(target)
+        try store.checkReachable()
+        var v = TargetVerification(target: target.name, path: store.location)
+        let view = try LocalView(store)
+        defer { view.close() }
+        try v.check(store, view, decode: decode, state: state, source: source)
+        v.problem = v.problem.map(view.describe)
+        v.file = v.file.map(view.describe)
+        v.warnings = v.warnings.map(view.describe)
         return v
     }
 
-    private mutating func check(_ target: ShipTarget, decode: Bool, state: ShipState.TargetState?, source: ShipSource.Listing?) throws {
-        let dir = BinlogDirectory(path: target.path)
+    private mutating func check(_ store: TargetStore, _ view: LocalView, decode: Bool, state: ShipState.TargetState?, source: ShipSource.Listing?) throws {
+        let dir = BinlogDirectory(path: view.directory)
         let sealed = try dir.list().segments.filter { !$0.name.isActive }
         let report = try dir.verify(decode: decode, expectedSource: state?.sourceID.flatMap(UUID.init(uuidString:)))
         segments = sealed.count
@@ -79,7 +85,7 @@ public struct TargetVerification: Codable, Sendable {
             outcome = .lost
             problem = "the target lacks " + lost.joined(separator: ", ") + ", which the shipper delivered: lost"
         }
-        if outcome != .corruption { try checkPartial(target, sealed: sealed, decode: decode) }
+        if outcome != .corruption { try checkPartial(store, view, sealed: sealed, decode: decode) }
     }
 
     /// The first sealed segment of the target whose copy is not the source's segment of that
@@ -112,11 +118,10 @@ public struct TargetVerification: Codable, Sendable {
 
     /// A partial copy must read cleanly to its end (the shipper copies whole transactions
     /// only) and follow the newest sealed segment; one whose sealed segment is there is stale.
-    private mutating func checkPartial(_ target: ShipTarget, sealed: [BinlogDirectory.Entry], decode: Bool) throws {
-        let names = try TargetDirectory(target: target).names().filter { TargetDirectory.segment(ofPartial: $0) != nil }
-        for file in names {
-            let name = TargetDirectory.segment(ofPartial: file)!
-            let path = target.path + "/" + file
+    private mutating func checkPartial(_ store: TargetStore, _ view: LocalView, sealed: [BinlogDirectory.Entry], decode: Bool) throws {
+        let partials = try store.list().compactMap { o in TargetKeys.segment(ofPartial: o.key).map { (o.key, $0) } }
+        for (file, name) in partials {
+            let path = view.path(of: file)
             if sealed.contains(where: { $0.name >= name }) {
                 warnings.append("\(file) is superseded by sealed segments; the next ship run removes it")
                 continue

@@ -25,6 +25,7 @@ struct Status: ParsableCommand {
                 printLine("")
                 printLine("target \(t.name)" + (t.configured ? "" : "  (NOT CONFIGURED: state only; `binlog-ship forget \(t.name)` drops it)"))
                 printLine("  path          \(t.path)")
+                if let g = t.guarantees { printLine("  guarantees    " + (g.isEmpty ? "none" : g.joined(separator: ", "))) }
                 printLine("  last shipped  " + (t.lastSegment.map { "\($0)  LSN \(t.lastLSN ?? 0)  committed \(t.lastCommitTime ?? "-")  shipped \(t.shippedAt ?? "-")" } ?? "nothing yet"))
                 if let p = t.partial { printLine("  partial       \(p)  LSN \(t.partialLastLSN ?? 0)") }
                 let seconds = t.secondsBehind.map { LagCheck.describe($0) } ?? "everything"

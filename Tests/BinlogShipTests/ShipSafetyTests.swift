@@ -163,21 +163,25 @@ final class ShipSafetyTests: XCTestCase {
     func testPublishingOntoIdenticalBytesIsSuccessAndOntoOtherBytesAConflict() throws {
         let f = try ShipFixture(targets: ["a"])
         try f.master.sealedSegments(1)
-        let target = TargetDirectory(target: f.config.targets[0])
+        let target = DirectoryStore(target: f.config.targets[0])
         let name = segmentName(1)
         let source = f.master.segmentPath(1)
+        // Staged before another run's file appears under the name.
+        let first = try target.beginUpload(name)
         try FileManager.default.copyItem(atPath: source, toPath: f.a + "/" + name)
-        let temp = f.a + "/.tmp-1-1-" + name
-        try FileManager.default.copyItem(atPath: source, toPath: temp)
-        XCTAssertEqual(try target.publish(temp: temp, as: name, replace: false), .alreadyThere)
-        XCTAssertFalse(FileManager.default.fileExists(atPath: temp), "the temp file is removed")
+        var sourceBytes = try bytes(source)
+        try sourceBytes.withUnsafeBytes { try first.write($0, at: 0) }
+        XCTAssertEqual(try first.publish(replace: false), .alreadyThere)
+        XCTAssertEqual(try f.files(f.a), [name], "the temp file is removed")
 
-        try FileManager.default.copyItem(atPath: source, toPath: temp)
-        try flipByte(temp, at: 100)
-        let e = configError { _ = try target.publish(temp: temp, as: name, replace: false) }
+        sourceBytes[100] ^= 0xFF
+        let second = try target.beginUpload(name)
+        try sourceBytes.withUnsafeBytes { try second.write($0, at: 0) }
+        let e = configError { _ = try second.publish(replace: false) }
         XCTAssertEqual(e?.kind, .corruption)
         XCTAssertEqual(e?.offset, 100)
         XCTAssertEqual(try bytes(f.a + "/" + name), try bytes(source), "nothing was overwritten")
+        XCTAssertEqual(try f.files(f.a), [name], "the temp file is removed")
     }
 
     // MARK: verify compares with the source

@@ -269,7 +269,7 @@ final class SegmentCopierTests: XCTestCase {
         let entry = try XCTUnwrap(try ShipSource(path: f.master.root).list().sealed.first)
         let segment = try VerifiedSegment(entry: entry)
         try flipByte(entry.path, at: 200)
-        let results = SegmentCopier.copy(segment, to: [SegmentCopier.Destination(directory: TargetDirectory(target: f.config.targets[0]), finalName: entry.name.description)])
+        let results = SegmentCopier.copy(segment, to: [SegmentCopier.Destination(store: DirectoryStore(target: f.config.targets[0]), finalName: entry.name.description)])
         guard case .failure(let e) = results[0] else { return XCTFail("a changed source was copied") }
         XCTAssertEqual(e.kind, .corruption)
         XCTAssertTrue(e.message.contains("source segment changed"), e.message)

@@ -27,6 +27,7 @@ final class StatusPurgeTests: XCTestCase {
         let unshipped = try [3, 4].map { try FileDescriptor(path: f.master.segmentPath($0), flags: O_RDONLY).size() }.reduce(0, +)
         XCTAssertEqual(a.bytesBehind, unshipped + s.activeCommittedBytes)
         XCTAssertNotNil(a.lastSuccessAt)
+        XCTAssertEqual(a.guarantees, ["conditional put", "durable publish"], "a directory's capabilities")
 
         // With the partial shipped, only the sealed segments are behind in LSNs.
         try f.ship(includeActive: true)

@@ -81,7 +81,9 @@ final class ShipCommandTests: XCTestCase {
         let entries = try XCTUnwrap(json["targets"] as? [[String: Any]])
         XCTAssertEqual(entries.map { $0["name"] as? String }, ["nas", "usb"])
         XCTAssertEqual(entries.map { $0["segmentsBehind"] as? Int }, [0, 0])
-        XCTAssertTrue(try ship(["status"] + flags).stdout.contains("target nas"))
+        let text = try ship(["status"] + flags).stdout
+        XCTAssertTrue(text.contains("target nas"), text)
+        XCTAssertTrue(text.contains("  guarantees    conditional put, durable publish\n"), text)
         XCTAssertEqual(try ship(["check"] + flags + ["--max-lag", "1h"]).status, 0)
         let verify = try ship(["verify"] + flags + ["nas"])
         XCTAssertEqual(verify.status, 0, verify.stderr)

@@ -43,19 +43,26 @@ struct AttemptFailure: Error {
                                         hint: throttled ? "the server is throttling; lower the bandwidth or rerun later" : "the server is failing; rerun later")
             }
             if let skew = Self.clockSkew(r, client: client) {
-                return client.makeError(.clockSkew, "unable to \(call.operation): this machine's clock is \(skew) s off the server's (HTTP \(r.status)"
-                                        + (code.map { " \($0)" } ?? "") + ")", key: call.key, code: code,
+                let off = skew == 0 ? "too far off the server's" : "\(skew) s off the server's"
+                return client.makeError(.clockSkew, "unable to \(call.operation): this machine's clock is \(off) (HTTP \(r.status)"
+                                        + (document.map { " \($0.code): \($0.message)" } ?? "") + ")", key: call.key, code: code,
                                         hint: "set this machine's clock right (chrony or systemd-timesyncd); Signature V4 allows 15 minutes of skew")
             }
             return Self.classify(status: r.status, body: r.body, document: document, code: code, call: call, client: client)
         }
     }
 
-    /// Seconds between the server's Date header and the signing clock, when a 403 comes with more
-    /// than Signature V4's 15 minutes between them. Not every server says RequestTimeTooSkewed
-    /// (rclone answers AccessDenied, a HEAD carries no code at all); the Date header tells anyway.
+    /// Seconds between the server's Date header and the signing clock, when a 4xx comes with more
+    /// than Signature V4's 15 minutes between them (0 when the skew is known but not its size).
+    /// Not every server says RequestTimeTooSkewed (rclone answers AccessDenied, a HEAD carries no
+    /// code at all); the Date header tells anyway.
     static func clockSkew(_ r: HTTPResponse, client: S3Client) -> Int? {
-        guard r.status == 403, let text = r.header("date") else { return nil }
+        if r.status == 403, let doc = S3ErrorDocument(r.body), doc.code == "AccessDenied",
+           doc.message.lowercased().contains("request time") {
+            // rclone's words for RequestTimeTooSkewed, with no Date header to measure by.
+            return 0
+        }
+        guard (400..<500).contains(r.status), let text = r.header("date") else { return nil }
         let f = DateFormatter()
         f.locale = Locale(identifier: "en_US_POSIX")
         f.timeZone = TimeZone(identifier: "GMT")

@@ -58,8 +58,9 @@ extension S3Client {
         if r.status == 412 || r.status == 409 {
             throw makeError(.alreadyExists, "unable to complete multipart upload: an object already holds the key", key: key, code: "PreconditionFailed")
         }
-        // S3 may answer 200 with an <Error> document when completion fails late.
-        guard let root = XMLNode.parse(r.body), root.name == "CompleteMultipartUploadResult" else {
+        // S3 may answer 200 with an <Error> document when completion fails late. The result's root
+        // is CompleteMultipartUploadResult on AWS, CompleteMultipartUploadResponse on moto.
+        guard let root = XMLNode.parse(r.body), root.name.hasPrefix("CompleteMultipartUpload") else {
             let doc = S3ErrorDocument(r.body)
             throw makeError(.unavailable, "unable to complete multipart upload" + (doc.map { ": \($0.code): \($0.message)" } ?? ": no result document"),
                             key: key, code: doc?.code, hint: "rerun; the upload was aborted and nothing is visible under the key")

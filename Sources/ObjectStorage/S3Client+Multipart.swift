@@ -6,8 +6,8 @@ extension S3Client {
     /// Content-MD5, the returned ETag checked), complete (with `If-None-Match: *` when
     /// `conditional`). Any failure aborts the upload so no parts are left billed; the object
     /// appears only when complete succeeds, so a reader never sees a partial object.
-    func putMultipart(_ key: String, _ data: Data, conditional: Bool) throws -> PutResult {
-        let uploadId = try createMultipartUpload(key)
+    func putMultipart(_ key: String, _ data: Data, conditional: Bool, extra: [(String, String)] = []) throws -> PutResult {
+        let uploadId = try createMultipartUpload(key, headers: extra)
         do {
             var etags: [String] = []
             var offset = 0
@@ -24,9 +24,9 @@ extension S3Client {
         }
     }
 
-    /// Starts an upload and returns its id.
-    public func createMultipartUpload(_ key: String) throws -> String {
-        let r = try perform(Call(method: "POST", key: key, query: [("uploads", "")], operation: "create multipart upload"))
+    /// Starts an upload (with `headers` such as an object lock's) and returns its id.
+    public func createMultipartUpload(_ key: String, headers: [(String, String)] = []) throws -> String {
+        let r = try perform(Call(method: "POST", key: key, query: [("uploads", "")], headers: headers, operation: "create multipart upload"))
         guard let root = XMLNode.parse(r.body), let id = root.value("UploadId"), !id.isEmpty else {
             throw makeError(.notS3, "unable to create multipart upload: no UploadId in the answer", key: key,
                             hint: "check that \(configuration.endpoint.absoluteString) is an S3 endpoint that supports multipart uploads")

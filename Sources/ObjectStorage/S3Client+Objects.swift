@@ -2,11 +2,12 @@ import Crypto
 import Foundation
 
 extension S3Client {
-    /// Creates the configured bucket (in the configured region).
-    public func createBucket() throws {
+    /// Creates the configured bucket (in the configured region), with object lock enabled if asked.
+    public func createBucket(objectLock: Bool = false) throws {
         let body = configuration.region == "us-east-1" ? Data() : Data(
             "<CreateBucketConfiguration><LocationConstraint>\(xmlEscape(configuration.region))</LocationConstraint></CreateBucketConfiguration>".utf8)
-        _ = try perform(Call(method: "PUT", key: nil, body: body, operation: "create bucket"))
+        let headers = objectLock ? [("x-amz-bucket-object-lock-enabled", "true")] : []
+        _ = try perform(Call(method: "PUT", key: nil, headers: headers, body: body, operation: "create bucket"))
     }
 
     /// Every key under `prefix`, following continuation tokens (ListObjectsV2), in key order;
@@ -58,21 +59,28 @@ extension S3Client {
     }
 
     /// Removes `key` (S3 answers success for a key that is not there). An object under an object
-    /// lock is reported as `.retained`.
+    /// lock is reported as `.retained` and left alone: on a versioned bucket a DELETE would only
+    /// hide it behind a delete marker, which is not what a purge means.
     public func delete(_ key: String) throws {
+        if let info = try head(key), info.isRetained(at: now()) {
+            throw retained(info)
+        }
         do { _ = try perform(Call(method: "DELETE", key: key, operation: "delete"), accept: [404]) } catch let e as ObjectStorageError where e.kind == .accessDenied {
-            if let info = try? head(key), info.isRetained(at: now()) {
-                throw makeError(.retained, "unable to delete: object locked (\(info.lockMode ?? "legal hold"))", key: key,
-                                hint: "it can be removed once its retention ends")
-            }
+            if let info = try? head(key), info.isRetained(at: now()) { throw retained(info) }
             throw e
         }
     }
 
+    private func retained(_ info: S3ObjectInfo) -> ObjectStorageError {
+        let until = info.retainUntil.map { " until \(ISO8601DateFormatter().string(from: $0))" } ?? ""
+        return makeError(.retained, "unable to delete: object locked (\(info.legalHold ? "legal hold" : info.lockMode ?? "retention")\(until))",
+                         key: info.key, hint: "the object is kept by its object lock; it can be removed once the retention ends")
+    }
+
     /// Stores `data` under `key`, replacing what is there: single PUT with x-amz-checksum-sha256
     /// and Content-MD5, or multipart above the threshold; then checks what the server says it stored.
-    public func put(_ key: String, _ data: Data) throws -> PutResult {
-        try store(key, data, conditional: false)
+    public func put(_ key: String, _ data: Data, retention: S3Retention? = nil) throws -> PutResult {
+        try store(key, data, conditional: false, extra: retention?.headers ?? [])
     }
 
     /// Stores `data` under `key` only if nothing is there. An object with the same content already
@@ -106,9 +114,9 @@ extension S3Client {
         return second.status == 412 || second.status == 409 ? .enforced : .headThenPut
     }
 
-    func store(_ key: String, _ data: Data, conditional: Bool) throws -> PutResult {
-        if data.count > configuration.multipartThreshold { return try putMultipart(key, data, conditional: conditional) }
-        var headers = [("x-amz-checksum-sha256", Data(SHA256.hash(data: data)).base64EncodedString()),
+    func store(_ key: String, _ data: Data, conditional: Bool, extra: [(String, String)] = []) throws -> PutResult {
+        if data.count > configuration.multipartThreshold { return try putMultipart(key, data, conditional: conditional, extra: extra) }
+        var headers = extra + [("x-amz-checksum-sha256", Data(SHA256.hash(data: data)).base64EncodedString()),
                        ("content-md5", Data(Insecure.MD5.hash(data: data)).base64EncodedString())]
         if conditional { headers.append(("if-none-match", "*")) }
         let r = try perform(Call(method: "PUT", key: key, headers: headers, body: data, operation: "put"), accept: conditional ? [409, 412] : [])

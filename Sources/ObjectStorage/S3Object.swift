@@ -55,3 +55,20 @@ public struct PutResult: Sendable, Equatable {
     public var verification: PutVerification
     public var guarantee: ConditionalPutSupport?
 }
+
+/// An object lock to put on a new object: mode and retain-until date (the bucket must have been
+/// created with object lock enabled).
+public struct S3Retention: Sendable, Equatable {
+    public enum Mode: String, Sendable { case governance = "GOVERNANCE", compliance = "COMPLIANCE" }
+    public var mode: Mode
+    public var until: Date
+
+    public init(mode: Mode, until: Date) {
+        self.mode = mode
+        self.until = until
+    }
+
+    var headers: [(String, String)] {
+        [("x-amz-object-lock-mode", mode.rawValue), ("x-amz-object-lock-retain-until-date", ISO8601DateFormatter().string(from: until))]
+    }
+}

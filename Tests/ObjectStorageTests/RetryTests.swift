@@ -56,11 +56,11 @@ final class RetryTests: XCTestCase {
 
     func testExhaustedRetriesNameTheOperationTargetBucketAndKey() throws {
         let transport = ScriptedTransport(Array(repeating: .respond(503, Self.error("SlowDown"), [:]), count: 3))
-        XCTAssertThrowsError(try client(transport, attempts: 3).delete("seg/0001")) { error in
+        XCTAssertThrowsError(try client(transport, attempts: 3).get("seg/0001")) { error in
             let e = error as? ObjectStorageError
             XCTAssertEqual(e?.kind, .unavailable)
             XCTAssertEqual(e?.description, """
-            target offsite: unable to delete after 3 attempts: HTTP 503 SlowDown: m (bucket logs, key seg/0001, S3 code SlowDown)
+            target offsite: unable to get after 3 attempts: HTTP 503 SlowDown: m (bucket logs, key seg/0001, S3 code SlowDown)
             HINT: the server is throttling; lower the bandwidth or rerun later
             """)
         }

@@ -12,6 +12,28 @@ final class S3ServerTests: XCTestCase {
     func testSeaweedFS() throws { try runScenarios(.seaweedfs) }
     func testRclone() throws { try runScenarios(.rclone) }
 
+    /// moto keeps object locks: the lock is reported by HEAD, and delete refuses with `.retained`.
+    func testObjectLockIsReportedAsRetainedOnMoto() throws {
+        let server: S3TestServer
+        do { server = try S3TestServer.start(.moto) } catch let e as S3TestServer.Unavailable { throw XCTSkip("moto cannot start: \(e.description)") }
+        let client = try S3Client(ServerFixture(server: server).configuration(bucket: "locked"))
+        try client.createBucket(objectLock: true)
+        let until = Date().addingTimeInterval(86_400).timeIntervalSince1970.rounded()
+        _ = try client.put("seg/kept", Data("kept".utf8), retention: S3Retention(mode: .compliance, until: Date(timeIntervalSince1970: until)))
+        let info = try XCTUnwrap(client.head("seg/kept"))
+        XCTAssertEqual(info.lockMode, "COMPLIANCE")
+        XCTAssertEqual(info.retainUntil?.timeIntervalSince1970, until)
+        XCTAssertTrue(info.isRetained())
+        XCTAssertThrowsError(try client.delete("seg/kept")) { error in
+            XCTAssertEqual((error as? ObjectStorageError)?.kind, .retained, "\(error)")
+            XCTAssertEqual((error as? ObjectStorageError)?.key, "seg/kept")
+        }
+        XCTAssertEqual(try client.get("seg/kept"), Data("kept".utf8))
+        _ = try client.put("seg/free", Data("free".utf8))
+        try client.delete("seg/free")
+        XCTAssertNil(try client.head("seg/free"))
+    }
+
     func runScenarios(_ kind: S3TestServer.Kind) throws {
         let server: S3TestServer
         do { server = try S3TestServer.start(kind) } catch let e as S3TestServer.Unavailable {

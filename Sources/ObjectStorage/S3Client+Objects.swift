@@ -86,7 +86,8 @@ extension S3Client {
     /// Stores `data` under `key` only if nothing is there. An object with the same content already
     /// there counts as success (`created == false`); different content throws `.alreadyExists`.
     public func putIfAbsent(_ key: String, _ data: Data, support: ConditionalPutSupport) throws -> PutResult {
-        if support == .headThenPut, let existing = try head(key) {
+        // A HEAD first costs one request; a multipart body found already there saves its upload.
+        if support == .headThenPut || data.count > configuration.multipartThreshold, let existing = try head(key) {
             return try existingResult(existing, data, support)
         }
         do {

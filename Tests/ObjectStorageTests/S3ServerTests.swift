@@ -128,6 +128,14 @@ final class S3ServerTests: XCTestCase {
         XCTAssertThrowsError(try client.putIfAbsent("big/one", other, support: .headThenPut)) {
             XCTAssertEqual(($0 as? ObjectStorageError)?.kind, .alreadyExists)
         }
+        // Where the server honours If-None-Match, CompleteMultipartUpload must honour it too: the
+        // conditional completion of an upload whose key got taken meanwhile is refused.
+        if try client.probeConditionalPut(probeKey: "probe/multipart") == .enforced {
+            XCTAssertThrowsError(try client.store("big/one", other, conditional: true)) {
+                XCTAssertEqual(($0 as? ObjectStorageError)?.kind, .alreadyExists, "\($0)")
+            }
+        }
+        XCTAssertEqual(try client.get("big/one"), data, "never overwritten")
     }
 
     func wrongCredentials(_ f: ServerFixture) throws {

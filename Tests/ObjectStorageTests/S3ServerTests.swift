@@ -87,6 +87,11 @@ final class S3ServerTests: XCTestCase {
         XCTAssertEqual(try client.get(key, range: 10...99), data.subdata(in: 10..<100))
         XCTAssertNil(try client.head("seg/missing"))
         XCTAssertThrowsError(try client.get("seg/missing")) { XCTAssertEqual(($0 as? ObjectStorageError)?.kind, .noSuchKey) }
+        var unsigned = f.configuration()
+        unsigned.payloadSigning = .unsigned
+        let body = randomData(3000, &random)
+        XCTAssertEqual(try S3Client(unsigned).put("other/unsigned", body).created, true)
+        XCTAssertEqual(try client.get("other/unsigned"), body)
         try client.delete(key)
         XCTAssertNil(try client.head(key))
         XCTAssertEqual(try client.list(prefix: "seg/").count, 4)

@@ -113,6 +113,18 @@ final class RetryTests: XCTestCase {
         XCTAssertThrowsError(try S3Client(config)) { XCTAssertEqual(($0 as? ObjectStorageError)?.kind, .config) }
     }
 
+    /// libcurl already fails on most short bodies; this check catches the rest (a body that ends
+    /// where the connection closed, with no error from below).
+    func testABodyShorterThanItsContentLengthIsTruncated() {
+        let short = HTTPResponse(status: 200, headers: ["content-length": "10"], body: Data("12345".utf8))
+        XCTAssertThrowsError(try URLSessionTransport.checkLength(short, method: "GET")) { error in
+            XCTAssertEqual((error as? TransportFailure)?.kind, .truncated)
+            XCTAssertEqual((error as? TransportFailure)?.detail, "body of 5 bytes, Content-Length 10")
+        }
+        XCTAssertNoThrow(try URLSessionTransport.checkLength(HTTPResponse(status: 200, headers: ["content-length": "10"], body: Data()), method: "HEAD"))
+        XCTAssertNoThrow(try URLSessionTransport.checkLength(HTTPResponse(status: 200, headers: ["content-length": "5"], body: Data("12345".utf8)), method: "GET"))
+    }
+
     func testBandwidthLimitKeepsTheAverageRate() {
         let limiter = BandwidthLimiter(bytesPerSecond: 1_000_000)
         let start = Date()

@@ -61,7 +61,7 @@ public final class S3TestServer {
         var env = ProcessInfo.processInfo.environment
         env["RCLONE_CONFIG"] = dir.sub("rclone.conf")
         process.environment = env
-        FileManager.default.createFile(atPath: dir.sub("server.log"), contents: nil)
+        _ = FileManager.default.createFile(atPath: dir.sub("server.log"), contents: nil)
         let log = FileHandle(forWritingAtPath: dir.sub("server.log"))
         process.standardOutput = log
         process.standardError = log

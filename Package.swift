@@ -8,6 +8,7 @@ import PackageDescription
 //   BinlogApply  (BinlogFormat + GRDB): the one apply engine (master recovery and replicas)
 //   BinlogMaster (BinlogApply + SQLite hooks): capture, exec, load, rotate
 //   BinlogShip   (BinlogFormat + Yams, no SQLite): shipping segments to targets
+//   ObjectStorage (swift-crypto + Foundation only): an S3-compatible client (SigV4, retries, multipart)
 //   ReplicaStore (BinlogApply): replica directory, apply loop, snapshots, restore, status
 //   Failover     (ReplicaStore + BinlogMaster): candidates, promotion, fences
 //   Reports      (ReplicaStore): read-only reports on a store
@@ -33,6 +34,7 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         .systemLibrary(name: "CLZ4", providers: [.apt(["liblz4-dev"])]),
@@ -54,6 +56,7 @@ let package = Package(
         .target(name: "BinlogShip", dependencies: [
             "BinlogFormat", .product(name: "Yams", package: "Yams"),
         ]),
+        .target(name: "ObjectStorage", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "ReplicaStore", dependencies: [
             "BinlogFormat", "BinlogApply",
             .product(name: "GRDB", package: "GRDB.swift"),
@@ -99,6 +102,9 @@ let package = Package(
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         .testTarget(name: "BinlogShipTests", dependencies: ["BinlogShip", "BinlogFormat", "LogshipTestSupport"]),
+        .testTarget(name: "ObjectStorageTests", dependencies: [
+            "ObjectStorage", "LogshipTestSupport", .product(name: "Crypto", package: "swift-crypto"),
+        ]),
         .testTarget(name: "ReplicaTests", dependencies: ["ReplicaStore", "BinlogApply", "BinlogFormat", "LogshipTestSupport",
             .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "ReportTests", dependencies: ["Reports", "BinlogApply", "BinlogFormat", "LogshipTestSupport",

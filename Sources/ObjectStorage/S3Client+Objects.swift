@@ -1,0 +1,173 @@
+import Crypto
+import Foundation
+
+extension S3Client {
+    /// Creates the configured bucket (in the configured region), with object lock enabled if asked.
+    public func createBucket(objectLock: Bool = false) throws {
+        let body = configuration.region == "us-east-1" ? Data() : Data(
+            "<CreateBucketConfiguration><LocationConstraint>\(xmlEscape(configuration.region))</LocationConstraint></CreateBucketConfiguration>".utf8)
+        let headers = objectLock ? [("x-amz-bucket-object-lock-enabled", "true")] : []
+        _ = try perform(Call(method: "PUT", key: nil, headers: headers, body: body, operation: "create bucket"))
+    }
+
+    /// Every key under `prefix`, following continuation tokens (ListObjectsV2), in key order;
+    /// `pageSize` keys at most per request (S3's own limit is 1000).
+    public func list(prefix: String = "", pageSize: Int = 1000) throws -> [S3ListEntry] {
+        var entries: [S3ListEntry] = []
+        var token: String?
+        repeat {
+            var query = [("list-type", "2"), ("prefix", prefix), ("max-keys", String(pageSize))]
+            if let token { query.append(("continuation-token", token)) }
+            let r = try perform(Call(method: "GET", key: nil, query: query, operation: "list prefix \"\(prefix)\""))
+            guard let root = XMLNode.parse(r.body), root.name == "ListBucketResult" else {
+                throw makeError(.notS3, "unable to list prefix \"\(prefix)\": the answer is not a ListBucketResult", key: nil,
+                                hint: "check that \(configuration.endpoint.absoluteString) is an S3 endpoint and the addressing style")
+            }
+            for item in root.all("Contents") {
+                guard let key = item.value("Key") else { continue }
+                entries.append(S3ListEntry(key: key, size: Int64(item.value("Size") ?? "") ?? 0, etag: unquote(item.value("ETag") ?? "")))
+            }
+            token = root.value("IsTruncated") == "true" ? root.value("NextContinuationToken") : nil
+        } while token != nil
+        return entries
+    }
+
+    /// What the server holds under `key`, or nil when there is nothing there.
+    public func head(_ key: String) throws -> S3ObjectInfo? {
+        let r = try perform(Call(method: "HEAD", key: key, headers: [("x-amz-checksum-mode", "ENABLED")], operation: "head"), accept: [404])
+        if r.status == 404 { return nil }
+        let iso = ISO8601DateFormatter()
+        iso.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        let plain = ISO8601DateFormatter()
+        let until = r.header("x-amz-object-lock-retain-until-date").flatMap { iso.date(from: $0) ?? plain.date(from: $0) }
+        return S3ObjectInfo(key: key, size: Int64(r.header("content-length") ?? "") ?? 0, etag: unquote(r.header("etag") ?? ""),
+                            checksumSHA256: r.header("x-amz-checksum-sha256"), lockMode: r.header("x-amz-object-lock-mode"),
+                            retainUntil: until, legalHold: r.header("x-amz-object-lock-legal-hold") == "ON")
+    }
+
+    /// The object's bytes, all of them or `range` (inclusive offsets, as HTTP counts them).
+    public func get(_ key: String, range: ClosedRange<Int64>? = nil) throws -> Data {
+        var headers: [(String, String)] = []
+        if let range { headers.append(("range", "bytes=\(range.lowerBound)-\(range.upperBound)")) }
+        let r = try perform(Call(method: "GET", key: key, headers: headers, operation: range.map { "get range \($0)" } ?? "get"), accept: [404])
+        if r.status == 404 { throw makeError(.noSuchKey, "unable to get: no object", key: key) }
+        if let range, r.status != 206, r.body.count != Int(range.count) {
+            throw makeError(.notS3, "unable to get range \(range): the server answered HTTP \(r.status) with \(r.body.count) bytes",
+                            key: key, hint: "the endpoint does not honour Range requests")
+        }
+        return r.body
+    }
+
+    /// Removes `key` (S3 answers success for a key that is not there). An object under an object
+    /// lock is reported as `.retained` and left alone: on a versioned bucket a DELETE would only
+    /// hide it behind a delete marker, which is not what a purge means.
+    public func delete(_ key: String) throws {
+        if let info = try head(key), info.isRetained(at: now()) {
+            throw retained(info)
+        }
+        do { _ = try perform(Call(method: "DELETE", key: key, operation: "delete"), accept: [404]) } catch let e as ObjectStorageError where e.kind == .accessDenied {
+            if let info = try? head(key), info.isRetained(at: now()) { throw retained(info) }
+            throw e
+        }
+    }
+
+    private func retained(_ info: S3ObjectInfo) -> ObjectStorageError {
+        let until = info.retainUntil.map { " until \(ISO8601DateFormatter().string(from: $0))" } ?? ""
+        return makeError(.retained, "unable to delete: object locked (\(info.legalHold ? "legal hold" : info.lockMode ?? "retention")\(until))",
+                         key: info.key, hint: "the object is kept by its object lock; it can be removed once the retention ends")
+    }
+
+    /// Stores `data` under `key`, replacing what is there: single PUT with x-amz-checksum-sha256
+    /// and Content-MD5, or multipart above the threshold; then checks what the server says it stored.
+    public func put(_ key: String, _ data: Data, retention: S3Retention? = nil) throws -> PutResult {
+        try store(key, data, conditional: false, extra: retention?.headers ?? [])
+    }
+
+    /// Stores `data` under `key` only if nothing is there. An object with the same content already
+    /// there counts as success (`created == false`); different content throws `.alreadyExists`.
+    public func putIfAbsent(_ key: String, _ data: Data, support: ConditionalPutSupport) throws -> PutResult {
+        // A HEAD first costs one request; a multipart body found already there saves its upload.
+        if support == .headThenPut || data.count > configuration.multipartThreshold, let existing = try head(key) {
+            return try existingResult(existing, data, support)
+        }
+        do {
+            var result = try store(key, data, conditional: true)
+            result.guarantee = support
+            // Without the server's guarantee, look again: a writer racing into the window between
+            // HEAD and PUT shows up as different content (reported; it cannot be undone).
+            if support == .headThenPut, let after = try head(key), try sameContent(after, data) == nil {
+                throw makeError(.alreadyExists, "unable to put: another writer replaced the object right after this put", key: key,
+                                hint: "two writers ship to one prefix; the server ignores If-None-Match, so only one writer per prefix is safe")
+            }
+            return result
+        } catch let e as ObjectStorageError where e.kind == .alreadyExists {
+            guard let existing = try head(key) else { throw e }
+            return try existingResult(existing, data, support)
+        }
+    }
+
+    /// Finds out whether the server honours `If-None-Match: *` by writing `probeKey` twice with
+    /// different bodies; removes the probe after.
+    public func probeConditionalPut(probeKey: String) throws -> ConditionalPutSupport {
+        defer { try? delete(probeKey) }
+        _ = try perform(Call(method: "PUT", key: probeKey, headers: [("if-none-match", "*")], body: Data("probe 1".utf8), operation: "probe conditional put"), accept: [409, 412])
+        let second = try perform(Call(method: "PUT", key: probeKey, headers: [("if-none-match", "*")], body: Data("probe 2".utf8), operation: "probe conditional put"), accept: [409, 412])
+        return second.status == 412 || second.status == 409 ? .enforced : .headThenPut
+    }
+
+    func store(_ key: String, _ data: Data, conditional: Bool, extra: [(String, String)] = []) throws -> PutResult {
+        if data.count > configuration.multipartThreshold { return try putMultipart(key, data, conditional: conditional, extra: extra) }
+        var headers = extra + [("x-amz-checksum-sha256", Data(SHA256.hash(data: data)).base64EncodedString()),
+                       ("content-md5", Data(Insecure.MD5.hash(data: data)).base64EncodedString())]
+        if conditional { headers.append(("if-none-match", "*")) }
+        let r = try perform(Call(method: "PUT", key: key, headers: headers, body: data, operation: "put"), accept: conditional ? [409, 412] : [])
+        if r.status == 412 || r.status == 409 {
+            throw makeError(.alreadyExists, "unable to put: an object already holds the key", key: key, code: "PreconditionFailed")
+        }
+        let etag = unquote(r.header("etag") ?? "")
+        return PutResult(created: true, etag: etag, verification: try verify(key, data, etag: etag, checksum: r.header("x-amz-checksum-sha256")), guarantee: nil)
+    }
+
+    /// Confirms the stored content from the returned checksum or ETag, else by reading it back.
+    func verify(_ key: String, _ data: Data, etag: String, checksum: String?, parts: Int? = nil) throws -> PutVerification {
+        if let checksum, !checksum.contains("-") {
+            guard checksum == Data(SHA256.hash(data: data)).base64EncodedString() else { throw mismatch(key, "x-amz-checksum-sha256 \(checksum)") }
+            return .checksumSHA256
+        }
+        if parts == nil, etag.count == 32, !etag.contains("-") {
+            guard etag == SigV4Signer.hex(Insecure.MD5.hash(data: data)) else { throw mismatch(key, "ETag \(etag)") }
+            return .etagMD5
+        }
+        if let parts, etag == multipartETag(data, parts: parts) { return .multipartETag }
+        guard try get(key) == data else { throw mismatch(key, "read-back content") }
+        return .readBack
+    }
+
+    /// How an existing object was found to hold exactly `data`, or nil when it holds something else.
+    func sameContent(_ info: S3ObjectInfo, _ data: Data) throws -> PutVerification? {
+        guard info.size == Int64(data.count) else { return nil }
+        if let sum = info.checksumSHA256, !sum.contains("-") {
+            return sum == Data(SHA256.hash(data: data)).base64EncodedString() ? .checksumSHA256 : nil
+        }
+        if info.etag.count == 32, !info.etag.contains("-") {
+            return info.etag == SigV4Signer.hex(Insecure.MD5.hash(data: data)) ? .etagMD5 : nil
+        }
+        return try get(info.key) == data ? .readBack : nil
+    }
+
+    /// Success for the same content already there, `.alreadyExists` for different content.
+    private func existingResult(_ info: S3ObjectInfo, _ data: Data, _ support: ConditionalPutSupport) throws -> PutResult {
+        guard let how = try sameContent(info, data) else {
+            throw makeError(.alreadyExists, "unable to put: an object with different content already holds the key", key: info.key,
+                            hint: "logship never overwrites; find out which writer put it there (two masters shipping to one prefix?)")
+        }
+        return PutResult(created: false, etag: info.etag, verification: how, guarantee: support)
+    }
+
+    private func mismatch(_ key: String, _ what: String) -> ObjectStorageError {
+        makeError(.checksumMismatch, "unable to verify put: the server's \(what) does not match the bytes sent", key: key,
+                  hint: "the object is damaged in the store or in flight; delete it and ship again")
+    }
+}
+
+func unquote(_ s: String) -> String { s.trimmingCharacters(in: CharacterSet(charactersIn: "\"")) }

@@ -10,7 +10,8 @@ import PackageDescription
 //   BinlogShip   (BinlogFormat + Yams, no SQLite): shipping segments to targets
 //   ReplicaStore (BinlogApply): replica directory, apply loop, snapshots, restore, status
 //   Failover     (ReplicaStore + BinlogMaster): candidates, promotion, fences
-//   Reports      (ReplicaStore): read-only reports on a store
+//   Reports      (ReplicaStore, Parquet): read-only reports on a store, Parquet export
+//   Parquet      (leaf: Foundation): a minimal Parquet file writer
 //   LogshipCLI   (BinlogFormat + ArgumentParser): exit codes, durations, dump rendering
 //   LogshipTestSupport (Tests/Support): what the tests share
 //   executables: binlog-writer, binlog-ship, replica-apply, report; logship-bench (tools/bench)
@@ -23,6 +24,7 @@ let package = Package(
         .library(name: "ReplicaStore", targets: ["ReplicaStore"]),
         .library(name: "Reports", targets: ["Reports"]),
         .library(name: "Failover", targets: ["Failover"]),
+        .library(name: "Parquet", targets: ["Parquet"]),
         .executable(name: "binlog-writer", targets: ["binlog-writer"]),
         .executable(name: "binlog-ship", targets: ["binlog-ship"]),
         .executable(name: "replica-apply", targets: ["replica-apply"]),
@@ -58,8 +60,9 @@ let package = Package(
         .target(name: "Failover", dependencies: [
             "ReplicaStore", "BinlogMaster", "BinlogApply", "BinlogFormat", .product(name: "GRDB", package: "GRDB.swift"),
         ]),
+        .target(name: "Parquet"),
         .target(name: "Reports", dependencies: [
-            "BinlogFormat", "BinlogApply", "ReplicaStore",
+            "BinlogFormat", "BinlogApply", "ReplicaStore", "Parquet",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "GRDBSQLite", package: "GRDB.swift"),
         ]),
@@ -101,6 +104,7 @@ let package = Package(
             .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "ReportTests", dependencies: ["Reports", "BinlogApply", "BinlogFormat", "LogshipTestSupport",
             .product(name: "GRDB", package: "GRDB.swift")], exclude: ["Fixtures"]),
+        .testTarget(name: "ParquetTests", dependencies: ["Parquet", "LogshipTestSupport"]),
         .testTarget(name: "ToolTests", dependencies: ["BinlogFormat", "BinlogApply", "BinlogMaster", "LogshipTestSupport",
             .product(name: "GRDB", package: "GRDB.swift")]),
     ],

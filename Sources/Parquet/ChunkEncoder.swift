@@ -28,19 +28,7 @@ enum ChunkEncoder {
         out.bounds = chunk.statisticsBounds()
         let dictionary = buildDictionary(chunk, maxEntries: maxDictionaryEntries, maxBytes: maxDictionaryBytes)
         if let dictionary {
-            var body: [UInt8] = []
-            PlainEncoder.values(chunk, dictionary.firsts, into: &body)
-            var h = ThriftCompactWriter()
-            h.i32(1, dictionaryPage)
-            h.i32(2, Int32(body.count))
-            h.i32(3, Int32(body.count))
-            h.structBegin(7)
-            h.i32(1, Int32(dictionary.firsts.count))
-            h.i32(2, Encodings.plain)
-            h.structEnd()
-            h.structEnd()
-            out.bytes += h.bytes
-            out.bytes += body
+            out.bytes += dictionaryPageBytes(chunk, dictionary)
             out.hasDictionary = true
             out.encodings = [Encodings.plain, Encodings.rle, Encodings.rleDictionary]
         } else {
@@ -52,23 +40,45 @@ enum ChunkEncoder {
             let end = min(chunk.rows, row + max(1, pageRows))
             let present = chunk.column.nullable ? chunk.definitionLevels[row..<end].reduce(0) { $0 + Int($1) } : end - row
             let body = pageBody(chunk, rows: row..<end, values: value..<(value + present), dictionary: dictionary)
-            var h = ThriftCompactWriter()
-            h.i32(1, dataPage)
-            h.i32(2, Int32(body.count))
-            h.i32(3, Int32(body.count))
-            h.structBegin(5)
-            h.i32(1, Int32(end - row))
-            h.i32(2, dictionary == nil ? Encodings.plain : Encodings.rleDictionary)
-            h.i32(3, Encodings.rle)
-            h.i32(4, Encodings.rle)
-            h.structEnd()
-            h.structEnd()
-            out.bytes += h.bytes
+            out.bytes += pageHeader(type: dataPage, size: body.count, dataPage: (end - row, dictionary == nil ? Encodings.plain : Encodings.rleDictionary))
             out.bytes += body
             row = end
             value += present
         } while row < chunk.rows
         return out
+    }
+
+    /// The dictionary's entries, PLAIN, after their page header.
+    private static func dictionaryPageBytes(_ chunk: ColumnChunkBuffer, _ dictionary: Dictionary) -> [UInt8] {
+        var body: [UInt8] = []
+        PlainEncoder.values(chunk, dictionary.firsts, into: &body)
+        return pageHeader(type: dictionaryPage, size: body.count, dictionaryEntries: dictionary.firsts.count) + body
+    }
+
+    /// PageHeader: 1 type, 2 uncompressed_page_size, 3 compressed_page_size (equal: no
+    /// compression), then 5 DataPageHeader (1 num_values, 2 encoding, 3 definition and 4
+    /// repetition level encodings, both RLE) or 7 DictionaryPageHeader (1 num_values, 2 encoding PLAIN).
+    private static func pageHeader(type: Int32, size: Int, dataPage: (values: Int, encoding: Int32)? = nil, dictionaryEntries: Int? = nil) -> [UInt8] {
+        var h = ThriftCompactWriter()
+        h.i32(1, type)
+        h.i32(2, Int32(size))
+        h.i32(3, Int32(size))
+        if let dataPage {
+            h.structBegin(5)
+            h.i32(1, Int32(dataPage.values))
+            h.i32(2, dataPage.encoding)
+            h.i32(3, Encodings.rle)
+            h.i32(4, Encodings.rle)
+            h.structEnd()
+        }
+        if let dictionaryEntries {
+            h.structBegin(7)
+            h.i32(1, Int32(dictionaryEntries))
+            h.i32(2, Encodings.plain)
+            h.structEnd()
+        }
+        h.structEnd()
+        return h.bytes
     }
 
     /// A v1 data page: definition levels (4-byte length, then the hybrid at bit width 1) for

@@ -125,7 +125,8 @@ public enum ParquetExport {
         let data = try encoder.encode(manifest) + Data("\n".utf8)
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw ioError("create", path, errno) }
-        defer { _ = close(fd) }
+        var open = true
+        defer { if open { _ = close(fd) } }
         try data.withUnsafeBytes { buf in
             var done = 0
             while done < buf.count {
@@ -136,6 +137,8 @@ public enum ParquetExport {
             }
         }
         guard fsync(fd) == 0 else { throw ioError("fsync", path, errno) }
+        open = false
+        guard close(fd) == 0 else { throw ioError("close", path, errno) }
     }
 
     /// fsyncs every directory of the export (the files were fsynced as they closed), renames

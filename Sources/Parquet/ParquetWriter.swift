@@ -18,8 +18,9 @@ import Foundation
 /// | values | PLAIN, or RLE_DICTIONARY indexes; definition levels in the RLE/bit-packing hybrid |
 /// | statistics | per chunk: null_count, min_value, max_value (BYTE_ARRAY bounds over 4 KiB left out) |
 ///
-/// The file is created exclusively (an existing file is refused), fsynced by `close`; a
-/// durable publish (rename, directory fsync) is the caller's, who knows the directory.
+/// The file is created exclusively (an existing file is refused), fsynced by `close` unless
+/// `syncOnClose` is off; a durable publish (rename, directory fsync) is the caller's, who
+/// knows the directory.
 public final class ParquetWriter {
     /// Bounds and encoding choices.
     public struct Options: Sendable {
@@ -32,6 +33,9 @@ public final class ParquetWriter {
         /// Dictionary encoding off (0) or at most this many entries per chunk.
         public var maxDictionaryEntries = 65_536
         public var maxDictionaryBytes = 1 << 20
+        /// fsync the file in `close` (off when the caller makes a whole directory durable at
+        /// once, as `report export` does with one syncfs).
+        public var syncOnClose = true
         public init() {}
     }
 
@@ -111,7 +115,7 @@ public final class ParquetWriter {
         Encodings.le32(UInt32(footer.count), into: &tail)
         try emit(footer + tail + Array("PAR1".utf8))
         try drain()
-        guard fsync(fd) == 0 else { throw Self.ioError("fsync", path, errno) }
+        if options.syncOnClose { guard fsync(fd) == 0 else { throw Self.ioError("fsync", path, errno) } }
         let rc = Glibc.close(fd)
         fd = -1
         closed = true

@@ -23,7 +23,9 @@ final class TableExporter {
 
     init(_ db: Database, _ shape: TableShape, directory: String, partitionColumn: String?, _ options: ParquetExport.Options) throws {
         self.shape = shape
-        self.options = options
+        var o = options
+        o.writer.syncOnClose = false   // ParquetExport.publish syncs the whole export at once
+        self.options = o
         let info = try Row.fetchAll(db, sql: "SELECT name, type, \"notnull\" FROM pragma_table_xinfo(?) WHERE hidden = 0 ORDER BY cid", arguments: [shape.name])
         columns = info.map { row in
             let declared: String = row[1] ?? ""

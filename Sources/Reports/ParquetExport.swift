@@ -154,6 +154,7 @@ public enum ParquetExport {
             throw ReportError(.io, "unable to make \(temp) durable: this C library has no syncfs(2)", hint: "run on Linux with glibc 2.14 or later")
         }
         guard syncfs(fd) == 0 else { throw ioError("sync the file system of", temp, errno) }
+        CrashPoint.reach("export.before-rename")
         guard rename(temp, target) == 0 else {
             let code = errno
             if code == EEXIST || code == ENOTEMPTY {

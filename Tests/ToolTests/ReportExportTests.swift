@@ -9,10 +9,6 @@ import XCTest
 /// DuckDB computes from the Parquet files equal the store's, and the manifest names the
 /// store's LSN and digests.
 final class ReportExportTests: XCTestCase {
-    override func setUpWithError() throws {
-        if let reason = PythonOracle.unavailableReason { throw XCTSkip(reason) }
-    }
-
     /// A seeded workload on the master: expenses over 14 months (non-ASCII merchants, NULL
     /// notes, deletes and updates), a table of every other type, an empty table.
     private func makeReplica(_ rng: inout SeededRandom) throws -> ReportPipeline {
@@ -39,6 +35,7 @@ final class ReportExportTests: XCTestCase {
     }
 
     func testExportMatchesTheStoreInDuckDB() throws {
+        if let reason = PythonOracle.unavailableReason { throw XCTSkip(reason) }
         var rng = SeededRandom()
         let seed = "seed \(rng.seed) (LOGSHIP_SEED=\(rng.seed) replays)"
         let p = try makeReplica(&rng)
@@ -117,5 +114,30 @@ final class ReportExportTests: XCTestCase {
         XCTAssertEqual(bad.status, 64)
         XCTAssertEqual(bad.stderr, "report: invalid request: unable to export table expenses: row 2 has text in column amount_cents, whose declared type INTEGER maps to Parquet int64\nHINT: correct that value on the master, or give the column a declared type that fits its values\n")
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: lake), ["taken"])
+    }
+
+    /// kill -9 while the files are written and just before the rename: DIR never appears
+    /// half-written (only the temp directory is left), and the next run exports it whole.
+    func testKill9NeverLeavesAHalfWrittenExport() throws {
+        let p = try ReportPipeline("export-crash")
+        try p.execAll("INSERT INTO expenses VALUES (1, '2024-01-05', 'food', 'shop', 100, 'EUR', NULL), (2, '2024-02-05', 'rent', 'flat', 900, 'EUR', NULL), (3, '2024-03-05', 'food', 'shop', 50, 'USD', 'x');")
+        try p.rotate(); try p.ship(); try p.apply()
+        let lake = p.dir.sub("lake")
+        try FileManager.default.createDirectory(atPath: lake, withIntermediateDirectories: true)
+        for point in ["export.after-file:2", "export.before-rename"] {
+            let r = try ToolRunner.run("report", ["export", "--store", p.replica, lake + "/out"], environment: ProcessInfo.processInfo.environment.merging(["LOGSHIP_CRASH_AT": point]) { $1 })
+            XCTAssertEqual(r.status, 9, "killed by SIGKILL at \(point): \(r.stderr)")
+            XCTAssertTrue(r.stderr.contains("logship: crash point \(point.split(separator: ":")[0]) reached"), r.stderr)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: lake + "/out"), point)
+        }
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: lake)
+        XCTAssertEqual(leftovers.count, 2, "\(leftovers)")
+        XCTAssertTrue(leftovers.allSatisfy { $0.hasPrefix(".out.tmp-") }, "\(leftovers)")
+        let r = try ToolRunner.run("report", ["export", "--store", p.replica, lake + "/out"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let manifest = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: lake + "/out/manifest.json"))) as? [String: Any])
+        let files = try XCTUnwrap((manifest["tables"] as? [[String: Any]])?.first?["files"] as? [[String: Any]])
+        XCTAssertEqual(files.compactMap { $0["path"] as? String }, ["expenses/month=2024-01/part-0.parquet", "expenses/month=2024-02/part-0.parquet", "expenses/month=2024-03/part-0.parquet"])
+        for f in files { XCTAssertTrue(FileManager.default.fileExists(atPath: lake + "/out/" + ((f["path"] as? String) ?? "?"))) }
     }
 }

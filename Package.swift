@@ -11,7 +11,7 @@ import PackageDescription
 //   ReplicaStore (BinlogApply): replica directory, apply loop, snapshots, restore, status
 //   Failover     (ReplicaStore + BinlogMaster): candidates, promotion, fences
 //   Reports      (ReplicaStore, Parquet): read-only reports on a store, Parquet export
-//   Parquet      (leaf: Foundation): a minimal Parquet file writer
+//   Parquet      (leaf: Foundation, libsnappy): a minimal Parquet file writer
 //   LogshipCLI   (BinlogFormat + ArgumentParser): exit codes, durations, dump rendering
 //   LogshipTestSupport (Tests/Support): what the tests share
 //   executables: binlog-writer, binlog-ship, replica-apply, report; logship-bench (tools/bench)
@@ -38,6 +38,7 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CLZ4", providers: [.apt(["liblz4-dev"])]),
         .systemLibrary(name: "CXXHash", providers: [.apt(["libxxhash-dev"])]),
+        .systemLibrary(name: "CSnappy", providers: [.apt(["libsnappy-dev"])]),
         .target(name: "CSQLiteHooks", linkerSettings: [.linkedLibrary("sqlite3")]),
         .target(name: "BinlogFormat", dependencies: ["CLZ4", "CXXHash"]),
         .target(name: "BinlogApply", dependencies: [
@@ -60,7 +61,7 @@ let package = Package(
         .target(name: "Failover", dependencies: [
             "ReplicaStore", "BinlogMaster", "BinlogApply", "BinlogFormat", .product(name: "GRDB", package: "GRDB.swift"),
         ]),
-        .target(name: "Parquet"),
+        .target(name: "Parquet", dependencies: ["CSnappy"]),
         .target(name: "Reports", dependencies: [
             "BinlogFormat", "BinlogApply", "ReplicaStore", "Parquet",
             .product(name: "GRDB", package: "GRDB.swift"),
@@ -83,7 +84,7 @@ let package = Package(
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         .executableTarget(name: "report", dependencies: [
-            "Reports", "BinlogFormat", "LogshipCLI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Reports", "Parquet", "BinlogFormat", "LogshipCLI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         .executableTarget(name: "logship-bench", dependencies: [

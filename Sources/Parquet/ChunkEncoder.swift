@@ -2,6 +2,8 @@
 /// pages, uncompressed), with what the footer says about it.
 struct EncodedChunk {
     var bytes: [UInt8] = []
+    /// What `bytes` would take with every page uncompressed (the footer's total_uncompressed_size).
+    var uncompressedSize = 0
     /// Where the first data page starts within `bytes` (after the dictionary page, if any).
     var dataPageStart = 0
     var hasDictionary = false
@@ -9,6 +11,19 @@ struct EncodedChunk {
     var numValues = 0
     var nullCount = 0
     var bounds: (min: [UInt8], max: [UInt8])?
+}
+
+extension EncodedChunk {
+    /// Appends a page: its header (made by `header` from the uncompressed and compressed
+    /// sizes), then its body compressed with `codec` (a v1 page compresses levels and values
+    /// together).
+    mutating func append(page body: [UInt8], _ codec: ParquetCompression, header: (Int, Int) -> [UInt8]) throws {
+        let stored = try codec.compress(body)
+        let h = header(body.count, stored.count)
+        bytes += h
+        bytes += stored
+        uncompressedSize += h.count + body.count
+    }
 }
 
 /// Turns a `ColumnChunkBuffer` into pages.
@@ -21,14 +36,16 @@ struct EncodedChunk {
 enum ChunkEncoder {
     static let dataPage: Int32 = 0, dictionaryPage: Int32 = 2
 
-    static func encode(_ chunk: ColumnChunkBuffer, pageRows: Int, maxDictionaryEntries: Int, maxDictionaryBytes: Int) -> EncodedChunk {
+    static func encode(_ chunk: ColumnChunkBuffer, _ options: ParquetWriter.Options) throws -> EncodedChunk {
         var out = EncodedChunk()
         out.numValues = chunk.rows
         out.nullCount = chunk.nullCount
         out.bounds = chunk.statisticsBounds()
-        let dictionary = buildDictionary(chunk, maxEntries: maxDictionaryEntries, maxBytes: maxDictionaryBytes)
+        let dictionary = buildDictionary(chunk, maxEntries: options.maxDictionaryEntries, maxBytes: options.maxDictionaryBytes)
         if let dictionary {
-            out.bytes += dictionaryPageBytes(chunk, dictionary)
+            var body: [UInt8] = []
+            PlainEncoder.values(chunk, dictionary.firsts, into: &body)
+            try out.append(page: body, options.compression) { pageHeader(type: dictionaryPage, size: $0, compressed: $1, dictionaryEntries: dictionary.firsts.count) }
             out.hasDictionary = true
             out.encodings = [Encodings.plain, Encodings.rle, Encodings.rleDictionary]
         } else {
@@ -37,32 +54,24 @@ enum ChunkEncoder {
         out.dataPageStart = out.bytes.count
         var row = 0, value = 0
         repeat {
-            let end = min(chunk.rows, row + max(1, pageRows))
+            let end = min(chunk.rows, row + max(1, options.pageRows))
             let present = chunk.column.nullable ? chunk.definitionLevels[row..<end].reduce(0) { $0 + Int($1) } : end - row
             let body = pageBody(chunk, rows: row..<end, values: value..<(value + present), dictionary: dictionary)
-            out.bytes += pageHeader(type: dataPage, size: body.count, dataPage: (end - row, dictionary == nil ? Encodings.plain : Encodings.rleDictionary))
-            out.bytes += body
+            let encoding = dictionary == nil ? Encodings.plain : Encodings.rleDictionary
+            try out.append(page: body, options.compression) { pageHeader(type: dataPage, size: $0, compressed: $1, dataPage: (end - row, encoding)) }
             row = end
             value += present
         } while row < chunk.rows
         return out
     }
 
-    /// The dictionary's entries, PLAIN, after their page header.
-    private static func dictionaryPageBytes(_ chunk: ColumnChunkBuffer, _ dictionary: Dictionary) -> [UInt8] {
-        var body: [UInt8] = []
-        PlainEncoder.values(chunk, dictionary.firsts, into: &body)
-        return pageHeader(type: dictionaryPage, size: body.count, dictionaryEntries: dictionary.firsts.count) + body
-    }
-
-    /// PageHeader: 1 type, 2 uncompressed_page_size, 3 compressed_page_size (equal: no
-    /// compression), then 5 DataPageHeader (1 num_values, 2 encoding, 3 definition and 4
+    /// PageHeader: 1 type, 2 uncompressed_page_size, 3 compressed_page_size, then 5 DataPageHeader (1 num_values, 2 encoding, 3 definition and 4
     /// repetition level encodings, both RLE) or 7 DictionaryPageHeader (1 num_values, 2 encoding PLAIN).
-    private static func pageHeader(type: Int32, size: Int, dataPage: (values: Int, encoding: Int32)? = nil, dictionaryEntries: Int? = nil) -> [UInt8] {
+    private static func pageHeader(type: Int32, size: Int, compressed: Int, dataPage: (values: Int, encoding: Int32)? = nil, dictionaryEntries: Int? = nil) -> [UInt8] {
         var h = ThriftCompactWriter()
         h.i32(1, type)
         h.i32(2, Int32(size))
-        h.i32(3, Int32(size))
+        h.i32(3, Int32(compressed))
         if let dataPage {
             h.structBegin(5)
             h.i32(1, Int32(dataPage.values))

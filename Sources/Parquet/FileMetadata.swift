@@ -5,6 +5,7 @@ struct ChunkRecord {
     var dataPageOffset: Int64
     var dictionaryPageOffset: Int64?
     var size: Int64
+    var codec: ParquetCompression
     var encoded: EncodedChunk
 }
 
@@ -12,7 +13,8 @@ struct RowGroupRecord {
     var rows: Int64
     var fileOffset: Int64
     var chunks: [ChunkRecord]
-    var byteSize: Int64 { chunks.reduce(0) { $0 + $1.size } }
+    var compressedSize: Int64 { chunks.reduce(0) { $0 + $1.size } }
+    var uncompressedSize: Int64 { chunks.reduce(0) { $0 + Int64($1.encoded.uncompressedSize) } }
 }
 
 enum FileMetadata {
@@ -66,15 +68,15 @@ enum FileMetadata {
     /// 6 total_compressed_size, 7 ordinal.
     private static func rowGroup(_ w: inout ThriftCompactWriter, _ g: RowGroupRecord, ordinal: Int) {
         w.structList(1, count: g.chunks.count) { w, i in columnChunk(&w, g.chunks[i]) }
-        w.i64(2, g.byteSize)
+        w.i64(2, g.uncompressedSize)
         w.i64(3, g.rows)
         w.i64(5, g.fileOffset)
-        w.i64(6, g.byteSize)
+        w.i64(6, g.compressedSize)
         w.i16(7, Int16(truncatingIfNeeded: ordinal))
     }
 
     /// ColumnChunk: 2 file_offset, 3 meta_data. ColumnMetaData: 1 type, 2 encodings,
-    /// 3 path_in_schema, 4 codec (0 UNCOMPRESSED), 5 num_values, 6 and 7 sizes,
+    /// 3 path_in_schema, 4 codec, 5 num_values, 6 uncompressed and 7 compressed size,
     /// 9 data_page_offset, 11 dictionary_page_offset, 12 statistics.
     private static func columnChunk(_ w: inout ThriftCompactWriter, _ c: ChunkRecord) {
         w.i64(2, c.fileOffset)
@@ -82,9 +84,9 @@ enum FileMetadata {
         w.i32(1, c.column.kind.physicalType)
         w.i32List(2, c.encoded.encodings)
         w.stringList(3, [c.column.name])
-        w.i32(4, 0)
+        w.i32(4, c.codec.rawValue)
         w.i64(5, Int64(c.encoded.numValues))
-        w.i64(6, c.size)
+        w.i64(6, Int64(c.encoded.uncompressedSize))
         w.i64(7, c.size)
         w.i64(9, c.dataPageOffset)
         if let d = c.dictionaryPageOffset { w.i64(11, d) }

@@ -14,7 +14,7 @@ import Foundation
 /// |---|---|
 /// | file | `PAR1`, row groups, the footer (Thrift compact `FileMetaData`), its 4-byte little-endian length, `PAR1` |
 /// | schema | flat: one REQUIRED or OPTIONAL leaf per column (`ParquetColumnKind` has the type mapping) |
-/// | pages | format v1 data pages, uncompressed (no Snappy: not written yet); a PLAIN dictionary page when the chunk is dictionary-encoded |
+/// | pages | format v1 data pages, Snappy-compressed (libsnappy) or uncompressed; a PLAIN dictionary page when the chunk is dictionary-encoded |
 /// | values | PLAIN, or RLE_DICTIONARY indexes; definition levels in the RLE/bit-packing hybrid |
 /// | statistics | per chunk: null_count, min_value, max_value (BYTE_ARRAY bounds over 4 KiB left out) |
 ///
@@ -36,6 +36,8 @@ public final class ParquetWriter {
         /// fsync the file in `close` (off when the caller makes a whole directory durable at
         /// once, as `report export` does with one syncfs).
         public var syncOnClose = true
+        /// How pages are compressed.
+        public var compression = ParquetCompression.snappy
         public init() {}
     }
 
@@ -95,11 +97,14 @@ public final class ParquetWriter {
         let start = fileSize + Int64(pending.count)
         var chunks: [ChunkRecord] = []
         for i in buffers.indices {
-            let encoded = ChunkEncoder.encode(buffers[i], pageRows: options.pageRows, maxDictionaryEntries: options.maxDictionaryEntries,
-                                              maxDictionaryBytes: options.maxDictionaryBytes)
+            let encoded: EncodedChunk
+            do { encoded = try ChunkEncoder.encode(buffers[i], options) } catch let e as ParquetError {
+                throw ParquetError(e.kind, "unable to write \(path) column \(columns[i].name): \(e.message)")
+            }
             let offset = fileSize + Int64(pending.count)
             chunks.append(ChunkRecord(column: columns[i], fileOffset: offset, dataPageOffset: offset + Int64(encoded.dataPageStart),
-                                      dictionaryPageOffset: encoded.hasDictionary ? offset : nil, size: Int64(encoded.bytes.count), encoded: encoded))
+                                      dictionaryPageOffset: encoded.hasDictionary ? offset : nil, size: Int64(encoded.bytes.count),
+                                      codec: options.compression, encoded: encoded))
             try emit(encoded.bytes)
             buffers[i].reset()
         }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LogshipCLI
+import Parquet
 import Reports
 
 /// `report export --format parquet DIR`: every user table as Parquet, with a manifest.
@@ -23,6 +24,7 @@ struct ExportCommand: ParsableCommand {
     @Flag(help: "Allow running on a master data directory.") var allowMaster = false
     @Option(name: .shortAndLong, help: "The file format: parquet (the only one).") var format: String = "parquet"
     @Option(help: "Rows per Parquet row group.") var rowGroupRows: Int = 128 * 1024
+    @Option(help: "Page compression: snappy or uncompressed.") var compression: String = "snappy"
     @Flag(help: "Do not partition the expense table by month (a store without one).") var noPartition = false
     @OptionGroup var columns: ExpenseColumns
     @Argument(help: "The directory to create.") var directory: String
@@ -30,6 +32,7 @@ struct ExportCommand: ParsableCommand {
     func validate() throws {
         guard !store.isEmpty else { throw ValidationError("give at least one --store (a replica directory)") }
         guard format == "parquet" else { throw ValidationError("--format must be parquet") }
+        guard ["snappy", "uncompressed"].contains(compression) else { throw ValidationError("--compression must be snappy or uncompressed") }
         guard rowGroupRows >= 1 else { throw ValidationError("--row-group-rows must be at least 1") }
         if let maxLag, parseDuration(maxLag) == nil { throw ValidationError("--max-lag takes a duration like 15m") }
         guard parseDuration(wait) != nil else { throw ValidationError("--wait takes a duration like 30s") }
@@ -44,6 +47,7 @@ struct ExportCommand: ParsableCommand {
             o.partition = noPartition ? nil : ExpenseMapping(table: columns.table, date: columns.dateColumn, amount: columns.amountColumn,
                                                              category: columns.categoryColumn, currency: columns.currencyColumn, merchant: columns.merchantColumn)
             o.writer.rowGroupRows = rowGroupRows
+            o.writer.compression = compression == "snappy" ? .snappy : .uncompressed
             let m = try ParquetExport.run(choice.store, to: directory, o)
             let files = m.tables.reduce(0) { $0 + $1.files.count }, rows = m.tables.reduce(0) { $0 + $1.rows }
             print("exported \(m.tables.count) tables, \(rows) rows in \(files) files to \(directory) at LSN \(m.lsn) (committed \(m.commitTime))")

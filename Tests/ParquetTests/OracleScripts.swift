@@ -32,14 +32,15 @@ enum OracleScripts {
                "nullable": [f.nullable for f in t.schema]}
         md = pq.ParquetFile(path).metadata
         out["rowGroups"] = [md.row_group(g).num_rows for g in range(md.num_row_groups)]
-        stats, enc = [], []
+        stats, enc, codecs = [], [], []
         for g in range(md.num_row_groups):
             for c in range(md.num_columns):
                 col = md.row_group(g).column(c)
                 s = col.statistics
                 stats.append([s.null_count, tok(s.min) if s.has_min_max else None, tok(s.max) if s.has_min_max else None])
                 enc.append(sorted(col.encodings))
-        out["stats"], out["encodings"] = stats, enc
+                codecs.append(col.compression)
+        out["stats"], out["encodings"], out["codecs"] = stats, enc, sorted(set(codecs))
         con = duckdb.connect()
         desc = con.execute("DESCRIBE SELECT * FROM read_parquet($1)", [path]).fetchall()
         out["duckdbTypes"] = [d[1] for d in desc]

@@ -39,6 +39,7 @@ final class ParquetOracleTests: XCTestCase {
         let encodings = try XCTUnwrap(out.result["encodings"] as? [[String]])
         XCTAssertEqual(encodings[8], ["PLAIN", "RLE", "RLE_DICTIONARY"], message)
         XCTAssertEqual(encodings[0], ["PLAIN", "RLE"], message)
+        XCTAssertEqual(out.result["codecs"] as? [String], ["SNAPPY"], message)
     }
 
     func testEmptyFileHasTheSchemaAndNoRows() throws {
@@ -50,11 +51,15 @@ final class ParquetOracleTests: XCTestCase {
                        ["BIGINT", "BIGINT", "DOUBLE", "BOOLEAN", "VARCHAR", "BLOB", "DATE", "TIMESTAMP WITH TIME ZONE", "VARCHAR"])
     }
 
-    /// A column that is NULL in every row, and one NULL in none, through dictionary and plain.
-    func testAllNullAndNoNullColumns() throws {
+    /// A column that is NULL in every row, and one NULL in none, through dictionary and plain,
+    /// in uncompressed pages.
+    func testAllNullAndNoNullColumnsUncompressed() throws {
         let columns = [ParquetColumn("a", .string), ParquetColumn("b", .int64), ParquetColumn("c", .double)]
         let rows: [[ParquetValue]] = (0..<40).map { [.null, .int64(Int64($0 % 3)), $0 % 2 == 0 ? .null : .double(Double($0) / 4)] }
-        let out = try write(rows, columns, ParquetWriter.Options(), label: "nulls")
+        var options = ParquetWriter.Options()
+        options.compression = .uncompressed
+        let out = try write(rows, columns, options, label: "nulls")
+        XCTAssertEqual(out.result["codecs"] as? [String], ["UNCOMPRESSED"])
         try assertCells(out.result, rows, "")
         try assertStatistics(out.result, rows, groupRows: 40, columns: 3, "")
     }

@@ -6,9 +6,11 @@ import Foundation
 /// Writes one Parquet file row by row, in row groups of bounded size, so memory is bounded by
 /// one row group whatever the file's length.
 ///
-/// Written for logship because no Parquet library for Swift is available to this project
-/// (none among its usable packages, and a C++ Arrow build is not an option here): a minimal
-/// writer of the subset below, checked against pyarrow and DuckDB in ParquetOracleTests.
+/// Written for logship because no Parquet library is available to it: no Swift package for
+/// Parquet or Thrift among the packages this project can use, and Debian 12 packages no
+/// Arrow or Parquet C/C++ library (apt-cache finds none). A minimal writer of the subset
+/// below, checked against pyarrow and DuckDB in ParquetOracleTests; the facts come from the
+/// Parquet format specification (parquet.thrift, Encodings.md).
 ///
 /// | part | what is written |
 /// |---|---|

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// One column's values for the row group being built, with the statistics kept as they
 /// arrive. Memory is what the row group holds; `encode` turns it into pages and `reset`
 /// starts the next row group.
@@ -63,17 +67,29 @@ struct ColumnChunkBuffer {
 
     private mutating func addBytes(_ b: [UInt8]) {
         let index = offsets.count
+        if minIndex < 0 {
+            minIndex = index
+            maxIndex = index
+        } else {
+            if compare(b, minIndex) < 0 { minIndex = index }
+            if compare(b, maxIndex) > 0 { maxIndex = index }
+        }
         offsets.append(heap.count)
         heap += b
-        if minIndex < 0 || Self.less(bytes(index), bytes(minIndex)) { minIndex = index }
-        if maxIndex < 0 || Self.less(bytes(maxIndex), bytes(index)) { maxIndex = index }
+    }
+
+    /// `b` against stored value `i` in unsigned lexicographic order (memcmp, then length):
+    /// comparing slices element by element was a tenth of an export's CPU time.
+    private func compare(_ b: [UInt8], _ i: Int) -> Int {
+        let start = offsets[i], end = i + 1 < offsets.count ? offsets[i + 1] : heap.count
+        let other = end - start, n = min(b.count, other)
+        let c: Int32 = n == 0 ? 0 : b.withUnsafeBytes { bp in heap.withUnsafeBytes { hp in memcmp(bp.baseAddress!, hp.baseAddress! + start, n) } }
+        if c != 0 { return Int(c) }
+        return b.count == other ? 0 : (b.count < other ? -1 : 1)
     }
 
     /// Value `i` of a BYTE_ARRAY column.
     func bytes(_ i: Int) -> ArraySlice<UInt8> { heap[offsets[i]..<(i + 1 < offsets.count ? offsets[i + 1] : heap.count)] }
-
-    /// Unsigned lexicographic order, the order the format defines for BYTE_ARRAY statistics.
-    static func less(_ a: ArraySlice<UInt8>, _ b: ArraySlice<UInt8>) -> Bool { a.lexicographicallyPrecedes(b) }
 
     /// min and max as the format encodes them (plain encoding without a length), nil when
     /// the chunk has no non-NULL value or a BYTE_ARRAY bound is longer than `maxStatBytes`.

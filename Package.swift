@@ -11,7 +11,8 @@ import PackageDescription
 //   ObjectStorage (swift-crypto + Foundation only): an S3-compatible client (SigV4, retries, multipart)
 //   ReplicaStore (BinlogApply): replica directory, apply loop, snapshots, restore, status
 //   Failover     (ReplicaStore + BinlogMaster): candidates, promotion, fences
-//   Reports      (ReplicaStore): read-only reports on a store
+//   Reports      (ReplicaStore, Parquet): read-only reports on a store, Parquet export
+//   Parquet      (leaf: Foundation, libsnappy): a minimal Parquet file writer
 //   LogshipCLI   (BinlogFormat + ArgumentParser): failure reporting, durations, dump rendering, --version
 //   BuildInfo    (+ the BuildStamp plugin, Plugins/): the git commit of the build
 //   LogshipTestSupport (Tests/Support): what the tests share
@@ -25,6 +26,7 @@ let package = Package(
         .library(name: "ReplicaStore", targets: ["ReplicaStore"]),
         .library(name: "Reports", targets: ["Reports"]),
         .library(name: "Failover", targets: ["Failover"]),
+        .library(name: "Parquet", targets: ["Parquet"]),
         .executable(name: "binlog-writer", targets: ["binlog-writer"]),
         .executable(name: "binlog-ship", targets: ["binlog-ship"]),
         .executable(name: "replica-apply", targets: ["replica-apply"]),
@@ -39,6 +41,7 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CLZ4", providers: [.apt(["liblz4-dev"])]),
         .systemLibrary(name: "CXXHash", providers: [.apt(["libxxhash-dev"])]),
+        .systemLibrary(name: "CSnappy", providers: [.apt(["libsnappy-dev"])]),
         .target(name: "CSQLiteHooks", linkerSettings: [.linkedLibrary("sqlite3")]),
         .plugin(name: "BuildStamp", capability: .buildTool(), path: "Plugins/BuildStamp"),
         .target(name: "BuildInfo", plugins: ["BuildStamp"]),
@@ -64,8 +67,9 @@ let package = Package(
         .target(name: "Failover", dependencies: [
             "ReplicaStore", "BinlogMaster", "BinlogApply", "BinlogFormat", .product(name: "GRDB", package: "GRDB.swift"),
         ]),
+        .target(name: "Parquet", dependencies: ["CSnappy"]),
         .target(name: "Reports", dependencies: [
-            "BinlogFormat", "BinlogApply", "ReplicaStore", "CSQLiteHooks",
+            "BinlogFormat", "BinlogApply", "ReplicaStore", "CSQLiteHooks", "Parquet",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "GRDBSQLite", package: "GRDB.swift"),
         ]),
@@ -85,7 +89,7 @@ let package = Package(
             "ReplicaStore", "Failover", "BinlogFormat", "LogshipCLI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "report", dependencies: [
-            "Reports", "BinlogFormat", "LogshipCLI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Reports", "Parquet", "BinlogFormat", "LogshipCLI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         .executableTarget(name: "logship-bench", dependencies: [
@@ -113,6 +117,7 @@ let package = Package(
             "BinlogFormat", "BinlogApply", "BinlogMaster", "BinlogShip", "ReplicaStore", "Failover", "Reports",
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
+        .testTarget(name: "ParquetTests", dependencies: ["Parquet", "LogshipTestSupport"]),
         .testTarget(name: "ToolTests", dependencies: ["BinlogFormat", "BinlogApply", "BinlogMaster", "LogshipTestSupport",
             .product(name: "GRDB", package: "GRDB.swift")]),
     ],

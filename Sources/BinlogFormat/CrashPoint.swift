@@ -26,6 +26,7 @@ import Glibc
 /// | `promote.after-own-fence` | the promoted replica's inbox holds the new history; no master yet |
 /// | `promote.before-master-rename` | the new master is complete under its temp name |
 /// | `promote.after-fence` | one more `--fence` directory holds the history (hit n: the n-th) |
+/// | `export.after-file`, `export.before-rename` | `report export`: a Parquet file closed (hit n: the n-th); the whole export synced under its temp name |
 /// | `master.before-commit` | a master transaction's frames are appended (and synced, per `--sync-binlog`); SQLite's COMMIT has not run (hit n: the n-th commit of the process) |
 public enum CrashPoint {
     /// The armed point and the hit that fires it, from `LOGSHIP_CRASH_AT`.

@@ -39,7 +39,7 @@ struct ExportCommand: ParsableCommand {
     }
 
     func run() throws {
-        try Report_run {
+        try runReporting("report") {
             let choice = try StoreSelection.choose(paths: store, allowMaster: allowMaster, maxLag: maxLag.flatMap(parseDuration),
                                                    minLSN: minLSN, wait: minLSN != nil ? parseDuration(wait) ?? 30 : 0)
             for note in choice.notes { printError("report", note) }

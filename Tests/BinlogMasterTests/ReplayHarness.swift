@@ -179,24 +179,11 @@ extension Transaction {
 // MARK: - Errors
 
 /// Runs `body`, expecting a `MasterError` of `kind` whose description contains every string
-/// of `containing`; returns it for further checks.
+/// of `containing`; returns it for further checks (Tests/Support `expectError`).
 @discardableResult
 func expectMasterError<T>(_ kind: MasterError.Kind, containing: [String] = [], _ context: @autoclosure () -> String = "",
                           file: StaticString = #filePath, line: UInt = #line, _ body: () throws -> T) -> MasterError? {
-    do {
-        _ = try body()
-        XCTFail("expected a MasterError of kind \(kind), nothing was thrown. \(context())", file: file, line: line)
-        return nil
-    } catch let e as MasterError {
-        XCTAssertEqual(e.kind, kind, "wrong kind for: \(e). \(context())", file: file, line: line)
-        for s in containing {
-            XCTAssertTrue(e.description.contains(s), "error does not mention \"\(s)\": \(e). \(context())", file: file, line: line)
-        }
-        return e
-    } catch {
-        XCTFail("expected a MasterError of kind \(kind), got \(type(of: error)): \(error). \(context())", file: file, line: line)
-        return nil
-    }
+    expectError(kind, at: \MasterError.kind, containing: containing, context(), file: file, line: line, body)
 }
 
 // MARK: - Files

@@ -74,7 +74,7 @@ public final class ReplicaCLIFixture: ReplicaWorkloadFixture {
 
     /// Asserts a tool run's exit status and that stderr names every string of `containing`.
     public func assertExit(_ r: ToolRunner.Result, _ status: Int32, containing: [String] = [], _ message: @autoclosure () -> String = "",
-                    file: StaticString = #filePath, line: UInt = #line) {
+                           file: StaticString = #filePath, line: UInt = #line) {
         XCTAssertEqual(r.status, status, "exit status. \(message()); stdout: \(r.stdout) stderr: \(r.stderr); \(context)", file: file, line: line)
         for s in containing {
             XCTAssertTrue(r.stderr.contains(s), "stderr does not mention \"\(s)\". \(message()): \(r.stderr); \(context)", file: file, line: line)

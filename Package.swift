@@ -4,7 +4,8 @@ import PackageDescription
 // logship: binlog shipping, backup and offline analytics for an embedded SQLite master.
 // Linux only: the code calls flock, fsync of directories, link(2) and /proc (Glibc); macOS is not
 // built or tested. Module graph (docs/ARCHITECTURE.md has what each owns):
-//   BinlogFormat (leaf: Foundation, liblz4, libxxhash): the segment format, the error protocol and exit codes
+//   LogshipSystem (leaf: Foundation): the binlog clock, timestamp text and parsing, crash points
+//   BinlogFormat (LogshipSystem, liblz4, libxxhash): the segment format, the error protocol and exit codes
 //   BinlogApply  (BinlogFormat + GRDB): the one apply engine (master recovery and replicas)
 //   BinlogMaster (BinlogApply + SQLite hooks): capture, exec, load, rotate
 //   BinlogShip   (BinlogFormat + Yams, no SQLite): shipping segments to targets
@@ -45,40 +46,41 @@ let package = Package(
         .target(name: "CSQLiteHooks", linkerSettings: [.linkedLibrary("sqlite3")]),
         .plugin(name: "BuildStamp", capability: .buildTool(), path: "Plugins/BuildStamp"),
         .target(name: "BuildInfo", plugins: ["BuildStamp"]),
-        .target(name: "BinlogFormat", dependencies: ["CLZ4", "CXXHash"]),
+        .target(name: "LogshipSystem"),
+        .target(name: "BinlogFormat", dependencies: ["LogshipSystem", "CLZ4", "CXXHash"]),
         .target(name: "BinlogApply", dependencies: [
-            "BinlogFormat", "CSQLiteHooks",
+            "BinlogFormat", "LogshipSystem", "CSQLiteHooks",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "GRDBSQLite", package: "GRDB.swift"),
         ]),
         .target(name: "BinlogMaster", dependencies: [
-            "BinlogFormat", "BinlogApply", "CSQLiteHooks",
+            "BinlogFormat", "BinlogApply", "LogshipSystem", "CSQLiteHooks",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "GRDBSQLite", package: "GRDB.swift"),
         ]),
         .target(name: "BinlogShip", dependencies: [
-            "BinlogFormat", .product(name: "Yams", package: "Yams"),
+            "BinlogFormat", "LogshipSystem", .product(name: "Yams", package: "Yams"),
         ]),
         .target(name: "ObjectStorage", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "ReplicaStore", dependencies: [
-            "BinlogFormat", "BinlogApply",
+            "BinlogFormat", "BinlogApply", "LogshipSystem",
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         .target(name: "Failover", dependencies: [
-            "ReplicaStore", "BinlogMaster", "BinlogApply", "BinlogFormat", .product(name: "GRDB", package: "GRDB.swift"),
+            "ReplicaStore", "BinlogMaster", "BinlogApply", "BinlogFormat", "LogshipSystem", .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         .target(name: "Parquet", dependencies: ["CSnappy"]),
         .target(name: "Reports", dependencies: [
-            "BinlogFormat", "BinlogApply", "ReplicaStore", "CSQLiteHooks", "Parquet",
+            "BinlogFormat", "BinlogApply", "ReplicaStore", "CSQLiteHooks", "Parquet", "LogshipSystem",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "GRDBSQLite", package: "GRDB.swift"),
         ]),
         .target(name: "LogshipCLI", dependencies: [
-            "BinlogFormat", "BuildInfo",
+            "BinlogFormat", "BuildInfo", "LogshipSystem",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "binlog-writer", dependencies: [
-            "BinlogMaster", "BinlogFormat", "LogshipCLI",
+            "BinlogMaster", "BinlogFormat", "LogshipCLI", "LogshipSystem",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
@@ -86,7 +88,7 @@ let package = Package(
             "BinlogShip", "BinlogFormat", "LogshipCLI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "replica-apply", dependencies: [
-            "ReplicaStore", "Failover", "BinlogFormat", "LogshipCLI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "ReplicaStore", "Failover", "BinlogFormat", "LogshipCLI", "LogshipSystem", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "report", dependencies: [
             "Reports", "Parquet", "BinlogFormat", "LogshipCLI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -98,27 +100,27 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "tools/bench/Sources"),
         .target(name: "LogshipTestSupport", dependencies: [
-            "BinlogFormat", "BinlogApply", .product(name: "GRDB", package: "GRDB.swift"),
+            "BinlogFormat", "BinlogApply", "LogshipSystem", .product(name: "GRDB", package: "GRDB.swift"),
         ], path: "Tests/Support"),
-        .testTarget(name: "BinlogFormatTests", dependencies: ["BinlogFormat"], exclude: ["Fixtures"]),
+        .testTarget(name: "BinlogFormatTests", dependencies: ["BinlogFormat", "LogshipSystem"], exclude: ["Fixtures"]),
         .testTarget(name: "BinlogMasterTests", dependencies: [
-            "BinlogMaster", "BinlogApply", "BinlogFormat", "LogshipTestSupport",
+            "BinlogMaster", "BinlogApply", "BinlogFormat", "LogshipSystem", "LogshipTestSupport",
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
-        .testTarget(name: "BinlogShipTests", dependencies: ["BinlogShip", "BinlogFormat", "LogshipTestSupport"]),
+        .testTarget(name: "BinlogShipTests", dependencies: ["BinlogShip", "BinlogFormat", "LogshipSystem", "LogshipTestSupport"]),
         .testTarget(name: "ObjectStorageTests", dependencies: [
             "ObjectStorage", "LogshipTestSupport", .product(name: "Crypto", package: "swift-crypto"),
         ]),
-        .testTarget(name: "ReplicaTests", dependencies: ["ReplicaStore", "BinlogApply", "BinlogFormat", "LogshipTestSupport",
+        .testTarget(name: "ReplicaTests", dependencies: ["ReplicaStore", "BinlogApply", "BinlogFormat", "LogshipSystem", "LogshipTestSupport",
             .product(name: "GRDB", package: "GRDB.swift")]),
-        .testTarget(name: "ReportTests", dependencies: ["Reports", "BinlogApply", "BinlogFormat", "LogshipTestSupport",
+        .testTarget(name: "ReportTests", dependencies: ["Reports", "BinlogApply", "BinlogFormat", "LogshipSystem", "LogshipTestSupport",
             .product(name: "GRDB", package: "GRDB.swift")], exclude: ["Fixtures"]),
         .testTarget(name: "ErrorTests", dependencies: [
             "BinlogFormat", "BinlogApply", "BinlogMaster", "BinlogShip", "ReplicaStore", "Failover", "Reports",
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         .testTarget(name: "ParquetTests", dependencies: ["Parquet", "LogshipTestSupport"]),
-        .testTarget(name: "ToolTests", dependencies: ["BinlogFormat", "BinlogApply", "BinlogMaster", "LogshipTestSupport",
+        .testTarget(name: "ToolTests", dependencies: ["BinlogFormat", "BinlogApply", "BinlogMaster", "LogshipSystem", "LogshipTestSupport",
             .product(name: "GRDB", package: "GRDB.swift")]),
     ],
     swiftLanguageModes: [.v5]

@@ -1,6 +1,7 @@
 import BinlogFormat
 import Foundation
 import GRDB
+import LogshipSystem
 
 /// Continuous verification (docs/REPLICA.md): a digest marker states every user table's
 /// content digest after its transaction, computed by the master from its rows. A database that

@@ -1,4 +1,5 @@
 import Foundation
+import LogshipSystem
 
 /// Appends transactions to the active segment and seals it (docs/FORMAT.md §7).
 /// The caller decides when to `sync()`: a transaction is durable only after it.

@@ -2,6 +2,7 @@ import BinlogApply
 import BinlogFormat
 import Foundation
 import GRDB
+import LogshipSystem
 
 /// When the master writes digest markers (docs/REPLICA.md, "Continuous verification"): every
 /// `every` transactions, or on the first commit `interval` seconds after the last marker, and

@@ -4,6 +4,7 @@ import CSQLiteHooks
 import Foundation
 import GRDB
 import GRDBSQLite
+import LogshipSystem
 
 /// Where the statement loop is inside a transaction.
 struct TransactionState {

@@ -3,6 +3,7 @@ import BinlogFormat
 import CSQLiteHooks
 import Foundation
 import GRDB
+import LogshipSystem
 
 extension Master {
     /// Brings the binlog and the database into agreement after any stop, clean or not:

@@ -3,6 +3,7 @@ import BinlogFormat
 import CSQLiteHooks
 import Foundation
 import GRDB
+import LogshipSystem
 
 /// A master data directory opened for writing: the one SQLite connection, the change
 /// capture, and the active binlog segment. Every committed transaction gets the next LSN

@@ -2,6 +2,7 @@ import BinlogApply
 import BinlogFormat
 import Foundation
 import GRDB
+import LogshipSystem
 
 extension MasterDirectory {
     /// Tables a replica keeps for itself (report summaries) that a master must not capture.

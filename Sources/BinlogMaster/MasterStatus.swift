@@ -2,6 +2,7 @@ import BinlogApply
 import BinlogFormat
 import Foundation
 import GRDB
+import LogshipSystem
 
 /// A read-only look at a master data directory: identity, positions, segments. It takes no
 /// lock, so it works while a writer runs (an active segment's unfinished tail is ignored).

@@ -1,5 +1,6 @@
 import BinlogFormat
 import Foundation
+import LogshipSystem
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,5 +1,6 @@
 import BinlogFormat
 import Foundation
+import LogshipSystem
 
 extension ShipRun {
     /// Ships sealed segments in log order. Each segment some target lacks is verified once

@@ -1,5 +1,6 @@
 import BinlogFormat
 import Foundation
+import LogshipSystem
 
 /// What the shipper remembers between runs, one JSON file `<state dir>/state.json`,
 /// rewritten with `DurableFile.publish` after every shipped segment, so that a kill -9

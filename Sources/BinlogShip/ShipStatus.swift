@@ -1,5 +1,6 @@
 import BinlogFormat
 import Foundation
+import LogshipSystem
 
 /// How far each target is behind the source, from the state file and the source's segments.
 /// Takes no lock: it works while a run ships (docs/SHIPPING.md "status").

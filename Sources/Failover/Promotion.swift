@@ -2,6 +2,7 @@ import BinlogApply
 import BinlogFormat
 import BinlogMaster
 import Foundation
+import LogshipSystem
 import ReplicaStore
 
 /// Turns a replica into the master of a new epoch (docs/FAILOVER.md "Promote"):

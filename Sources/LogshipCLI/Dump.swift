@@ -1,5 +1,6 @@
 import BinlogFormat
 import Foundation
+import LogshipSystem
 
 /// Renders transactions for `binlog-writer dump`: readable text like `mysqlbinlog -v`,
 /// or one JSON object per transaction (JSON Lines).

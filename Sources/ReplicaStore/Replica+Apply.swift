@@ -2,6 +2,7 @@ import BinlogApply
 import BinlogFormat
 import Foundation
 import GRDB
+import LogshipSystem
 
 extension Replica {
     /// Where to stop applying. All bounds are inclusive: `untilLSN` N applies N and stops;

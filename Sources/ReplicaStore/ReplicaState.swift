@@ -1,5 +1,6 @@
 import BinlogFormat
 import Foundation
+import LogshipSystem
 
 /// What the last runs of replica-apply did, kept in `state.json` (written durably after each
 /// run) so that `status` and `check` can tell a replica that stopped applying.

@@ -2,6 +2,7 @@ import BinlogApply
 import BinlogFormat
 import Foundation
 import GRDB
+import LogshipSystem
 
 /// A read-only look at a replica, without its lock: where the store is, what the inbox holds
 /// beyond it, how far behind that is, what can be restored, and how the last runs went.

@@ -2,6 +2,7 @@ import BinlogApply
 import BinlogFormat
 import Foundation
 import GRDB
+import LogshipSystem
 
 /// Point-in-time restore: a new database from the best snapshot (or from empty) plus inbox
 /// segments, up to an LSN or a time. The plan is computed and checked against the

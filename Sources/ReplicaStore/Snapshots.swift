@@ -2,6 +2,7 @@ import BinlogApply
 import BinlogFormat
 import Foundation
 import GRDB
+import LogshipSystem
 
 /// Consistent copies of a store, `snapshots/snapshot-<LSN as 16 hex digits>.db`, made with
 /// SQLite's online backup API (never a raw copy of a live file) and published durably. Each

@@ -2,6 +2,7 @@ import BinlogApply
 import BinlogFormat
 import Foundation
 import GRDB
+import LogshipSystem
 
 /// A store opened for reading only: SQLite read-only mode and `PRAGMA query_only`, so that
 /// nothing a report runs can write, whatever the SQL.

@@ -4,6 +4,7 @@ import BinlogMaster
 import Foundation
 import GRDB
 import LogshipCLI
+import LogshipSystem
 
 struct Exec: ParsableCommand {
     static let configuration = CommandConfiguration(

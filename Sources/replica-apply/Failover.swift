@@ -3,6 +3,7 @@ import BinlogFormat
 import Failover
 import Foundation
 import LogshipCLI
+import LogshipSystem
 
 struct CandidatesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,5 +1,6 @@
 import BinlogFormat
 import Foundation
+import LogshipSystem
 import XCTest
 
 /// `formatTimestamp` is built by hand for speed; it must print what `String(format:)` would.

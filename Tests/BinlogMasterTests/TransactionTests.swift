@@ -3,6 +3,7 @@ import BinlogFormat
 import BinlogMaster
 import Foundation
 import GRDB
+import LogshipSystem
 import LogshipTestSupport
 import XCTest
 

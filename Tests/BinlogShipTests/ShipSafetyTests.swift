@@ -9,9 +9,7 @@ import XCTest
 /// target, and a target copy that differs from the source.
 final class ShipSafetyTests: XCTestCase {
     private func configError(_ body: () throws -> Void, file: StaticString = #filePath, line: UInt = #line) -> ShipError? {
-        do { try body() } catch let e as ShipError { return e } catch { XCTFail("\(error)", file: file, line: line); return nil }
-        XCTFail("no error", file: file, line: line)
-        return nil
+        expectError(ShipError.self, file: file, line: line, body)
     }
 
     // MARK: a target that is the source

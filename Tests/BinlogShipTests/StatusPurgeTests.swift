@@ -1,6 +1,7 @@
 import BinlogFormat
 @testable import BinlogShip
 import Foundation
+import LogshipSystem
 import LogshipTestSupport
 import XCTest
 

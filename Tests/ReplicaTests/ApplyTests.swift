@@ -2,6 +2,7 @@ import BinlogApply
 import BinlogFormat
 import Foundation
 import GRDB
+import LogshipSystem
 import LogshipTestSupport
 import ReplicaStore
 import XCTest

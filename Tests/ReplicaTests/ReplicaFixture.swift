@@ -67,24 +67,11 @@ final class ReplicaFixture: ReplicaWorkloadFixture {
 }
 
 /// Runs `body` expecting a `ReplicaError` of `kind` whose description names every string of
-/// `containing`; returns it.
+/// `containing`; returns it (Tests/Support `expectError`).
 @discardableResult
 func expectReplicaError<T>(_ kind: ReplicaError.Kind, containing: [String] = [], _ context: @autoclosure () -> String = "",
                            file: StaticString = #filePath, line: UInt = #line, _ body: () throws -> T) -> ReplicaError? {
-    do {
-        _ = try body()
-        XCTFail("expected a ReplicaError (\(kind.rawValue)), nothing was thrown. \(context())", file: file, line: line)
-        return nil
-    } catch let e as ReplicaError {
-        XCTAssertEqual(e.kind, kind, "wrong kind for: \(e). \(context())", file: file, line: line)
-        for s in containing {
-            XCTAssertTrue(e.description.contains(s), "error does not mention \"\(s)\": \(e). \(context())", file: file, line: line)
-        }
-        return e
-    } catch {
-        XCTFail("expected a ReplicaError (\(kind.rawValue)), got \(type(of: error)): \(error). \(context())", file: file, line: line)
-        return nil
-    }
+    expectError(kind, at: \ReplicaError.kind, containing: containing, context(), file: file, line: line, body)
 }
 
 /// Runs SQL on a store behind replica-apply's back (an operator with the sqlite3 shell).

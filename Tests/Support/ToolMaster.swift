@@ -1,5 +1,6 @@
 import BinlogFormat
 import Foundation
+import LogshipSystem
 
 /// A master driven through the built `binlog-writer`, as a user drives it, for the replica
 /// tests: every commit it acknowledges (LSN and commit time, parsed from `exec`'s output),

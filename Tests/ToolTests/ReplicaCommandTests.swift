@@ -1,6 +1,7 @@
 import BinlogFormat
 import Foundation
 import GRDB
+import LogshipSystem
 import LogshipTestSupport
 import XCTest
 

@@ -1,10 +1,9 @@
 import BinlogFormat
 import Foundation
-import LogshipTestSupport
 
 /// The kinds of damage the corruption run injects into a replica's inbox, one sealed segment
 /// (or one segment's place in the sequence) at a time.
-enum MutantClass: String, CaseIterable {
+public enum MutantClass: String, CaseIterable {
     case headerBit = "header-bit", headerByte = "header-byte"
     case frameHeaderBit = "frame-header-bit", frameHeaderByte = "frame-header-byte"
     case payloadBit = "payload-bit", payloadByte = "payload-byte"
@@ -27,40 +26,53 @@ enum MutantClass: String, CaseIterable {
 }
 
 /// One damaged inbox and what replica-apply must say about it.
-struct SegmentMutant {
-    var kind: MutantClass
+public struct SegmentMutant {
+    public var kind: MutantClass
     /// What was done, for messages: "bit 3 of byte 1234 of 00000001-….binlog".
-    var detail: String
+    public var detail: String
     /// Inbox file name → new bytes (nil: the file is removed).
-    var files: [String: [UInt8]?]
+    public var files: [String: [UInt8]?]
     /// The store's position before the run; it must still be there after (nothing is applied).
-    var storeAt: UInt64
-    var exit: Int32
+    public var storeAt: UInt64
+    public var exit: Int32
     /// The file the message must name.
-    var file: String
+    public var file: String
     /// An offset in this range must appear in the message ("offset N"); nil when none is meaningful.
-    var offsets: ClosedRange<Int64>?
+    public var offsets: ClosedRange<Int64>?
     /// Other text the message must hold (the missing LSN range).
-    var mentions: [String] = []
+    public var mentions: [String] = []
 }
 
 /// Builds mutants of a master's sealed segments, from a seed.
-struct SegmentMutator {
-    struct Segment {
-        var name: String
-        var bytes: [UInt8]
-        var firstLSN: UInt64
-        var lastLSN: UInt64
-        var frames: [SegmentSurgery.FrameSpan]
+public struct SegmentMutator {
+    public struct Segment {
+        public var name: String
+        public var bytes: [UInt8]
+        public var firstLSN: UInt64
+        public var lastLSN: UInt64
+        public var frames: [SegmentSurgery.FrameSpan]
+
+        public init(name: String, bytes: [UInt8], firstLSN: UInt64, lastLSN: UInt64, frames: [SegmentSurgery.FrameSpan]) {
+            self.name = name
+            self.bytes = bytes
+            self.firstLSN = firstLSN
+            self.lastLSN = lastLSN
+            self.frames = frames
+        }
     }
 
-    let segments: [Segment]
+    public let segments: [Segment]
     /// Another master's segments, by name (same workload, another source id).
-    let foreign: [String: [UInt8]]
+    public let foreign: [String: [UInt8]]
+
+    public init(segments: [Segment], foreign: [String: [UInt8]]) {
+        self.segments = segments
+        self.foreign = foreign
+    }
 
     /// Mutant `i` of `count`: classes in turn, the damaged segment and the place in it at random.
     /// The damaged segment always has one before it and one after it.
-    func mutant(_ i: Int, using rng: inout SeededRandom) -> SegmentMutant {
+    public func mutant(_ i: Int, using rng: inout SeededRandom) -> SegmentMutant {
         let kind = MutantClass.allCases[i % MutantClass.allCases.count]
         let k = Int.random(in: 1...(segments.count - 2), using: &rng)
         let s = segments[k], before = s.firstLSN - 1

@@ -1,5 +1,4 @@
 import Foundation
-import LogshipTestSupport
 
 /// The whole pipeline driven through the built tools, for the differential and point-in-time
 /// tests: a master fed one transaction per `binlog-writer exec`, its state digested with the
@@ -7,27 +6,27 @@ import LogshipTestSupport
 /// `binlog-ship` and `replica-apply` bring forward. Every action checks what it must: exit 0,
 /// the LSN a replica reaches, and that the replica then equals the master's state at that LSN.
 /// The first surprise throws, naming the seed.
-final class PipelineHarness {
-    let label: String
-    let seed: UInt64
-    let dir: TestDirectory
-    let master: ToolMaster
-    var rng: SeededRandom
+public final class PipelineHarness {
+    public let label: String
+    public let seed: UInt64
+    public let dir: TestDirectory
+    public let master: ToolMaster
+    public var rng: SeededRandom
     private var workload: PipelineWorkload
     /// The master's digest at every LSN it reached (0: empty).
-    private(set) var states: [UInt64: [String: String]] = [:]
+    public private(set) var states: [UInt64: [String: String]] = [:]
     /// What each LSN's transaction exercised.
-    private(set) var kinds: [String: Int] = [:]
+    public private(set) var kinds: [String: Int] = [:]
     /// The last LSN each inbox holds (sealed segments or a partial copy), and each store's LSN.
-    private(set) var shipped: [String: UInt64] = ["a": 0, "b": 0]
-    private(set) var applied: [String: UInt64] = ["a": 0, "b": 0]
+    public private(set) var shipped: [String: UInt64] = ["a": 0, "b": 0]
+    public private(set) var applied: [String: UInt64] = ["a": 0, "b": 0]
     /// Replica comparisons made (each: a store or snapshot or restored file against a state).
-    private(set) var comparisons = 0
-    private(set) var comparedLSNs: Set<UInt64> = []
+    public private(set) var comparisons = 0
+    public private(set) var comparedLSNs: Set<UInt64> = []
 
-    var context: String { "\(label), seed \(seed) (rerun with LOGSHIP_SEED=\(seed))" }
+    public var context: String { "\(label), seed \(seed) (rerun with LOGSHIP_SEED=\(seed))" }
 
-    init(_ label: String, seed: UInt64, transactions: Int, segmentSize: String = "16KiB", initArguments: [String] = []) throws {
+    public init(_ label: String, seed: UInt64, transactions: Int, segmentSize: String = "16KiB", initArguments: [String] = []) throws {
         self.label = label
         self.seed = seed
         rng = SeededRandom(seed: seed)
@@ -38,15 +37,15 @@ final class PipelineHarness {
         for name in ["a", "b"] { try run("replica-apply", ["init", replica(name)]) }
     }
 
-    func replica(_ name: String) -> String { dir.sub("replica-" + name) }
+    public func replica(_ name: String) -> String { dir.sub("replica-" + name) }
 
     /// Throws a failure naming the seed unless `condition` holds.
-    func check(_ condition: Bool, _ message: @autoclosure () -> String) throws {
+    public func check(_ condition: Bool, _ message: @autoclosure () -> String) throws {
         if !condition { throw ToolMaster.Failure(description: "\(message()); \(context)") }
     }
 
     @discardableResult
-    func run(_ tool: String, _ args: [String], expect status: Int32 = 0) throws -> ToolRunner.Result {
+    public func run(_ tool: String, _ args: [String], expect status: Int32 = 0) throws -> ToolRunner.Result {
         let r = try timed(tool + (args.first.map { $0.hasPrefix("-") || $0.hasPrefix("/") ? "" : " " + $0 } ?? "")) { try ToolRunner.run(tool, args) }
         try check(r.status == status, "\(tool) \(args.joined(separator: " ")): exit \(r.status), expected \(status)\nstdout: \(r.stdout)\nstderr: \(r.stderr)")
         return r
@@ -55,7 +54,7 @@ final class PipelineHarness {
     /// Runs the workload's next transaction on the master and records the state it leaves.
     /// Returns false when the workload is over.
     @discardableResult
-    func step() throws -> Bool {
+    public func step() throws -> Bool {
         guard let tx = workload.next() else { return false }
         let before = master.lastLSN
         if tx.fails {
@@ -76,13 +75,13 @@ final class PipelineHarness {
 
     /// Records the master's state after a transaction run outside `step` (`digest`: its
     /// `ShellDigest` at the master's last LSN), and whether that sealed a segment.
-    func record(_ digest: [String: String]) throws {
+    public func record(_ digest: [String: String]) throws {
         try noteSeal()
         states[master.lastLSN] = digest
     }
 
     /// Seals the active segment.
-    func rotate() throws {
+    public func rotate() throws {
         try run("binlog-writer", ["rotate", master.path])
         try noteSeal()
     }
@@ -90,7 +89,7 @@ final class PipelineHarness {
     /// The last LSN in a sealed segment. The master seals on `rotate`, and by itself right after
     /// the commit that fills a segment; either way no `.binlog.active` file is left (the next
     /// commit starts one), which `noteSeal` watches for.
-    private(set) var sealedThrough: UInt64 = 0
+    public private(set) var sealedThrough: UInt64 = 0
 
     private func noteSeal() throws {
         let names = try FileManager.default.contentsOfDirectory(atPath: master.binlogPath)
@@ -98,7 +97,7 @@ final class PipelineHarness {
     }
 
     /// `binlog-ship` to `targets` (default both), with `--include-active` when asked.
-    func ship(_ targets: [String] = ["a", "b"], includeActive: Bool = false) throws {
+    public func ship(_ targets: [String] = ["a", "b"], includeActive: Bool = false) throws {
         var args = ["--source", master.path, "--quiet"] + targets.flatMap { ["--target", "\($0)=\(replica($0))/inbox"] }
         if includeActive { args.append("--include-active") }
         try run("binlog-ship", args)
@@ -108,7 +107,7 @@ final class PipelineHarness {
 
     /// `replica-apply` on replica `name`, bounded by an LSN or a time (inclusive), then checks
     /// the LSN it reached and that the store equals the master there.
-    func apply(_ name: String, untilLSN: UInt64? = nil, untilTime: Int64? = nil) throws {
+    public func apply(_ name: String, untilLSN: UInt64? = nil, untilTime: Int64? = nil) throws {
         var args = [replica(name), "--quiet"]
         var bound = UInt64.max
         if let untilLSN { args += ["--until-lsn", "\(untilLSN)"]; bound = untilLSN }
@@ -123,7 +122,7 @@ final class PipelineHarness {
     }
 
     /// `replica-apply snapshot` on `name`; the snapshot equals the master at the store's LSN.
-    func snapshot(_ name: String) throws {
+    public func snapshot(_ name: String) throws {
         guard applied[name]! > 0 else { return }   // a store that applied nothing claims no source to snapshot
         try run("replica-apply", ["snapshot", replica(name)])
         let file = replica(name) + "/snapshots/" + String(format: "snapshot-%016llx.db", applied[name]!)
@@ -131,7 +130,7 @@ final class PipelineHarness {
     }
 
     /// Brings everything sealed to both replicas; both must reach the master's last LSN.
-    func catchUp() throws {
+    public func catchUp() throws {
         try rotate()
         try ship()
         for name in ["a", "b"] {
@@ -141,7 +140,7 @@ final class PipelineHarness {
     }
 
     /// Checks that `file` claims `lsn` and holds exactly the master's tables and schema there.
-    func compare(_ file: String, at lsn: UInt64, _ what: String) throws {
+    public func compare(_ file: String, at lsn: UInt64, _ what: String) throws {
         let (claimed, actual) = try timed("digest") { try ShellDigest.inspect(file) }
         try check(claimed == lsn, "\(what): \(file) claims LSN \(claimed), expected \(lsn)")
         guard let expected = states[lsn] else { throw ToolMaster.Failure(description: "no recorded master state at LSN \(lsn); \(context)") }
@@ -152,22 +151,22 @@ final class PipelineHarness {
     }
 
     /// Seconds spent per tool and subcommand (and in digests), for the summary line.
-    private(set) var seconds: [String: Double] = [:]
+    public private(set) var seconds: [String: Double] = [:]
 
-    func timed<T>(_ what: String, _ body: () throws -> T) rethrows -> T {
+    public func timed<T>(_ what: String, _ body: () throws -> T) rethrows -> T {
         let start = Date()
         defer { seconds[what, default: 0] += Date().timeIntervalSince(start) }
         return try body()
     }
 
     /// One line saying what the run did and where its time went.
-    var summary: String {
+    public var summary: String {
         let spent = seconds.sorted { $0.value > $1.value }.map { String(format: "%@ %.1fs", $0.key, $0.value) }.joined(separator: ", ")
         return "\(label): \(master.lastLSN) LSNs (seed \(seed)), \(comparisons) comparisons at \(comparedLSNs.count) LSNs; \(spent)"
     }
 
     /// A master commit time as `--until-time` and `--to-time` take it (UTC, microseconds).
-    static func timestamp(_ micros: Int64) -> String {
+    public static func timestamp(_ micros: Int64) -> String {
         var seconds = time_t(micros / 1_000_000)
         var parts = tm()
         gmtime_r(&seconds, &parts)

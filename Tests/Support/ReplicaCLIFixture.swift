@@ -1,21 +1,20 @@
 import BinlogFormat
 import Foundation
 import GRDB
-import LogshipTestSupport
 import XCTest
 
 /// A master and a replica driven only through the built tools (`binlog-writer`,
 /// `replica-apply`), with segments "shipped" by copy + rename, and the checks the end-to-end
 /// replica tests make: the store's position read with plain SQL, and its tables against an
 /// independent replay of the master's binlog up to that position.
-final class ReplicaCLIFixture: ReplicaWorkloadFixture {
-    let dir: TestDirectory
-    let master: ToolMaster
-    let seed: UInt64
-    var workload: ReplicaWorkload
-    private(set) var replica: String
+public final class ReplicaCLIFixture: ReplicaWorkloadFixture {
+    public let dir: TestDirectory
+    public let master: ToolMaster
+    public let seed: UInt64
+    public var workload: ReplicaWorkload
+    public private(set) var replica: String
 
-    init(_ label: String, segmentSize: String = "16KiB", seed: UInt64? = nil) throws {
+    public init(_ label: String, segmentSize: String = "16KiB", seed: UInt64? = nil) throws {
         dir = TestDirectory(label)
         master = try ToolMaster(dir, segmentSize: segmentSize)
         let s = SeededRandom(seed: seed).seed
@@ -25,13 +24,13 @@ final class ReplicaCLIFixture: ReplicaWorkloadFixture {
         replica = try newReplica("replica")
     }
 
-    var inbox: String { replica + "/inbox" }
-    var store: String { replica + "/store.db" }
-    var context: String { "seed \(seed) (rerun with LOGSHIP_SEED=\(seed))" }
+    public var inbox: String { replica + "/inbox" }
+    public var store: String { replica + "/store.db" }
+    public var context: String { "seed \(seed) (rerun with LOGSHIP_SEED=\(seed))" }
 
     /// Creates another replica directory with `replica-apply init` and makes it the current one.
     @discardableResult
-    func newReplica(_ name: String) throws -> String {
+    public func newReplica(_ name: String) throws -> String {
         let path = dir.sub(name)
         let r = try ToolRunner.run("replica-apply", ["init", path])
         guard r.status == 0 else { throw ToolMaster.Failure(description: "replica-apply init: \(r.status) \(r.stderr)") }
@@ -40,19 +39,19 @@ final class ReplicaCLIFixture: ReplicaWorkloadFixture {
     }
 
     @discardableResult
-    func shipAll(upToLSN: UInt64? = nil) throws -> [String] { try Shipping.shipAll(master, to: inbox, upToLSN: upToLSN) }
+    public func shipAll(upToLSN: UInt64? = nil) throws -> [String] { try Shipping.shipAll(master, to: inbox, upToLSN: upToLSN) }
 
     /// `replica-apply <args>`.
     @discardableResult
-    func tool(_ args: [String]) throws -> ToolRunner.Result { try ToolRunner.run("replica-apply", args) }
+    public func tool(_ args: [String]) throws -> ToolRunner.Result { try ToolRunner.run("replica-apply", args) }
 
     /// `replica-apply <replica> <extra>` (the default subcommand, apply).
     @discardableResult
-    func apply(_ extra: String...) throws -> ToolRunner.Result { try tool([replica] + extra) }
+    public func apply(_ extra: String...) throws -> ToolRunner.Result { try tool([replica] + extra) }
 
     /// The workload schema with 30 accounts (ids 1…30, balance id × 10) and 10 tags (a…j),
     /// sealed and shipped: the small, known store the divergence tests change behind apply's back.
-    func seedAccountsAndTags() throws {
+    public func seedAccountsAndTags() throws {
         try master.exec(ReplicaWorkload.schema + """
             WITH RECURSIVE n(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM n WHERE k < 30)
               INSERT INTO accounts (id, owner, balance) SELECT k, 'owner ' || k, k * 10 FROM n;
@@ -63,10 +62,10 @@ final class ReplicaCLIFixture: ReplicaWorkloadFixture {
         try shipAll()
     }
 
-    func storeLSN(_ path: String? = nil) throws -> UInt64 { try appliedLSN(ofStore: path ?? store) }
+    public func storeLSN(_ path: String? = nil) throws -> UInt64 { try appliedLSN(ofStore: path ?? store) }
 
     /// Asserts the store is at `lsn` and holds exactly the master's tables at `lsn`.
-    func assertStore(at lsn: UInt64, _ message: @autoclosure () -> String = "", file: StaticString = #filePath, line: UInt = #line) throws {
+    public func assertStore(at lsn: UInt64, _ message: @autoclosure () -> String = "", file: StaticString = #filePath, line: UInt = #line) throws {
         XCTAssertEqual(try storeLSN(), lsn, "store position. \(message()); \(context)", file: file, line: line)
         let expected = try master.digest(at: lsn, scratch: dir)
         XCTAssertEqual(try TableDigest.digest(path: store), expected, "store tables differ from the master's at LSN \(lsn). \(message()); \(context)",
@@ -74,8 +73,8 @@ final class ReplicaCLIFixture: ReplicaWorkloadFixture {
     }
 
     /// Asserts a tool run's exit status and that stderr names every string of `containing`.
-    func assertExit(_ r: ToolRunner.Result, _ status: Int32, containing: [String] = [], _ message: @autoclosure () -> String = "",
-                    file: StaticString = #filePath, line: UInt = #line) {
+    public func assertExit(_ r: ToolRunner.Result, _ status: Int32, containing: [String] = [], _ message: @autoclosure () -> String = "",
+                           file: StaticString = #filePath, line: UInt = #line) {
         XCTAssertEqual(r.status, status, "exit status. \(message()); stdout: \(r.stdout) stderr: \(r.stderr); \(context)", file: file, line: line)
         for s in containing {
             XCTAssertTrue(r.stderr.contains(s), "stderr does not mention \"\(s)\". \(message()): \(r.stderr); \(context)", file: file, line: line)

@@ -1,5 +1,4 @@
 import Foundation
-import LogshipTestSupport
 
 /// An oracle that shares no code with logship or GRDB: the sqlite3 shell's `sha3_query` (SHA3-256
 /// over every value with its storage class) of each user table, rowid included, in rowid order
@@ -7,14 +6,14 @@ import LogshipTestSupport
 /// schema (every table, index, trigger and view with its SQL text). Virtual tables (FTS, R*Tree)
 /// are read through their module and their shadow tables (the full-text index) like tables.
 /// logship's own `_logship*` tables are left out.
-enum ShellDigest {
-    struct Failure: Error, CustomStringConvertible {
-        var description: String
+public enum ShellDigest {
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
     }
 
     /// One query computes every digest: `sha3_query` takes the query it hashes as a value, so
     /// each table's is built from `pragma_table_list` in SQL.
-    static let digestSQL = """
+    public static let digestSQL = """
         SELECT name || '|' || hex(sha3_query(CASE
             WHEN name = 'sqlite_sequence' THEN 'SELECT name, seq FROM sqlite_sequence ORDER BY name'
             WHEN wr THEN 'SELECT * FROM "' || replace(name, '"', '""') || '" ORDER BY '
@@ -31,7 +30,7 @@ enum ShellDigest {
 
     /// The LSN a database claims (0 when it has no position table) and its digest: table name
     /// (and "schema") → hex SHA3-256. One run of the sqlite3 shell, two when there is a position.
-    static func inspect(_ database: String, position: Bool = true) throws -> (lsn: UInt64, digest: [String: String]) {
+    public static func inspect(_ database: String, position: Bool = true) throws -> (lsn: UInt64, digest: [String: String]) {
         guard FileManager.default.fileExists(atPath: database) else { throw Failure(description: "\(database) does not exist") }
         var digest: [String: String] = [:]
         for line in try shell(database, digestSQL) {

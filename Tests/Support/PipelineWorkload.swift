@@ -1,5 +1,4 @@
 import Foundation
-import LogshipTestSupport
 
 /// A seeded workload for the whole-pipeline tests, one transaction at a time, on several tables:
 /// inserts, updates that change primary keys (with an ON UPDATE CASCADE child and in a WITHOUT
@@ -8,17 +7,17 @@ import LogshipTestSupport
 /// large BLOBs (a few MiB, on a rowid table without an alias), schema changes at fixed points
 /// (ALTER TABLE ADD COLUMN, CREATE INDEX, CREATE TABLE), statements that change nothing (no
 /// LSN), and transactions that fail (exit 10, nothing logged).
-struct PipelineWorkload {
+public struct PipelineWorkload {
     /// One transaction: its SQL, what it exercises, and whether `binlog-writer exec` must refuse it.
-    struct Transaction {
-        var sql: String
-        var kind: String
-        var fails = false
+    public struct Transaction {
+        public var sql: String
+        public var kind: String
+        public var fails = false
         /// Statements with a condition may match no row: then nothing is logged and no LSN is used.
-        var mayChangeNothing: Bool { ["no-change", "without-rowid-key-change", "multi-row-update", "multi-row-delete", "blob-update", "blob-delete"].contains(kind) }
+        public var mayChangeNothing: Bool { ["no-change", "without-rowid-key-change", "multi-row-update", "multi-row-delete", "blob-update", "blob-delete"].contains(kind) }
     }
 
-    static let schema: [String] = [
+    public static let schema: [String] = [
         "CREATE TABLE people (id INTEGER PRIMARY KEY, name TEXT NOT NULL, email TEXT UNIQUE, score REAL, photo BLOB);",
         """
         CREATE TABLE orders (id INTEGER PRIMARY KEY AUTOINCREMENT, person INTEGER NOT NULL REFERENCES people (id) ON UPDATE CASCADE ON DELETE CASCADE,
@@ -45,7 +44,7 @@ struct PipelineWorkload {
     private let bigBlob: Int
 
     /// `length` transactions after the schema; the big BLOB is 1–3 MiB.
-    init(seed: UInt64, length: Int) {
+    public init(seed: UInt64, length: Int) {
         rng = SeededRandom(seed: seed)
         self.length = length
         bigBlob = Int.random(in: 1...3, using: &rng) << 20
@@ -61,7 +60,7 @@ struct PipelineWorkload {
     }
 
     /// The next transaction (the schema first, one statement each).
-    mutating func next() -> Transaction? {
+    public mutating func next() -> Transaction? {
         defer { index += 1 }
         if index < Self.schema.count { return Transaction(sql: Self.schema[index], kind: "schema") }
         let i = index - Self.schema.count
@@ -112,7 +111,7 @@ struct PipelineWorkload {
     private lazy var coverage: [Int] = Self.everyKind.shuffled(using: &rng)
 
     /// Kinds every run must have logged (or, for "failing", had refused).
-    static let requiredKinds = ["insert", "update-trigger", "key-change", "delete-cascade", "multi-row-insert", "multi-statement", "upsert",
+    public static let requiredKinds = ["insert", "update-trigger", "key-change", "delete-cascade", "multi-row-insert", "multi-statement", "upsert",
                                 "replace", "blob", "failing", "alter-add-column", "big-blob", "create-index", "create-table",
                                 "big-blob-update", "big-blob-delete"]
 

@@ -6,18 +6,20 @@ import GRDB
 /// PRAGMA lasts one script), with foreign keys on (as on the master), statement by statement.
 /// At the first failing statement the open transaction is rolled back and the rest of the
 /// script is skipped, which is what `exec` documents; transactions committed before it stay.
-struct PlainSQLite {
-    let path: String
+public struct PlainSQLite {
+    public let path: String
+
+    public init(path: String) { self.path = path }
 
     /// What a script did: ran to its end, or stopped at an error (SQLite's message).
-    enum Outcome: Equatable {
+    public enum Outcome: Equatable {
         case succeeded
         case failed(String)
 
-        var succeeded: Bool { self == .succeeded }
+        public var succeeded: Bool { self == .succeeded }
     }
 
-    func run(_ sql: String) throws -> Outcome {
+    public func run(_ sql: String) throws -> Outcome {
         let queue = try DatabaseQueue(path: path, configuration: Configuration())
         defer { try? queue.close() }
         return try queue.inDatabase { db in

@@ -1,21 +1,20 @@
 import Foundation
 import GRDB
-import LogshipTestSupport
 import XCTest
 
 /// Transactions for the master crash runs: each inserts a known number of rows tagged with its
 /// own name (so a partly present transaction shows), and the multi-row ones also update,
 /// delete and replace rows of a shared table (so the replay comparison sees ordering).
-struct TaggedScript {
-    var statements: [(tag: String, sql: String, parts: Int)] = []
+public struct TaggedScript {
+    public var statements: [(tag: String, sql: String, parts: Int)] = []
 
-    static let schema = """
+    public static let schema = """
         CREATE TABLE tags (id INTEGER PRIMARY KEY, tag TEXT NOT NULL, part INTEGER NOT NULL, payload BLOB);
         CREATE TABLE u (k INTEGER PRIMARY KEY, v INTEGER NOT NULL, note TEXT);
         WITH RECURSIVE n(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM n WHERE k < 200) INSERT INTO u (k, v, note) SELECT k, 0, 'seed' FROM n;
         """
 
-    init(prefix: String, count: Int, maxPayload: Int, rng: inout SeededRandom) {
+    public init(prefix: String, count: Int, maxPayload: Int, rng: inout SeededRandom) {
         for s in 0..<count {
             let tag = "\(prefix)-t\(s)"
             let parts = Int.random(in: 1...4, using: &rng)
@@ -35,14 +34,14 @@ struct TaggedScript {
 
 /// One `binlog-writer exec --file` client process; its stdout says which of its script's
 /// transactions were acknowledged (one `lsn=` line each, in order, printed once durable).
-final class WriterClient {
-    let process = Process()
-    let script: TaggedScript
+public final class WriterClient {
+    public let process = Process()
+    public let script: TaggedScript
     private let out = Pipe()
     private let box = OutputBox()
     private let done = DispatchGroup()
 
-    init(master: String, script: TaggedScript, file: String, environment: [String: String]? = nil, extraArguments: [String] = []) throws {
+    public init(master: String, script: TaggedScript, file: String, environment: [String: String]? = nil, extraArguments: [String] = []) throws {
         self.script = script
         try script.statements.map(\.sql).joined().write(toFile: file, atomically: true, encoding: .utf8)
         process.executableURL = URL(fileURLWithPath: ToolRunner.path("binlog-writer"))
@@ -60,21 +59,21 @@ final class WriterClient {
     }
 
     /// Waits until the client has printed `count` acknowledgements (or `timeout` seconds passed).
-    func waitForAcknowledgements(_ count: Int, timeout: Double = 30) {
+    public func waitForAcknowledgements(_ count: Int, timeout: Double = 30) {
         let deadline = Date().addingTimeInterval(timeout)
         while box.lines(prefix: "lsn=") < count && process.isRunning && Date() < deadline { usleep(2_000) }
     }
 
-    var pid: Int32 { process.processIdentifier }
+    public var pid: Int32 { process.processIdentifier }
 
     /// The commits the client acknowledged (LSN, commit time), from its complete output lines.
-    func printedCommits() throws -> [ToolMaster.Commit] {
+    public func printedCommits() throws -> [ToolMaster.Commit] {
         let text = String(decoding: box.snapshot(), as: UTF8.self)
         return try ToolMaster.parseCommits(text.split(separator: "\n", omittingEmptySubsequences: false).dropLast().joined(separator: "\n"))
     }
 
     /// Waits for the process; returns whether SIGKILL ended it and the tags it acknowledged.
-    func finish() -> (killed: Bool, acknowledged: [String]) {
+    public func finish() -> (killed: Bool, acknowledged: [String]) {
         process.waitUntilExit()
         done.wait()
         let printed = String(decoding: box.snapshot(), as: UTF8.self)
@@ -86,13 +85,14 @@ final class WriterClient {
 }
 
 /// Output read on another thread, under a lock.
-final class OutputBox: @unchecked Sendable {
+public final class OutputBox: @unchecked Sendable {
     private var data = Data()
     private let lock = NSLock()
-    func append(_ d: Data) { lock.lock(); data.append(d); lock.unlock() }
-    func snapshot() -> Data { lock.lock(); defer { lock.unlock() }; return data }
+    public init() {}
+    public func append(_ d: Data) { lock.lock(); data.append(d); lock.unlock() }
+    public func snapshot() -> Data { lock.lock(); defer { lock.unlock() }; return data }
     /// Complete lines starting with `prefix` so far.
-    func lines(prefix: String) -> Int {
+    public func lines(prefix: String) -> Int {
         let text = String(decoding: snapshot(), as: UTF8.self)
         return text.split(separator: "\n", omittingEmptySubsequences: false).dropLast().filter { $0.hasPrefix(prefix) }.count
     }
@@ -101,17 +101,22 @@ final class OutputBox: @unchecked Sendable {
 /// The independent oracles of a master crash run: what clients were told (acknowledged tags),
 /// how many rows each tagged transaction inserts, and a replay of the binlog digested by
 /// `TableDigest`, against the master database as recovery leaves it.
-struct MasterOracle {
-    var expectedParts: [String: Int] = [:]
-    var acknowledged: [String] = []
+public struct MasterOracle {
+    public var expectedParts: [String: Int] = [:]
+    public var acknowledged: [String] = []
 
     /// Recovery work the reopen reported: the crash left something to repair.
-    struct Recovery { var redone = 0, tornTails = 0, completedSeals = 0 }
+    public struct Recovery {
+        public var redone = 0, tornTails = 0, completedSeals = 0
+        public init() {}
+    }
 
-    mutating func expect(_ script: TaggedScript) { for s in script.statements { expectedParts[s.tag] = s.parts } }
+    public init() {}
+
+    public mutating func expect(_ script: TaggedScript) { for s in script.statements { expectedParts[s.tag] = s.parts } }
 
     /// Reopens the master (recovery runs), verifies its binlog, and checks every table.
-    func check(_ master: String, context: String) throws -> Recovery {
+    public func check(_ master: String, context: String) throws -> Recovery {
         let open = try ToolRunner.run("binlog-writer", ["exec", master, "SELECT 1"])
         XCTAssertEqual(open.status, 0, "reopen failed: \(open.stderr); \(context)")
         var recovery = Recovery()
@@ -136,7 +141,7 @@ struct MasterOracle {
         return recovery
     }
 
-    static func tagCounts(_ path: String) throws -> [String: Int] {
+    public static func tagCounts(_ path: String) throws -> [String: Int] {
         var config = Configuration()
         config.readonly = true
         let queue = try DatabaseQueue(path: path, configuration: config)
@@ -149,7 +154,7 @@ struct MasterOracle {
     }
 
     /// A new master with the tagged schema.
-    static func makeMaster(_ path: String, segmentSize: String = "16KiB") throws {
+    public static func makeMaster(_ path: String, segmentSize: String = "16KiB") throws {
         XCTAssertEqual(try ToolRunner.run("binlog-writer", ["init", path, "--segment-size", segmentSize]).status, 0)
         let setup = try ToolRunner.run("binlog-writer", ["exec", path, TaggedScript.schema])
         XCTAssertEqual(setup.status, 0, setup.stderr)
@@ -157,7 +162,7 @@ struct MasterOracle {
 
     /// The pid in the master's lock file when it is one of `clients` still running: the writer
     /// holding the lock (the file keeps the last holder's pid after it exits).
-    static func lockHolder(_ master: String, among clients: [WriterClient]) -> WriterClient? {
+    public static func lockHolder(_ master: String, among clients: [WriterClient]) -> WriterClient? {
         guard let text = try? String(contentsOfFile: master + "/lock", encoding: .utf8),
               let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) else { return nil }
         return clients.first { $0.pid == pid && $0.process.isRunning }

@@ -1,42 +1,44 @@
 import Foundation
 import GRDB
-import LogshipTestSupport
 
 /// A master and replicas driven only through the built tools, with sealed segments shipped by
 /// copy to a temporary name and rename (binlog-ship's job, done by hand here).
-final class ReportPipeline {
-    struct Commit { var lsn: UInt64; var commitTime: String }
-    struct Failure: Error, CustomStringConvertible { var description: String }
+public final class ReportPipeline {
+    public struct Commit { public var lsn: UInt64; public var commitTime: String }
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
+        public init(description: String) { self.description = description }
+    }
 
-    let dir: TestDirectory
-    let master: String
-    let replica: String
+    public let dir: TestDirectory
+    public let master: String
+    public let replica: String
 
-    init(_ label: String, segmentSize: String = "64MiB") throws {
+    public init(_ label: String, segmentSize: String = "64MiB") throws {
         dir = TestDirectory(label)
         master = dir.sub("master")
         replica = dir.sub("replica")
         // No digest markers: the reports' tests count LSNs, and a rotate's marker-only
         // transaction would add one (markers are tested in DigestVerificationTests).
         try Self.check(ToolRunner.run("binlog-writer", ["init", master, "--segment-size", segmentSize, "--digest-interval", "0"]))
-        try Self.check(ToolRunner.run("binlog-writer", ["exec", master, "--file", ReportCommandTests.root + "/samples/expenses.sql"]))
+        try Self.check(ToolRunner.run("binlog-writer", ["exec", master, "--file", SampleSetup.sample("expenses.sql")]))
         try Self.check(ToolRunner.run("replica-apply", ["init", replica]))
     }
 
     @discardableResult
-    static func check(_ r: ToolRunner.Result) throws -> ToolRunner.Result {
+    public static func check(_ r: ToolRunner.Result) throws -> ToolRunner.Result {
         guard r.status == 0 else { throw Failure(description: "exit \(r.status): \(r.stderr)") }
         return r
     }
 
-    func sourceID() throws -> String {
+    public func sourceID() throws -> String {
         let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: master + "/master.json"))) as? [String: Any]
         return (json?["sourceID"] as? String) ?? "?"
     }
 
     /// Runs SQL on the master (from stdin) and returns the commits it printed.
     @discardableResult
-    func execAll(_ sql: String) throws -> [Commit] {
+    public func execAll(_ sql: String) throws -> [Commit] {
         let r = try Self.check(ToolRunner.run("binlog-writer", ["exec", master], stdin: sql))
         return r.stdout.split(separator: "\n").filter { $0.hasPrefix("lsn=") }.map { line in
             let fields = line.split(separator: " ")
@@ -44,21 +46,21 @@ final class ReportPipeline {
         }
     }
 
-    func exec(_ sql: String) throws -> Commit {
+    public func exec(_ sql: String) throws -> Commit {
         guard let last = try execAll(sql).last else { throw Failure(description: "no commit for \(sql)") }
         return last
     }
 
-    func rotate() throws { try Self.check(ToolRunner.run("binlog-writer", ["rotate", master])) }
+    public func rotate() throws { try Self.check(ToolRunner.run("binlog-writer", ["rotate", master])) }
 
-    func newReplica(_ name: String) throws -> String {
+    public func newReplica(_ name: String) throws -> String {
         try Self.check(ToolRunner.run("replica-apply", ["init", dir.sub(name)]))
         return dir.sub(name)
     }
 
     /// Copies the sealed segments the inbox lacks: temp name in the inbox, then rename.
     @discardableResult
-    func ship(to target: String? = nil) throws -> Int {
+    public func ship(to target: String? = nil) throws -> Int {
         let inbox = (target ?? replica) + "/inbox"
         var count = 0
         for name in try FileManager.default.contentsOfDirectory(atPath: master + "/binlog").sorted() where name.hasSuffix(".binlog") {
@@ -70,19 +72,19 @@ final class ReportPipeline {
         return count
     }
 
-    func apply(_ target: String? = nil, _ extra: String...) throws {
+    public func apply(_ target: String? = nil, _ extra: String...) throws {
         try Self.check(ToolRunner.run("replica-apply", [target ?? replica] + extra))
     }
 }
 
 /// A tool started in the background; `finish` waits for it and returns what it printed.
-final class ReportBackgroundTool {
+public final class ReportBackgroundTool {
     private let process = Process()
     private let out = Pipe(), err = Pipe()
     private let outData = ReportDataBox(), errData = ReportDataBox()
     private let group = DispatchGroup()
 
-    init(_ tool: String, _ arguments: [String]) throws {
+    public init(_ tool: String, _ arguments: [String]) throws {
         process.executableURL = URL(fileURLWithPath: ToolRunner.path(tool))
         process.arguments = arguments
         process.standardOutput = out
@@ -95,14 +97,14 @@ final class ReportBackgroundTool {
         }
     }
 
-    var isRunning: Bool { process.isRunning }
-    var pid: Int32 { process.processIdentifier }
+    public var isRunning: Bool { process.isRunning }
+    public var pid: Int32 { process.processIdentifier }
 
-    func terminate() { if process.isRunning { process.terminate() } }
+    public func terminate() { if process.isRunning { process.terminate() } }
 
-    struct Output { var status: Int32; var stdout: String; var stderr: String }
+    public struct Output { public var status: Int32; public var stdout: String; public var stderr: String }
 
-    func finish() -> Output {
+    public func finish() -> Output {
         group.wait()
         process.waitUntilExit()
         return Output(status: process.terminationStatus, stdout: String(decoding: outData.data, as: UTF8.self),
@@ -110,20 +112,20 @@ final class ReportBackgroundTool {
     }
 }
 
-final class ReportDataBox: @unchecked Sendable {
-    var data = Data()
+public final class ReportDataBox: @unchecked Sendable {
+    public var data = Data()
 }
 
 /// `report` run with its output counted and discarded, and its peak resident set size taken
 /// from /usr/bin/time, or else by polling VmHWM in /proc/<pid>/status while it runs.
-struct ReportMeasuredRun {
-    var status: Int32 = -1
-    var stderr = ""
-    var bytes = 0
-    var lines = 0
-    var peakKB = 0
+public struct ReportMeasuredRun {
+    public var status: Int32 = -1
+    public var stderr = ""
+    public var bytes = 0
+    public var lines = 0
+    public var peakKB = 0
 
-    init(_ arguments: [String]) throws {
+    public init(_ arguments: [String]) throws {
         let time = "/usr/bin/time"
         let useTime = FileManager.default.isExecutableFile(atPath: time)
         let process = Process()
@@ -158,7 +160,7 @@ struct ReportMeasuredRun {
     }
 
     /// memchr, because a per-byte closure in a debug build took seconds on 50 MB.
-    static func countNewlines(_ data: Data) -> Int {
+    public static func countNewlines(_ data: Data) -> Int {
         data.withUnsafeBytes { (buffer: UnsafeRawBufferPointer) -> Int in
             guard var p = buffer.baseAddress else { return 0 }
             let end = p + buffer.count
@@ -171,7 +173,7 @@ struct ReportMeasuredRun {
         }
     }
 
-    static func vmHWM(_ pid: Int32) -> Int {
+    public static func vmHWM(_ pid: Int32) -> Int {
         guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
               let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }) else { return 0 }
         return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0

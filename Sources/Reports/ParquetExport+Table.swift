@@ -4,6 +4,7 @@ import CSQLiteHooks
 import Foundation
 import GRDB
 import GRDBSQLite
+import LogshipSystem
 import Parquet
 
 /// One table of an export: its columns mapped to Parquet kinds, its rows read once (each

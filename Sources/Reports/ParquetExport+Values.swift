@@ -3,6 +3,7 @@ import BinlogFormat
 import CSQLiteHooks
 import Foundation
 import GRDBSQLite
+import LogshipSystem
 import Parquet
 
 extension TableExporter {

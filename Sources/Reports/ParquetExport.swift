@@ -2,6 +2,7 @@ import BinlogApply
 import BinlogFormat
 import Foundation
 import GRDB
+import LogshipSystem
 import Parquet
 
 /// `report export --format parquet`: every user table of a store as Parquet files, read in one

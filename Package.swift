@@ -10,7 +10,8 @@ import PackageDescription
 //   BinlogShip   (BinlogFormat + Yams, no SQLite): shipping segments to targets
 //   ReplicaStore (BinlogApply): replica directory, apply loop, snapshots, restore, status
 //   Failover     (ReplicaStore + BinlogMaster): candidates, promotion, fences
-//   Reports      (ReplicaStore): read-only reports on a store
+//   ExpenseSummary (ReplicaStore): the monthly expense summary, an observer of replica apply
+//   Reports      (ReplicaStore + ExpenseSummary): read-only reports on a store
 //   LogshipCLI   (BinlogFormat + ArgumentParser): exit codes, durations, dump rendering
 //   LogshipTestSupport (Tests/Support): what the tests share
 //   executables: binlog-writer, binlog-ship, replica-apply, report; logship-bench (tools/bench)
@@ -58,8 +59,11 @@ let package = Package(
         .target(name: "Failover", dependencies: [
             "ReplicaStore", "BinlogMaster", "BinlogApply", "BinlogFormat", .product(name: "GRDB", package: "GRDB.swift"),
         ]),
+        .target(name: "ExpenseSummary", dependencies: [
+            "BinlogFormat", "BinlogApply", "ReplicaStore", .product(name: "GRDB", package: "GRDB.swift"),
+        ]),
         .target(name: "Reports", dependencies: [
-            "BinlogFormat", "BinlogApply", "ReplicaStore",
+            "BinlogFormat", "BinlogApply", "ReplicaStore", "ExpenseSummary",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "GRDBSQLite", package: "GRDB.swift"),
         ]),
@@ -76,7 +80,7 @@ let package = Package(
             "BinlogShip", "BinlogFormat", "LogshipCLI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "replica-apply", dependencies: [
-            "ReplicaStore", "Failover", "BinlogApply", "BinlogFormat", "LogshipCLI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "ReplicaStore", "ExpenseSummary", "Failover", "BinlogApply", "BinlogFormat", "LogshipCLI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         .executableTarget(name: "report", dependencies: [

@@ -13,6 +13,7 @@ final class SummaryMaintainer: ReplayObserver {
     /// A group, its text compared as bytes (`Value`): a category with a NUL or invalid UTF-8 is
     /// its own group, as in SQL's GROUP BY (GRDB's strings would cut or repair it).
     private struct Key: Hashable { var month: String; var category: Value; var currency: Value; var merchant: Value }
+    private struct Entry: Equatable { var key: Key; var amount: Int64 }
     private struct Delta { var n: Int64 = 0; var total: Int64 = 0; var addedMin: Int64?; var addedMax: Int64?; var removedMin: Int64?; var removedMax: Int64? }
     private var deltas: [Key: Delta] = [:]
     private var rebuildNeeded = false
@@ -41,8 +42,13 @@ final class SummaryMaintainer: ReplayObserver {
 
     func rowChanged(_ change: RowChange, lsn: UInt64, in db: Database) throws {
         guard change.table.name == mapping.table, let c = indexes(change.table) else { return }
-        if let before = change.before { add(before, c, sign: -1) }
-        if let after = change.after { add(after, c, sign: 1) }
+        let old = change.before.flatMap { entry($0, c) }, new = change.after.flatMap { entry($0, c) }
+        // An UPDATE that leaves the group and the amount as they were (a note, a merchant's
+        // spelling in another column) changes no figure: skipping it also spares a look-up when
+        // the row holds its group's minimum or maximum.
+        if let old, let new, old == new { return }
+        if let old { add(old, sign: -1) }
+        if let new { add(new, sign: 1) }
     }
 
     func batchWillCommit(through lsn: UInt64, in db: Database) throws {
@@ -65,15 +71,22 @@ final class SummaryMaintainer: ReplayObserver {
 
     private static func value(_ row: [Value], _ i: Int) -> Value { i < row.count ? row[i] : .null }
 
-    private func add(_ row: [Value], _ c: (descriptor: TableDescriptor, date: Int, amount: Int, category: Int, currency: Int, merchant: Int), sign: Int64) {
+    /// The group and amount of a row image; nil for a row without an amount (left out, as the
+    /// report does) or one the summary cannot hold (then the summary turns invalid).
+    private func entry(_ row: [Value], _ c: (descriptor: TableDescriptor, date: Int, amount: Int, category: Int, currency: Int, merchant: Int)) -> Entry? {
         let amountValue = c.amount < row.count ? row[c.amount] : .null
-        if case .null = amountValue { return }
+        if case .null = amountValue { return nil }
         guard case .integer(let amount) = amountValue, c.date < row.count, let date = row[c.date].textString, Summaries.isISODate(date) else {
             invalid = true
-            return
+            return nil
         }
         let key = Key(month: String(date.prefix(7)), category: Self.value(row, c.category), currency: Self.value(row, c.currency),
                       merchant: Self.value(row, c.merchant))
+        return Entry(key: key, amount: amount)
+    }
+
+    private func add(_ e: Entry, sign: Int64) {
+        let key = e.key, amount = e.amount
         var d = deltas[key] ?? Delta()
         d.n += sign
         d.total &+= sign * amount
@@ -114,7 +127,9 @@ final class SummaryMaintainer: ReplayObserver {
             var mx = current.flatMap { Self.integer($0[4]) }
             n += d.n
             total &+= d.total
-            let extremeRemoved = (d.removedMin.map { mn == nil || $0 <= mn! } ?? false) || (d.removedMax.map { mx == nil || $0 >= mx! } ?? false)
+            // Only a removed amount at (or past) the group's minimum or maximum needs the table.
+            let extremeRemoved = d.removedMin.map { removed in mn.map { removed <= $0 } ?? true } == true
+                || d.removedMax.map { removed in mx.map { removed >= $0 } ?? true } == true
             if extremeRemoved {
                 try ExactValues.bind([key.category, key.currency, key.merchant, .text(key.month + "-01"), .text(nextMonthStart(key.month))], to: recompute)
                 guard try ExactValues.step(recompute, db) else { continue }

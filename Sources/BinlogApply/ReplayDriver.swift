@@ -27,6 +27,8 @@ public final class ReplayDriver<Source: ReplaySource> {
     private var lastOrigin: Source.Origin?
     /// The epoch of the open batch's transactions, when it differs from the position's.
     private var newEpoch: UInt32?
+    /// True while the open batch holds the position table it created (gone again on rollback).
+    private var createdPosition = false
 
     /// A driver for one run. `beforePosition` writes what the caller keeps beside the position.
     public init(engine: ApplyEngine, options: ReplayOptions, observers: [ReplayObserver] = [],
@@ -84,14 +86,7 @@ public final class ReplayDriver<Source: ReplaySource> {
             open = true
         }
         do {
-            if position == nil {
-                // Inside the first batch's transaction: a database never claims a source (or LSN 0)
-                // without the rows, and a crash between CREATE and INSERT cannot leave an empty
-                // position table that no later run could read.
-                let initial = AppliedPosition(sourceID: item.sourceID, epoch: item.epoch, lsn: 0, commitTime: 0, appliedAt: microsecondsNow())
-                try AppliedPosition.createTable(db, initial: initial)
-                position = initial
-            }
+            if position == nil { try createPosition(item, db) }
             CrashPoint.reach("apply.before-rows")   // fault injection, see CrashPoint
             for observer in observers { try observer.willApply(tx, in: db) }
             try engine.apply(tx, in: db)
@@ -116,6 +111,16 @@ public final class ReplayDriver<Source: ReplaySource> {
         return true
     }
 
+    /// Creates the position table inside the first batch's transaction: a database never claims
+    /// a source (or LSN 0) without the rows, and a crash between CREATE and INSERT cannot leave
+    /// an empty position table that no later run could read.
+    private func createPosition(_ item: ReplayItem<Source.Origin>, _ db: Database) throws {
+        let initial = AppliedPosition(sourceID: item.sourceID, epoch: item.epoch, lsn: 0, commitTime: 0, appliedAt: microsecondsNow())
+        try AppliedPosition.createTable(db, initial: initial)
+        position = initial
+        createdPosition = true
+    }
+
     /// Writes the observers' state and the position of the batch's last transaction, and commits.
     private func commit(_ db: Database) throws {
         guard open else { return }
@@ -136,6 +141,7 @@ public final class ReplayDriver<Source: ReplaySource> {
         CrashPoint.reach("apply.after-commit")
         if let newEpoch { position?.epoch = newEpoch }
         newEpoch = nil
+        createdPosition = false
         open = false
         outcome.toLSN = last.lsn
         batchCount = 0
@@ -149,6 +155,8 @@ public final class ReplayDriver<Source: ReplaySource> {
         // Statements prepared inside the rolled-back batch may name objects it created.
         engine.reset()
         for observer in observers { observer.batchRolledBack() }
+        if createdPosition { position = nil }
+        createdPosition = false
         newEpoch = nil
         open = false
         batchCount = 0

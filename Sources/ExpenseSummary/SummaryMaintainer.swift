@@ -127,11 +127,11 @@ final class SummaryMaintainer: ReplayObserver {
             var mx = current.flatMap { Self.integer($0[4]) }
             n += d.n
             total &+= d.total
-            // Only a removed amount at the group's minimum or maximum needs the table, and not
-            // when an added one reaches past it (then the added one is the new extreme: every
-            // remaining amount lies between the old extremes).
-            let extremeRemoved = Self.lost(removed: d.removedMin, current: mn, added: d.addedMin, by: <=)
-                || Self.lost(removed: d.removedMax, current: mx, added: d.addedMax, by: >=)
+            // Only a removed amount at (or past) the group's minimum or maximum needs the table.
+            // (An added amount past it does not settle it: the removed one may be that very
+            // amount, added and removed in the same batch; found by ReportSummaryTests.)
+            let extremeRemoved = d.removedMin.map { removed in mn.map { removed <= $0 } ?? true } == true
+                || d.removedMax.map { removed in mx.map { removed >= $0 } ?? true } == true
             if extremeRemoved {
                 try ExactValues.bind([key.category, key.currency, key.merchant, .text(key.month + "-01"), .text(nextMonthStart(key.month))], to: recompute)
                 guard try ExactValues.step(recompute, db) else { continue }
@@ -158,16 +158,6 @@ final class SummaryMaintainer: ReplayObserver {
             }
         }
         try db.execute(sql: "UPDATE \(Summaries.configTable) SET lsn = ? WHERE id = 1", arguments: [Int64(bitPattern: lsn)])
-    }
-
-    /// Whether removing `removed` loses the extreme `current` without `added` replacing it;
-    /// `reaches(a, b)` is true when `a` is at or beyond `b` (<= for a minimum, >= for a maximum).
-    private static func lost(removed: Int64?, current: Int64?, added: Int64?, by reaches: (Int64, Int64) -> Bool) -> Bool {
-        guard let removed else { return false }
-        guard let current else { return true }
-        guard reaches(removed, current) else { return false }
-        guard let added else { return true }
-        return !reaches(added, removed)
     }
 
     private static func integer(_ v: Value) -> Int64? {

@@ -12,7 +12,8 @@ import PackageDescription
 //   ObjectStorage (swift-crypto + Foundation only): an S3-compatible client (SigV4, retries, multipart)
 //   ReplicaStore (BinlogApply): replica directory, apply loop, snapshots, restore, status
 //   Failover     (ReplicaStore + BinlogMaster): candidates, promotion, fences
-//   Reports      (ReplicaStore, Parquet): read-only reports on a store, Parquet export
+//   ExpenseSummary (ReplicaStore): the monthly expense summary, an observer of replica apply
+//   Reports      (ReplicaStore, ExpenseSummary, Parquet): read-only reports on a store, Parquet export
 //   Parquet      (leaf: Foundation, libsnappy): a minimal Parquet file writer
 //   LogshipCLI   (BinlogFormat + ArgumentParser): failure reporting, durations, dump rendering, --version
 //   BuildInfo    (+ the BuildStamp plugin, Plugins/): the git commit of the build
@@ -70,8 +71,11 @@ let package = Package(
             "ReplicaStore", "BinlogMaster", "BinlogApply", "BinlogFormat", "LogshipSystem", .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         .target(name: "Parquet", dependencies: ["CSnappy"]),
+        .target(name: "ExpenseSummary", dependencies: [
+            "BinlogFormat", "BinlogApply", "ReplicaStore", .product(name: "GRDB", package: "GRDB.swift"),
+        ]),
         .target(name: "Reports", dependencies: [
-            "BinlogFormat", "BinlogApply", "ReplicaStore", "CSQLiteHooks", "Parquet", "LogshipSystem",
+            "BinlogFormat", "BinlogApply", "ReplicaStore", "ExpenseSummary", "CSQLiteHooks", "Parquet", "LogshipSystem",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "GRDBSQLite", package: "GRDB.swift"),
         ]),
@@ -88,7 +92,7 @@ let package = Package(
             "BinlogShip", "BinlogFormat", "LogshipCLI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "replica-apply", dependencies: [
-            "ReplicaStore", "Failover", "BinlogFormat", "LogshipCLI", "LogshipSystem", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "ReplicaStore", "ExpenseSummary", "Failover", "BinlogFormat", "LogshipCLI", "LogshipSystem", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "report", dependencies: [
             "Reports", "Parquet", "BinlogFormat", "LogshipCLI", .product(name: "ArgumentParser", package: "swift-argument-parser"),

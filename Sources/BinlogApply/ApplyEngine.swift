@@ -29,6 +29,23 @@ public final class ApplyEngine {
         }
     }
 
+    /// Runs `body` on a connection that also serves other writers (the master's, in crash
+    /// recovery) with it prepared for applying as `prepareConnection` does, foreign keys off
+    /// too, then turns triggers back on and foreign keys back to what they were.
+    public static func withPreparedConnection<T>(_ db: Database, _ body: () throws -> T) throws -> T {
+        let foreignKeys = try Bool.fetchOne(db, sql: "PRAGMA foreign_keys") ?? false
+        if foreignKeys { try db.execute(sql: "PRAGMA foreign_keys = OFF") }
+        try prepareConnection(db)
+        let result = Result { try body() }
+        let triggersBack = lsh_enable_triggers(db.sqliteConnection, 1) == 1
+        if foreignKeys { try db.execute(sql: "PRAGMA foreign_keys = ON") }
+        guard triggersBack else {
+            throw ApplyError(.database, "unable to turn triggers back on after applying",
+                             hint: "close and reopen the database: triggers are on in every new connection")
+        }
+        return try result.get()
+    }
+
     /// Applies every event of `transaction` inside the caller's open SQLite transaction.
     /// Throws `ApplyError` at the first event that does not fit; the caller rolls back.
     public func apply(_ transaction: Transaction, in db: Database) throws {

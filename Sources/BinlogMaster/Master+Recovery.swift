@@ -1,6 +1,5 @@
 import BinlogApply
 import BinlogFormat
-import CSQLiteHooks
 import Foundation
 import GRDB
 import LogshipSystem
@@ -101,48 +100,72 @@ extension Master {
         }
     }
 
-    /// Replays binlog transactions `first...last` into the database with the shared apply
-    /// engine, capture off, triggers and foreign keys off (their effects are in the binlog).
+    /// Replays binlog transactions `first...last` into the database with the shared replay
+    /// driver, capture off, the connection prepared by the engine (triggers and foreign keys
+    /// off: their effects are in the binlog, and both are back on afterwards).
     private func redo(from first: UInt64, through last: UInt64, entries: [BinlogDirectory.Entry]) throws {
         let engine = ApplyEngine()
-        var next = first
-        try queue.inDatabase { db in
-            try db.execute(sql: "PRAGMA foreign_keys = OFF")
-            guard lsh_enable_triggers(db.sqliteConnection, 0) == 0 else { throw MasterError(.io, "unable to disable triggers for recovery") }
-            defer {
-                _ = lsh_enable_triggers(db.sqliteConnection, 1)
-                try? db.execute(sql: "PRAGMA foreign_keys = ON")
-                engine.reset()
-            }
-            for entry in entries {
-                let reader: SegmentReader
-                do { reader = try SegmentReader(path: entry.path) } catch let e as FormatError { throw MasterError(e, while: "recovery") }
-                if let footer = reader.footer, footer.lastLSN < next { continue }
-                if reader.header.firstLSN > next {
-                    throw MasterError(.binlog, "recovery needs LSN \(next) but the binlog starts at \(reader.header.firstLSN)")
-                }
-                try db.execute(sql: "BEGIN IMMEDIATE")
-                do {
-                    var appliedAny = false
-                    var lastTx: (UInt64, Int64) = (0, 0)
-                    while let tx = try reader.next(), tx.lsn <= last {
-                        if tx.lsn < next { continue }
-                        try engine.apply(tx, in: db)
-                        lastTx = (tx.lsn, tx.commitTime)
-                        next = tx.lsn + 1
-                        appliedAny = true
-                    }
-                    if appliedAny { try AppliedPosition.write(db, lsn: lastTx.0, commitTime: lastTx.1, appliedAt: microsecondsNow()) }
-                    try db.execute(sql: "COMMIT")
-                } catch {
-                    try? db.execute(sql: "ROLLBACK")
-                    if let e = error as? FormatError { throw MasterError(e, while: "recovery") }
-                    if let e = error as? ApplyError { throw MasterError(.binlog, "recovery could not redo the binlog into the database: \(e)") }
-                    throw error
-                }
-                if next > last { break }
+        var source = BinlogReplaySource(entries: entries, first: first)
+        var options = ReplayOptions(untilLSN: last)
+        // The position keeps the epoch the master's promotion wrote (Master+Epochs).
+        options.tracksEpoch = false
+        let outcome = try queue.inDatabase { db -> ReplayOutcome in
+            defer { engine.reset() }
+            return try ApplyEngine.withPreparedConnection(db) {
+                let driver = ReplayDriver<BinlogReplaySource>(engine: engine, options: options)
+                do { return try driver.run(&source, in: db) } catch { throw Self.recoveryError(error) }
             }
         }
-        guard next > last else { throw MasterError(.binlog, "recovery stopped at LSN \(next); the binlog should reach \(last)") }
+        if let failure = outcome.failure { throw Self.recoveryError(failure.error) }
+        guard outcome.toLSN >= last else { throw MasterError(.binlog, "recovery stopped at LSN \(outcome.toLSN + 1); the binlog should reach \(last)") }
+    }
+
+    /// Recovery's terms for what stopped the replay.
+    static func recoveryError(_ error: Error) -> Error {
+        switch error {
+        case let e as FormatError: return MasterError(e, while: "recovery")
+        case let e as ApplyError: return MasterError(.binlog, "recovery could not redo the binlog into the database: \(e)")
+        case ReplayFault.begin(_, let cause): return cause
+        case ReplayFault.batchLost(let lsn):
+            return MasterError(.io, "recovery's batch of LSNs up to \(lsn) was rolled back by SQLite; nothing of it is applied")
+        case ReplayFault.gap(let after, let found):
+            return MasterError(.binlog, "recovery needs LSN \(after + 1) but the binlog continues at \(found)")
+        default: return error
+        }
+    }
+}
+
+/// The master's binlog segments as a replay source, from the segment that holds `first`.
+struct BinlogReplaySource: ReplaySource {
+    let entries: [BinlogDirectory.Entry]
+    /// The next LSN recovery needs.
+    private var needed: UInt64
+    private var index = 0
+    private var reader: SegmentReader?
+
+    init(entries: [BinlogDirectory.Entry], first: UInt64) {
+        self.entries = entries
+        needed = first
+    }
+
+    mutating func next() throws -> ReplayItem<Void>? {
+        while index < entries.count {
+            let r: SegmentReader
+            if let reader { r = reader } else {
+                r = try SegmentReader(path: entries[index].path)
+                if let footer = r.footer, footer.lastLSN < needed { index += 1; continue }
+                if r.header.firstLSN > needed {
+                    throw MasterError(.binlog, "recovery needs LSN \(needed) but the binlog starts at \(r.header.firstLSN)")
+                }
+                reader = r
+            }
+            if let tx = try r.next() {
+                needed = max(needed, tx.lsn + 1)
+                return ReplayItem(tx, sourceID: r.header.sourceID, epoch: r.header.epoch, origin: ())
+            }
+            reader = nil
+            index += 1
+        }
+        return nil
     }
 }

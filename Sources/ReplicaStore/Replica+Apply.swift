@@ -20,6 +20,10 @@ extension Replica {
         public var progress: ((UInt64) -> Void)?
         /// Checked between transactions; return true to stop at the next boundary.
         public var shouldStop: () -> Bool = { false }
+        /// What is kept in step with the rows (a report's summary): each is asked at the start of
+        /// a run, on the apply connection, with the store's applied LSN, and may decline (nil).
+        /// Observers write in the same SQLite transaction as the rows and the position.
+        public var observers: [(Database, UInt64) throws -> ReplayObserver?] = []
 
         public init(untilLSN: UInt64? = nil, untilTime: Int64? = nil, delay: Double? = nil) {
             self.untilLSN = untilLSN
@@ -65,180 +69,53 @@ extension Replica {
         // another source): everything before that problem is applied, then it is reported.
         let applied = try queue.read { db in try AppliedSegment.read(db) }
         let chain = try Inbox(path: directory.inboxPath).follow(after: start, source: position.map { ($0.sourceID, $0.epoch) }, applied: applied)
-        var run = ApplyRun(options: options, position: position, result: result)
-        try queue.inDatabase { db in
-            run.summary = try SummaryMaintainer.load(db, at: start)
-            try run.apply(chain.segments, engine: engine, db: db)
+        var source = InboxReplaySource(segments: chain.segments)
+        let outcome = try queue.inDatabase { db -> ReplayOutcome in
+            let observers = try options.observers.compactMap { try $0(db, start) }
+            // The segment of each batch's last transaction is written with its position (AppliedSegment).
+            let driver = ReplayDriver<InboxReplaySource>(engine: engine, options: options.replay, observers: observers,
+                                                         beforePosition: { segment, db in try segment.write(db) })
+            do { return try driver.run(&source, in: db) } catch { throw Self.lift(error) }
         }
-        if let failure = run.failure {
-            // The failed transaction's batch was rolled back whole (no savepoint per source
-            // transaction, see ApplyRun): apply again up to the transaction before it, so that
-            // everything before the failure stays applied, then report the failure.
-            if failure.lsn > run.committedLSN + 1 {
+        if let failure = outcome.failure {
+            // The failed transaction's batch was rolled back whole (ReplayDriver): apply again up
+            // to the transaction before it, so that everything before the failure stays applied,
+            // then report the failure.
+            if failure.lsn > outcome.toLSN + 1 {
                 var redo = options
                 redo.untilLSN = failure.lsn - 1
                 _ = try applyAvailable(redo)
             }
-            throw failure.error
+            throw Self.lift(failure.error, lsn: failure.lsn)
         }
-        if run.result.stop == .caughtUp, let problem = chain.problem {
+        result.transactions = outcome.transactions
+        result.events = outcome.events
+        result.toLSN = outcome.toLSN
+        result.lastCommitTime = outcome.lastCommitTime
+        result.stop = StopReason(outcome.stop)
+        result.incompleteTail = source.incompleteTail
+        if result.stop == .caughtUp, let problem = chain.problem {
             // Everything before the problem is applied; what follows cannot be, in order.
-            throw problem.stopped(at: run.result.toLSN)
+            throw problem.stopped(at: result.toLSN)
         }
         // An older epoch's writes past its fork point are never applied; say so loudly.
         if let alarm = chain.divergedAlarm { throw alarm }
-        return run.result
-    }
-}
-
-/// One pass of applying segments on the apply connection: source transactions are grouped into
-/// batches, one SQLite transaction each, whose last statement writes the position.
-///
-/// Source transactions are not wrapped in savepoints (two statements each, and a statement
-/// journal): when one fails, the whole batch is rolled back and `failure` says where; the caller
-/// applies again up to the transaction before it. Reading errors happen between transactions and
-/// commit the batch before them.
-private struct ApplyRun {
-    let options: Replica.ApplyOptions
-    var position: AppliedPosition?
-    var result: Replica.ApplyResult
-    /// The position committed in the store so far.
-    var committedLSN: UInt64
-    var failure: (lsn: UInt64, error: Error)?
-    /// The summary kept for reports, updated in each batch before its position (Summaries.swift).
-    var summary: SummaryMaintainer?
-    private var open = false
-    private var batchCount = 0, batchEvents = 0
-    private var last: (lsn: UInt64, time: Int64)?
-    /// Set when the open batch crossed into a newer epoch: written with its position.
-    private var newEpoch: UInt32?
-    /// The segment of the batch's last transaction: written with its position (AppliedSegment).
-    private var lastSegment: AppliedSegment?
-
-    init(options: Replica.ApplyOptions, position: AppliedPosition?, result: Replica.ApplyResult) {
-        self.options = options
-        self.position = position
-        self.result = result
-        committedLSN = position?.lsn ?? 0
+        return result
     }
 
-    mutating func apply(_ segments: [Inbox.Segment], engine: ApplyEngine, db: Database) throws {
-        let delayCutoff = options.delay.map { microsecondsNow() - Int64($0 * 1_000_000) }
-        do {
-            segments: for segment in segments {
-                let reader: SegmentReader
-                do { reader = try SegmentReader(path: segment.path) } catch let e as FormatError { throw ReplicaError(e, while: "opening \(segment.fileName)") }
-                while true {
-                    if options.shouldStop() { result.stop = .interrupted; break segments }
-                    let tx: Transaction
-                    do {
-                        guard let next = try reader.next() else { break }
-                        // An ended epoch's segment is used up to its fork point only (Inbox.follow).
-                        if let end = segment.end, next.lsn > end { break }
-                        tx = next
-                    } catch let e as FormatError {
-                        throw ReplicaError(e, while: "reading \(segment.fileName)")
-                    }
-                    if tx.lsn <= (last?.lsn ?? committedLSN) { continue }
-                    if let stop = bound(tx, delayCutoff: delayCutoff) { result.stop = stop; break segments }
-                    // Before apply: a batch that fills up commits inside it, with this segment.
-                    lastSegment = AppliedSegment(fileName: segment.fileName, header: reader.header, footer: reader.footer)
-                    guard try apply(tx, header: reader.header, engine: engine, db: db) else { return }
-                }
-                if reader.tornTailOffset != nil || segment.isPartial { result.incompleteTail = segment.fileName }
-            }
-            try commit(db)
-        } catch {
-            // Keep what was applied before a reading error (or a failed commit: then nothing).
-            do { try commit(db) } catch { rollback(db) }
-            throw error
+    /// The replica's terms for what stopped a replay run.
+    static func lift(_ error: Error) -> Error {
+        switch error {
+        case ReplayFault.begin(let lsn, let cause):
+            return lift(cause, lsn: lsn)
+        case ReplayFault.batchLost(let lsn):
+            return ReplicaError(.io, "the batch of LSNs up to \(lsn) was rolled back by SQLite; nothing of it is applied")
+        case ReplayFault.gap(let after, let found):
+            return ReplicaError(.gap, "unable to apply: LSN \(found) follows LSN \(after) in the inbox; LSN \(after + 1) is missing",
+                                hint: "ship the missing segments to the inbox and rerun: apply resumes from the store's position")
+        default:
+            return error
         }
-    }
-
-    /// Why `tx` is not to be applied in this run, if it is not.
-    private func bound(_ tx: Transaction, delayCutoff: Int64?) -> Replica.StopReason? {
-        if let until = options.untilLSN, tx.lsn > until { return .untilLSN }
-        if let until = options.untilTime, tx.commitTime > until { return .untilTime }
-        if let cutoff = delayCutoff, tx.commitTime > cutoff { return .delay }
-        return nil
-    }
-
-    /// Applies `tx` in the open batch (opening one if needed); false when it failed, after
-    /// rolling the batch back and recording the failure.
-    private mutating func apply(_ tx: Transaction, header: SegmentHeader, engine: ApplyEngine, db: Database) throws -> Bool {
-        if !open {
-            // Waits the store's busy timeout for another connection's write transaction.
-            do { try db.execute(sql: "BEGIN IMMEDIATE") } catch { throw Self.lift(error, lsn: tx.lsn) }
-            open = true
-        }
-        do {
-            if position == nil {
-                // Inside the first batch's transaction: a store never claims a source (or LSN 0)
-                // without the rows, and a crash between CREATE and INSERT cannot leave an empty
-                // position table that no later run could read.
-                let initial = AppliedPosition(sourceID: header.sourceID, epoch: header.epoch, lsn: 0, commitTime: 0, appliedAt: microsecondsNow())
-                try AppliedPosition.createTable(db, initial: initial)
-                position = initial
-            }
-            CrashPoint.reach("apply.before-rows")   // fault injection, see CrashPoint
-            try engine.apply(tx, in: db)
-            summary?.observe(tx)
-            if header.epoch != (newEpoch ?? position?.epoch) { newEpoch = header.epoch }
-        } catch {
-            rollback(db)
-            // Statements prepared inside the rolled-back batch may name objects it created.
-            engine.reset()
-            failure = (tx.lsn, Self.lift(error, lsn: tx.lsn))
-            return false
-        }
-        last = (tx.lsn, tx.commitTime)
-        result.transactions += 1
-        result.events += tx.events.count
-        result.toLSN = tx.lsn
-        result.lastCommitTime = tx.commitTime
-        batchCount += 1
-        batchEvents += tx.events.count
-        if batchCount >= options.batchTransactions || batchEvents >= options.batchEvents { try commit(db) }
-        return true
-    }
-
-    /// Writes the position of the batch's last transaction and commits.
-    private mutating func commit(_ db: Database) throws {
-        guard open else { return }
-        guard batchCount > 0, let last else { rollback(db); return }
-        // SQLite may roll a transaction back by itself when a statement or COMMIT fails with
-        // SQLITE_FULL or SQLITE_IOERR. The batch's rows are then gone, and writing the position
-        // now would commit it alone, in autocommit mode, for rows the store does not hold.
-        guard db.isInsideTransaction else {
-            rollback(db)
-            throw ReplicaError(.io, "the batch of LSNs up to \(last.lsn) was rolled back by SQLite; nothing of it is applied")
-        }
-        CrashPoint.reach("apply.before-position")
-        try summary?.flush(db, lsn: last.lsn)
-        try lastSegment?.write(db)
-        try AppliedPosition.write(db, lsn: last.lsn, commitTime: last.time, appliedAt: microsecondsNow(), epoch: newEpoch)
-        CrashPoint.reach("apply.after-position")
-        try db.execute(sql: "COMMIT")
-        CrashPoint.reach("apply.after-commit")
-        if let newEpoch { position?.epoch = newEpoch }
-        newEpoch = nil
-        open = false
-        committedLSN = last.lsn
-        batchCount = 0
-        batchEvents = 0
-        options.progress?(last.lsn)
-    }
-
-    /// Rolls the open batch back; the run stops after this (the store is at `committedLSN`).
-    private mutating func rollback(_ db: Database) {
-        if open { try? db.execute(sql: "ROLLBACK") }
-        summary?.discard()
-        newEpoch = nil
-        open = false
-        batchCount = 0
-        batchEvents = 0
-        last = nil
-        result.toLSN = committedLSN
     }
 
     /// The replica's terms for a failure to apply LSN `lsn`.
@@ -255,5 +132,62 @@ private struct ApplyRun {
             return ReplicaError(e.resultCode == .SQLITE_FULL ? .diskFull : .io, "applying LSN \(lsn): \(e.message ?? "\(e)")")
         }
         return error
+    }
+}
+
+extension Replica.ApplyOptions {
+    /// The driver's terms for these options (the delay becomes a cutoff time, now).
+    var replay: ReplayOptions {
+        var o = ReplayOptions(untilLSN: untilLSN, untilTime: untilTime, notAfter: delay.map { microsecondsNow() - Int64($0 * 1_000_000) })
+        o.batchTransactions = batchTransactions
+        o.batchEvents = batchEvents
+        o.progress = progress
+        o.shouldStop = shouldStop
+        return o
+    }
+}
+
+extension Replica.StopReason {
+    init(_ stop: ReplayStop) {
+        switch stop {
+        case .caughtUp: self = .caughtUp
+        case .untilLSN: self = .untilLSN
+        case .untilTime: self = .untilTime
+        case .delay: self = .delay
+        case .interrupted: self = .interrupted
+        }
+    }
+}
+
+/// The inbox's segments as a replay source: in order, an ended epoch's segment up to its fork
+/// point only (Inbox.follow); each transaction carries its segment, which the store records.
+struct InboxReplaySource: ReplaySource {
+    let segments: [Inbox.Segment]
+    private var index = 0
+    private var reader: SegmentReader?
+    /// Set when a segment read to its end is a partial copy whose tail is still being written.
+    private(set) var incompleteTail: String?
+
+    init(segments: [Inbox.Segment]) { self.segments = segments }
+
+    mutating func next() throws -> ReplayItem<AppliedSegment>? {
+        while index < segments.count {
+            let segment = segments[index]
+            let r: SegmentReader
+            if let reader { r = reader } else {
+                do { r = try SegmentReader(path: segment.path) } catch let e as FormatError { throw ReplicaError(e, while: "opening \(segment.fileName)") }
+                reader = r
+            }
+            let tx: Transaction?
+            do { tx = try r.next() } catch let e as FormatError { throw ReplicaError(e, while: "reading \(segment.fileName)") }
+            if let tx, tx.lsn <= (segment.end ?? .max) {
+                return ReplayItem(tx, sourceID: r.header.sourceID, epoch: r.header.epoch,
+                                  origin: AppliedSegment(fileName: segment.fileName, header: r.header, footer: r.footer))
+            }
+            if r.tornTailOffset != nil || segment.isPartial { incompleteTail = segment.fileName }
+            reader = nil
+            index += 1
+        }
+        return nil
     }
 }

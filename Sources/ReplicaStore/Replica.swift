@@ -60,6 +60,20 @@ public final class Replica {
         try queue.read { db in try AppliedPosition.read(db) }
     }
 
+    /// Runs `body` in one immediate write transaction on the apply connection, under the
+    /// replica's lock: for what is kept beside the rows (a report's summary), never for rows.
+    public func write<T>(_ body: (Database) throws -> T) throws -> T {
+        try queue.inDatabase { db in
+            var result: T?
+            try db.inTransaction(.immediate) {
+                result = try body(db)
+                return .commit
+            }
+            guard let result else { throw ReplicaError(.io, "the store's write transaction returned nothing") }
+            return result
+        }
+    }
+
     /// Read access to the store (same connection; use a separate read-only queue in reports).
     public func read<T>(_ body: (Database) throws -> T) throws -> T {
         try queue.read(body)

@@ -184,58 +184,23 @@ public enum Restore {
            let problem = try Inbox(path: dir.inboxPath).appliedLinkProblem(applied, after: plan.fromLSN) {
             throw problem
         }
-        var applied = 0
         let engine = ApplyEngine()
-        try queue.inDatabase { db in
+        let checking = RestoreCheckObserver(expected)
+        var source = PlanReplaySource(inbox: dir.inboxPath, names: plan.segments,
+                                      history: try? EpochHistory.newest(in: dir.inboxPath)?.history)
+        var options = ReplayOptions(untilLSN: plan.targetLSN)
+        options.progress = progress
+        let outcome = try queue.inDatabase { db -> ReplayOutcome in
             // Prepared statements must be finalized before the connection closes.
             defer { engine.reset() }
-            var position = try AppliedPosition.read(db)
-            var open = false, inBatch = 0
-            var last: (UInt64, Int64)?
             // The restored copy continues the chain like the store it is a copy of (AppliedSegment).
-            var lastSegment: AppliedSegment?
-            // Across an epoch switch the position takes the new epoch (docs/FAILOVER.md).
-            var epoch = position?.epoch
-            let history = try? EpochHistory.newest(in: dir.inboxPath)?.history
-            func commit() throws {
-                guard open else { return }
-                try lastSegment?.write(db)
-                if let last { try AppliedPosition.write(db, lsn: last.0, commitTime: last.1, appliedAt: microsecondsNow(), epoch: epoch) }
-                try db.execute(sql: "COMMIT")
-                open = false
-                inBatch = 0
-                if let last { progress?(last.0) }
-            }
-            do {
-                outer: for name in plan.segments {
-                    let reader = try SegmentReader(path: dir.inboxPath + "/" + name)
-                    let end = history?.end(of: reader.header.epoch) ?? .max
-                    while let tx = try reader.next() {
-                        if tx.lsn <= plan.fromLSN { continue }
-                        if tx.lsn > plan.targetLSN { break outer }
-                        if tx.lsn > end { break }   // an ended epoch: the next segment continues
-                        epoch = reader.header.epoch
-                        if position == nil {
-                            try AppliedPosition.createTable(db, initial: AppliedPosition(sourceID: reader.header.sourceID, epoch: reader.header.epoch, lsn: 0, commitTime: 0, appliedAt: 0))
-                            position = try AppliedPosition.read(db)
-                        }
-                        if !open { try db.execute(sql: "BEGIN IMMEDIATE"); open = true }
-                        try expected.apply(tx, engine: engine, db: db)
-                        last = (tx.lsn, tx.commitTime)
-                        lastSegment = AppliedSegment(fileName: name, header: reader.header, footer: reader.footer)
-                        applied += 1
-                        inBatch += 1
-                        if inBatch >= 1000 { try commit() }
-                    }
-                }
-                try commit()
-            } catch {
-                if open { try? db.execute(sql: "ROLLBACK") }
-                if let e = error as? ApplyError { throw ReplicaError(e) }
-                if let e = error as? FormatError { throw ReplicaError(e, while: "restoring") }
-                throw error
-            }
+            let driver = ReplayDriver<PlanReplaySource>(engine: engine, options: options, observers: [checking],
+                                                        beforePosition: { segment, db in try segment.write(db) })
+            do { return try driver.run(&source, in: db) } catch { throw restoreError(error) }
         }
+        if let failure = outcome.failure { throw restoreError(failure.error) }
+        expected = checking.check
+        let applied = outcome.transactions
         // Checks before publishing.
         if let beforeCheck { try queue.writeWithoutTransaction(beforeCheck) }
         let (check, finalPosition, actual) = try queue.read { db -> (String, AppliedPosition?, [String: Int]) in
@@ -264,6 +229,21 @@ public enum Restore {
         return Result(output: output, lsn: plan.targetLSN, transactions: applied, rows: actual, notes: notes)
     }
 
+    /// Restore's terms for what stopped the replay.
+    static func restoreError(_ error: Error) -> Error {
+        switch error {
+        case let e as ApplyError: return ReplicaError(e)
+        case let e as FormatError: return ReplicaError(e, while: "restoring")
+        case ReplayFault.begin(_, let cause): return cause
+        case ReplayFault.batchLost(let lsn):
+            return ReplicaError(.io, "the batch of LSNs up to \(lsn) was rolled back by SQLite; nothing was published")
+        case ReplayFault.gap(let after, let found):
+            return ReplicaError(.gap, "unable to restore: LSN \(found) follows LSN \(after) in the inbox; nothing was published",
+                                hint: "the inbox changed while restoring? rerun the restore")
+        default: return error
+        }
+    }
+
     /// Files SQLite keeps beside a database.
     static let companionSuffixes = ["-wal", "-shm", "-journal"]
 
@@ -290,5 +270,40 @@ public enum Restore {
             result[name] = try Int.fetchOne(db, sql: "SELECT count(*) FROM \(quoted)") ?? 0
         }
         return result
+    }
+}
+
+/// The plan's segments as a replay source: an ended epoch's segment up to its fork point only,
+/// each transaction with its segment, which the restored copy records (AppliedSegment).
+struct PlanReplaySource: ReplaySource {
+    let inbox: String
+    let names: [String]
+    let history: EpochHistory?
+    private var index = 0
+    private var reader: (SegmentReader, end: UInt64)?
+
+    init(inbox: String, names: [String], history: EpochHistory?) {
+        self.inbox = inbox
+        self.names = names
+        self.history = history
+    }
+
+    mutating func next() throws -> ReplayItem<AppliedSegment>? {
+        while index < names.count {
+            let current: (SegmentReader, end: UInt64)
+            if let reader { current = reader } else {
+                let r = try SegmentReader(path: inbox + "/" + names[index])
+                current = (r, history?.end(of: r.header.epoch) ?? .max)
+                reader = current
+            }
+            let r = current.0
+            if let tx = try r.next(), tx.lsn <= current.end {
+                return ReplayItem(tx, sourceID: r.header.sourceID, epoch: r.header.epoch,
+                                  origin: AppliedSegment(fileName: names[index], header: r.header, footer: r.footer))
+            }
+            reader = nil
+            index += 1
+        }
+        return nil
     }
 }

@@ -31,13 +31,6 @@ struct RestoreCheck {
         for (name, digest) in try ContentDigest.tables(db) { tables[name] = Expected(name: name, digest: digest) }
     }
 
-    /// Applies `tx` with `engine`, carrying the digests forward.
-    mutating func apply(_ tx: Transaction, engine: ApplyEngine, db: Database) throws {
-        // Before applying: an old row image may need the row as the database holds it.
-        try observe(tx, db)
-        try engine.apply(tx, in: db)
-        if tx.events.contains(where: { !$0.isRowEvent }) { try settle(db, lsn: tx.lsn) }
-    }
 
     /// Compares the digests of `db`'s tables with the expected ones; throws a divergence naming
     /// every table that differs. Returns the notes on tables checked by row count only.
@@ -62,7 +55,8 @@ struct RestoreCheck {
 
     // MARK: Carrying digests through events
 
-    private mutating func observe(_ tx: Transaction, _ db: Database) throws {
+    /// Carries the digests through `tx`'s events, before they are applied (`RestoreCheckObserver`).
+    mutating func observe(_ tx: Transaction, _ db: Database) throws {
         let hasDDL = tx.events.contains { !$0.isRowEvent }
         var touched = Set<RowKey>()
         for event in tx.events {
@@ -157,7 +151,7 @@ struct RestoreCheck {
 
     /// After a transaction with DDL: tables that appeared other than by a CREATE TABLE this
     /// check follows are checked by row count from here on; tables gone are forgotten.
-    private mutating func settle(_ db: Database, lsn: UInt64) throws {
+    mutating func settle(_ db: Database, lsn: UInt64) throws {
         let present = try String.fetchAll(db, sql: """
             SELECT name FROM pragma_table_list WHERE schema = 'main' AND type = 'table'
               AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name NOT LIKE '\\_logship%' ESCAPE '\\'
@@ -195,5 +189,19 @@ private struct RowKey: Hashable {
         table = t.name
         self.rowid = t.withoutRowid ? nil : rowid
         key = t.withoutRowid ? t.primaryKeyColumns.compactMap { $0 < values.count ? values[$0] : nil } : []
+    }
+}
+
+/// `RestoreCheck` in the replay loop: it reads each transaction before it is applied (an old
+/// row image may need the row as the database holds it) and settles after schema changes.
+final class RestoreCheckObserver: ReplayObserver {
+    var check: RestoreCheck
+
+    init(_ check: RestoreCheck) { self.check = check }
+
+    func willApply(_ transaction: Transaction, in db: Database) throws { try check.observe(transaction, db) }
+
+    func didApply(_ transaction: Transaction, in db: Database) throws {
+        if transaction.events.contains(where: { !$0.isRowEvent }) { try check.settle(db, lsn: transaction.lsn) }
     }
 }

@@ -1,6 +1,7 @@
 import BinlogApply
 import Foundation
 import GRDB
+import ExpenseSummary
 import ReplicaStore
 
 /// Which columns hold what, for schemas other than the sample `expenses` table: the same

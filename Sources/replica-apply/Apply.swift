@@ -1,5 +1,6 @@
 import ArgumentParser
 import BinlogFormat
+import ExpenseSummary
 import Foundation
 import LogshipCLI
 import LogshipSystem
@@ -69,6 +70,8 @@ struct Apply: ParsableCommand {
         var options = Replica.ApplyOptions(untilLSN: untilLSN, untilTime: untilTime.flatMap(parseTimestamp), delay: delay.flatMap(parseDuration))
         options.batchTransactions = batch
         options.shouldStop = { stopRequested }
+        // The expense summary, when the store keeps one, commits with the rows (replica-apply summarize).
+        options.observers = [Summaries.observer]
         let bar = ProgressBar(label: "applying")
         options.progress = { bar.update(Int64($0)) }
         if follow {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LogshipCLI
+import ExpenseSummary
 import ReplicaStore
 
 struct Summarize: ParsableCommand {

@@ -99,4 +99,63 @@ final class ReportSummaryTests: XCTestCase {
         XCTAssertEqual(try summaryState().valid, 0, "seed \(seed)")
         try compare("with an invalid summary")
     }
+
+    /// UPDATEs that leave a row's group and amount alone (here of each group's extreme rows, which
+    /// the summary skips), DELETEs of the maxima and raised minima keep it equal to a full scan;
+    /// the table keeps its own indexes and the summary's one.
+    func testSummaryStaysExactWhenExtremesChange() throws {
+        let dir = TestDirectory("summary-index")
+        let master = dir.sub("master"), replica = dir.sub("replica")
+        func tool(_ name: String, _ args: [String], stdin: String? = nil) throws -> ToolRunner.Result {
+            let r = try ToolRunner.run(name, args, stdin: stdin)
+            XCTAssertEqual(r.status, 0, "\(name) \(args.joined(separator: " ")): \(r.stderr)")
+            return r
+        }
+        _ = try tool("binlog-writer", ["init", master])
+        _ = try tool("binlog-writer", ["exec", master, """
+            CREATE TABLE expenses (id INTEGER PRIMARY KEY, spent_at TEXT NOT NULL, category TEXT, merchant TEXT, amount_cents INTEGER, currency TEXT, note TEXT);
+            CREATE INDEX expenses_spent_at ON expenses (spent_at);
+            """])
+        var sql = "BEGIN;\n"
+        for i in 0..<400 {
+            sql += "INSERT INTO expenses (spent_at, category, merchant, amount_cents, currency) VALUES ('2024-0\(1 + i % 3)-1\(i % 10)', '\(["rent", "food"][i % 2])', 'M\(i % 5)', \(1 + (i * 7919) % 10_000), 'EUR');\n"
+        }
+        _ = try tool("binlog-writer", ["exec", master, "-"], stdin: sql + "COMMIT;")
+        _ = try tool("replica-apply", ["init", replica])
+        func ship() throws {
+            _ = try tool("binlog-writer", ["rotate", master])
+            try Shipping.shipSealed(binlog: master + "/binlog", to: replica + "/inbox")
+            _ = try tool("replica-apply", [replica])
+        }
+        func indexes() throws -> [String] {
+            let q = try DatabaseQueue(path: replica + "/store.db")
+            defer { try? q.close() }
+            return try q.read { db in try String.fetchAll(db, sql: "SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'expenses' ORDER BY name") }
+        }
+        func compare(_ context: String) throws {
+            func normalized(_ extra: [String]) throws -> String {
+                try tool("report", ["monthly-expenses", "--store", replica, "-f", "json"] + extra).stdout
+                    .replacingOccurrences(of: #""(ageSeconds|reportedAt)":[^,]*,"#, with: "", options: .regularExpression)
+            }
+            XCTAssertEqual(try normalized([]), try normalized(["--no-summary"]), "summary differs from a full scan \(context)")
+        }
+        try ship()
+        _ = try tool("replica-apply", ["summarize", replica])
+        XCTAssertEqual(try indexes(), ["_logship_summary_source", "expenses_spent_at"])
+        try compare("after summarize")
+        let extremes = """
+            SELECT id FROM expenses e WHERE amount_cents = (SELECT max(amount_cents) FROM expenses f WHERE substr(f.spent_at, 1, 7) = substr(e.spent_at, 1, 7)
+              AND f.category = e.category AND f.merchant = e.merchant)
+            """
+        _ = try tool("binlog-writer", ["exec", master, "UPDATE expenses SET note = 'checked' WHERE id IN (\(extremes))"])
+        try ship()
+        try compare("after notes on the extreme rows")
+        _ = try tool("binlog-writer", ["exec", master, "DELETE FROM expenses WHERE id IN (\(extremes))"])
+        try ship()
+        try compare("after deleting the extreme rows")
+        _ = try tool("binlog-writer", ["exec", master, "UPDATE expenses SET amount_cents = amount_cents + 1 WHERE id IN (\(extremes.replacingOccurrences(of: "max(", with: "min(")))"])
+        try ship()
+        try compare("after raising the minimum rows")
+        XCTAssertEqual(try indexes(), ["_logship_summary_source", "expenses_spent_at"])
+    }
 }

@@ -18,7 +18,8 @@ final class MonthClosingTests: XCTestCase {
         let doc = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]
         let sections = doc?["sections"] as? [[String: Any]] ?? []
         guard let s = sections.first(where: { $0["name"] as? String == name }) else { return nil }
-        return (s["rows"] as? [[Any]] ?? []).map { $0.map { "\($0)" } }
+        let columns = s["columns"] as? [String] ?? []
+        return (s["rows"] as? [[String: Any]] ?? []).map { row in columns.map { row[$0].map { "\($0)" } ?? "missing" } }
     }
 
     /// The month after YYYY-MM.

@@ -32,6 +32,9 @@ public enum MonthlyExpenses {
         /// Read the summary replica-apply keeps (`replica-apply summarize`) when it matches the
         /// mapping and the store's LSN; false always scans the table.
         public var useSummary = true
+        /// The month state a previous run left (`--month-state`): closed months whose figures
+        /// changed since are listed as restatements.
+        public var previousClosing: MonthClosing?
         public init() {}
     }
 
@@ -104,6 +107,11 @@ public enum MonthlyExpenses {
     /// (a total beyond 64 bits, amounts that are not integers) prints nothing but the error.
     @discardableResult
     public static func run(_ store: ReportStore, _ options: Options, to writer: ReportWriter) throws -> Freshness {
+        try runClosing(store, options, to: writer).freshness
+    }
+
+    /// `run`, also returning the month state to keep for the next run (MonthClosing.swift).
+    public static func runClosing(_ store: ReportStore, _ options: Options, to writer: ReportWriter) throws -> (freshness: Freshness, closing: MonthClosing) {
         try store.read { db, freshness in
             try checkColumns(db, options.mapping)
             let source = try summaryUsable(db, options, lsn: freshness.lsn) ? Source.summary(options) : Source.table(options)
@@ -111,16 +119,20 @@ public enum MonthlyExpenses {
             let totals = try monthTotals(groups)
             let periods = try periodTotals(groups)
             let axis = monthAxis(Array(Set(groups.map(\.month))).sorted(), from: options.fromMonth, to: options.toMonth)
+            let state = closing(totals, options, freshness)
+            try checkSelection(state, previous: options.previousClosing)
             writer.longFormat(keys: longFormatKeys)
             try writer.begin(title: "Monthly expenses" + rangeLabel(options), freshness: freshness)
             try writeCharts(groups, months: axis, to: writer)
+            try writeOpenMonths(axis, freshness, to: writer)
+            try writeRestatements(state, previous: options.previousClosing, to: writer)
             if options.pivot { try writePivot(groups, totals, months: axis, to: writer) }
             try writeGroups(groups, to: writer)
             try writeMonthTotals(totals, to: writer)
             try writePeriodTotals(periods, to: writer)
             try writeTopMerchants(db, options, source, to: writer)
             try writer.end()
-            return freshness
+            return (freshness, state)
         }
     }
 

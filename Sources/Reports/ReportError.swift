@@ -18,6 +18,9 @@ public struct ReportError: LogshipError {
         case invalid = "invalid request"
         /// A report ran past --timeout, --max-rows or --max-memory.
         case limit
+        /// `report verify`: the report file differs from a re-run of its stamp (exit 4, as a
+        /// replica whose data disagrees with the binlog).
+        case mismatch
     }
 
     public var kind: Kind
@@ -42,6 +45,7 @@ public struct ReportError: LogshipError {
         case .exists: return .alreadyExists
         case .invalid: return .usage
         case .limit: return .limit
+        case .mismatch: return .divergence
         }
     }
 

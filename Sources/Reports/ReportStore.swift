@@ -11,6 +11,9 @@ public final class ReportStore {
     public let isMaster: Bool
     /// Bounds on each read: its timeout, and for `report query` its rows (ReportGuard.swift).
     public var limits = ReportLimits()
+    /// Set when this store is a restored copy for an as-of report: the replica it was restored
+    /// from, which the stamp names instead of the copy's temporary path (AsOfRestore.swift).
+    public var asOfReplica: String?
     let queue: DatabaseQueue
     let guardian = ReportGuard()
 
@@ -92,6 +95,10 @@ public final class ReportStore {
             throw ReportError(.notFound, "\(path) has no applied position: not a logship store")
         }
         let now = microsecondsNow()
+        if let asOfReplica {
+            return Freshness(store: asOfReplica, sourceID: p.sourceID.uuidString, epoch: p.epoch, lsn: p.lsn, commitTime: formatTimestamp(p.commitTime),
+                             commitTimeMicros: p.commitTime, reportedAt: "", ageSeconds: 0, isMaster: false, asOfReplica: asOfReplica)
+        }
         return Freshness(store: path, sourceID: p.sourceID.uuidString, epoch: p.epoch, lsn: p.lsn, commitTime: formatTimestamp(p.commitTime),
                          commitTimeMicros: p.commitTime, reportedAt: formatTimestamp(now), ageSeconds: max(0, Double(now - p.commitTime) / 1e6),
                          isMaster: isMaster)

@@ -13,6 +13,7 @@ struct MonthlyExpensesCommand: ParsableCommand {
             """)
 
     @OptionGroup var options: ReportOptions
+    @OptionGroup var asOf: AsOfOptions
 
     @Option(help: "First month, inclusive (YYYY-MM).") var from: String?
     @Option(help: "Last month, inclusive (YYYY-MM).") var to: String?
@@ -22,6 +23,8 @@ struct MonthlyExpensesCommand: ParsableCommand {
     @Option(help: "How many merchants per currency.") var top: Int = 10
     @OptionGroup var columns: ExpenseColumns
     @Flag(help: "Scan the table even when the replica keeps a summary (replica-apply summarize).") var noSummary = false
+    @Option(help: "Keep the closed months' figures in this file; the next run lists closed months whose figures changed since as restatements.")
+    var monthState: String?
 
     func validate() throws {
         for (flag, m) in [("--from", from), ("--to", to)] { if let m, !MonthlyExpenses.isMonth(m) { throw ValidationError("\(flag) takes a month like 2024-03") } }
@@ -31,7 +34,6 @@ struct MonthlyExpensesCommand: ParsableCommand {
 
     func run() throws {
         try runReporting("report") {
-            let (choice, writer) = try options.prepare()
             var o = MonthlyExpenses.Options()
             o.fromMonth = from
             o.toMonth = to
@@ -42,7 +44,17 @@ struct MonthlyExpensesCommand: ParsableCommand {
             o.mapping = ExpenseMapping(table: columns.table, date: columns.dateColumn, amount: columns.amountColumn,
                                    category: columns.categoryColumn, currency: columns.currencyColumn, merchant: columns.merchantColumn)
             o.useSummary = !noSummary
-            options.noteFreshness(try MonthlyExpenses.run(choice.store, o, to: writer))
+            if monthState != nil && asOf.target != nil {
+                throw ReportError(.invalid, "--month-state does not apply to an as-of report", hint: "an as-of report is pinned; month states follow the latest data from run to run")
+            }
+            o.previousClosing = try monthState.flatMap(MonthClosing.read)
+            var closing: MonthClosing?
+            try options.runReport(asOf, command: "monthly-expenses") { store, writer in
+                let result = try MonthlyExpenses.runClosing(store, o, to: writer)
+                closing = result.closing
+                return result.freshness
+            }
+            if let monthState, let closing { try closing.write(monthState) }
         }
     }
 }

@@ -15,6 +15,7 @@ struct QueryCommand: ParsableCommand {
             """)
 
     @OptionGroup var options: ReportOptions
+    @OptionGroup var asOf: AsOfOptions
     @Argument(help: "The SQL (or use --file).") var sql: String?
     @Option(name: .long, help: "Read the SQL from this file.") var file: String?
     @Option(name: .customLong("param"), help: "name=value for :name (repeatable).") var params: [String] = []
@@ -42,8 +43,9 @@ struct QueryCommand: ParsableCommand {
                 let name = String(p.prefix { $0 != "=" })
                 parameters[name.hasPrefix(":") ? String(name.dropFirst()) : name] = CustomQuery.parameterValue(String(p.dropFirst(name.count + 1)))
             }
-            let (choice, writer) = try options.prepare()
-            options.noteFreshness(try CustomQuery.run(choice.store, sql: text, parameters: parameters, title: title, to: writer))
+            try options.runReport(asOf, command: "query") { store, writer in
+                try CustomQuery.run(store, sql: text, parameters: parameters, title: title, to: writer)
+            }
         }
     }
 }

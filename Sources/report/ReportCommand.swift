@@ -11,7 +11,7 @@ struct ReportCommand: ParsableCommand {
         abstract: "Analytics on replicas, never on the master: monthly expense summaries and custom read-only SQL, stamped with freshness.",
         discussion: "Exit codes (shared by binlog-writer, binlog-ship, replica-apply and report):\n" + ExitStatus.table,
         version: versionText(tool: "report"),
-        subcommands: [MonthlyExpensesCommand.self, QueryCommand.self, ExportCommand.self])
+        subcommands: [MonthlyExpensesCommand.self, QueryCommand.self, ExportCommand.self, VerifyCommand.self])
 }
 
 /// Options every report takes: where to read, how fresh it must be, how to print.
@@ -108,9 +108,14 @@ struct ReportOptions: ParsableArguments {
         for note in choice.notes { printError("report", note) }
         if choice.store.isMaster { printError("report", "warning: running on the master (--allow-master)") }
         choice.store.limits = limits
-        if let outDir { return (choice, try ReportSink.csvDirectory(outDir, force: force, csv: csvOptions)) }
+        return (choice, try openWriter())
+    }
+
+    /// The writer the flags ask for: stdout, `--out` or `--out-dir`.
+    func openWriter() throws -> ReportWriter {
+        if let outDir { return try ReportSink.csvDirectory(outDir, force: force, csv: csvOptions) }
         let sink = try ReportSink(outputPath: out, force: force)
-        return (choice, ReportSink.make(ReportFormat(rawValue: format)!, sink: sink, csv: csvOptions))
+        return ReportSink.make(ReportFormat(rawValue: format)!, sink: sink, csv: csvOptions)
     }
 }
 

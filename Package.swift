@@ -125,7 +125,7 @@ let package = Package(
         ]),
         .testTarget(name: "ParquetTests", dependencies: ["Parquet", "LogshipTestSupport"]),
         .testTarget(name: "ToolTests", dependencies: ["BinlogFormat", "BinlogApply", "BinlogMaster", "LogshipSystem", "LogshipTestSupport",
-            .product(name: "GRDB", package: "GRDB.swift")]),
+            .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Yams", package: "Yams")]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -110,3 +110,27 @@ public struct MasterStatus: Codable, Sendable {
         return "epoch \(history.epoch) took over\(end) (\(path))"
     }
 }
+
+extension MasterStatus {
+    /// Prometheus text exposition format (for node_exporter's textfile collector): the master's
+    /// position, binlog size and health, each labelled `master="<directory>"`. The commit rate
+    /// is `rate(logship_master_last_lsn[5m])` on the Prometheus side (docs/OPERATIONS.md).
+    public var prometheus: String {
+        var text = PrometheusText()
+        func metric(_ name: String, _ help: String, _ value: PrometheusText.Value) {
+            text.gauge("logship_master_" + name, help, [.init([("master", directory)], value)])
+        }
+        let activeBytes = activeSegment?.bytes ?? 0
+        metric("last_lsn", "Last LSN committed to the binlog.", .uint(lastLSN))
+        metric("last_commit_time_seconds", "Commit time of the last LSN, Unix seconds (0 when nothing was committed).",
+               PrometheusText.seconds(lastCommitTime.flatMap(parseTimestamp)))
+        metric("binlog_bytes", "Bytes of binlog on disk: sealed segments plus the committed part of the active one.", .int(sealedBytes + activeBytes))
+        metric("active_segment_bytes", "Committed bytes of the active segment (0 when there is none).", .int(activeBytes))
+        metric("segments", "Binlog segments on disk, sealed and active.", .int(Int64(sealedSegments.count + (activeSegment == nil ? 0 : 1))))
+        metric("epoch", "The master's epoch (it grows with each promotion).", .uint(UInt64(epoch)))
+        metric("last_marker_lsn", "Last LSN that carried a digest marker (0 when none).", .uint(lastMarkerLSN ?? 0))
+        metric("recovery_pending", "1 when the database is behind the binlog (the next open redoes the rest).", PrometheusText.flag(databaseLSN != lastLSN))
+        metric("fenced", "1 when a newer epoch took over and this master refuses to write.", PrometheusText.flag(fencedBy != nil))
+        return text.text
+    }
+}

@@ -21,6 +21,8 @@ public struct ShipStatus: Codable, Sendable {
         public var lastSuccessAt: String?
         public var lastAttemptAt: String?
         public var lastError: String?
+        /// When `lastError` happened (equal to `lastSuccessAt` for a warning of a run that succeeded).
+        public var lastErrorAt: String?
         /// Sealed segments the source has and the target lacks.
         public var segmentsBehind: Int
         /// Their bytes, plus the committed bytes of the active segment not yet in the target.
@@ -106,7 +108,7 @@ public struct ShipStatus: Codable, Sendable {
         let activeBehind = (active?.dataEnd ?? 0) - (behind.isEmpty ? partial?.bytes ?? 0 : 0)
         return Target(name: name, path: t.path, configured: configured, lastSegment: t.lastSegment, lastLSN: t.lastLSN, lastCommitTime: t.lastCommitTime,
                       partial: t.partial?.file, partialLastLSN: t.partial?.lastLSN, shippedAt: t.shippedAt, lastSuccessAt: t.lastSuccessAt,
-                      lastAttemptAt: t.lastAttemptAt, lastError: t.lastError?.message, segmentsBehind: behind.count,
+                      lastAttemptAt: t.lastAttemptAt, lastError: t.lastError?.message, lastErrorAt: t.lastError?.at, segmentsBehind: behind.count,
                       bytesBehind: behind.reduce(0) { $0 + $1.size } + max(0, activeBehind),
                       lsnsBehind: (newest?.lsn ?? 0) - min(newest?.lsn ?? 0, lsn ?? 0), secondsBehind: seconds)
     }

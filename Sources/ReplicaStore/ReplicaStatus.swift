@@ -144,25 +144,25 @@ public struct ReplicaStatus: Codable, Sendable {
 
     /// Prometheus text exposition format (for node_exporter's textfile collector).
     public var prometheus: String {
-        var lines: [String] = []
-        func metric(_ name: String, _ help: String, _ type: String, _ value: Double) {
-            lines.append("# HELP logship_replica_\(name) \(help)")
-            lines.append("# TYPE logship_replica_\(name) \(type)")
-            let label = "replica=\"\(replica.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\""))\""
-            lines.append("logship_replica_\(name){\(label)} \(value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : String(value))")
+        var text = PrometheusText()
+        func metric(_ name: String, _ help: String, _ value: PrometheusText.Value) {
+            text.gauge("logship_replica_" + name, help, [.init([("replica", replica)], value)])
         }
-        metric("applied_lsn", "Last LSN applied to the store.", "gauge", Double(appliedLSN))
-        metric("applied_commit_time_seconds", "Master commit time of the applied LSN, Unix seconds.", "gauge", Double(appliedCommitTimeMicros ?? 0) / 1e6)
-        metric("verified_lsn", "Last LSN whose digest marker the store's rows matched (0 before any).", "gauge", Double(verifiedLSN ?? 0))
-        metric("inbox_last_lsn", "Last complete LSN in the inbox.", "gauge", Double(inboxLastLSN))
-        metric("behind_lsns", "Transactions in the inbox not yet applied.", "gauge", Double(behindLSNs))
-        metric("behind_segments", "Segments in the inbox not yet fully applied.", "gauge", Double(behindSegments))
-        metric("lag_seconds", "Seconds since the master committed the oldest transaction in the inbox not yet applied (0 when caught up).", "gauge", lagSeconds)
-        metric("snapshots", "Snapshots kept.", "gauge", Double(snapshots.count))
-        metric("inbox_problem", "1 when the inbox has a gap or a damaged segment.", "gauge", inboxProblem == nil ? 0 : 1)
-        metric("epoch", "Epoch of the source the store follows (it grows with each promotion).", "gauge", Double(epoch ?? 0))
-        metric("split_brain", "1 when the inbox holds an older epoch's transactions past its fork point (lost writes).", "gauge", lostWrites == nil ? 0 : 1)
-        metric("last_run_failed", "1 when the last replica-apply run failed.", "gauge", lastErrorAt != nil && lastErrorAt == lastRunAt ? 1 : 0)
-        return lines.joined(separator: "\n") + "\n"
+        metric("applied_lsn", "Last LSN applied to the store.", .uint(appliedLSN))
+        metric("applied_commit_time_seconds", "Master commit time of the applied LSN, Unix seconds.", PrometheusText.seconds(appliedCommitTimeMicros))
+        metric("verified_lsn", "Last LSN whose digest marker the store's rows matched (0 before any).", .uint(verifiedLSN ?? 0))
+        metric("inbox_last_lsn", "Last complete LSN in the inbox.", .uint(inboxLastLSN))
+        metric("behind_lsns", "Transactions in the inbox not yet applied.", .uint(behindLSNs))
+        metric("behind_segments", "Segments in the inbox not yet fully applied.", .int(Int64(behindSegments)))
+        metric("lag_seconds", "Seconds since the master committed the oldest transaction in the inbox not yet applied (0 when caught up).", .double(lagSeconds))
+        metric("snapshots", "Snapshots kept.", .int(Int64(snapshots.count)))
+        metric("inbox_problem", "1 when the inbox has a gap or a damaged segment.", PrometheusText.flag(inboxProblem != nil))
+        metric("epoch", "Epoch of the source the store follows (it grows with each promotion).", .uint(UInt64(epoch ?? 0)))
+        metric("split_brain", "1 when the inbox holds an older epoch's transactions past its fork point (lost writes).", PrometheusText.flag(lostWrites != nil))
+        metric("last_run_failed", "1 when the last replica-apply run failed.", PrometheusText.flag(lastErrorAt != nil && lastErrorAt == lastRunAt))
+        metric("last_run_time_seconds", "When replica-apply last ran here, Unix seconds (0 when never).", PrometheusText.seconds(lastRunAt.flatMap(parseTimestamp)))
+        metric("last_success_time_seconds", "When a replica-apply run last succeeded here, Unix seconds (0 when never).",
+               PrometheusText.seconds(lastSuccessAt.flatMap(parseTimestamp)))
+        return text.text
     }
 }

@@ -12,10 +12,14 @@ struct Status: ParsableCommand {
     @Flag(help: "Print JSON.")
     var json = false
 
+    @Flag(help: "Print Prometheus text format (for node_exporter's textfile collector).")
+    var prometheus = false
+
     func run() throws {
         try runReporting("binlog-ship") {
             let s = try ShipStatus.read(config: try options.load())
             if json { printLine(try jsonText(s)); return }
+            if prometheus { FileHandle.standardOutput.write(Data(s.prometheus.utf8)); return }
             printLine("source      \(s.source)" + (s.sourceID.map { "  (source id \($0))" } ?? ""))
             printLine("master      " + (s.lastLSN.map { "LSN \($0)" + (s.lastCommitTime.map { "  committed \($0)" } ?? "") } ?? "no transactions yet"))
             printLine("segments    \(s.sealedSegments) sealed, \(formatBytes(s.sealedBytes))" + (s.activeSegment.map { "; active \($0) (\(formatBytes(s.activeCommittedBytes)) committed)" } ?? ""))

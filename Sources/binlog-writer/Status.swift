@@ -16,10 +16,14 @@ struct Status: ParsableCommand {
     @Flag(help: "List every sealed segment.")
     var segments = false
 
+    @Flag(help: "Print Prometheus text format (for node_exporter's textfile collector).")
+    var prometheus = false
+
     func run() throws {
         try runReporting("binlog-writer") {
             let s = try MasterStatus.read(directory)
             if json { printLine(try jsonText(s)); return }
+            if prometheus { FileHandle.standardOutput.write(Data(s.prometheus.utf8)); return }
             printLine("master      \(s.directory)")
             printLine("source id   \(s.sourceID)")
             printLine("epoch       \(s.epoch)" + (s.epochFirstLSN > 1 ? " (began at LSN \(s.epochFirstLSN), after a promotion)" : ""))

@@ -114,6 +114,12 @@ final class SampleCrontabTests: XCTestCase {
             let prom = try String(contentsOfFile: setup.root + "/textfile/logship-replica-\(name).prom", encoding: .utf8)
             XCTAssertTrue(prom.contains("logship_replica_applied_lsn{replica=\"\(setup.replica(name))\"} \(last)\n"), prom)
         }
+        let master = try String(contentsOfFile: setup.root + "/textfile/logship-master.prom", encoding: .utf8)
+        XCTAssertTrue(master.contains("logship_master_last_lsn{master=\"\(setup.master)\"} \(last)\n"), master)
+        let shipping = try String(contentsOfFile: setup.root + "/textfile/logship-ship.prom", encoding: .utf8)
+        for target in ["a", "b"] {
+            XCTAssertTrue(shipping.contains("logship_ship_behind_lsns{source=\"\(setup.master)/binlog\",target=\"\(target)\"} 0\n"), shipping)
+        }
         let html = try String(contentsOfFile: setup.root + "/srv/www/expenses.html", encoding: .utf8)
         XCTAssertTrue(html.contains("LSN \(last)"), "the report's freshness stamp names the applied LSN")
         let csv = try String(contentsOfFile: setup.root + "/srv/www/top-merchants.csv", encoding: .utf8)

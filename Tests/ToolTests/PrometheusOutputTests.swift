@@ -1,0 +1,177 @@
+import Foundation
+import LogshipTestSupport
+import XCTest
+
+/// `status --prometheus` of binlog-writer, binlog-ship and replica-apply: exact values for a
+/// small setup, checked against what the test did (LSNs it committed, files on disk, the wall
+/// clock around a commit), and every output parsed as the exposition format.
+final class PrometheusOutputTests: XCTestCase {
+    @discardableResult
+    private func run(_ tool: String, _ args: [String], status: Int32 = 0, file: StaticString = #filePath, line: UInt = #line) throws -> ToolRunner.Result {
+        let r = try ToolRunner.run(tool, args)
+        XCTAssertEqual(r.status, status, "\(tool) \(args.joined(separator: " ")): \(r.stderr)", file: file, line: line)
+        return r
+    }
+
+    private func metrics(_ tool: String, _ args: [String]) throws -> (text: String, parsed: PrometheusExposition.Parsed) {
+        let text = try run(tool, args).stdout
+        return (text, try PrometheusExposition.parse(text))
+    }
+
+    private func size(_ path: String) throws -> Double {
+        Double(try XCTUnwrap(FileManager.default.attributesOfItem(atPath: path)[.size] as? Int))
+    }
+
+    static let masterFamilies = ["last_lsn", "last_commit_time_seconds", "binlog_bytes", "active_segment_bytes", "segments", "epoch",
+                                 "last_marker_lsn", "recovery_pending", "fenced"].map { "logship_master_" + $0 }
+
+    func testMasterMetricsBeforeAndAfterCommits() throws {
+        let dir = TestDirectory("prom-master")
+        let m = dir.sub("master")
+        try run("binlog-writer", ["init", m, "--digest-every", "2", "--digest-interval", "0"])
+        let label = ["master": m]
+        let empty = try metrics("binlog-writer", ["status", m, "--prometheus"])
+        XCTAssertEqual(empty.parsed.families.map(\.name), Self.masterFamilies)
+        XCTAssertTrue(empty.parsed.families.allSatisfy { $0.type == "gauge" && !$0.help.isEmpty })
+        for name in Self.masterFamilies where name != "logship_master_epoch" {
+            XCTAssertEqual(empty.parsed.value(name, label), 0, "\(name) before any commit")
+        }
+        XCTAssertEqual(empty.parsed.value("logship_master_epoch", label), 1)
+
+        try run("binlog-writer", ["exec", m, "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"])
+        try run("binlog-writer", ["exec", m, "INSERT INTO t (v) VALUES ('a')"])
+        let before = Date().timeIntervalSince1970
+        try run("binlog-writer", ["exec", m, "INSERT INTO t (v) VALUES ('b')"])
+        let after = Date().timeIntervalSince1970
+        let p = try metrics("binlog-writer", ["status", m, "--prometheus"])
+        XCTAssertTrue(p.text.contains("logship_master_last_lsn{master=\"\(m)\"} 3\n"), p.text)
+        XCTAssertTrue(p.text.contains("logship_master_last_marker_lsn{master=\"\(m)\"} 2\n"), "every 2 transactions: LSN 2 carried one\n" + p.text)
+        XCTAssertTrue(p.text.contains("logship_master_segments{master=\"\(m)\"} 1\n"), p.text)
+        let commit = try XCTUnwrap(p.parsed.value("logship_master_last_commit_time_seconds", label))
+        XCTAssertTrue(commit >= before - 0.001 && commit <= after + 0.001, "commit time \(commit) outside [\(before), \(after)]")
+        let active = try XCTUnwrap(p.parsed.value("logship_master_active_segment_bytes", label))
+        let activeFile = try XCTUnwrap(FileManager.default.contentsOfDirectory(atPath: m + "/binlog").first { $0.hasSuffix(".binlog.active") })
+        let activeFileSize = try size(m + "/binlog/" + activeFile)
+        XCTAssertTrue(active > 0 && active <= activeFileSize, "active bytes \(active), file \(activeFileSize)")
+        XCTAssertEqual(p.parsed.value("logship_master_binlog_bytes", label), active, "no sealed segment yet")
+    }
+
+    func testMasterMetricsCountSealedSegmentsByTheirFileSize() throws {
+        let dir = TestDirectory("prom-sealed")
+        let m = dir.sub("master")
+        try run("binlog-writer", ["init", m, "--digest-every", "0", "--digest-interval", "0"])
+        try run("binlog-writer", ["exec", m, "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"])
+        try run("binlog-writer", ["rotate", m])
+        try run("binlog-writer", ["exec", m, "INSERT INTO t (v) VALUES ('a')"])
+        try run("binlog-writer", ["rotate", m])
+        let sealed = try FileManager.default.contentsOfDirectory(atPath: m + "/binlog").filter { $0.hasSuffix(".binlog") }
+        XCTAssertEqual(sealed.count, 2, "\(sealed)")
+        let p = try metrics("binlog-writer", ["status", m, "--prometheus"]).parsed
+        let label = ["master": m]
+        XCTAssertEqual(p.value("logship_master_last_lsn", label), 2)
+        XCTAssertEqual(p.value("logship_master_segments", label), 2)
+        XCTAssertEqual(p.value("logship_master_active_segment_bytes", label), 0)
+        XCTAssertEqual(p.value("logship_master_binlog_bytes", label), try sealed.map { try size(m + "/binlog/" + $0) }.reduce(0, +))
+        XCTAssertEqual(p.value("logship_master_last_marker_lsn", label), 0, "markers are off")
+    }
+
+    func testShipMetricsPerTargetWithOneFailingTarget() throws {
+        let dir = TestDirectory("prom-ship")
+        let m = dir.sub("master")
+        try run("binlog-writer", ["init", m, "--digest-every", "0", "--digest-interval", "0"])
+        try run("binlog-writer", ["exec", m, "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"])
+        try run("binlog-writer", ["exec", m, "INSERT INTO t (v) VALUES ('a')"])
+        try run("binlog-writer", ["rotate", m])
+        let sealed = try XCTUnwrap(FileManager.default.contentsOfDirectory(atPath: m + "/binlog").first { $0.hasSuffix(".binlog") })
+        try FileManager.default.createDirectory(atPath: dir.sub("a"), withIntermediateDirectories: true)
+        let flags = ["--source", m, "--target", "a=" + dir.sub("a"), "--target", "b=" + dir.sub("not-mounted/inbox")]
+        try run("binlog-ship", flags, status: 15)   // b's directory does not exist; a ships
+        try run("binlog-writer", ["exec", m, "INSERT INTO t (v) VALUES ('b')"])   // LSN 3, in the active segment
+
+        let out = try metrics("binlog-ship", ["status"] + flags + ["--prometheus"])
+        let p = out.parsed
+        XCTAssertTrue(p.families.allSatisfy { $0.type == "gauge" && !$0.help.isEmpty })
+        let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(try run("binlog-ship", ["status"] + flags + ["--json"]).stdout.utf8)) as? [String: Any])
+        let source = try XCTUnwrap(json["source"] as? String)
+        let src = ["source": source], a = ["source": source, "target": "a"], b = ["source": source, "target": "b"]
+        let master = try metrics("binlog-writer", ["status", m, "--prometheus"]).parsed
+        let activeBytes = try XCTUnwrap(master.value("logship_master_active_segment_bytes", ["master": m]))
+        XCTAssertGreaterThan(activeBytes, 0)
+
+        XCTAssertTrue(out.text.contains("logship_ship_source_last_lsn{source=\"\(source)\"} 3\n"), out.text)
+        XCTAssertEqual(p.value("logship_ship_source_last_commit_time_seconds", src), master.value("logship_master_last_commit_time_seconds", ["master": m]))
+        XCTAssertEqual(p.value("logship_ship_source_problem", src), 0)
+        XCTAssertEqual(p.value("logship_ship_last_run_failed", src), 1, "the last run failed for b")
+        XCTAssertGreaterThan(try XCTUnwrap(p.value("logship_ship_last_run_time_seconds", src)), 0)
+
+        // a holds the sealed segment (LSN 2) and lacks the active one's LSN 3.
+        XCTAssertTrue(out.text.contains("logship_ship_last_lsn{source=\"\(source)\",target=\"a\"} 2\n"), out.text)
+        XCTAssertEqual(p.value("logship_ship_behind_lsns", a), 1)
+        XCTAssertEqual(p.value("logship_ship_behind_segments", a), 0)
+        XCTAssertEqual(p.value("logship_ship_behind_bytes", a), activeBytes)
+        let lag = try XCTUnwrap(p.value("logship_ship_lag_seconds", a))
+        let newest = try XCTUnwrap(p.value("logship_ship_source_last_commit_time_seconds", src))
+        let held = try XCTUnwrap(p.value("logship_ship_last_commit_time_seconds", a))
+        XCTAssertEqual(lag, newest - held, accuracy: 1e-5)
+        XCTAssertGreaterThan(try XCTUnwrap(p.value("logship_ship_last_success_time_seconds", a)), 0)
+        XCTAssertEqual(p.value("logship_ship_last_attempt_failed", a), 0)
+        XCTAssertEqual(p.value("logship_ship_last_error_time_seconds", a), 0)
+        XCTAssertEqual(p.value("logship_ship_target_guarantee", ["source": source, "target": "a", "guarantee": "durable publish"]), 1)
+        XCTAssertEqual(p.value("logship_ship_target_configured", a), 1)
+
+        // b holds nothing: infinitely behind, never succeeded, its last attempt failed.
+        XCTAssertTrue(out.text.contains("logship_ship_lag_seconds{source=\"\(source)\",target=\"b\"} +Inf\n"), out.text)
+        XCTAssertEqual(p.value("logship_ship_last_lsn", b), 0)
+        XCTAssertEqual(p.value("logship_ship_behind_lsns", b), 3)
+        XCTAssertEqual(p.value("logship_ship_behind_segments", b), 1)
+        XCTAssertEqual(p.value("logship_ship_behind_bytes", b), try size(m + "/binlog/" + sealed) + activeBytes)
+        XCTAssertEqual(p.value("logship_ship_last_success_time_seconds", b), 0)
+        XCTAssertEqual(p.value("logship_ship_last_attempt_failed", b), 1)
+        XCTAssertGreaterThan(try XCTUnwrap(p.value("logship_ship_last_error_time_seconds", b)), 0)
+        XCTAssertEqual(p.value("logship_ship_last_attempt_time_seconds", b), p.value("logship_ship_last_attempt_time_seconds", a))
+    }
+
+    func testReplicaMetricsCarryTheLastSuccessTime() throws {
+        let f = try ReplicaCLIFixture("prom-replica")
+        let label = ["replica": f.replica]
+        let never = try metrics("replica-apply", ["status", f.replica, "--prometheus"]).parsed
+        XCTAssertEqual(never.value("logship_replica_last_success_time_seconds", label), 0, "never ran")
+        XCTAssertEqual(never.value("logship_replica_last_run_time_seconds", label), 0, "never ran")
+
+        try f.runWorkload(400)
+        let segments = try f.master.sealedSegments()
+        XCTAssertGreaterThanOrEqual(segments.count, 3, f.context)
+        try f.shipAll(upToLSN: segments[0].lastLSN)
+        let before = Date().timeIntervalSince1970
+        f.assertExit(try f.apply(), 0)
+        let after = Date().timeIntervalSince1970
+        let p = try metrics("replica-apply", ["status", f.replica, "--prometheus"]).parsed
+        let success = try XCTUnwrap(p.value("logship_replica_last_success_time_seconds", label))
+        XCTAssertTrue(success >= before - 0.001 && success <= after + 0.001, "last success \(success) outside [\(before), \(after)]")
+        XCTAssertEqual(p.value("logship_replica_last_run_time_seconds", label), success)
+        XCTAssertEqual(p.value("logship_replica_last_run_failed", label), 0)
+        XCTAssertTrue(p.families.allSatisfy { $0.type == "gauge" && !$0.help.isEmpty })
+
+        // A gap: the failed run moves the last run, not the last success.
+        try f.shipAll()
+        try FileManager.default.removeItem(atPath: f.inbox + "/" + segments[1].name)
+        f.assertExit(try f.apply(), 2)
+        let failed = try metrics("replica-apply", ["status", f.replica, "--prometheus"]).parsed
+        XCTAssertEqual(failed.value("logship_replica_last_success_time_seconds", label), success)
+        XCTAssertGreaterThan(try XCTUnwrap(failed.value("logship_replica_last_run_time_seconds", label)), success)
+        XCTAssertEqual(failed.value("logship_replica_last_run_failed", label), 1)
+    }
+
+    func testTheExpositionCheckerRefusesWhatTheCollectorWould() {
+        let good = "# HELP x_a A.\n# TYPE x_a gauge\nx_a{l=\"v\\\"q\"} 1\nx_a{l=\"w\"} +Inf\n"
+        XCTAssertNoThrow(try PrometheusExposition.parse(good))
+        for bad in ["x_a 1\n",                                              // no HELP/TYPE
+                    "# HELP x_a A.\n# TYPE x_a gauge\nx_a one\n",           // not a number
+                    "# HELP x_a A.\n# TYPE x_a gauge\nx_a{l=v} 1\n",        // unquoted label
+                    "# HELP x_a A.\n# TYPE x_a gauge\nx_a 1",               // no final newline
+                    "# HELP x_a A.\n# TYPE x_a gauge\n# HELP x_b B.\n# TYPE x_b gauge\nx_a 1\n",   // family split
+                    "# HELP x_a A.\n# TYPE x_a gauge\n# TYPE x_a gauge\nx_a 1\n"] {
+            XCTAssertThrowsError(try PrometheusExposition.parse(bad), bad)
+        }
+    }
+}

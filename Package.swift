@@ -7,7 +7,7 @@ import PackageDescription
 //   BinlogFormat (leaf: Foundation, liblz4, libxxhash): the segment format, the error protocol and exit codes
 //   BinlogApply  (BinlogFormat + GRDB): the one apply engine (master recovery and replicas)
 //   BinlogMaster (BinlogApply + SQLite hooks): capture, exec, load, rotate
-//   BinlogShip   (BinlogFormat + Yams, no SQLite): shipping segments to targets
+//   BinlogShip   (BinlogFormat + ObjectStorage + Yams, no SQLite): shipping segments to targets
 //   ObjectStorage (swift-crypto + Foundation only): an S3-compatible client (SigV4, retries, multipart)
 //   ReplicaStore (BinlogApply): replica directory, apply loop, snapshots, restore, status
 //   Failover     (ReplicaStore + BinlogMaster): candidates, promotion, fences
@@ -54,7 +54,7 @@ let package = Package(
             .product(name: "GRDBSQLite", package: "GRDB.swift"),
         ]),
         .target(name: "BinlogShip", dependencies: [
-            "BinlogFormat", .product(name: "Yams", package: "Yams"),
+            "BinlogFormat", "ObjectStorage", .product(name: "Yams", package: "Yams"),
         ]),
         .target(name: "ObjectStorage", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "ReplicaStore", dependencies: [
@@ -101,7 +101,7 @@ let package = Package(
             "BinlogMaster", "BinlogApply", "BinlogFormat", "LogshipTestSupport",
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
-        .testTarget(name: "BinlogShipTests", dependencies: ["BinlogShip", "BinlogFormat", "LogshipTestSupport"]),
+        .testTarget(name: "BinlogShipTests", dependencies: ["BinlogShip", "BinlogFormat", "ObjectStorage", "LogshipTestSupport"]),
         .testTarget(name: "ObjectStorageTests", dependencies: [
             "ObjectStorage", "LogshipTestSupport", .product(name: "Crypto", package: "swift-crypto"),
         ]),
@@ -113,7 +113,7 @@ let package = Package(
             "BinlogFormat", "BinlogApply", "BinlogMaster", "BinlogShip", "ReplicaStore", "Failover", "Reports",
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
-        .testTarget(name: "ToolTests", dependencies: ["BinlogFormat", "BinlogApply", "BinlogMaster", "LogshipTestSupport",
+        .testTarget(name: "ToolTests", dependencies: ["BinlogFormat", "BinlogApply", "BinlogMaster", "ObjectStorage", "LogshipTestSupport",
             .product(name: "GRDB", package: "GRDB.swift")]),
     ],
     swiftLanguageModes: [.v5]

@@ -74,7 +74,7 @@ final class ShipS3CommandTests: XCTestCase {
 
         let verify = try ship(["verify", "off"] + common)
         XCTAssertEqual(verify.status, 0, verify.stdout + verify.stderr)
-        XCTAssertTrue(verify.stdout.hasPrefix("ok: off (s3://\(bucket)/logs)"), verify.stdout)
+        XCTAssertTrue(verify.stdout.hasPrefix("clean: off (s3://\(bucket)/logs)"), verify.stdout)
         let check = try ship(["check", "--max-lag", "1h"] + common)
         XCTAssertEqual(check.status, 0, check.stdout + check.stderr)
 

@@ -114,6 +114,11 @@ public final class S3Store: TargetStore, @unchecked Sendable {
             throw ShipError(.notFound, "unable to read \(key): the target has no such object", target: name, path: address(of: key))
         } catch let e as ObjectStorageError where e.code == "InvalidRange" {
             return []  // A range that starts at or past the end: fewer bytes, as the contract says.
+        } catch let e as ObjectStorageError where e.kind == .notS3 && range != nil {
+            // Some servers (rclone serve s3) answer a range that passes the end with 200 and the
+            // bytes that exist, which the client refuses; ask again for the range cut at the end.
+            guard let range, let size = try stat(key)?.size, range.upperBound > size else { throw lift(e) }
+            return try read(key, range: range.lowerBound..<max(range.lowerBound, size))
         } catch let e as ObjectStorageError {
             throw lift(e)
         }

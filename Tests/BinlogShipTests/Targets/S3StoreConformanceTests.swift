@@ -63,6 +63,10 @@ class S3StoreConformance: TargetStoreConformance {
         self.fixture = fixture
         let store = fixture.store()
         XCTAssertTrue(store.capabilities.contains(guarantee), "\(kind.rawValue): \(store.capabilities)")
+        // What `binlog-ship status` prints on its guarantees line for this server.
+        let put = guarantee == .conditionalPut ? "conditional put, " : ""
+        let fallback = guarantee == .headThenPut ? ", head-then-put (one writer per target)" : ""
+        XCTAssertEqual(store.capabilities.description, put + "server-side checksum, object lock" + fallback, kind.rawValue)
         XCTAssertEqual(try store.list(), [], "the probe leaves nothing")
         runConformance()
     }

@@ -8,7 +8,7 @@ import PackageDescription
 //   BinlogFormat (LogshipSystem, liblz4, libxxhash): the segment format, the error protocol and exit codes
 //   BinlogApply  (BinlogFormat + GRDB): the one apply engine (master recovery and replicas)
 //   BinlogMaster (BinlogApply + SQLite hooks): capture, exec, load, rotate
-//   BinlogShip   (BinlogFormat + Yams, no SQLite): shipping segments to targets
+//   BinlogShip   (BinlogFormat + ObjectStorage + Yams, no SQLite): shipping segments to targets
 //   ObjectStorage (swift-crypto + Foundation only): an S3-compatible client (SigV4, retries, multipart)
 //   ReplicaStore (BinlogApply): replica directory, apply loop, snapshots, restore, status
 //   Failover     (ReplicaStore + BinlogMaster): candidates, promotion, fences
@@ -60,7 +60,7 @@ let package = Package(
             .product(name: "GRDBSQLite", package: "GRDB.swift"),
         ]),
         .target(name: "BinlogShip", dependencies: [
-            "BinlogFormat", "LogshipSystem", .product(name: "Yams", package: "Yams"),
+            "BinlogFormat", "LogshipSystem", "ObjectStorage", .product(name: "Yams", package: "Yams"),
         ]),
         .target(name: "ObjectStorage", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "ReplicaStore", dependencies: [
@@ -111,7 +111,7 @@ let package = Package(
             "BinlogMaster", "BinlogApply", "BinlogFormat", "LogshipSystem", "LogshipTestSupport",
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
-        .testTarget(name: "BinlogShipTests", dependencies: ["BinlogShip", "BinlogFormat", "LogshipSystem", "LogshipTestSupport"]),
+        .testTarget(name: "BinlogShipTests", dependencies: ["BinlogShip", "BinlogFormat", "LogshipSystem", "ObjectStorage", "LogshipTestSupport"]),
         .testTarget(name: "ObjectStorageTests", dependencies: [
             "ObjectStorage", "LogshipTestSupport", .product(name: "Crypto", package: "swift-crypto"),
         ]),
@@ -124,7 +124,7 @@ let package = Package(
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         .testTarget(name: "ParquetTests", dependencies: ["Parquet", "LogshipTestSupport"]),
-        .testTarget(name: "ToolTests", dependencies: ["BinlogFormat", "BinlogApply", "BinlogMaster", "LogshipSystem", "LogshipTestSupport",
+        .testTarget(name: "ToolTests", dependencies: ["BinlogFormat", "BinlogApply", "BinlogMaster", "LogshipSystem", "ObjectStorage", "LogshipTestSupport",
             .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Yams", package: "Yams")]),
     ],
     swiftLanguageModes: [.v5]

@@ -2,18 +2,27 @@ import Foundation
 import Yams
 
 /// A replica inbox that segments are shipped to: a directory on another disk, an NFS mount,
-/// a synced folder. The name keys the target's state; it is the path when none is given.
+/// a synced folder, or a prefix in an S3-compatible bucket (`s3://bucket/prefix`). The name
+/// keys the target's state; it is the path when none is given.
 public struct ShipTarget: Equatable, Sendable {
     public var name: String
+    /// A directory, or `s3://bucket/prefix` (kept as written, without a trailing slash).
     public var path: String
+    /// How to reach the bucket of an `s3://` target (nil: from the environment).
+    public var s3: S3TargetSettings?
 
-    public init(name: String? = nil, path: String) {
+    public init(name: String? = nil, path: String, s3: S3TargetSettings? = nil) {
         let clean = ShipTarget.normalize(path)
         self.name = name ?? clean
         self.path = clean
+        self.s3 = s3
     }
 
+    /// True for an `s3://bucket/prefix` target.
+    public var isS3: Bool { S3Address.isS3(path) }
+
     static func normalize(_ path: String) -> String {
+        if let s3 = S3Address(path) { return s3.description }
         var p = (path as NSString).standardizingPath
         while p.count > 1 && p.hasSuffix("/") { p.removeLast() }
         return p
@@ -33,13 +42,15 @@ public struct ShipConfig: Sendable {
     public var maxLag: Double?
     /// Opens a target's storage backend; a directory unless a test or another backend says
     /// otherwise (docs/SHIPPING.md "Target backends").
-    public var openStore: @Sendable (ShipTarget) -> TargetStore = { DirectoryStore(target: $0) }
+    public var openStore: @Sendable (ShipTarget) -> TargetStore = { target in
+        target.isS3 ? S3Store.shared(target) : DirectoryStore(target: target)
+    }
 
     public init() {}
 
     /// Every key the config file accepts; anything else is an error naming the key.
     public static let topLevelKeys = ["source", "state_dir", "include_active", "retention", "max_lag", "targets"]
-    public static let targetKeys = ["name", "path"]
+    public static let targetKeys = ["name", "path", "endpoint", "region", "addressing"]
 
     /// Reads a YAML config file. `parseDuration` turns `15m`-style text into seconds
     /// (the CLI passes the shared parser, so every tool reads durations alike).
@@ -83,12 +94,20 @@ public struct ShipConfig: Sendable {
         for flag in flags {
             if let eq = flag.firstIndex(of: "="), eq != flag.startIndex, !flag[..<eq].contains("/") {
                 guard flag.index(after: eq) != flag.endIndex else { throw ShipError(.config, "--target \(flag): no directory after '='") }
+                try Self.checkS3Address(String(flag[flag.index(after: eq)...]), origin: "--target \(flag)")
                 targets.append(ShipTarget(name: String(flag[..<eq]), path: String(flag[flag.index(after: eq)...])))
             } else {
+                try Self.checkS3Address(flag, origin: "--target \(flag)")
                 targets.append(ShipTarget(path: flag))
             }
         }
         try checkTargets(origin: "--target")
+    }
+
+    /// An `s3://` address needs a bucket.
+    static func checkS3Address(_ text: String, origin: String) throws {
+        guard S3Address.isS3(text), S3Address(text) == nil else { return }
+        throw ShipError(.config, "\(origin): no bucket in \(text)", hint: "write the target as s3://bucket or s3://bucket/prefix")
     }
 
     /// Two targets with one name or one directory would ship twice into the same place.
@@ -149,6 +168,14 @@ private struct ConfigReader {
         return s.hasPrefix("/") || s.hasPrefix("~") ? (s as NSString).expandingTildeInPath : base + "/" + s
     }
 
+    /// A target's directory (relative to the file's), or an `s3://bucket/prefix` address as written.
+    func targetPath(_ node: Node, _ key: String) throws -> String {
+        let s = try scalar(node, key)
+        guard S3Address.isS3(s) else { return try path(node, key) }
+        try ShipConfig.checkS3Address(s, origin: at(node))
+        return s
+    }
+
     func bool(_ node: Node, _ key: String) throws -> Bool {
         guard let b = node.bool else { throw ShipError(.config, "\(at(node)): '\(key)' must be true or false") }
         return b
@@ -166,13 +193,26 @@ private struct ConfigReader {
             throw ShipError(.config, "\(at(node)): 'targets' must be a list of directories or of {name, path} mappings")
         }
         return try list.map { item in
-            if item.scalar != nil { return ShipTarget(path: try path(item, "targets")) }
-            var name: String?, dir: String?
+            if item.scalar != nil { return ShipTarget(path: try targetPath(item, "targets")) }
+            var name: String?, dir: String?, s3 = S3TargetSettings(), s3Keys: [String] = []
             for (key, value) in try mapping(item, what: "a target", allowed: ConfigReader.targetKeys) {
-                if key == "name" { name = try scalar(value, key) } else { dir = try path(value, key) }
+                switch key {
+                case "name": name = try scalar(value, key)
+                case "path": dir = try targetPath(value, key)
+                case "endpoint": s3.endpoint = try scalar(value, key); s3Keys.append(key)
+                case "region": s3.region = try scalar(value, key); s3Keys.append(key)
+                default:
+                    s3.addressing = try scalar(value, key); s3Keys.append(key)
+                    guard S3TargetSettings.addressingNames.contains(s3.addressing ?? "") else {
+                        throw ShipError(.config, "\(at(value)): 'addressing' must be " + S3TargetSettings.addressingNames.joined(separator: " or "))
+                    }
+                }
             }
             guard let dir else { throw ShipError(.config, "\(at(item)): a target needs a 'path'") }
-            return ShipTarget(name: name, path: dir)
+            guard s3Keys.isEmpty || S3Address.isS3(dir) else {
+                throw ShipError(.config, "\(at(item)): '\(s3Keys[0])' is for s3:// targets only", hint: "remove it, or give the target an s3://bucket/prefix path")
+            }
+            return ShipTarget(name: name, path: dir, s3: s3Keys.isEmpty ? nil : s3)
         }
     }
 

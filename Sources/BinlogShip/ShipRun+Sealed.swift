@@ -95,7 +95,10 @@ extension ShipRun {
                     emit(.alreadyPresent(target: run.name, file: name))
                     try recordSealed(batch.segment, on: run, copied: false)
                 case .written(let i):
-                    if try proven[i].get().publish(replace: false) == .alreadyThere {
+                    let upload = try proven[i].get()
+                    let publication = try upload.publish(replace: false)
+                    if let how = upload.verification { run.state.lastVerification = how }
+                    if publication == .alreadyThere {
                         // Another run (another state directory) published the same bytes first.
                         run.result.alreadyPresent.append(name)
                         emit(.alreadyPresent(target: run.name, file: name))

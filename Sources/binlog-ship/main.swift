@@ -31,7 +31,7 @@ struct ShipOptions: ParsableArguments {
     @Option(help: "The master data directory (or its binlog directory).")
     var source: String?
 
-    @Option(help: ArgumentHelp("A target directory (a replica inbox), as DIR or NAME=DIR; repeat for several. Added to the config file's targets.", valueName: "[name=]dir"))
+    @Option(help: ArgumentHelp("A target directory (a replica inbox) or an S3 bucket prefix (s3://bucket/prefix; endpoint and credentials from the AWS variables), as DIR or NAME=DIR; repeat for several. Added to the config file's targets.", valueName: "[name=]dir"))
     var target: [String] = []
 
     @Option(help: "Where the state file and the lock live (default: <master>/ship).")
@@ -50,8 +50,9 @@ struct ShipOptions: ParsableArguments {
     }
 }
 
+/// A path made absolute against the working directory; an `s3://` address stays as written.
 func absolute(_ path: String) -> String {
-    path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+    path.hasPrefix("/") || path.hasPrefix("s3://") ? path : FileManager.default.currentDirectoryPath + "/" + path
 }
 
 func printLine(_ s: String) {

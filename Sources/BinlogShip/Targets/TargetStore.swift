@@ -28,11 +28,15 @@ public struct TargetCapabilities: OptionSet, Sendable, CustomStringConvertible {
     public static let objectLock = TargetCapabilities(rawValue: 1 << 2)
     /// A published object survives a power loss once `publish` returns (fsync of file and directory).
     public static let durablePublish = TargetCapabilities(rawValue: 1 << 3)
+    /// No conditional put: the backend looks (HEAD) before it puts and compares after, which
+    /// never overwrites as long as one writer ships to the target (the source's lock).
+    public static let headThenPut = TargetCapabilities(rawValue: 1 << 4)
 
     /// The capabilities held, in words, in a fixed order.
     public var names: [String] {
         let all: [(TargetCapabilities, String)] = [(.conditionalPut, "conditional put"), (.serverChecksum, "server-side checksum"),
-                                                   (.objectLock, "object lock"), (.durablePublish, "durable publish")]
+                                                   (.objectLock, "object lock"), (.durablePublish, "durable publish"),
+                                                   (.headThenPut, "head-then-put (one writer per target)")]
         return all.filter { contains($0.0) }.map(\.1)
     }
 
@@ -67,6 +71,9 @@ public protocol TargetUpload: AnyObject {
     func publish(replace: Bool) throws -> TargetPublication
     /// Drops the staged object; nothing becomes visible. Safe to call more than once.
     func abort()
+    /// After `publish`, how the backend confirmed the stored bytes beyond `seal`'s check (an S3
+    /// server's SHA-256 or ETag, or a read-back), for the ship state; nil when nothing more was done.
+    var verification: String? { get }
 }
 
 /// One shipping target's storage, addressed by keys, never by paths. Every backend passes the
@@ -140,6 +147,9 @@ extension TargetStore {
 }
 
 extension TargetUpload {
+    /// `seal`'s read-back is all a backend without a remote copy checks.
+    public var verification: String? { nil }
+
     /// Reads into a buffer and writes: for backends that cannot copy from a file directly.
     public func copy(from file: FileDescriptor, at offset: Int64, count: Int) throws -> Int {
         let bytes = try file.read(at: offset, count: count)

@@ -1,0 +1,82 @@
+import BinlogFormat
+@testable import BinlogShip
+import Foundation
+import LogshipTestSupport
+import ObjectStorage
+import XCTest
+
+/// What S3Store adds to the contract: errors lifted into shipping errors with their exit codes,
+/// object-locked objects retained rather than failing, the server's verification recorded.
+final class S3StoreTests: XCTestCase {
+    /// SeaweedFS checks signatures (moto does not): a wrong secret is a configuration error
+    /// (exit 64) naming the target and where the credentials came from.
+    func testWrongCredentialsAreAConfigurationErrorNamingTheTarget() throws {
+        let fixture = try S3TargetFixture(.seaweedfs)
+        let store = fixture.store(secret: "not-the-secret")
+        XCTAssertThrowsError(try store.checkReachable()) { error in
+            let e = error as? ShipError
+            XCTAssertEqual(e?.kind, .config, "\(error)")
+            XCTAssertEqual(e?.exitStatus.rawValue, 64)
+            XCTAssertEqual(e?.target, "s3")
+            XCTAssertTrue(e?.message.contains("S3 code SignatureDoesNotMatch") ?? false, "\(error)")
+            XCTAssertEqual(e?.hint, "check the access key and secret (from environment) and the region us-east-1")
+        }
+    }
+
+    /// A missing bucket is a target not found (exit 15) whose hint says to create it; never created.
+    func testAMissingBucketIsNotFoundAndNotCreated() throws {
+        let fixture = try S3TargetFixture(.moto)
+        let store = fixture.store(bucket: "absent")
+        XCTAssertThrowsError(try store.list()) { error in
+            let e = error as? ShipError
+            XCTAssertEqual(e?.kind, .notFound, "\(error)")
+            XCTAssertEqual(e?.exitStatus.rawValue, 15)
+            XCTAssertEqual(e?.hint, "create bucket absent at \(fixture.server.endpoint.absoluteString), or fix the bucket name or endpoint")
+        }
+        XCTAssertThrowsError(try S3Client(fixture.configuration(bucket: "absent")).list()) {
+            XCTAssertEqual(($0 as? ObjectStorageError)?.kind, .noSuchBucket, "the store did not create the bucket")
+        }
+    }
+
+    /// No credentials anywhere: the first call fails with a configuration error naming the variables.
+    func testNoCredentialsIsAConfigurationError() throws {
+        let home = TestDirectory("s3-no-credentials")
+        let store = S3Store(target: ShipTarget(name: "off-site", path: "s3://b/p"), environment: ["AWS_ENDPOINT_URL": "http://127.0.0.1:9"], home: home.path)
+        XCTAssertThrowsError(try store.list()) { error in
+            let e = error as? ShipError
+            XCTAssertEqual(e?.kind, .config, "\(error)")
+            XCTAssertEqual(e?.target, "off-site")
+            XCTAssertTrue(e?.hint?.contains("export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY") ?? false, "\(error)")
+        }
+    }
+
+    /// A delete refused by an object lock leaves the object, is recorded as retained, and is no error.
+    func testAnObjectUnderALockIsRetainedNotAnError() throws {
+        let fixture = try S3TargetFixture(.moto)
+        let client = try S3Client(fixture.configuration(bucket: "locked"))
+        try client.createBucket(objectLock: true)
+        let store = fixture.store(bucket: "locked")
+        let key = segmentName(1) + ".partial"
+        _ = try client.put(store.s3Address.prefix + key, Data([1, 2, 3]), retention: S3Retention(mode: .compliance, until: Date().addingTimeInterval(3600)))
+        try store.put(segmentName(2) + ".partial", [4], replace: true)
+        try store.delete(key)
+        try store.delete(segmentName(2) + ".partial")
+        XCTAssertEqual(store.retained, [key])
+        XCTAssertEqual(try store.list().map(\.key), [key], "the locked object stays, the other one went")
+    }
+
+    /// A published upload says how the server confirmed it; nothing is under the key before.
+    func testPublishRecordsTheServersVerification() throws {
+        let fixture = try S3TargetFixture(.moto)
+        let store = fixture.store()
+        var random = SeededRandom()
+        let data = (0..<3000).map { _ in UInt8(truncatingIfNeeded: random.next()) }
+        let upload = try store.beginUpload(segmentName(1))
+        try data.withUnsafeBytes { try upload.write($0, at: 0) }
+        XCTAssertTrue(try upload.seal(length: Int64(data.count)) { Array($0) == data }, "seed \(random.seed)")
+        XCTAssertNil(try store.stat(segmentName(1)))
+        XCTAssertEqual(try upload.publish(replace: false), .published)
+        XCTAssertTrue(["sha256", "etag-md5"].contains(upload.verification ?? ""), "\(upload.verification ?? "nil")")
+        XCTAssertEqual(store.address(of: segmentName(1)), "s3://logship-target/run/p1/" + segmentName(1))
+    }
+}

@@ -68,6 +68,7 @@ let package = Package(
             "BinlogFormat", "BinlogApply", "ReplicaStore", "CSQLiteHooks",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            .product(name: "Yams", package: "Yams"),
         ]),
         .target(name: "LogshipCLI", dependencies: [
             "BinlogFormat", "BuildInfo",

@@ -18,6 +18,8 @@ public struct ReportError: LogshipError {
         case invalid = "invalid request"
         /// A report ran past --timeout, --max-rows or --max-memory.
         case limit
+        /// Another `report site` run is publishing the same site.
+        case busy
     }
 
     public var kind: Kind
@@ -42,6 +44,7 @@ public struct ReportError: LogshipError {
         case .exists: return .alreadyExists
         case .invalid: return .usage
         case .limit: return .limit
+        case .busy: return .busy
         }
     }
 

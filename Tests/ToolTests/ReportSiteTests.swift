@@ -50,8 +50,10 @@ final class ReportSiteTests: XCTestCase {
             let standalone = try ToolRunner.run("report", args + ["--store", store, "-f", "csv"])
             XCTAssertEqual(standalone.status, 0, standalone.stderr)
             XCTAssertEqual(csv, standalone.stdout, report.name)
-            if let header = headers[report.name] { XCTAssertEqual(csv.split(separator: "\n").first.map(String.init), header) }
-            XCTAssertGreaterThan(csv.split(separator: "\n").count, 1, "\(report.name).csv has rows")
+            // RFC 4180 line ends (CRLF: one Character in Swift, so split on the string).
+            let lines = csv.components(separatedBy: "\r\n").filter { !$0.isEmpty }
+            if let header = headers[report.name] { XCTAssertEqual(lines.first, header) }
+            XCTAssertGreaterThan(lines.count, 1, "\(report.name).csv has rows")
             guard report.downloads.contains("json") else { continue }
             let json = try XCTUnwrap(JSONSerialization.jsonObject(with: try XCTUnwrap(files[report.name + ".json"])) as? [String: Any], report.name)
             let own = try ToolRunner.run("report", args + ["--store", store, "-f", "json"])

@@ -73,8 +73,14 @@ final class ReportSiteTests: XCTestCase {
                 try f.pipeline.rotate()
                 for target in [f.pipeline.replica, f.second] { try f.pipeline.ship(to: target); try f.pipeline.apply(target) }
             }
-            let r = try f.runSite()
+            let r = try f.runSite(round == 2 ? ["--verbose"] : [])
             XCTAssertEqual(r.status, 0, r.stderr)
+            if round == 2 {
+                let lsn = try appliedLSN(ofStore: f.pipeline.replica + "/store.db")
+                XCTAssertEqual(r.stdout.split(separator: "\n").map { String($0.prefix { $0 != ":" }) },
+                               ReportSiteFixture.sampleReports.map { "\(f.site)/\($0.name).html" }, r.stdout)
+                XCTAssertTrue(r.stdout.split(separator: "\n").allSatisfy { $0.contains("data as of LSN \(lsn),") }, r.stdout)
+            }
             targets.append(try FileManager.default.destinationOfSymbolicLink(atPath: f.site))
         }
         XCTAssertEqual(Set(targets).count, 3, "each run publishes a new version: \(targets)")

@@ -131,6 +131,22 @@ final class ReportSiteTests: XCTestCase {
         XCTAssertEqual(try f.besideSite(), [".reports.lock", "reports"])
     }
 
+    func testAnOverlappingRunExitsBusyAndTouchesNothing() throws {
+        let f = try ReportSiteFixture("site-busy")
+        XCTAssertEqual(try f.runSite().status, 0)
+        let before = try f.siteFiles(), beside = try f.besideSite()
+        let lockPath = f.pipeline.dir.sub("www") + "/.reports.lock"
+        let fd = open(lockPath, O_RDWR)
+        XCTAssertGreaterThanOrEqual(fd, 0)
+        defer { close(fd) }
+        XCTAssertEqual(flock(fd, LOCK_EX | LOCK_NB), 0, "the test holds the lock as another run would")
+        let r = try f.runSite()
+        XCTAssertEqual(r.status, 12, r.stderr)
+        XCTAssertTrue(r.stderr.contains("report: busy: unable to publish the site \(f.site): another report site run holds \(lockPath)"), r.stderr)
+        XCTAssertEqual(try f.siteFiles(), before)
+        XCTAssertEqual(try f.besideSite(), beside)
+    }
+
     func testTheConfigIsReadStrictly() throws {
         let f = try ReportSiteFixture("site-config")
         let sample = try String(contentsOfFile: f.config, encoding: .utf8)

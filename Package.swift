@@ -78,6 +78,7 @@ let package = Package(
             "BinlogFormat", "BinlogApply", "ReplicaStore", "ExpenseSummary", "CSQLiteHooks", "Parquet", "LogshipSystem",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            .product(name: "Yams", package: "Yams"),
         ]),
         .target(name: "LogshipCLI", dependencies: [
             "BinlogFormat", "BuildInfo", "LogshipSystem",

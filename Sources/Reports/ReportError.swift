@@ -21,6 +21,8 @@ public struct ReportError: LogshipError {
         /// `report verify`: the report file differs from a re-run of its stamp (exit 4, as a
         /// replica whose data disagrees with the binlog).
         case mismatch
+        /// Another `report site` run is publishing the same site.
+        case busy
     }
 
     public var kind: Kind
@@ -46,6 +48,7 @@ public struct ReportError: LogshipError {
         case .invalid: return .usage
         case .limit: return .limit
         case .mismatch: return .divergence
+        case .busy: return .busy
         }
     }
 

@@ -11,7 +11,7 @@ struct ReportCommand: ParsableCommand {
         abstract: "Analytics on replicas, never on the master: monthly expense summaries and custom read-only SQL, stamped with freshness.",
         discussion: "Exit codes (shared by binlog-writer, binlog-ship, replica-apply and report):\n" + ExitStatus.table,
         version: versionText(tool: "report"),
-        subcommands: [MonthlyExpensesCommand.self, QueryCommand.self, ExportCommand.self, VerifyCommand.self])
+        subcommands: [MonthlyExpensesCommand.self, QueryCommand.self, ExportCommand.self, VerifyCommand.self, SiteCommand.self])
 }
 
 /// Options every report takes: where to read, how fresh it must be, how to print.

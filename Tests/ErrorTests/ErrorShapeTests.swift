@@ -30,7 +30,7 @@ final class ErrorShapeTests: XCTestCase {
         .exists: 16, .invalid: 64,
     ]
     private let reportCodes: [ReportError.Kind: Int32] = [
-        .stale: 5, .notFound: 15, .refused: 64, .sql: 10, .io: 14, .diskFull: 13, .exists: 16, .invalid: 64, .limit: 7, .mismatch: 4,
+        .stale: 5, .notFound: 15, .refused: 64, .sql: 10, .io: 14, .diskFull: 13, .exists: 16, .invalid: 64, .limit: 7, .mismatch: 4, .busy: 12,
     ]
     private let failoverCodes: [FailoverError.Kind: Int32] = [
         .splitBrain: 6, .notFound: 15, .exists: 16, .invalid: 64, .io: 14, .diskFull: 13,

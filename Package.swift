@@ -96,7 +96,7 @@ let package = Package(
             "ReplicaStore", "ExpenseSummary", "Failover", "BinlogFormat", "LogshipCLI", "LogshipSystem", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "report", dependencies: [
-            "Reports", "Parquet", "BinlogFormat", "LogshipCLI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Reports", "Parquet", "ReplicaStore", "BinlogFormat", "LogshipCLI", "LogshipSystem", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         .executableTarget(name: "logship-bench", dependencies: [

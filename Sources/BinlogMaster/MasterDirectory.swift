@@ -102,15 +102,13 @@ public struct MasterDirectory {
     /// What to do with a directory that is not a master, by what it holds: `init` only takes a new
     /// or empty directory, and a replica becomes a master by promotion, not by init.
     private func notAMasterHint() -> String {
-        let fm = FileManager.default
-        if fm.fileExists(atPath: path + "/replica.json") {
+        switch DirectoryKind.of(path) {
+        case .replica:
             return "\(path) is a replica directory; a replica becomes a master by promotion (`replica-apply promote \(path) --to NEW_DIR`, docs/FAILOVER.md), "
                 + "or create a master elsewhere with `binlog-writer init NEW_DIR`"
+        case .master, .other: return "check the path; a new master needs a new or empty directory: `binlog-writer init NEW_DIR`"
+        case .empty: return "create one with `binlog-writer init \(path)`"
         }
-        if let contents = try? fm.contentsOfDirectory(atPath: path), !contents.isEmpty {
-            return "check the path; a new master needs a new or empty directory: `binlog-writer init NEW_DIR`"
-        }
-        return "create one with `binlog-writer init \(path)`"
     }
 
     /// Reads `master.json`, telling a wrong path from a damaged file.

@@ -1,5 +1,6 @@
 import BinlogFormat
 import Foundation
+import LogshipSystem
 
 extension ShipStatus {
     /// Prometheus text exposition format (for node_exporter's textfile collector): the source's

@@ -92,15 +92,13 @@ public struct ReplicaDirectory {
     /// What to do with a directory that is not a replica, by what it holds: `init` only takes a
     /// new or empty directory, so suggesting it for a master's or any non-empty one would be wrong.
     static func notAReplicaHint(_ path: String) -> String {
-        let fm = FileManager.default
-        if fm.fileExists(atPath: path + "/master.json") {
+        switch DirectoryKind.of(path) {
+        case .master:
             return "\(path) is a master data directory; a replica lives in a directory of its own: "
                 + "`replica-apply init NEW_DIR`, then ship into it with `binlog-ship --source \(path) --target NEW_DIR/inbox`"
+        case .replica, .other: return "check the path; a new replica needs a new or empty directory: `replica-apply init NEW_DIR`"
+        case .empty: return "create one with `replica-apply init \(path)`"
         }
-        if let contents = try? fm.contentsOfDirectory(atPath: path), !contents.isEmpty {
-            return "check the path; a new replica needs a new or empty directory: `replica-apply init NEW_DIR`"
-        }
-        return "create one with `replica-apply init \(path)`"
     }
 
     /// GRDB configuration of a store: WAL so that reports read while apply writes, foreign

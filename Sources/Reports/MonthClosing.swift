@@ -1,5 +1,6 @@
 import BinlogFormat
 import Foundation
+import LogshipSystem
 
 /// Month closing (issue 16): a month is complete only once the replica's applied commit time
 /// is at or past the first instant of the next month (UTC). A report lists the months of its

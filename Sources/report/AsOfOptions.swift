@@ -2,6 +2,7 @@ import ArgumentParser
 import BinlogFormat
 import Foundation
 import LogshipCLI
+import LogshipSystem
 import ReplicaStore
 import Reports
 

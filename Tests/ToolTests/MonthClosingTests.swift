@@ -1,5 +1,6 @@
 import BinlogFormat
 import Foundation
+import LogshipSystem
 import LogshipTestSupport
 import XCTest
 

@@ -36,9 +36,7 @@ final class ReportSummaryBytesTests: XCTestCase {
         let dir = TestDirectory("summary-bytes")
         let master = dir.sub("master"), replica = dir.sub("replica")
         func tool(_ name: String, _ args: [String], stdin: String? = nil) throws -> ToolRunner.Result {
-            let r = try ToolRunner.run(name, args, stdin: stdin)
-            XCTAssertEqual(r.status, 0, "\(name) \(args.joined(separator: " ")): \(r.stderr)")
-            return r
+            try ToolRunner.expectSuccess(name, args, stdin: stdin)
         }
         _ = try tool("binlog-writer", ["init", master])
         _ = try tool("binlog-writer", ["exec", master, "CREATE TABLE expenses (id INTEGER PRIMARY KEY, spent_at TEXT NOT NULL, amount_cents INTEGER, \(columns));"])

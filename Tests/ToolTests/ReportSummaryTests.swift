@@ -16,9 +16,7 @@ final class ReportSummaryTests: XCTestCase {
         let dir = TestDirectory("summary")
         let master = dir.sub("master"), replica = dir.sub("replica")
         func tool(_ name: String, _ args: [String], stdin: String? = nil) throws -> ToolRunner.Result {
-            let r = try ToolRunner.run(name, args, stdin: stdin)
-            XCTAssertEqual(r.status, 0, "\(name) \(args.joined(separator: " ")): \(r.stderr); seed \(seed)")
-            return r
+            try ToolRunner.expectSuccess(name, args, stdin: stdin, context: "seed \(seed)")
         }
         _ = try tool("binlog-writer", ["init", master, "--segment-size", "64KiB"])
         _ = try tool("binlog-writer", ["exec", master, """
@@ -107,9 +105,7 @@ final class ReportSummaryTests: XCTestCase {
         let dir = TestDirectory("summary-index")
         let master = dir.sub("master"), replica = dir.sub("replica")
         func tool(_ name: String, _ args: [String], stdin: String? = nil) throws -> ToolRunner.Result {
-            let r = try ToolRunner.run(name, args, stdin: stdin)
-            XCTAssertEqual(r.status, 0, "\(name) \(args.joined(separator: " ")): \(r.stderr)")
-            return r
+            try ToolRunner.expectSuccess(name, args, stdin: stdin)
         }
         _ = try tool("binlog-writer", ["init", master])
         _ = try tool("binlog-writer", ["exec", master, """

@@ -39,12 +39,8 @@ extension MonthlyExpenses {
         for g in groups {
             var p = byCurrency[g.currency] ?? PeriodTotal(currency: g.currency, count: 0, total: 0, min: .max, max: .min)
             p.count += g.count
-            let (sum, overflow) = p.total.addingReportingOverflow(g.total)
-            guard !overflow else {
-                throw ReportError(.invalid, "the \(g.currency) total of the period does not fit in a 64-bit integer of minor units",
-                                  hint: "report a shorter period with --from and --to")
-            }
-            p.total = sum
+            p.total = try add(p.total, g.total, ReportError(.invalid, "the \(g.currency) total of the period does not fit in a 64-bit integer of minor units",
+                                                            hint: "report a shorter period with --from and --to"))
             p.min = Swift.min(p.min, g.min)
             p.max = Swift.max(p.max, g.max)
             byCurrency[g.currency] = p
@@ -85,12 +81,8 @@ extension MonthlyExpenses {
         var sum: Int64 = 0
         for cell in cells {
             if let c = column[cell.month] { line[c] = money(cell.total, currency) }
-            let (next, overflow) = sum.addingReportingOverflow(cell.total)
-            guard !overflow else {
-                throw ReportError(.invalid, "the \(currency) total of \(label) over the period does not fit in a 64-bit integer of minor units",
-                                  hint: "report a shorter period with --from and --to")
-            }
-            sum = next
+            sum = try add(sum, cell.total, ReportError(.invalid, "the \(currency) total of \(label) over the period does not fit in a 64-bit integer of minor units",
+                                                       hint: "report a shorter period with --from and --to"))
         }
         return [.text(currency), .text(label)] + line + [money(sum, currency)]
     }

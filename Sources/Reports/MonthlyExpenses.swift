@@ -184,6 +184,13 @@ public enum MonthlyExpenses {
         return groups
     }
 
+    /// `a + b` in minor units, or `tooLarge` when the sum does not fit in 64 bits.
+    static func add(_ a: Int64, _ b: Int64, _ tooLarge: @autoclosure () -> ReportError) throws -> Int64 {
+        let (sum, overflow) = a.addingReportingOverflow(b)
+        guard !overflow else { throw tooLarge() }
+        return sum
+    }
+
     /// Month totals per currency, in (month, currency) order, with the change from the month before.
     static func monthTotals(_ groups: [Group]) throws -> [MonthTotal] {
         var totals: [String: [String: (count: Int64, total: Int64)]] = [:]
@@ -191,12 +198,8 @@ public enum MonthlyExpenses {
             var t = totals[g.currency, default: [:]][g.month] ?? (0, 0)
             t.count += g.count
             // Each group's sum fits (SQLite checks it); their sum may not.
-            let (sum, overflow) = t.total.addingReportingOverflow(g.total)
-            guard !overflow else {
-                throw ReportError(.invalid, "the \(g.currency) total of \(g.month) does not fit in a 64-bit integer of minor units",
-                                  hint: "report fewer categories at a time with --category")
-            }
-            t.total = sum
+            t.total = try add(t.total, g.total, ReportError(.invalid, "the \(g.currency) total of \(g.month) does not fit in a 64-bit integer of minor units",
+                                                            hint: "report fewer categories at a time with --category"))
             totals[g.currency, default: [:]][g.month] = t
         }
         var lines: [MonthTotal] = []

@@ -121,6 +121,16 @@ final class ReplicaFetchS3Tests: XCTestCase {
         XCTAssertEqual(try TableDigest.digest(path: target + "/store.db"), try master.digest(at: last, scratch: dir))
     }
 
+    /// A poll interval without a unit and a source that is not s3:// are usage errors (exit 64).
+    func testPollIntervalNeedsAUnitAndSourceMustBeS3() throws {
+        let noUnit = try ToolRunner.run("replica-apply", ["fetch", "/nonexistent", "--source", "s3://b/p", "--poll-interval", "2"])
+        XCTAssertEqual(noUnit.status, 64)
+        XCTAssertTrue(noUnit.stderr.contains("--poll-interval takes a duration with a unit, like 2s or 1m"), noUnit.stderr)
+        let local = try ToolRunner.run("replica-apply", ["fetch", "/nonexistent", "--source", "/srv/inbox"])
+        XCTAssertEqual(local.status, 64)
+        XCTAssertTrue(local.stderr.contains("--source takes s3://bucket/prefix"), local.stderr)
+    }
+
     func testPipelineThroughMotoToTwoReplicas() throws { try pipeline(.moto) }
     func testPipelineThroughSeaweedFSToTwoReplicas() throws { try pipeline(.seaweedfs) }
     func testGapAndDamagedObjectOnMoto() throws { try gapAndDamage(.moto) }

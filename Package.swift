@@ -94,6 +94,7 @@ let package = Package(
         ]),
         .executableTarget(name: "replica-apply", dependencies: [
             "ReplicaStore", "ExpenseSummary", "Failover", "BinlogFormat", "LogshipCLI", "LogshipSystem", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "BinlogShip",
         ]),
         .executableTarget(name: "report", dependencies: [
             "Reports", "Parquet", "ReplicaStore", "BinlogFormat", "LogshipCLI", "LogshipSystem", .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -1,0 +1,138 @@
+import BinlogFormat
+import Foundation
+import LogshipTestSupport
+import ObjectStorage
+import XCTest
+
+/// The pipeline through a bucket, as operators run it: binlog-writer -> binlog-ship to
+/// s3://bucket/prefix -> two replicas in other directories, each `replica-apply fetch` +
+/// `apply` -> digests equal to the master's at their LSN. A gap in the bucket stops fetch
+/// naming the missing segment (exit 2); a damaged object is refused (exit 3). Run on moto and
+/// SeaweedFS; skipped, with the reason, only when a server cannot start.
+final class ReplicaFetchS3Tests: XCTestCase {
+    private let bucket = "logship-pull"
+
+    private func start(_ kind: S3TestServer.Kind) throws -> S3TestServer {
+        let server: S3TestServer
+        do { server = try S3TestServer.start(kind) } catch let e as S3TestServer.Unavailable {
+            throw XCTSkip("\(kind.rawValue) cannot start: \(e.description)")
+        }
+        try client(server).createBucket()
+        return server
+    }
+
+    private func client(_ server: S3TestServer) throws -> S3Client {
+        try S3Client(S3Configuration(name: "setup", endpoint: server.endpoint, region: server.region, bucket: bucket, addressing: .path,
+                                     credentials: S3Credentials(accessKeyId: server.accessKey, secretAccessKey: server.secretKey)))
+    }
+
+    private func environment(_ server: S3TestServer) -> [String: String] {
+        var env = ProcessInfo.processInfo.environment
+        env["AWS_ACCESS_KEY_ID"] = server.accessKey
+        env["AWS_SECRET_ACCESS_KEY"] = server.secretKey
+        env["AWS_ENDPOINT_URL"] = server.endpoint.absoluteString
+        env["AWS_REGION"] = server.region
+        env["AWS_PROFILE"] = nil
+        return env
+    }
+
+    private func run(_ tool: String, _ args: [String], _ server: S3TestServer) throws -> ToolRunner.Result {
+        try ToolRunner.run(tool, args, environment: environment(server))
+    }
+
+    /// A master with several sealed segments, shipped to s3://bucket/logs.
+    private func shippedMaster(_ dir: TestDirectory, _ server: S3TestServer) throws -> ToolMaster {
+        let master = try ToolMaster(dir, segmentSize: "4KiB")
+        try master.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB)")
+        try master.exec(String(repeating: "INSERT INTO t (v) VALUES (randomblob(1500));\n", count: 12))
+        try master.rotate()
+        let shipped = try run("binlog-ship", ["--source", master.path, "--target", "off=s3://\(bucket)/logs"], server)
+        XCTAssertEqual(shipped.status, 0, shipped.stderr)
+        return master
+    }
+
+    private func pipeline(_ kind: S3TestServer.Kind) throws {
+        let server = try start(kind)
+        let dir = TestDirectory("fetch-\(kind.rawValue)")
+        let master = try shippedMaster(dir, server)
+        let last = try XCTUnwrap(master.sealedSegments().last).lastLSN
+        let expected = try master.digest(at: last, scratch: dir)
+        for name in ["east", "west"] {
+            let replica = dir.sub("elsewhere-\(name)/replica")
+            XCTAssertEqual(try run("replica-apply", ["init", replica], server).status, 0)
+            let fetched = try run("replica-apply", ["fetch", replica, "--source", "s3://\(bucket)/logs"], server)
+            XCTAssertEqual(fetched.status, 0, fetched.stderr)
+            let applied = try run("replica-apply", ["apply", replica], server)
+            XCTAssertEqual(applied.status, 0, applied.stderr)
+            XCTAssertEqual(try TableDigest.digest(path: replica + "/store.db"), expected, "\(kind) replica \(name)")
+            let again = try run("replica-apply", ["fetch", replica, "--source", "s3://\(bucket)/logs"], server)
+            XCTAssertEqual(again.status, 0, again.stderr)
+            XCTAssertTrue(again.stdout.contains("fetched 0 object(s)"), again.stdout)
+        }
+    }
+
+    private func gapAndDamage(_ kind: S3TestServer.Kind) throws {
+        let server = try start(kind)
+        let dir = TestDirectory("fetch-bad-\(kind.rawValue)")
+        let master = try shippedMaster(dir, server)
+        let sealed = try master.sealedSegments()
+        XCTAssertGreaterThan(sealed.count, 3)
+        let s3 = try client(server)
+
+        // A segment missing in the middle: fetch stops before it, naming it, exit 2.
+        try s3.delete("logs/" + sealed[2].name)
+        let replica = dir.sub("replica")
+        XCTAssertEqual(try run("replica-apply", ["init", replica], server).status, 0)
+        let gap = try run("replica-apply", ["fetch", replica, "--source", "s3://\(bucket)/logs"], server)
+        XCTAssertEqual(gap.status, 2, gap.stderr)
+        let missing = SegmentName.parse(sealed[2].name)!
+        XCTAssertTrue(gap.stderr.contains("segments \(missing.sequence)…\(missing.sequence) of epoch \(missing.epoch) are missing before \(sealed[3].name)"), gap.stderr)
+        let inbox = try FileManager.default.contentsOfDirectory(atPath: replica + "/inbox").sorted()
+        XCTAssertEqual(inbox, [sealed[0].name, sealed[1].name])
+
+        // The object put back with one byte flipped: refused, never published, exit 3.
+        var damaged = try Data(contentsOf: URL(fileURLWithPath: sealed[2].path))
+        damaged[damaged.count / 2] ^= 0xFF
+        _ = try s3.put("logs/" + sealed[2].name, damaged)
+        let bad = try run("replica-apply", ["fetch", replica, "--source", "s3://\(bucket)/logs"], server)
+        XCTAssertEqual(bad.status, 3, bad.stderr)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: replica + "/inbox").sorted(), inbox)
+    }
+
+    /// docs/OPERATIONS.md's drill block is tools/dr-drill byte for byte, and the script, run on an
+    /// empty directory with only the bucket's address and the AWS variables, rebuilds the master.
+    func testDisasterRecoveryDrillAsDocumented() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+        let script = try String(contentsOfFile: root + "/tools/dr-drill", encoding: .utf8)
+        let doc = try String(contentsOfFile: root + "/docs/OPERATIONS.md", encoding: .utf8)
+        let block = try XCTUnwrap(doc.components(separatedBy: "<!-- dr-drill begin -->\n```bash\n").dropFirst().first?
+            .components(separatedBy: "```\n<!-- dr-drill end -->").first)
+        XCTAssertEqual(block, script, "docs/OPERATIONS.md's drill differs from tools/dr-drill")
+
+        let server = try start(.moto)
+        let dir = TestDirectory("dr-drill")
+        let master = try shippedMaster(dir, server)
+        let last = try XCTUnwrap(master.sealedSegments().last).lastLSN
+        var env = environment(server)
+        env["PATH"] = ToolRunner.productsDirectory + ":" + (env["PATH"] ?? "/usr/bin:/bin")
+        let target = dir.sub("new-machine/replica")
+        let r = try ToolRunner.runProcess("/bin/bash", [root + "/tools/dr-drill", "s3://\(bucket)/logs", target], environment: env)
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        XCTAssertEqual(try TableDigest.digest(path: target + "/store.db"), try master.digest(at: last, scratch: dir))
+    }
+
+    /// A poll interval without a unit and a source that is not s3:// are usage errors (exit 64).
+    func testPollIntervalNeedsAUnitAndSourceMustBeS3() throws {
+        let noUnit = try ToolRunner.run("replica-apply", ["fetch", "/nonexistent", "--source", "s3://b/p", "--poll-interval", "2"])
+        XCTAssertEqual(noUnit.status, 64)
+        XCTAssertTrue(noUnit.stderr.contains("--poll-interval takes a duration with a unit, like 2s or 1m"), noUnit.stderr)
+        let local = try ToolRunner.run("replica-apply", ["fetch", "/nonexistent", "--source", "/srv/inbox"])
+        XCTAssertEqual(local.status, 64)
+        XCTAssertTrue(local.stderr.contains("--source takes s3://bucket/prefix"), local.stderr)
+    }
+
+    func testPipelineThroughMotoToTwoReplicas() throws { try pipeline(.moto) }
+    func testPipelineThroughSeaweedFSToTwoReplicas() throws { try pipeline(.seaweedfs) }
+    func testGapAndDamagedObjectOnMoto() throws { try gapAndDamage(.moto) }
+    func testGapAndDamagedObjectOnSeaweedFS() throws { try gapAndDamage(.seaweedfs) }
+}

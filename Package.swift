@@ -119,7 +119,7 @@ let package = Package(
         ]),
         .testTarget(name: "ReplicaTests", dependencies: ["ReplicaStore", "BinlogApply", "BinlogFormat", "LogshipSystem", "LogshipTestSupport",
             .product(name: "GRDB", package: "GRDB.swift")]),
-        .testTarget(name: "ReportTests", dependencies: ["Reports", "BinlogApply", "BinlogFormat", "LogshipSystem", "LogshipTestSupport",
+        .testTarget(name: "ReportTests", dependencies: ["Reports", "ExpenseSummary", "BinlogApply", "BinlogFormat", "LogshipSystem", "LogshipTestSupport",
             .product(name: "GRDB", package: "GRDB.swift")], exclude: ["Fixtures"]),
         .testTarget(name: "ErrorTests", dependencies: [
             "BinlogFormat", "BinlogApply", "BinlogMaster", "BinlogShip", "ReplicaStore", "Failover", "Reports",

@@ -47,7 +47,9 @@ def rows(count, seed, start=datetime.date(2022, 1, 1), years=3):
         amount = int(low + (high - low) * rng.random() ** 3)
         currency = rng.choice(CURRENCIES)
         if currency == "JPY":
-            amount = amount * 150 // 100 * 100  # yen have no minor unit in practice
+            # JPY has no minor unit (ISO 4217: 0 decimals): the amount is whole yen, about
+            # 150 yen to the euro (amount is in cents here, so 1.5 yen per cent).
+            amount = amount * 150 // 100
         spent = start + datetime.timedelta(days=rng.randrange(days))
         note = rng.choice(NOTES)
         yield [i, spent.isoformat(), category, rng.choice(MERCHANTS[category]), amount, currency, note]

@@ -17,11 +17,10 @@ import ReplicaStore
 public enum Summaries {
     public static let table = "_logship_summary"
     public static let configTable = "_logship_summary_config"
-    /// A replica-only index on the source table that makes recomputing one group (after its
-    /// minimum or maximum was removed) a short range scan. It costs store size and insert speed
-    /// (issue 16); without it a mixed UPDATE/DELETE workload was measured 10× slower
-    /// (tools/bench/summary), so it stays until extremes no longer need the table.
-    public static let indexName = "_logship_summary_source"
+    /// The replica-only index on the source table that older versions added for recomputing a
+    /// group's minimum or maximum; it cost 56–64% of the store and most of apply's speed (issue
+    /// 16). The kept extremes replaced it: a rebuild drops it.
+    static let retiredIndexName = "_logship_summary_source"
 
     /// Which columns of which table hold the date, amount (integer minor units), category,
     /// currency and merchant: what a summary reads, and the report's column mapping.
@@ -73,26 +72,30 @@ public enum Summaries {
             """)
         try db.execute(sql: "INSERT INTO \(configTable) VALUES (1, ?, ?, ?, ?, ?, ?, ?, 0)",
                        arguments: [m.table, m.date, m.amount, m.category, m.currency, m.merchant, Int64(bitPattern: lsn)])
-        try db.execute(sql: "CREATE TABLE \(table) (month TEXT, category, currency, merchant, n INTEGER NOT NULL, total INTEGER NOT NULL, mn INTEGER, mx INTEGER)")
-        try db.execute(sql: "CREATE INDEX \(table)_key ON \(table) (month, category, currency, merchant)")
         try rebuild(db, m, lsn: lsn)
     }
 
-    /// Stops keeping a summary: drops its tables and the index it added.
+    /// Stops keeping a summary: drops its tables (and the index older versions added).
     public static func disable(_ db: Database) throws {
-        try db.execute(sql: "DROP INDEX IF EXISTS \(indexName)")
+        try db.execute(sql: "DROP INDEX IF EXISTS \(retiredIndexName)")
         try db.execute(sql: "DROP TABLE IF EXISTS \(table)")
         try db.execute(sql: "DROP TABLE IF EXISTS \(configTable)")
     }
 
     /// Recomputes the whole summary from the table (after DDL, or on enable).
+    /// The summary table is made anew, so a summary of an older version gets today's columns:
+    /// `lo` and `hi` hold a few of the group's smallest and largest amounts (`KeptExtremes`;
+    /// NULL stands for `mn` or `mx` alone).
     static func rebuild(_ db: Database, _ m: Mapping, lsn: UInt64) throws {
-        try db.execute(sql: "DELETE FROM \(table)")
+        try db.execute(sql: "DROP INDEX IF EXISTS \(retiredIndexName)")
+        try db.execute(sql: "DROP TABLE IF EXISTS \(table)")
+        try db.execute(sql: """
+            CREATE TABLE \(table) (month TEXT, category, currency, merchant, n INTEGER NOT NULL, total INTEGER NOT NULL,
+              mn INTEGER, mx INTEGER, lo TEXT, hi TEXT)
+            """)
+        try db.execute(sql: "CREATE INDEX \(table)_key ON \(table) (month, category, currency, merchant)")
         var valid = try db.tableExists(m.table)
         if valid {
-            // Counts and totals are kept from the row images alone; this index serves only the
-            // recompute of a group whose minimum or maximum was removed (`indexName`).
-            try db.execute(sql: "CREATE INDEX IF NOT EXISTS \(indexName) ON \(q(m.table)) (\(q(m.category)), \(q(m.currency)), \(q(m.merchant)), \(q(m.date)))")
             let bad = try Int.fetchOne(db, sql: """
                 SELECT count(*) FROM \(q(m.table)) WHERE \(q(m.amount)) IS NOT NULL
                   AND (typeof(\(q(m.amount))) <> 'integer' OR typeof(\(q(m.date))) <> 'text' OR NOT (\(isoDate(q(m.date)))))

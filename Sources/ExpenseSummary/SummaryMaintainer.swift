@@ -4,9 +4,10 @@ import Foundation
 import GRDB
 
 /// Keeps a summary current during apply: each batch's row events become per-group deltas,
-/// written before the batch's position (same SQLite transaction). A deleted or updated-away
-/// amount that was a group's minimum or maximum makes that group be recomputed from the
-/// table (a short range scan on the summary's index); DDL rebuilds the whole summary.
+/// written before the batch's position (same SQLite transaction), one look-up and one write per
+/// group. Counts and totals are deltas; minima and maxima come from a few extremes kept per
+/// group (`KeptExtremes`), so the table is read only when all of a group's kept extremes on one
+/// side were removed; DDL rebuilds the whole summary.
 /// An observer of the replay loop (`ReplayObserver`), so its writes commit with the rows.
 final class SummaryMaintainer: ReplayObserver {
     let mapping: Summaries.Mapping
@@ -14,7 +15,7 @@ final class SummaryMaintainer: ReplayObserver {
     /// its own group, as in SQL's GROUP BY (GRDB's strings would cut or repair it).
     private struct Key: Hashable { var month: String; var category: Value; var currency: Value; var merchant: Value }
     private struct Entry: Equatable { var key: Key; var amount: Int64 }
-    private struct Delta { var n: Int64 = 0; var total: Int64 = 0; var addedMin: Int64?; var addedMax: Int64?; var removedMin: Int64?; var removedMax: Int64? }
+    private struct Delta { var n: Int64 = 0; var total: Int64 = 0; var added: [Int64] = []; var removed: [Int64] = [] }
     private var deltas: [Key: Delta] = [:]
     private var rebuildNeeded = false
     private var invalid = false
@@ -27,7 +28,9 @@ final class SummaryMaintainer: ReplayObserver {
     static func load(_ db: Database, at lsn: UInt64) throws -> SummaryMaintainer? {
         guard let state = try Summaries.state(db), state.valid else { return nil }
         let maintainer = SummaryMaintainer(mapping: state.mapping)
-        maintainer.rebuildNeeded = state.lsn != lsn
+        // A summary of an older binary (no kept extremes, an index on the table) is rebuilt too.
+        let current = try db.columns(in: Summaries.table).contains { $0.name == "lo" }
+        maintainer.rebuildNeeded = state.lsn != lsn || !current
         return maintainer
     }
 
@@ -86,21 +89,13 @@ final class SummaryMaintainer: ReplayObserver {
     }
 
     private func add(_ e: Entry, sign: Int64) {
-        let key = e.key, amount = e.amount
-        var d = deltas[key] ?? Delta()
-        d.n += sign
-        d.total &+= sign * amount
-        if sign > 0 {
-            d.addedMin = min(d.addedMin ?? amount, amount)
-            d.addedMax = max(d.addedMax ?? amount, amount)
-        } else {
-            d.removedMin = min(d.removedMin ?? amount, amount)
-            d.removedMax = max(d.removedMax ?? amount, amount)
-        }
-        deltas[key] = d
+        deltas[e.key, default: Delta()].n += sign
+        deltas[e.key, default: Delta()].total &+= sign * e.amount
+        if sign > 0 { deltas[e.key, default: Delta()].added.append(e.amount) } else { deltas[e.key, default: Delta()].removed.append(e.amount) }
     }
 
-    /// Writes the batch's deltas (inside the batch's transaction, before its position).
+    /// Writes the batch's deltas (inside the batch's transaction, before its position): one
+    /// look-up and one write per group the batch touched.
     func flush(_ db: Database, lsn: UInt64) throws {
         defer { discard() }
         if rebuildNeeded || invalid {
@@ -109,55 +104,71 @@ final class SummaryMaintainer: ReplayObserver {
             rebuildNeeded = false
             return
         }
-        let m = mapping
-        let q = Summaries.q
-        let select = try db.cachedStatement(sql: "SELECT rowid, n, total, mn, mx FROM \(Summaries.table) WHERE month = ? AND category IS ? AND currency IS ? AND merchant IS ?")
-        let recompute = try db.cachedStatement(sql: """
-            SELECT count(*), sum(\(q(m.amount))), min(\(q(m.amount))), max(\(q(m.amount))) FROM \(q(m.table))
-            WHERE \(q(m.category)) IS ? COLLATE BINARY AND \(q(m.currency)) IS ? COLLATE BINARY AND \(q(m.merchant)) IS ? COLLATE BINARY AND \(q(m.date)) >= ? AND \(q(m.date)) < ? AND \(q(m.amount)) IS NOT NULL
-            """)
+        let t = Summaries.table
+        let select = try db.cachedStatement(sql: "SELECT rowid, n, total, mn, mx, lo, hi FROM \(t) WHERE month = ? AND category IS ? AND currency IS ? AND merchant IS ?")
         for (key, d) in deltas {
             // Bound and read through ExactValues: the group's text byte for byte.
             try ExactValues.bind([.text(key.month), key.category, key.currency, key.merchant], to: select)
-            let current = try ExactValues.step(select, db) ? (0..<5).map { ExactValues.column(select, Int32($0)) } : nil
+            let current = try ExactValues.step(select, db) ? (0..<7).map { ExactValues.column(select, Int32($0)) } : nil
             if current != nil { ExactValues.reset(select) }
-            var n = current.flatMap { Self.integer($0[1]) } ?? 0
-            var total = current.flatMap { Self.integer($0[2]) } ?? 0
-            var mn = current.flatMap { Self.integer($0[3]) }
-            var mx = current.flatMap { Self.integer($0[4]) }
-            n += d.n
-            total &+= d.total
-            // Only a removed amount at (or past) the group's minimum or maximum needs the table.
-            // (An added amount past it does not settle it: the removed one may be that very
-            // amount, added and removed in the same batch; found by ReportSummaryTests.)
-            let extremeRemoved = d.removedMin.map { removed in mn.map { removed <= $0 } ?? true } == true
-                || d.removedMax.map { removed in mx.map { removed >= $0 } ?? true } == true
-            if extremeRemoved {
-                try ExactValues.bind([key.category, key.currency, key.merchant, .text(key.month + "-01"), .text(nextMonthStart(key.month))], to: recompute)
-                guard try ExactValues.step(recompute, db) else { continue }
-                n = Self.integer(ExactValues.column(recompute, 0)) ?? 0
-                total = Self.integer(ExactValues.column(recompute, 1)) ?? 0
-                mn = Self.integer(ExactValues.column(recompute, 2))
-                mx = Self.integer(ExactValues.column(recompute, 3))
-                ExactValues.reset(recompute)
-            } else {
-                if let a = d.addedMin { mn = min(mn ?? a, a) }
-                if let a = d.addedMax { mx = max(mx ?? a, a) }
-            }
-            if let rowid = current.flatMap({ Self.integer($0[0]) }) {
-                if n == 0 {
-                    try db.execute(sql: "DELETE FROM \(Summaries.table) WHERE rowid = ?", arguments: [rowid])
-                } else {
-                    try db.execute(sql: "UPDATE \(Summaries.table) SET n = ?, total = ?, mn = ?, mx = ? WHERE rowid = ?", arguments: [n, total, mn, mx, rowid])
-                }
-            } else if n != 0 {
-                let insert = try db.cachedStatement(sql: "INSERT INTO \(Summaries.table) (month, category, currency, merchant, n, total, mn, mx) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-                try ExactValues.bind([.text(key.month), key.category, key.currency, key.merchant, .integer(n), .integer(total),
-                                      mn.map(Value.integer) ?? .null, mx.map(Value.integer) ?? .null], to: insert)
-                _ = try ExactValues.step(insert, db)
-            }
+            let before = current.flatMap { Self.integer($0[1]) } ?? 0
+            let n = before + d.n, total = (current.flatMap { Self.integer($0[2]) } ?? 0) &+ d.total
+            var lows = Self.kept(current, stored: 5, extreme: 3, count: before, largest: false)
+            var highs = Self.kept(current, stored: 6, extreme: 4, count: before, largest: true)
+            lows.apply(added: d.added, removed: d.removed, count: before)
+            highs.apply(added: d.added, removed: d.removed, count: before)
+            if n > 0, lows.extreme == nil { lows = try refill(db, key, largest: false) }
+            if n > 0, highs.extreme == nil { highs = try refill(db, key, largest: true) }
+            try write(db, key, rowid: current.flatMap { Self.integer($0[0]) }, n: n, total: total, lows: lows, highs: highs)
         }
         try db.execute(sql: "UPDATE \(Summaries.configTable) SET lsn = ? WHERE id = 1", arguments: [Int64(bitPattern: lsn)])
+    }
+
+    /// A group's kept extremes as stored (`lo`/`hi`); a summary built by `rebuild` stores none,
+    /// which stands for its minimum or maximum alone (a valid one-amount prefix).
+    private static func kept(_ row: [Value]?, stored: Int, extreme: Int, count: Int64, largest: Bool) -> KeptExtremes {
+        guard let row, count > 0 else { return KeptExtremes(largest: largest, values: []) }
+        if let text = row[stored].textString { return KeptExtremes.parse(text, largest: largest) ?? KeptExtremes(largest: largest, values: []) }
+        return KeptExtremes(largest: largest, values: integer(row[extreme]).map { [$0] } ?? [])
+    }
+
+    /// Every kept extreme of a group on one side was removed: read the next few from the table
+    /// (the rows of one month: a range scan when the date column has an index, such as the
+    /// sample schema's expenses_spent_at; a scan of the table otherwise). Rare by design.
+    private func refill(_ db: Database, _ key: Key, largest: Bool) throws -> KeptExtremes {
+        let m = mapping, q = Summaries.q
+        let statement = try db.cachedStatement(sql: """
+            SELECT \(q(m.amount)) FROM \(q(m.table))
+            WHERE \(q(m.category)) IS ? COLLATE BINARY AND \(q(m.currency)) IS ? COLLATE BINARY AND \(q(m.merchant)) IS ? COLLATE BINARY
+              AND \(q(m.date)) >= ? AND \(q(m.date)) < ? AND \(q(m.amount)) IS NOT NULL
+            ORDER BY \(q(m.amount)) \(largest ? "DESC" : "ASC") LIMIT \(KeptExtremes.capacity)
+            """)
+        try ExactValues.bind([key.category, key.currency, key.merchant, .text(key.month + "-01"), .text(nextMonthStart(key.month))], to: statement)
+        var values: [Int64] = []
+        while try ExactValues.step(statement, db) {
+            if let v = Self.integer(ExactValues.column(statement, 0)) { values.append(v) }
+        }
+        return KeptExtremes(largest: largest, values: values)
+    }
+
+    /// Inserts, updates or (when the group has no amount left) deletes a group's summary row.
+    private func write(_ db: Database, _ key: Key, rowid: Int64?, n: Int64, total: Int64, lows: KeptExtremes, highs: KeptExtremes) throws {
+        let t = Summaries.table
+        let figures: [Value] = [.integer(n), .integer(total), lows.extreme.map(Value.integer) ?? .null, highs.extreme.map(Value.integer) ?? .null,
+                                .text(lows.text), .text(highs.text)]
+        if let rowid {
+            if n == 0 {
+                try db.cachedStatement(sql: "DELETE FROM \(t) WHERE rowid = ?").execute(arguments: [rowid])
+            } else {
+                let update = try db.cachedStatement(sql: "UPDATE \(t) SET n = ?, total = ?, mn = ?, mx = ?, lo = ?, hi = ? WHERE rowid = ?")
+                try ExactValues.bind(figures + [.integer(rowid)], to: update)
+                _ = try ExactValues.step(update, db)
+            }
+        } else if n != 0 {
+            let insert = try db.cachedStatement(sql: "INSERT INTO \(t) (month, category, currency, merchant, n, total, mn, mx, lo, hi) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+            try ExactValues.bind([.text(key.month), key.category, key.currency, key.merchant] + figures, to: insert)
+            _ = try ExactValues.step(insert, db)
+        }
     }
 
     private static func integer(_ v: Value) -> Int64? {

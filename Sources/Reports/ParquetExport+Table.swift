@@ -19,11 +19,17 @@ final class TableExporter {
     let relativeDirectory: String
     let partitionIndex: Int?
     let options: ParquetExport.Options
+    /// The LSN this export is at (each file written records it).
+    let lsn: UInt64
+    /// Files of a previous export this one may hard-link instead of writing, by partition key
+    /// ("" for an unpartitioned table): used when the rows of that partition are unchanged.
+    var reusable: [String: PreviousExport.File] = [:]
     private var writers: [String: ParquetWriter] = [:]
     private var files: [String: (relative: String, rows: Int)] = [:]
 
-    init(_ db: Database, _ shape: TableShape, directory: String, partitionColumn: String?, _ options: ParquetExport.Options) throws {
+    init(_ db: Database, _ shape: TableShape, directory: String, partitionColumn: String?, _ options: ParquetExport.Options, lsn: UInt64) throws {
         self.shape = shape
+        self.lsn = lsn
         var o = options
         o.writer.syncOnClose = false   // ParquetExport.publish syncs the whole export at once
         self.options = o
@@ -53,17 +59,47 @@ final class TableExporter {
         return .double
     }
 
-    /// Reads every row, writes the files, and returns the table's manifest entry.
+    /// Reads every row, writes the files (or links unchanged ones of a previous export), and
+    /// returns the table's manifest entry.
     func run(_ db: Database, _ encoder: inout RowEncoder) throws -> ParquetExport.Manifest.Table {
+        let linked = reusable.isEmpty ? [:] : try linkUnchanged(db, &encoder)
+        var digest = ContentDigest(), digests: [String: ContentDigest] = [:]
+        var count = 0
+        try scan(db, &encoder) { key, row, rowid, hash in
+            digest.insert(hash)
+            digests[key, default: ContentDigest()].insert(hash)
+            guard linked[key] == nil else { return }
+            try writer(for: key).append(row)
+            count += 1
+            if count % 4096 == 0 { try boundMemory() }
+        }
+        if partitionIndex == nil, writers.isEmpty, linked.isEmpty { _ = try writer(for: "") }   // an empty table still gets its schema
+        var written: [ParquetExport.Manifest.File] = []
+        for key in Set(writers.keys).union(linked.keys).sorted() {
+            if let f = linked[key] { written.append(f); continue }
+            guard let w = writers[key], let f = files[key] else { continue }
+            do { try w.close() } catch let e as ParquetError { throw Self.reportError(e) }
+            CrashPoint.reach("export.after-file")
+            written.append(.init(path: f.relative, partition: partitionIndex == nil ? nil : key, rows: Int(w.rowCount), bytes: w.fileSize,
+                                 contentDigest: Self.hex(digests[key] ?? ContentDigest()), writtenAtLSN: lsn))
+        }
+        return .init(name: shape.name, directory: relativeDirectory, rows: digest.rows, contentDigest: Self.hex(digest),
+                     partitionedBy: partitionIndex.map { "month of \(columns[$0].name)" },
+                     columns: columns.map { .init(name: $0.name, declaredType: $0.declared, parquetType: $0.kind.rawValue, nullable: $0.nullable) },
+                     files: written)
+    }
+
+    static func hex(_ d: ContentDigest) -> String { String(format: "%016llx", d.sum) }
+
+    /// Every row of the table once: its partition key, its Parquet values, rowid and row hash.
+    func scan(_ db: Database, _ encoder: inout RowEncoder, _ body: (String, [ParquetValue], Int64?, UInt64) throws -> Void) throws {
         let rowid = shape.withoutRowid ? "" : shape.rowidName + ", "
         let sql = "SELECT \(rowid)\(columns.map { quotedIdentifier($0.name) }.joined(separator: ", ")) FROM \(quotedIdentifier(shape.name))"
         let statement = try db.makeStatement(sql: sql)
         let stmt = statement.sqliteStatement
         defer { sqlite3_reset(stmt) }
         let first: Int32 = shape.withoutRowid ? 0 : 1
-        var digest = ContentDigest()
         var row = [ParquetValue](repeating: .null, count: columns.count)
-        var count = 0
         while true {
             let rc = sqlite3_step(stmt)
             if rc == SQLITE_DONE { break }
@@ -73,28 +109,13 @@ final class TableExporter {
             let id: Int64? = shape.withoutRowid ? nil : sqlite3_column_int64(stmt, 0)
             encoder.begin(rowid: id)
             for i in columns.indices { row[i] = try value(stmt, first + Int32(i), column: i, rowid: id, &encoder) }
-            digest.insert(encoder.hash)
-            try writer(for: row, rowid: id).append(row)
-            count += 1
-            if count % 4096 == 0 { try boundMemory() }
+            let key = try partitionIndex.map { try month(row[$0], rowid: id) } ?? ""
+            try body(key, row, id, encoder.hash)
         }
-        if partitionIndex == nil, writers.isEmpty { _ = try writer(for: row, rowid: nil) }   // an empty table still gets its schema
-        var written: [ParquetExport.Manifest.File] = []
-        for key in writers.keys.sorted() {
-            guard let w = writers[key], let f = files[key] else { continue }
-            do { try w.close() } catch let e as ParquetError { throw Self.reportError(e) }
-            CrashPoint.reach("export.after-file")
-            written.append(.init(path: f.relative, partition: partitionIndex == nil ? nil : key, rows: Int(w.rowCount), bytes: w.fileSize))
-        }
-        return .init(name: shape.name, directory: relativeDirectory, rows: digest.rows, contentDigest: String(format: "%016llx", digest.sum),
-                     partitionedBy: partitionIndex.map { "month of \(columns[$0].name)" },
-                     columns: columns.map { .init(name: $0.name, declaredType: $0.declared, parquetType: $0.kind.rawValue, nullable: $0.nullable) },
-                     files: written)
     }
 
-    /// The file a row goes to: the table's one file, or its month's.
-    private func writer(for row: [ParquetValue], rowid: Int64?) throws -> ParquetWriter {
-        let key = try partitionIndex.map { try month(row[$0], rowid: rowid) } ?? ""
+    /// The file of partition `key` (a month, or "" for the table's one file).
+    private func writer(for key: String) throws -> ParquetWriter {
         if let w = writers[key] { return w }
         var relative = relativeDirectory
         if !key.isEmpty {

@@ -19,9 +19,11 @@ public enum ParquetExport {
     public struct Options {
         /// The expense table, partitioned by the month of its date column (nil: no partitioning).
         public var partition: ExpenseMapping? = ExpenseMapping()
-        /// The LSN to export as of; nil is the store's applied LSN. Only that LSN can be exported
-        /// today: reading an older state (snapshot plus binlog) is not implemented yet.
+        /// The LSN the store must be at (a copy restored by `AsOfRestore` for `--as-of-lsn`); nil
+        /// is whatever the store has applied. A store at another LSN is refused.
         public var asOfLSN: UInt64?
+        /// A previous export (its directory) to reuse unchanged files of (`--incremental`).
+        public var previous: String?
         public var writer = ParquetWriter.Options()
         /// Bytes the open row groups of all partitions may hold together; past it the largest
         /// is written out, so memory stays bounded however many months there are.
@@ -38,7 +40,16 @@ public enum ParquetExport {
         public var lsn: UInt64
         public var commitTime: String
         public var exportedAt: String
+        /// With `--incremental`: the previous export this one reused files of, and its LSN (the
+        /// changes of LSN previous.lsn+1 … lsn are in the files written by this export).
+        public var previousExport: Previous?
         public var tables: [Table]
+
+        /// The export an incremental one started from.
+        public struct Previous: Codable, Equatable {
+            public var path: String
+            public var lsn: UInt64
+        }
 
         /// One exported table.
         public struct Table: Codable, Equatable {
@@ -64,6 +75,12 @@ public enum ParquetExport {
             public var partition: String?
             public var rows: Int
             public var bytes: Int64
+            /// `ContentDigest` of this file's rows, in hex (absent in exports before incremental ones).
+            public var contentDigest: String?
+            /// The LSN of the export that wrote these bytes (a reused file keeps its writer's).
+            public var writtenAtLSN: UInt64?
+            /// The previous export's file this one is a hard link of (absolute path), if reused.
+            public var linkedFrom: String?
         }
     }
 
@@ -83,7 +100,8 @@ public enum ParquetExport {
         try? FileManager.default.removeItem(atPath: temp)   // a leftover of this same pid, never published
         try makeDirectory(temp)
         do {
-            let manifest = try store.read { db, freshness in try export(db, freshness, into: temp, options) }
+            let previous = try options.previous.map(PreviousExport.init)
+            let manifest = try store.read { db, freshness in try export(db, freshness, into: temp, options, previous) }
             try writeManifest(manifest, to: temp + "/manifest.json")
             try publish(temp, as: target)
             return manifest
@@ -93,11 +111,12 @@ public enum ParquetExport {
         }
     }
 
-    private static func export(_ db: Database, _ freshness: Freshness, into temp: String, _ options: Options) throws -> Manifest {
+    private static func export(_ db: Database, _ freshness: Freshness, into temp: String, _ options: Options, _ previous: PreviousExport?) throws -> Manifest {
         if let asOf = options.asOfLSN, asOf != freshness.lsn {
-            throw ReportError(.invalid, "unable to export as of LSN \(asOf): the store is at LSN \(freshness.lsn), and exporting an earlier state is not implemented yet",
-                              hint: "export without --as-of-lsn (the store's LSN), or restore a copy to that LSN with replica-apply restore and export it")
+            throw ReportError(.invalid, "unable to export as of LSN \(asOf): the store is at LSN \(freshness.lsn)",
+                              hint: "export with report export --as-of-lsn \(asOf), which restores a copy of the replica to that LSN")
         }
+        try previous?.check(freshness)
         var tables: [Manifest.Table] = []
         var encoder = RowEncoder()
         let shapes = try TableShape.all(db)
@@ -113,11 +132,13 @@ public enum ParquetExport {
         }
         for shape in shapes {
             let partitionColumn = options.partition.flatMap { $0.table.lowercased() == shape.name.lowercased() ? $0.date : nil }
-            let exporter = try TableExporter(db, shape, directory: temp, partitionColumn: partitionColumn, options)
+            let exporter = try TableExporter(db, shape, directory: temp, partitionColumn: partitionColumn, options, lsn: freshness.lsn)
+            exporter.reusable = previous?.reusable(exporter) ?? [:]
             tables.append(try exporter.run(db, &encoder))
         }
         return Manifest(sourceID: freshness.sourceID, epoch: freshness.epoch, lsn: freshness.lsn, commitTime: freshness.commitTime,
-                        exportedAt: formatTimestamp(microsecondsNow()), tables: tables)
+                        exportedAt: formatTimestamp(microsecondsNow()), previousExport: previous.map { .init(path: $0.path, lsn: $0.manifest.lsn) },
+                        tables: tables)
     }
 
     /// Writes the manifest (made durable by `publish`).

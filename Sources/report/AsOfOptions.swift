@@ -20,6 +20,14 @@ struct AsOfOptions: ParsableArguments {
         if let asOfTime, parseTimestamp(asOfTime) == nil { throw ValidationError("--as-of-time takes a time like 2026-03-01T00:00:00Z") }
     }
 
+    /// The flags an as-of report or export cannot take, with a reason each (exit 64).
+    static func check(stores: Int, maxLag: String?, minLSN: UInt64?, allowMaster: Bool, what: String = "report") throws {
+        let hint = "an as-of \(what) reads one replica's snapshots and inbox"
+        guard stores == 1 else { throw ReportError(.invalid, "--as-of-lsn/--as-of-time take one --store (a replica directory), not \(stores)", hint: hint) }
+        guard maxLag == nil, minLSN == nil else { throw ReportError(.invalid, "--max-lag and --min-lsn do not apply to an as-of \(what): its data is pinned", hint: hint) }
+        guard !allowMaster else { throw ReportError(.invalid, "--allow-master does not apply to an as-of \(what)", hint: hint) }
+    }
+
     var target: Restore.Target? {
         if let asOfLSN { return .lsn(asOfLSN) }
         return asOfTime.flatMap(parseTimestamp).map { .time($0) }
@@ -52,10 +60,7 @@ extension ReportOptions {
 
     /// The flags an as-of report cannot take with a reason each (exit 64).
     func checkAsOf() throws {
-        let hint = "an as-of report reads one replica's snapshots and inbox"
-        guard store.count == 1 else { throw ReportError(.invalid, "--as-of-lsn/--as-of-time take one --store (a replica directory), not \(store.count)", hint: hint) }
-        guard maxLag == nil, minLSN == nil else { throw ReportError(.invalid, "--max-lag and --min-lsn do not apply to an as-of report: its data is pinned", hint: hint) }
-        guard !allowMaster else { throw ReportError(.invalid, "--allow-master does not apply to an as-of report", hint: hint) }
+        try AsOfOptions.check(stores: store.count, maxLag: maxLag, minLSN: minLSN, allowMaster: allowMaster)
     }
 
     /// The report's own arguments, made to give the same bytes from anywhere later: stores and

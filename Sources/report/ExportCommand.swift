@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import LogshipCLI
 import Parquet
+import ReplicaStore
 import Reports
 
 /// `report export --format parquet DIR`: every user table as Parquet, with a manifest.
@@ -10,7 +11,9 @@ struct ExportCommand: ParsableCommand {
         commandName: "export",
         abstract: "Export every user table of a replica as Parquet files with a manifest (source, epoch, LSN, row counts, digests).",
         discussion: """
-            All tables are read in one read transaction, at the store's applied LSN. The expense table (--table) is
+            All tables are read in one read transaction, at the store's applied LSN (or, with --as-of-lsn/--as-of-time, from a
+            copy of the replica restored to that point). With --incremental PREV, months and tables whose rows are unchanged
+            since the export PREV are hard links to its files and only the others are written. The expense table (--table) is
             partitioned by month: DIR/<table>/month=YYYY-MM/part-0.parquet; other tables go to DIR/<table>/part-0.parquet.
             The export is written into a temp directory beside DIR and renamed into place: DIR is all there or not at all.
             DIR must not exist.
@@ -27,6 +30,9 @@ struct ExportCommand: ParsableCommand {
     @Option(help: "Page compression: snappy or uncompressed.") var compression: String = "snappy"
     @Flag(help: "Do not partition the expense table by month (a store without one).") var noPartition = false
     @OptionGroup var columns: ExpenseColumns
+    @OptionGroup var asOf: AsOfOptions
+    @Option(name: .customLong("incremental"), help: "A previous export of the same replica: months (and tables) unchanged since are hard-linked from it, only changed ones written.")
+    var previous: String?
     @Argument(help: "The directory to create.") var directory: String
 
     func validate() throws {
@@ -40,17 +46,33 @@ struct ExportCommand: ParsableCommand {
 
     func run() throws {
         try runReporting("report") {
-            let choice = try StoreSelection.choose(paths: store, allowMaster: allowMaster, maxLag: maxLag.flatMap(parseDuration),
-                                                   minLSN: minLSN, wait: minLSN != nil ? parseDuration(wait) ?? 30 : 0)
-            for note in choice.notes { printError("report", note) }
             var o = ParquetExport.Options()
+            o.previous = previous
             o.partition = noPartition ? nil : ExpenseMapping(table: columns.table, date: columns.dateColumn, amount: columns.amountColumn,
                                                              category: columns.categoryColumn, currency: columns.currencyColumn, merchant: columns.merchantColumn)
             o.writer.rowGroupRows = rowGroupRows
             o.writer.compression = compression == "snappy" ? .snappy : .uncompressed
-            let m = try ParquetExport.run(choice.store, to: directory, o)
+            let m = try export(o)
             let files = m.tables.reduce(0) { $0 + $1.files.count }, rows = m.tables.reduce(0) { $0 + $1.rows }
-            print("exported \(m.tables.count) tables, \(rows) rows in \(files) files to \(directory) at LSN \(m.lsn) (committed \(m.commitTime))")
+            let linked = m.tables.reduce(0) { $0 + $1.files.filter { $0.linkedFrom != nil }.count }
+            let reuse = m.previousExport == nil ? "" : " (\(linked) hard-linked from the export at LSN \(m.previousExport?.lsn ?? 0))"
+            print("exported \(m.tables.count) tables, \(rows) rows in \(files) files\(reuse) to \(directory) at LSN \(m.lsn) (committed \(m.commitTime))")
+        }
+    }
+
+    /// The export from the store the flags choose, or (--as-of-…) from a restored copy of the one --store.
+    private func export(_ options: ParquetExport.Options) throws -> ParquetExport.Manifest {
+        guard let target = asOf.target else {
+            let choice = try StoreSelection.choose(paths: store, allowMaster: allowMaster, maxLag: maxLag.flatMap(parseDuration),
+                                                   minLSN: minLSN, wait: minLSN != nil ? parseDuration(wait) ?? 30 : 0)
+            for note in choice.notes { printError("report", note) }
+            return try ParquetExport.run(choice.store, to: directory, options)
+        }
+        try AsOfOptions.check(stores: store.count, maxLag: maxLag, minLSN: minLSN, allowMaster: allowMaster, what: "export")
+        return try AsOfRestore.withStore(replica: store[0], target: target) { (copy: ReportStore, plan: Restore.Plan) -> ParquetExport.Manifest in
+            var o = options
+            o.asOfLSN = plan.targetLSN
+            return try ParquetExport.run(copy, to: directory, o)
         }
     }
 }

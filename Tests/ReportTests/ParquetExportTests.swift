@@ -46,8 +46,8 @@ final class ParquetExportTests: XCTestCase {
         XCTAssertEqual(manifest.tables[0].files.map(\.partition), ["2025-01", "2025-02", "2025-03", "2025-04", "2025-05", "2025-06"])
     }
 
-    /// The manifest carries the store's position and the digest restore computes; an as-of
-    /// LSN other than the store's is refused, and leaves nothing behind.
+    /// The manifest carries the store's position and the digest restore computes; a store at
+    /// another LSN than the one asked for is refused (the library; the command restores a copy), and leaves nothing behind.
     func testManifestNamesThePositionAndAsOfIsRefused() throws {
         let dir = TestDirectory("parquet-manifest")
         let store = try FixtureStore.create(at: dir.sub("store.db"), rows: "INSERT INTO expenses VALUES (1, '2024-04-30', 'rent', 'Wohnbau Nord', 120000, 'EUR', 'April');")
@@ -56,8 +56,8 @@ final class ParquetExportTests: XCTestCase {
         options.asOfLSN = 1233
         XCTAssertThrowsError(try ParquetExport.run(reportStore, to: dir.sub("old"), options)) {
             XCTAssertEqual(($0 as? ReportError)?.description, """
-                invalid request: unable to export as of LSN 1233: the store is at LSN 1234, and exporting an earlier state is not implemented yet
-                HINT: export without --as-of-lsn (the store's LSN), or restore a copy to that LSN with replica-apply restore and export it
+                invalid request: unable to export as of LSN 1233: the store is at LSN 1234
+                HINT: export with report export --as-of-lsn 1233, which restores a copy of the replica to that LSN
                 """)
         }
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted(), ["store.db"])

@@ -15,6 +15,29 @@ final class SampleReportTests: XCTestCase {
                        "samples/expenses.csv is what its docstring's command generates")
     }
 
+    /// JPY has no minor unit (ISO 4217), so a yen amount is whole yen: each JPY row of the
+    /// sample lies within its category's range (the generator's, in euro cents) at 1.5 yen per
+    /// cent, recomputed here from the generator's own table. The sample once had hundredths
+    /// of a yen (100× too large), which the reports then printed as whole yen.
+    func testSampleYenAmountsAreWholeYen() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/python3") else { throw XCTSkip("python3 is not installed") }
+        let script = "import json, sys; sys.path.insert(0, sys.argv[1]); import generate_expenses as g; print(json.dumps(g.CATEGORIES))"
+        let r = try ToolRunner.runSystem("/usr/bin/python3", ["-c", script, SampleSetup.sample("")])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let ranges = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: [Int]])
+        let lines = try String(contentsOfFile: SampleSetup.sample("expenses.csv"), encoding: .utf8).components(separatedBy: "\r\n")
+        XCTAssertEqual(lines.first, "id,spent_at,category,merchant,amount_cents,currency,note")
+        var yenRows = 0
+        for line in lines.dropFirst() where !line.isEmpty {
+            let f = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            guard f.count >= 6, f[5] == "JPY" else { continue }
+            yenRows += 1
+            let range = try XCTUnwrap(ranges[f[2]], line), amount = try XCTUnwrap(Int(f[4]), line)
+            XCTAssertTrue((range[0] * 150 / 100...range[1] * 150 / 100).contains(amount), "not whole yen in \(f[2])'s range: \(line)")
+        }
+        XCTAssertGreaterThan(yenRows, 100, "the sample has JPY rows")
+    }
+
     func testTheReportSamplesRunAsTheirHeadersSay() throws {
         let setup = try SampleSetup("sample-reports")
         try setup.createMasterAndReplicas()

@@ -83,6 +83,7 @@ let package = Package(
         .target(name: "LogshipCLI", dependencies: [
             "BinlogFormat", "BuildInfo", "LogshipSystem",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Yams", package: "Yams"),
         ]),
         .executableTarget(name: "binlog-writer", dependencies: [
             "BinlogMaster", "BinlogFormat", "LogshipCLI", "LogshipSystem",
@@ -126,6 +127,7 @@ let package = Package(
         ]),
         .testTarget(name: "ParquetTests", dependencies: ["Parquet", "LogshipTestSupport"]),
         .testTarget(name: "ToolTests", dependencies: ["BinlogFormat", "BinlogApply", "BinlogMaster", "LogshipSystem", "ObjectStorage", "LogshipTestSupport",
+            "LogshipCLI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Yams", package: "Yams")]),
     ],
     swiftLanguageModes: [.v5]

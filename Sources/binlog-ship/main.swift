@@ -63,4 +63,5 @@ func segments(_ n: Int) -> String { n == 1 ? "1 segment" : "\(n) segments" }
 
 func lsnRange(_ first: UInt64, _ last: UInt64) -> String { first > last ? "no transactions" : "LSN \(first)…\(last)" }
 
-BinlogShipCommand.main()
+// logship.yml and LOGSHIP_BINLOG_SHIP_* fill in what the command line leaves out (LogshipCLI/ToolMain).
+runTool(BinlogShipCommand.self, tool: "binlog-ship")

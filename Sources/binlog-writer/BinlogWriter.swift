@@ -12,6 +12,9 @@ struct BinlogWriter: ParsableCommand {
         discussion: "Exit codes (shared by binlog-writer, binlog-ship, replica-apply and report):\n" + ExitStatus.table,
         version: versionText(tool: "binlog-writer"),
         subcommands: [Init.self, Exec.self, Load.self, Rotate.self, Status.self, Dump.self, Verify.self, Configure.self])
+
+    /// Applies logship.yml and the LOGSHIP_BINLOG_WRITER_* variables, then parses as usual.
+    static func main() { runTool(Self.self, tool: "binlog-writer") }
 }
 
 /// Options every command that opens a master for writing takes.

@@ -15,6 +15,9 @@ struct ReplicaApplyCommand: ParsableCommand {
         subcommands: [Apply.self, Init.self, Snapshot.self, Restore.self, Status.self, Check.self, Summarize.self,
                       CandidatesCommand.self, Promote.self],
         defaultSubcommand: Apply.self)
+
+    /// Applies logship.yml and the LOGSHIP_REPLICA_APPLY_* variables, then parses as usual.
+    static func main() { runTool(Self.self, tool: "replica-apply") }
 }
 
 func printLine(_ s: String) {

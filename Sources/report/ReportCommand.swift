@@ -12,6 +12,9 @@ struct ReportCommand: ParsableCommand {
         discussion: "Exit codes (shared by binlog-writer, binlog-ship, replica-apply and report):\n" + ExitStatus.table,
         version: versionText(tool: "report"),
         subcommands: [MonthlyExpensesCommand.self, QueryCommand.self, ExportCommand.self, VerifyCommand.self, SiteCommand.self])
+
+    /// Applies logship.yml and the LOGSHIP_REPORT_* variables, then parses as usual.
+    static func main() { runTool(Self.self, tool: "report") }
 }
 
 /// Options every report takes: where to read, how fresh it must be, how to print.

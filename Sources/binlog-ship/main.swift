@@ -17,7 +17,7 @@ struct BinlogShipCommand: ParsableCommand {
             docs/SHIPPING.md has the contract, the config file and the state file.
 
             Exit codes (shared by binlog-writer, binlog-ship, replica-apply and report):
-            """ + "\n" + ExitStatus.table,
+            """ + "\n" + exitCodeHelp(),
         version: versionText(tool: "binlog-ship"),
         subcommands: [Ship.self, Status.self, Check.self, Purge.self, Verify.self, Forget.self],
         defaultSubcommand: Ship.self)

@@ -9,7 +9,7 @@ struct BinlogWriter: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "binlog-writer",
         abstract: "The master: runs SQL on its SQLite database and logs every committed row change to binlog segments.",
-        discussion: "Exit codes (shared by binlog-writer, binlog-ship, replica-apply and report):\n" + ExitStatus.table,
+        discussion: "Exit codes (shared by binlog-writer, binlog-ship, replica-apply and report):\n" + exitCodeHelp(),
         version: versionText(tool: "binlog-writer"),
         subcommands: [Init.self, Exec.self, Load.self, Rotate.self, Status.self, Dump.self, Verify.self, Configure.self])
 

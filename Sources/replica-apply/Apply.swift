@@ -26,14 +26,14 @@ struct Apply: ParsableCommand {
     var follow = false
 
     @Option(help: "Stop after applying this LSN (inclusive).") var untilLSN: UInt64?
-    @Option(help: "Stop after the last transaction committed at or before this UTC time.") var untilTime: String?
+    @Option(help: "Stop after the last transaction committed at or before this time (with its zone: 2026-03-01T12:00:00Z or +01:00; a time without one is refused).") var untilTime: String?
     @Option(help: "Only apply transactions committed at least this long ago (e.g. 1h): a delayed replica.") var delay: String?
     @Option(help: "Source transactions per store transaction.") var batch: Int = 1000
     @Option(help: "Seconds to wait for another replica-apply to release the replica.") var lockTimeout: Double = 0
     @Flag(help: "Print nothing on success (for cron: mail only on errors, which still go to stderr).") var quiet = false
 
     func validate() throws {
-        if let untilTime, let problem = timestampProblem(untilTime) { throw ValidationError("--until-time: cannot read \(untilTime): \(problem)") }
+        if let untilTime, let problem = typedTimeProblem(untilTime) { throw ValidationError("--until-time: cannot read \(untilTime): \(problem)") }
         if let delay, parseDuration(delay) == nil { throw ValidationError("--delay takes a duration like 30m or 1h") }
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Yams
 
 /// Fills in the options a command line leaves out, from `LOGSHIP_<TOOL>_…` environment
@@ -42,6 +43,8 @@ public struct DeploymentArguments {
         for option in command.options where !option.spellings.contains(where: given.contains) {
             guard let value = fromEnv[option.name] ?? fromFile[option.name] else { continue }
             extra += try value.arguments(for: option)
+            // The origin only: a value may be a secret.
+            ToolLog.logger.debug("--\(option.name) from \(value.origin)")
         }
         args.insert(contentsOf: extra, at: min(consumed, args.count))
         return args
@@ -72,14 +75,18 @@ public struct DeploymentArguments {
                 // binlog-ship's --config also takes a ship.yml (kept working, docs/SHIPPING.md).
                 if own != nil, !Self.isDeploymentFile(value) { index += width; continue }
                 args.removeSubrange(index..<index + width)
+                ToolLog.logger.info("configuration from \(value) (--config)")
                 return try DeploymentFile.load(path: value, environment: environment)
             }
             index += 1
         }
         if let path = environment["LOGSHIP_CONFIG"] {
-            return path.isEmpty ? nil : try DeploymentFile.load(path: path, environment: environment)
+            guard !path.isEmpty else { return nil }
+            ToolLog.logger.info("configuration from \(path) (LOGSHIP_CONFIG)")
+            return try DeploymentFile.load(path: path, environment: environment)
         }
         guard FileManager.default.fileExists(atPath: Self.defaultPath) else { return nil }
+        ToolLog.logger.info("configuration from \(Self.defaultPath)")
         return try DeploymentFile.load(path: Self.defaultPath, environment: environment)
     }
 

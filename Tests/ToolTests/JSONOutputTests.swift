@@ -1,0 +1,66 @@
+import Foundation
+import LogshipTestSupport
+import XCTest
+
+/// `--json` output of rotate, ship and snapshot checked against docs/JSON.md: every documented
+/// key present with its type, nothing else; and `--quiet` prints nothing on success (issue 17).
+final class JSONOutputTests: XCTestCase {
+    enum Kind { case string, int, bool, array, object, nullableString, nullableInt, nullableObject }
+
+    private func check(_ value: Any?, _ kind: Kind, _ at: String, file: StaticString = #filePath, line: UInt = #line) {
+        let ok: Bool
+        switch kind {
+        case .string: ok = value is String
+        // JSONSerialization gives NSNumber for both; its type code tells a bool ("c") from an integer.
+        case .int: ok = (value as? NSNumber).map { ["q", "i", "l", "s", "Q"].contains(String(cString: $0.objCType)) } ?? false
+        case .bool: ok = (value as? NSNumber).map { String(cString: $0.objCType) == "c" } ?? false
+        case .array: ok = value is [Any]
+        case .object: ok = value is [String: Any]
+        case .nullableString: ok = value is NSNull || value is String
+        case .nullableInt: ok = value is NSNull || value is NSNumber
+        case .nullableObject: ok = value is NSNull || value is [String: Any]
+        }
+        XCTAssertTrue(ok, "\(at): expected \(kind), got \(String(describing: value))", file: file, line: line)
+    }
+
+    private func object(_ text: String) throws -> [String: Any] {
+        try XCTUnwrap(JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed]) as? [String: Any], text)
+    }
+
+    private func keys(_ o: [String: Any], _ expected: [String: Kind], _ at: String) {
+        XCTAssertEqual(Set(o.keys), Set(expected.keys), "\(at): keys")
+        for (k, kind) in expected { check(o[k], kind, "\(at).\(k)") }
+    }
+
+    func testRotateShipAndSnapshotPrintTheDocumentedSchemas() throws {
+        let f = try ReplicaCLIFixture("json-output")
+        try f.master.exec("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, 'a'); INSERT INTO t VALUES (2, 'b');")
+        let rotate = try ToolRunner.run("binlog-writer", ["rotate", f.master.path, "--json"])
+        XCTAssertEqual(rotate.status, 0, rotate.stderr)
+        let sealed = try XCTUnwrap(try object(rotate.stdout)["sealed"] as? [String: Any], rotate.stdout)
+        keys(sealed, ["segment": .string, "lastLSN": .int, "transactions": .int], "rotate.sealed")
+        XCTAssertEqual(sealed["transactions"] as? Int, 3)
+        let again = try ToolRunner.run("binlog-writer", ["rotate", f.master.path, "--json"])
+        XCTAssertTrue(try object(again.stdout)["sealed"] is NSNull, again.stdout)
+        let quiet = try ToolRunner.run("binlog-writer", ["rotate", f.master.path, "--quiet"])
+        XCTAssertEqual([quiet.status.description, quiet.stdout, quiet.stderr], ["0", "", ""])
+
+        let ship = try ToolRunner.run("binlog-ship", ["--source", f.master.path, "--target", "a=" + f.inbox, "--json"])
+        XCTAssertEqual(ship.status, 0, ship.stderr)
+        let run = try object(ship.stdout)
+        keys(run, ["targets": .array, "sourceError": .nullableString], "ship")
+        let target = try XCTUnwrap((run["targets"] as? [[String: Any]])?.first, ship.stdout)
+        keys(target, ["name": .string, "path": .string, "shipped": .array, "alreadyPresent": .array, "removed": .array,
+                      "partial": .nullableString, "lastSegment": .nullableString, "lastLSN": .nullableInt, "error": .nullableString], "ship.targets[0]")
+        XCTAssertEqual(target["shipped"] as? [String], [sealed["segment"] as? String ?? "?"])
+
+        XCTAssertEqual(try f.apply().status, 0)
+        let snap = try f.tool(["snapshot", f.replica, "--json"])
+        XCTAssertEqual(snap.status, 0, snap.stderr)
+        let s = try object(snap.stdout)
+        keys(s, ["snapshot": .object, "deleted": .array], "snapshot")
+        keys(try XCTUnwrap(s["snapshot"] as? [String: Any]), ["path": .string, "lsn": .int, "commitTime": .string, "bytes": .int, "created": .bool], "snapshot.snapshot")
+        let quietSnap = try f.tool(["snapshot", f.replica, "--quiet"])
+        XCTAssertEqual([quietSnap.status.description, quietSnap.stdout, quietSnap.stderr], ["0", "", ""])
+    }
+}

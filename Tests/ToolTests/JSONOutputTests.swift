@@ -70,4 +70,28 @@ final class JSONOutputTests: XCTestCase {
         let quietSnap = try f.tool(["snapshot", f.replica, "--quiet"])
         XCTAssertEqual([quietSnap.status.description, quietSnap.stdout, quietSnap.stderr], ["0", "", ""])
     }
+
+    /// logship.yml's `ship: {config: ship.yml}` is the documented way to keep a ship.yml: the run
+    /// ships the ship.yml's targets whether the deployment file comes from --config or LOGSHIP_CONFIG.
+    func testShipReadsItsShipYmlThroughTheDeploymentFile() throws {
+        let f = try ReplicaCLIFixture("json-ship-config")
+        try f.master.exec("CREATE TABLE t(id INTEGER PRIMARY KEY); INSERT INTO t VALUES (1);")
+        try f.master.rotate()
+        let shipYml = f.dir.sub("ship.yml"), deployment = f.dir.sub("logship.yml")
+        try "source: \(f.master.path)\ntargets:\n  - name: a\n    path: \(f.inbox)\n".write(toFile: shipYml, atomically: true, encoding: .utf8)
+        try "ship:\n  config: \(shipYml)\n  json: true\n".write(toFile: deployment, atomically: true, encoding: .utf8)
+        var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("LOGSHIP_") }
+        env["LOGSHIP_CONFIG"] = deployment
+        let first = try ToolRunner.run("binlog-ship", [], environment: env)
+        XCTAssertEqual(first.status, 0, first.stderr)
+        let target = try XCTUnwrap((try object(first.stdout)["targets"] as? [[String: Any]])?.first, first.stdout)
+        XCTAssertEqual(target["name"] as? String, "a")
+        XCTAssertEqual((target["shipped"] as? [String])?.count, 1, first.stdout)
+        env["LOGSHIP_CONFIG"] = ""
+        let second = try ToolRunner.run("binlog-ship", ["--config", deployment], environment: env)
+        XCTAssertEqual(second.status, 0, second.stderr)
+        let again = try XCTUnwrap((try object(second.stdout)["targets"] as? [[String: Any]])?.first, second.stdout)
+        XCTAssertEqual((again["shipped"] as? [String])?.count, 0, second.stdout)
+        XCTAssertEqual(again["lastSegment"] as? String, target["lastSegment"] as? String)
+    }
 }

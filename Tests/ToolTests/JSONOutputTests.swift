@@ -109,5 +109,9 @@ final class JSONOutputTests: XCTestCase {
         let again = try XCTUnwrap((try object(second.stdout)["targets"] as? [[String: Any]])?.first, second.stdout)
         XCTAssertEqual((again["shipped"] as? [String])?.count, 0, second.stdout)
         XCTAssertEqual(again["lastSegment"] as? String, target["lastSegment"] as? String)
+        // The cron commands' --quiet: nothing on stdout or stderr when all is well.
+        let check = try ToolRunner.run("binlog-ship", ["check", "--config", shipYml, "--max-lag", "1h", "--quiet"], environment: env)
+        let purge = try ToolRunner.run("binlog-ship", ["purge", "--config", shipYml, "--older-than", "0", "--confirm", "--quiet"], environment: env)
+        for r in [check, purge] { XCTAssertEqual([r.status.description, r.stdout, r.stderr], ["0", "", ""]) }
     }
 }

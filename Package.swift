@@ -15,7 +15,8 @@ import PackageDescription
 //   ExpenseSummary (ReplicaStore): the monthly expense summary, an observer of replica apply
 //   Reports      (ReplicaStore, ExpenseSummary, Parquet): read-only reports on a store, Parquet export
 //   Parquet      (leaf: Foundation, libsnappy): a minimal Parquet file writer
-//   LogshipCLI   (BinlogFormat + ArgumentParser): failure reporting, durations, dump rendering, --version
+//   LogshipCLI   (BinlogFormat + ArgumentParser + Yams + swift-log): failure reporting, durations, dump rendering,
+//                --version, logship.yml and LOGSHIP_* variables, --log-level
 //   BuildInfo    (+ the BuildStamp plugin, Plugins/): the git commit of the build
 //   LogshipTestSupport (Tests/Support): what the tests share
 //   executables: binlog-writer, binlog-ship, replica-apply, report; logship-bench (tools/bench)
@@ -39,6 +40,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         .systemLibrary(name: "CLZ4", providers: [.apt(["liblz4-dev"])]),
@@ -83,6 +85,8 @@ let package = Package(
         .target(name: "LogshipCLI", dependencies: [
             "BinlogFormat", "BuildInfo", "LogshipSystem",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Yams", package: "Yams"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "binlog-writer", dependencies: [
             "BinlogMaster", "BinlogFormat", "LogshipCLI", "LogshipSystem",
@@ -127,6 +131,7 @@ let package = Package(
         ]),
         .testTarget(name: "ParquetTests", dependencies: ["Parquet", "LogshipTestSupport"]),
         .testTarget(name: "ToolTests", dependencies: ["BinlogFormat", "BinlogApply", "BinlogMaster", "LogshipSystem", "ObjectStorage", "LogshipTestSupport",
+            "LogshipCLI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Yams", package: "Yams")]),
     ],
     swiftLanguageModes: [.v5]

@@ -24,6 +24,9 @@ struct Purge: ParsableCommand {
     @Option(help: "Seconds to wait for a running ship to finish (default 0: exit 12 at once).")
     var lockTimeout: Double = 0
 
+    @Flag(name: .shortAndLong, help: "Print nothing when it succeeds (for cron).")
+    var quiet = false
+
     func validate() throws {
         if let olderThan, parseDuration(olderThan) == nil { throw ValidationError("--older-than takes a duration like 12h or 7d") }
     }
@@ -36,6 +39,7 @@ struct Purge: ParsableCommand {
             }
             let plan = confirm ? try Purger.execute(config: config, retention: retention, lockTimeout: lockTimeout)
                                : try Purger.plan(config: config, retention: retention)
+            if quiet { return }
             let verb = confirm ? "deleted" : "would delete"
             for s in plan.delete {
                 printLine("\(verb) \(s.name) (\(formatBytes(s.bytes)), sealed \(s.sealedAt), LSN ≤ \(s.lastLSN)): every target holds a verified copy")

@@ -25,6 +25,9 @@ struct Ship: ParsableCommand {
     @Flag(name: .shortAndLong, help: "Print only problems (for cron).")
     var quiet = false
 
+    @Flag(help: "Print one JSON report at the end instead of the lines (docs/JSON.md); problems still go to stderr.")
+    var json = false
+
     func run() throws {
         try runReporting("binlog-ship") {
             var config = try options.load()
@@ -32,6 +35,7 @@ struct Ship: ParsableCommand {
             let shipper = try Shipper(config: config)
             shipper.lockTimeout = lockTimeout
             shipper.onEvent = { event in
+                if json, case .failed = event {} else if json { return }
                 switch event {
                 case .shipped(let t, let file, let bytes, let first, let last):
                     if !quiet { printLine("\(t): shipped \(file) (\(formatBytes(bytes)), \(lsnRange(first, last)))") }
@@ -46,7 +50,8 @@ struct Ship: ParsableCommand {
                 }
             }
             let report = try shipper.run()
-            for t in report.targets where !quiet {
+            if json { printLine(try jsonText(ShipRunJSON(report))) }
+            for t in report.targets where !quiet && !json {
                 let sealed = t.lastSegment.map { "\($0)" + (t.lastLSN.map { ", LSN \($0)" } ?? "") }
                 let holds = [sealed, t.partial].compactMap { $0 }.joined(separator: " + ")
                 if t.error == nil && report.sourceError == nil {
@@ -57,5 +62,39 @@ struct Ship: ParsableCommand {
             }
             if let worst = report.worstKind { throw ReportedFailure(worst.exitStatus) }
         }
+    }
+}
+
+/// `binlog-ship --json` (docs/JSON.md): what each target holds and what this run did to it.
+struct ShipRunJSON: Encodable {
+    struct Target: Encodable {
+        var name: String, path: String
+        var shipped: [String], alreadyPresent: [String], removed: [String]
+        var partial: String?, lastSegment: String?, lastLSN: UInt64?, error: String?
+        enum CodingKeys: String, CodingKey { case name, path, shipped, alreadyPresent, removed, partial, lastSegment, lastLSN, error }
+        func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(name, forKey: .name); try c.encode(path, forKey: .path)
+            try c.encode(shipped, forKey: .shipped); try c.encode(alreadyPresent, forKey: .alreadyPresent); try c.encode(removed, forKey: .removed)
+            // Absent values are null, so every key is always there (one schema).
+            try c.encode(partial, forKey: .partial); try c.encode(lastSegment, forKey: .lastSegment)
+            try c.encode(lastLSN, forKey: .lastLSN); try c.encode(error, forKey: .error)
+        }
+    }
+    var targets: [Target]
+    var sourceError: String?
+
+    init(_ report: ShipReport) {
+        targets = report.targets.map {
+            Target(name: $0.name, path: $0.path, shipped: $0.shipped, alreadyPresent: $0.alreadyPresent, removed: $0.removed,
+                   partial: $0.partial, lastSegment: $0.lastSegment, lastLSN: $0.lastLSN, error: $0.error?.description)
+        }
+        sourceError = report.sourceError?.description
+    }
+
+    enum CodingKeys: String, CodingKey { case targets, sourceError }
+    func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(targets, forKey: .targets); try c.encode(sourceError, forKey: .sourceError)
     }
 }

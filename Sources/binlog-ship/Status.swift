@@ -54,6 +54,9 @@ struct Check: ParsableCommand {
     @Flag(help: "Print JSON.")
     var json = false
 
+    @Flag(name: .shortAndLong, help: "Print only the targets that lag (for cron).")
+    var quiet = false
+
     struct Output: Encodable {
         var ok: Bool
         var maxLagSeconds: Double
@@ -77,7 +80,7 @@ struct Check: ParsableCommand {
             if json {
                 printLine(try jsonText(Output(ok: ok, maxLagSeconds: limit, targets: findings.map { .init(target: $0.target, ok: $0.ok, reason: $0.reason) })))
             } else {
-                for f in findings { printLine("\(f.target): \(f.ok ? "ok" : "LAGGING"): \(f.reason)") }
+                for f in findings where !(quiet && f.ok) { printLine("\(f.target): \(f.ok ? "ok" : "LAGGING"): \(f.reason)") }
             }
             if !ok { throw ReportedFailure(.lagging) }
         }

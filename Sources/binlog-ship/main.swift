@@ -17,7 +17,7 @@ struct BinlogShipCommand: ParsableCommand {
             docs/SHIPPING.md has the contract, the config file and the state file.
 
             Exit codes (shared by binlog-writer, binlog-ship, replica-apply and report):
-            """ + "\n" + ExitStatus.table,
+            """ + "\n" + exitCodeHelp(),
         version: versionText(tool: "binlog-ship"),
         subcommands: [Ship.self, Status.self, Check.self, Purge.self, Verify.self, Forget.self],
         defaultSubcommand: Ship.self)
@@ -63,4 +63,5 @@ func segments(_ n: Int) -> String { n == 1 ? "1 segment" : "\(n) segments" }
 
 func lsnRange(_ first: UInt64, _ last: UInt64) -> String { first > last ? "no transactions" : "LSN \(first)…\(last)" }
 
-BinlogShipCommand.main()
+// logship.yml and LOGSHIP_BINLOG_SHIP_* fill in what the command line leaves out (LogshipCLI/ToolMain).
+runTool(BinlogShipCommand.self, tool: "binlog-ship")

@@ -9,9 +9,12 @@ struct BinlogWriter: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "binlog-writer",
         abstract: "The master: runs SQL on its SQLite database and logs every committed row change to binlog segments.",
-        discussion: "Exit codes (shared by binlog-writer, binlog-ship, replica-apply and report):\n" + ExitStatus.table,
+        discussion: "Exit codes (shared by binlog-writer, binlog-ship, replica-apply and report):\n" + exitCodeHelp(),
         version: versionText(tool: "binlog-writer"),
         subcommands: [Init.self, Exec.self, Load.self, Rotate.self, Status.self, Dump.self, Verify.self, Configure.self])
+
+    /// Applies logship.yml and the LOGSHIP_BINLOG_WRITER_* variables, then parses as usual.
+    static func main() { runTool(Self.self, tool: "binlog-writer") }
 }
 
 /// Options every command that opens a master for writing takes.

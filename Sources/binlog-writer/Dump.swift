@@ -14,15 +14,15 @@ struct Dump: ParsableCommand {
 
     @Option(help: "First LSN to show.") var fromLSN: UInt64?
     @Option(help: "Last LSN to show.") var toLSN: UInt64?
-    @Option(help: "Show transactions committed at or after this time.") var since: String?
-    @Option(help: "Show transactions committed at or before this time.") var until: String?
+    @Option(help: "Show transactions committed at or after this time (with its zone: 2026-03-01T12:00:00Z or +01:00; a time without one is refused).") var since: String?
+    @Option(help: "Show transactions committed at or before this time (with its zone: 2026-03-01T12:00:00Z or +01:00; a time without one is refused).") var until: String?
     @Option(help: "Only events of this table (repeatable).") var table: [String] = []
     @Option(help: "text or jsonl.") var format: String = "text"
 
     func validate() throws {
         guard DumpFormat(rawValue: format) != nil else { throw ValidationError("--format must be text or jsonl") }
-        if let since, let problem = timestampProblem(since) { throw ValidationError("--since: cannot read time \(since): \(problem)") }
-        if let until, let problem = timestampProblem(until) { throw ValidationError("--until: cannot read time \(until): \(problem)") }
+        if let since, let problem = typedTimeProblem(since) { throw ValidationError("--since: cannot read \(since): \(problem)") }
+        if let until, let problem = typedTimeProblem(until) { throw ValidationError("--until: cannot read \(until): \(problem)") }
     }
 
     func run() throws {

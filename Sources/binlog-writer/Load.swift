@@ -22,6 +22,9 @@ struct Load: ParsableCommand {
     @Option(help: "Rows per transaction.")
     var batch: Int = 1000
 
+    @Flag(help: "Print the result as JSON (docs/JSON.md).") var json = false
+    @Flag(name: .shortAndLong, help: "Print nothing when it succeeds (for cron).") var quiet = false
+
     func validate() throws {
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
         if let format, !["csv", "jsonl"].contains(format) { throw ValidationError("--format must be csv or jsonl") }
@@ -37,8 +40,27 @@ struct Load: ParsableCommand {
             let result = try m.load(table: table, from: &source, batchSize: batch) { bar.update(Int64($0)) }
             bar.finish(Int64(result.rows))
             try m.close()
+            if json {
+                printLine(try jsonText(LoadJSON(table: table, rows: result.rows, transactions: result.transactions,
+                                                firstLSN: result.firstLSN, lastLSN: result.lastLSN)))
+                return
+            }
+            if quiet { return }
             let range = result.firstLSN.map { "LSN \($0)…\(result.lastLSN!)" } ?? "no LSN"
             printLine("loaded \(result.rows) rows into \(table) in \(result.transactions) transactions (\(range))")
         }
+    }
+}
+
+/// `load --json` (docs/JSON.md): rows and transactions committed and their LSN range (null when none).
+struct LoadJSON: Encodable {
+    var table: String, rows: Int, transactions: Int
+    var firstLSN: UInt64?, lastLSN: UInt64?
+
+    enum CodingKeys: String, CodingKey { case table, rows, transactions, firstLSN, lastLSN }
+    func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(table, forKey: .table); try c.encode(rows, forKey: .rows); try c.encode(transactions, forKey: .transactions)
+        try c.encode(firstLSN, forKey: .firstLSN); try c.encode(lastLSN, forKey: .lastLSN)
     }
 }

@@ -14,6 +14,9 @@ struct Rotate: ParsableCommand {
     @Option(help: "Only seal a segment started at least this long ago (e.g. 5m, 1h).")
     var ifOlderThan: String?
 
+    @Flag(help: "Print the result as JSON (docs/JSON.md).") var json = false
+    @Flag(name: .shortAndLong, help: "Print nothing when it succeeds (for cron).") var quiet = false
+
     func validate() throws {
         if let ifOlderThan, parseDuration(ifOlderThan) == nil { throw ValidationError("--if-older-than takes a duration like 90s, 5m or 1h") }
     }
@@ -22,7 +25,13 @@ struct Rotate: ParsableCommand {
         try runReporting("binlog-writer") {
             let m = try master.open()
             defer { try? m.close() }
-            if let sealed = try m.rotate(ifOlderThan: ifOlderThan.flatMap(parseDuration)) {
+            let sealed = try m.rotate(ifOlderThan: ifOlderThan.flatMap(parseDuration))
+            if json {
+                printLine(try jsonText(RotateJSON(sealed: sealed.map {
+                    .init(segment: "\($0.name)", lastLSN: $0.footer.lastLSN, transactions: Int($0.footer.transactionCount))
+                })))
+            } else if quiet {
+            } else if let sealed {
                 printLine("sealed \(sealed.name) (LSN ≤ \(sealed.footer.lastLSN), \(sealed.footer.transactionCount) transactions)")
             } else {
                 printLine("nothing to seal" + (ifOlderThan.map { " (no non-empty active segment older than \($0))" } ?? " (no transactions since the last seal)"))
@@ -30,4 +39,16 @@ struct Rotate: ParsableCommand {
             try m.close()
         }
     }
+}
+
+/// `rotate --json` (docs/JSON.md): the sealed segment, or null when nothing was sealed.
+struct RotateJSON: Encodable {
+    struct Sealed: Encodable { var segment: String; var lastLSN: UInt64; var transactions: Int }
+    var sealed: Sealed?
+
+    func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(sealed, forKey: .sealed)   // null, not left out, when nothing was sealed
+    }
+    enum CodingKeys: String, CodingKey { case sealed }
 }

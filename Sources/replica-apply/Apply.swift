@@ -26,14 +26,15 @@ struct Apply: ParsableCommand {
     var follow = false
 
     @Option(help: "Stop after applying this LSN (inclusive).") var untilLSN: UInt64?
-    @Option(help: "Stop after the last transaction committed at or before this UTC time.") var untilTime: String?
+    @Option(help: "Stop after the last transaction committed at or before this time (with its zone: 2026-03-01T12:00:00Z or +01:00; a time without one is refused).") var untilTime: String?
     @Option(help: "Only apply transactions committed at least this long ago (e.g. 1h): a delayed replica.") var delay: String?
     @Option(help: "Source transactions per store transaction.") var batch: Int = 1000
     @Option(help: "Seconds to wait for another replica-apply to release the replica.") var lockTimeout: Double = 0
     @Flag(help: "Print nothing on success (for cron: mail only on errors, which still go to stderr).") var quiet = false
+    @Flag(help: "Print the result as JSON, one object per pass with --follow (docs/JSON.md).") var json = false
 
     func validate() throws {
-        if let untilTime, let problem = timestampProblem(untilTime) { throw ValidationError("--until-time: cannot read \(untilTime): \(problem)") }
+        if let untilTime, let problem = typedTimeProblem(untilTime) { throw ValidationError("--until-time: cannot read \(untilTime): \(problem)") }
         if let delay, parseDuration(delay) == nil { throw ValidationError("--delay takes a duration like 30m or 1h") }
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
     }
@@ -88,6 +89,10 @@ struct Apply: ParsableCommand {
 
     private func report(_ result: Replica.ApplyResult, _ bar: ProgressBar) {
         if result.transactions > 0 { bar.finish(Int64(result.toLSN)) }
+        if json {
+            if result.transactions > 0 || !follow, let text = try? jsonText(ApplyJSON(result)) { printLine(text) }
+            return
+        }
         guard !quiet else { return }
         if result.transactions > 0 {
             printLine("applied LSN \(result.fromLSN + 1)…\(result.toLSN) (\(result.transactions) transactions, \(result.events) events)"
@@ -95,5 +100,25 @@ struct Apply: ParsableCommand {
         } else if !follow {
             printLine("nothing to apply: store at LSN \(result.toLSN); stopped: \(result.stop.rawValue)")
         }
+    }
+}
+
+/// `apply --json` (docs/JSON.md): what one pass applied and why it stopped.
+struct ApplyJSON: Encodable {
+    var fromLSN: UInt64, toLSN: UInt64, transactions: Int, events: Int
+    var lastCommitTime: String?
+    var stop: String
+
+    init(_ r: Replica.ApplyResult) {
+        fromLSN = r.fromLSN; toLSN = r.toLSN; transactions = r.transactions; events = r.events
+        lastCommitTime = r.lastCommitTime.map(formatTimestamp); stop = r.stop.rawValue
+    }
+
+    enum CodingKeys: String, CodingKey { case fromLSN, toLSN, transactions, events, lastCommitTime, stop }
+    func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(fromLSN, forKey: .fromLSN); try c.encode(toLSN, forKey: .toLSN)
+        try c.encode(transactions, forKey: .transactions); try c.encode(events, forKey: .events)
+        try c.encode(lastCommitTime, forKey: .lastCommitTime); try c.encode(stop, forKey: .stop)   // null when none
     }
 }

@@ -10,11 +10,14 @@ struct ReplicaApplyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "replica-apply",
         abstract: "Apply shipped binlog segments to a replica's snapshot store exactly once; snapshots and point-in-time restore.",
-        discussion: "Exit codes (shared by binlog-writer, binlog-ship, replica-apply and report):\n" + ExitStatus.table,
+        discussion: "Exit codes (shared by binlog-writer, binlog-ship, replica-apply and report):\n" + exitCodeHelp(),
         version: versionText(tool: "replica-apply"),
         subcommands: [Apply.self, Fetch.self, Init.self, Snapshot.self, Restore.self, Status.self, Check.self, Summarize.self,
                       CandidatesCommand.self, Promote.self],
         defaultSubcommand: Apply.self)
+
+    /// Applies logship.yml and the LOGSHIP_REPLICA_APPLY_* variables, then parses as usual.
+    static func main() { runTool(Self.self, tool: "replica-apply") }
 }
 
 func printLine(_ s: String) {

@@ -18,7 +18,7 @@ struct Restore: ParsableCommand {
 
     @Argument(help: "The replica directory (its inbox and snapshots are read, nothing is changed).") var replica: String
     @Option(help: "Restore up to and including this LSN.") var toLSN: UInt64?
-    @Option(help: "Restore to the last transaction committed at or before this UTC time.") var toTime: String?
+    @Option(help: "Restore to the last transaction committed at or before this time (with its zone: 2026-03-01T12:00:00Z or +01:00; a time without one is refused).") var toTime: String?
     @Flag(help: "Restore to the newest restorable LSN.") var latest = false
     @Option(name: .shortAndLong, help: "The database file to create.") var output: String?
     @Flag(help: "Print the plan (snapshot, segments, LSN range) and change nothing.") var dryRun = false
@@ -28,7 +28,7 @@ struct Restore: ParsableCommand {
     func validate() throws {
         let targets = [toLSN != nil, toTime != nil, latest].filter { $0 }.count
         guard targets == 1 else { throw ValidationError("give exactly one of --to-lsn, --to-time, --latest") }
-        if let toTime, let problem = timestampProblem(toTime) { throw ValidationError("--to-time: cannot read \(toTime): \(problem)") }
+        if let toTime, let problem = typedTimeProblem(toTime) { throw ValidationError("--to-time: cannot read \(toTime): \(problem)") }
         if !dryRun && output == nil { throw ValidationError("--output is required (or use --dry-run)") }
     }
 

@@ -40,6 +40,8 @@ struct Check: ParsableCommand {
 
     @Argument(help: "The replica directory.") var replica: String
     @Option(help: "The most lag to accept (e.g. 10m).") var maxLag: String
+    @Flag(help: "Print the verdict as JSON on stdout (docs/JSON.md); the exit code is unchanged.") var json = false
+    @Flag(name: .shortAndLong, help: "Print nothing when the replica is within --max-lag (for cron).") var quiet = false
 
     func validate() throws {
         guard parseDuration(maxLag) != nil else { throw ValidationError("--max-lag takes a duration like 10m") }
@@ -61,12 +63,18 @@ struct Check: ParsableCommand {
                 problems.append("replica-apply has never run successfully here")
             }
             if let p = s.inboxProblem { problems.append("inbox: \(p)") }
+            if json {
+                let split = s.lostWrites.map { "split brain: \($0)" }
+                printLine(try jsonText(ReplicaCheckJSON(ok: problems.isEmpty && split == nil, appliedLSN: s.appliedLSN, pending: s.behindLSNs,
+                                                        lagSeconds: s.lagSeconds, maxLagSeconds: limit, problems: (split.map { [$0] } ?? []) + problems)))
+            }
             if let l = s.lostWrites {
                 // A split-brain alarm outranks lag: page with its own code.
                 printError("replica-apply", "check failed: \(l)")
                 throw ReportedFailure(.splitBrain)
             }
             if problems.isEmpty {
+                if json || quiet { return }
                 printLine("OK: applied LSN \(s.appliedLSN), \(s.behindLSNs) pending, lag \(String(format: "%.1f", s.lagSeconds)) s (max \(maxLag))")
             } else {
                 for p in problems { printError("replica-apply", "check failed: \(p)") }
@@ -74,4 +82,14 @@ struct Check: ParsableCommand {
             }
         }
     }
+}
+
+/// `replica-apply check --json` (docs/JSON.md): the verdict and what it rests on.
+struct ReplicaCheckJSON: Encodable {
+    var ok: Bool
+    var appliedLSN: UInt64
+    var pending: UInt64
+    var lagSeconds: Double
+    var maxLagSeconds: Double
+    var problems: [String]
 }

@@ -12,12 +12,12 @@ struct AsOfOptions: ParsableArguments {
     @Option(name: .customLong("as-of-lsn"), help: "Report the data as it stood at this LSN (restored into a temporary copy; the replica is only read).")
     var asOfLSN: UInt64?
 
-    @Option(name: .customLong("as-of-time"), help: "Report the data as of the last transaction committed at or before this time (e.g. 2026-03-01T00:00:00Z).")
+    @Option(name: .customLong("as-of-time"), help: "Report the data as of the last transaction committed at or before this time (with its zone: 2026-03-01T00:00:00Z or +01:00; a time without one is refused).")
     var asOfTime: String?
 
     func validate() throws {
         if asOfLSN != nil && asOfTime != nil { throw ValidationError("give --as-of-lsn or --as-of-time, not both") }
-        if let asOfTime, parseTimestamp(asOfTime) == nil { throw ValidationError("--as-of-time takes a time like 2026-03-01T00:00:00Z") }
+        if let asOfTime, let problem = typedTimeProblem(asOfTime) { throw ValidationError("--as-of-time: cannot read \(asOfTime): \(problem)") }
     }
 
     /// The flags an as-of report or export cannot take, with a reason each (exit 64).

@@ -9,9 +9,12 @@ struct ReportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "report",
         abstract: "Analytics on replicas, never on the master: monthly expense summaries and custom read-only SQL, stamped with freshness.",
-        discussion: "Exit codes (shared by binlog-writer, binlog-ship, replica-apply and report):\n" + ExitStatus.table,
+        discussion: "Exit codes (shared by binlog-writer, binlog-ship, replica-apply and report):\n" + exitCodeHelp(),
         version: versionText(tool: "report"),
         subcommands: [MonthlyExpensesCommand.self, QueryCommand.self, ExportCommand.self, VerifyCommand.self, SiteCommand.self])
+
+    /// Applies logship.yml and the LOGSHIP_REPORT_* variables, then parses as usual.
+    static func main() { runTool(Self.self, tool: "report") }
 }
 
 /// Options every report takes: where to read, how fresh it must be, how to print.

@@ -1,0 +1,98 @@
+import Foundation
+import Yams
+
+/// The deployment's `logship.yml`: one section per tool plus the reserved sections, read with
+/// line numbers and `${VAR}` expansion (docs/OPERATIONS.md "Configuration").
+///
+/// Each tool section holds that tool's options by their long names (`max_lag` or `max-lag`),
+/// and may hold a mapping per subcommand (`check: {max_lag: 15m}`) whose values win for it.
+public struct DeploymentFile {
+    /// The section each tool reads, and the subcommand a section stands for, when it is one.
+    public static let sections: [(name: String, tool: String, subcommand: String?)] = [
+        ("master", "binlog-writer", nil), ("ship", "binlog-ship", nil), ("replica", "replica-apply", nil),
+        ("snapshots", "replica-apply", "snapshot"), ("reports", "report", nil),
+    ]
+    /// Keys of the `retention` section, reserved and checked now, acted on by a later release.
+    public static let retentionKeys = ["window", "daily", "weekly", "monthly", "pins"]
+    /// Every top-level key; anything else is refused with its line.
+    public static var topLevelKeys: [String] { sections.map(\.name) + ["retention"] }
+
+    /// Where the file came from (for messages).
+    public let path: String
+    /// Top-level section name → its YAML node (values already `${VAR}`-expanded).
+    public let sectionNodes: [String: Node]
+
+    /// Reads and checks the top level of the file at `path`; `environment` expands `${VAR}`.
+    public static func load(path: String, environment: [String: String]) throws -> DeploymentFile {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            let exists = FileManager.default.fileExists(atPath: path)
+            throw ConfigError(exists ? .io : .notFound,
+                              exists ? "unable to read the config file \(path)" : "unable to open the config file \(path): no such file",
+                              hint: exists ? "check its permissions" : "fix --config or LOGSHIP_CONFIG, or set LOGSHIP_CONFIG= (empty) to run without a file")
+        }
+        return try parse(yaml: String(decoding: data, as: UTF8.self), path: path, environment: environment)
+    }
+
+    /// Parses file text; see `load`.
+    public static func parse(yaml: String, path: String, environment: [String: String]) throws -> DeploymentFile {
+        let root: Node?
+        do { root = try Yams.compose(yaml: yaml) } catch {
+            throw ConfigError("unable to read the config file \(path): not valid YAML: \(error)")
+        }
+        guard let root else { return DeploymentFile(path: path, sectionNodes: [:]) }
+        let expanded = try expand(root, path: path, environment: environment)
+        var nodes: [String: Node] = [:]
+        for (key, value) in try pairs(expanded, path: path, what: "the config file", allowed: topLevelKeys) {
+            nodes[key] = value
+        }
+        if let retention = nodes["retention"] { try checkRetention(retention, path: path) }
+        return DeploymentFile(path: path, sectionNodes: nodes)
+    }
+
+    /// True when `yaml` reads as a logship.yml: a non-empty mapping whose keys are all section
+    /// names and whose values are all mappings. A ship.yml (`source`, `targets`, a scalar
+    /// `retention`) or a site config (`stores`, a list of `reports`) never does, so a tool's own
+    /// `--config` (binlog-ship, report site) keeps taking its old file.
+    public static func looksLikeDeployment(yaml: String) -> Bool {
+        guard let root = try? Yams.compose(yaml: yaml), let map = root.mapping, !map.isEmpty else { return false }
+        return map.allSatisfy { topLevelKeys.contains($0.key.string ?? "") && $0.value.mapping != nil }
+    }
+
+    /// `file:line` for a node.
+    static func at(_ node: Node, _ path: String) -> String { path + (node.mark.map { ":\($0.line)" } ?? "") }
+
+    /// The key/value pairs of a mapping node, refusing keys outside `allowed` and repeated keys.
+    static func pairs(_ node: Node, path: String, what: String, allowed: [String]) throws -> [(String, Node)] {
+        guard let map = node.mapping else { throw ConfigError("\(at(node, path)): \(what) must be a mapping of keys to values") }
+        var seen = Set<String>(), result: [(String, Node)] = []
+        for (k, v) in map {
+            guard let key = k.string else { throw ConfigError("\(at(k, path)): keys must be text") }
+            guard allowed.contains(key) else {
+                throw ConfigError("\(at(k, path)): unknown key '\(key)' in \(what)", hint: "known keys: " + allowed.joined(separator: ", "))
+            }
+            guard seen.insert(key).inserted else { throw ConfigError("\(at(k, path)): key '\(key)' is given twice") }
+            result.append((key, v))
+        }
+        return result
+    }
+
+    /// The retention keys are validated now so that a file written today keeps its meaning.
+    static func checkRetention(_ node: Node, path: String) throws {
+        for (key, value) in try pairs(node, path: path, what: "'retention'", allowed: retentionKeys) {
+            switch key {
+            case "window":
+                guard let s = value.string, parseDuration(s) != nil else {
+                    throw ConfigError("\(at(value, path)): 'retention.window' must be a duration like 14d")
+                }
+            case "pins":
+                guard let list = value.sequence, list.allSatisfy({ $0.string != nil }) else {
+                    throw ConfigError("\(at(value, path)): 'retention.pins' must be a list of snapshot names")
+                }
+            default:
+                guard let n = value.int, n >= 0 else {
+                    throw ConfigError("\(at(value, path)): 'retention.\(key)' must be a whole number of snapshots to keep")
+                }
+            }
+        }
+    }
+}

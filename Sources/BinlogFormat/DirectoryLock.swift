@@ -23,8 +23,24 @@ public final class DirectoryLock {
     /// Waits up to `timeout` seconds for the lock (0 = try once).
     public init(path: String, timeout: Double) throws {
         self.path = path
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw ioError("open lock file", path: path) }
+        // O_NOFOLLOW: a symbolic link planted under the lock's name is refused, so the pid written
+        // below can never truncate and overwrite the file the link points at. Mode 0600: only the
+        // owner needs to open a lock file.
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard fd >= 0 else {
+            let code = errno
+            if code == ELOOP {
+                throw FormatError(.io, "unable to open lock file: it is a symbolic link", path: path,
+                                  hint: "a lock file is always a regular file its tool creates; remove the link, then rerun")
+            }
+            throw ioError("open lock file", path: path, errno: code)
+        }
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else {
+            close(fd)
+            throw FormatError(.io, "unable to open lock file: it is not a regular file", path: path,
+                              hint: "a lock file is always a regular file its tool creates; move this one away, then rerun")
+        }
         let deadline = Date().addingTimeInterval(timeout)
         while flock(fd, LOCK_EX | LOCK_NB) != 0 {
             let code = errno

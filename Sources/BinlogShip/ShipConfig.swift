@@ -50,7 +50,7 @@ public struct ShipConfig: Sendable {
 
     /// Every key the config file accepts; anything else is an error naming the key.
     public static let topLevelKeys = ["source", "state_dir", "include_active", "retention", "max_lag", "targets"]
-    public static let targetKeys = ["name", "path", "endpoint", "region", "addressing"]
+    public static let targetKeys = ["name", "path", "endpoint", "region", "addressing", "max-bandwidth", "timeout"]
 
     /// Reads a YAML config file. `parseDuration` turns `15m`-style text into seconds
     /// (the CLI passes the shared parser, so every tool reads durations alike).
@@ -201,6 +201,15 @@ private struct ConfigReader {
                 case "path": dir = try targetPath(value, key)
                 case "endpoint": s3.endpoint = try scalar(value, key); s3Keys.append(key)
                 case "region": s3.region = try scalar(value, key); s3Keys.append(key)
+                case "max-bandwidth":
+                    guard let limit = S3TargetSettings.parseBandwidth(try scalar(value, key)) else {
+                        throw ShipError(.config, "\(at(value)): 'max-bandwidth' must be bytes per second with a unit, like 10MiB/s or 512KiB/s")
+                    }
+                    s3.maxBandwidth = limit; s3Keys.append(key)
+                case "timeout":
+                    let seconds = try duration(value, key)
+                    guard seconds > 0 else { throw ShipError(.config, "\(at(value)): 'timeout' must be more than 0s") }
+                    s3.timeout = seconds; s3Keys.append(key)
                 default:
                     s3.addressing = try scalar(value, key); s3Keys.append(key)
                     guard S3TargetSettings.addressingNames.contains(s3.addressing ?? "") else {

@@ -85,3 +85,38 @@ extension S3Client {
         return SigV4Signer.hex(Insecure.MD5.hash(data: digests)) + "-\(parts)"
     }
 }
+
+/// A multipart upload the server still holds (started, neither completed nor aborted).
+public struct S3PendingUpload: Equatable, Sendable {
+    public let key: String
+    public let uploadId: String
+
+    public init(key: String, uploadId: String) {
+        self.key = key
+        self.uploadId = uploadId
+    }
+}
+
+extension S3Client {
+    /// The unfinished multipart uploads under `prefix` (ListMultipartUploads, following markers).
+    public func listMultipartUploads(prefix: String) throws -> [S3PendingUpload] {
+        var uploads: [S3PendingUpload] = []
+        var markers: (key: String, id: String)?
+        repeat {
+            var query = [("uploads", ""), ("prefix", prefix)]
+            if let markers { query += [("key-marker", markers.key), ("upload-id-marker", markers.id)] }
+            let r = try perform(Call(method: "GET", key: nil, query: query, operation: "list multipart uploads under \"\(prefix)\""))
+            guard let root = XMLNode.parse(r.body), root.name == "ListMultipartUploadsResult" else {
+                throw makeError(.notS3, "unable to list multipart uploads under \"\(prefix)\": the answer is not a ListMultipartUploadsResult",
+                                key: nil, hint: "check that \(configuration.endpoint.absoluteString) is an S3 endpoint that supports multipart uploads")
+            }
+            for item in root.all("Upload") {
+                guard let key = item.value("Key"), let id = item.value("UploadId") else { continue }
+                uploads.append(S3PendingUpload(key: key, uploadId: id))
+            }
+            let next = (root.value("NextKeyMarker") ?? "", root.value("NextUploadIdMarker") ?? "")
+            markers = root.value("IsTruncated") == "true" && !next.0.isEmpty ? (next.0, next.1) : nil
+        } while markers != nil
+        return uploads
+    }
+}

@@ -19,8 +19,9 @@ public struct S3Configuration: Sendable {
     public var addressing: Addressing
     public var credentials: S3Credentials
     public var payloadSigning: PayloadSigning = .sha256
-    /// Bodies larger than this go up in parts (S3 allows single PUTs up to 5 GiB).
-    public var multipartThreshold: Int = 64 << 20
+    /// Bodies larger than this go up in parts (S3 allows single PUTs up to 5 GiB); a streamed
+    /// body (`S3BodySource`) is held in memory whole only up to this size.
+    public var multipartThreshold: Int = 16 << 20
     /// The size of each part but the last (S3's minimum is 5 MiB).
     public var partSize: Int = 16 << 20
     public var retry: RetryPolicy = RetryPolicy()

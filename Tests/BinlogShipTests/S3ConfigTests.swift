@@ -57,4 +57,25 @@ final class S3ConfigTests: XCTestCase {
         XCTAssertTrue(c.targets.allSatisfy(\.isS3))
         XCTAssertEqual(configError { try c.addTargets(["bad=s3://"]) }?.message, "--target bad=s3://: no bucket in s3://")
     }
+
+    /// `max-bandwidth` needs a unit per second; `timeout` a duration; both reach the client's configuration.
+    func testBandwidthLimitAndTimeoutReachTheClient() throws {
+        let c = try ShipConfig.parse(yaml: "targets:\n  - path: s3://b/p\n    endpoint: http://127.0.0.1:9\n    max-bandwidth: 10MiB/s\n    timeout: 30s\n",
+                                     file: "ship.yml", baseDirectory: "/etc/logship", parseDuration: { $0 == "30s" ? 30 : nil })
+        let settings = try XCTUnwrap(c.targets.first?.s3)
+        XCTAssertEqual(settings.maxBandwidth, 10 << 20)
+        XCTAssertEqual(settings.timeout, 30)
+        let address = try XCTUnwrap(S3Address("s3://b/p"))
+        let configuration = try settings.configuration(target: c.targets[0], address: address,
+                                                       environment: ["AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s"], home: "/nonexistent")
+        XCTAssertEqual(configuration.bandwidthLimit, 10 << 20)
+        XCTAssertEqual(configuration.requestTimeout, 30)
+        XCTAssertEqual(S3TargetSettings.parseBandwidth("512KiB/s"), 512 << 10)
+        XCTAssertEqual(S3TargetSettings.parseBandwidth("1.5 MB/s"), 3 << 19)
+        for refused in ["10", "10MiB", "10/s", "0MiB/s", "10Mbit/s", "-1KiB/s"] {
+            XCTAssertNil(S3TargetSettings.parseBandwidth(refused), refused)
+        }
+        let bare = configError { _ = try self.parse("targets:\n  - path: s3://b/p\n    max-bandwidth: 10485760\n") }
+        XCTAssertEqual(bare?.message, "ship.yml:3: 'max-bandwidth' must be bytes per second with a unit, like 10MiB/s or 512KiB/s")
+    }
 }

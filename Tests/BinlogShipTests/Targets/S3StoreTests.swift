@@ -79,4 +79,39 @@ final class S3StoreTests: XCTestCase {
         XCTAssertTrue(["sha256", "etag-md5"].contains(upload.verification ?? ""), "\(upload.verification ?? "nil")")
         XCTAssertEqual(store.address(of: segmentName(1)), "s3://logship-target/run/p1/" + segmentName(1))
     }
+
+    /// A killed run's multipart uploads directly under the prefix are aborted by the next run's
+    /// clean-up (nothing was visible); uploads nested deeper or under other prefixes are left.
+    func testStaleMultipartUploadsUnderThePrefixAreAborted() throws {
+        let fixture = try S3TargetFixture(.moto)
+        let store = fixture.store()
+        let client = try S3Client(fixture.configuration(bucket: fixture.bucket))
+        let prefix = store.s3Address.prefix
+        let killed = try client.createMultipartUpload(prefix + segmentName(3))
+        _ = try client.uploadPart(prefix + segmentName(3), uploadId: killed, number: 1, Data(repeating: 1, count: 5 << 20))
+        let nested = try client.createMultipartUpload(prefix + "snapshots/s1")
+        let elsewhere = try client.createMultipartUpload("other/" + segmentName(3))
+        XCTAssertEqual(try store.list(), [])
+        XCTAssertEqual(store.removeStaleUploads(), [segmentName(3) + " (multipart upload \(killed))"])
+        XCTAssertEqual(try client.listMultipartUploads(prefix: prefix), [S3PendingUpload(key: prefix + "snapshots/s1", uploadId: nested)])
+        XCTAssertEqual(try client.listMultipartUploads(prefix: "other/"), [S3PendingUpload(key: "other/" + segmentName(3), uploadId: elsewhere)])
+        XCTAssertEqual(store.removeStaleUploads(), [], "nothing left to abort")
+    }
+
+    /// A segment above the multipart threshold (16 MiB) is streamed from the spool in parts and
+    /// recorded as verified by its multipart ETag.
+    func testALargeSegmentIsStreamedInPartsAndVerified() throws {
+        let fixture = try S3TargetFixture(.moto)
+        let store = fixture.store()
+        var random = SeededRandom()
+        let data = (0..<((17 << 20) + 99)).map { _ in UInt8(truncatingIfNeeded: random.next()) }
+        let upload = try store.beginUpload(segmentName(1))
+        try data.withUnsafeBytes { try upload.write($0, at: 0) }
+        XCTAssertTrue(try upload.seal(length: Int64(data.count)) { _ in true })
+        XCTAssertEqual(try upload.publish(replace: false), .published)
+        XCTAssertEqual(upload.verification, "multipart-etag", "seed \(random.seed)")
+        XCTAssertEqual(try store.read(segmentName(1)), data, "seed \(random.seed)")
+        let client = try S3Client(fixture.configuration(bucket: fixture.bucket))
+        XCTAssertEqual(try client.listMultipartUploads(prefix: store.s3Address.prefix), [])
+    }
 }

@@ -128,6 +128,21 @@ public final class S3Store: TargetStore, @unchecked Sendable {
         do { return try S3Upload(store: self, key: key) } catch { throw shipError(error, target: name) }
     }
 
+    /// Aborts the multipart uploads a killed run left under the prefix (S3 keeps, and bills,
+    /// their parts until aborted); they were never visible as objects. Only keys directly under
+    /// the prefix are touched: those are this target's, and the source's lock makes this run
+    /// their only writer. A server that refuses the listing (a policy without
+    /// s3:ListBucketMultipartUploads) leaves them to the bucket's lifecycle rules.
+    public func removeStaleUploads() -> [String] {
+        guard let c = try? client(), let pending = try? c.listMultipartUploads(prefix: s3Address.prefix) else { return [] }
+        return pending.compactMap { upload -> String? in
+            let key = String(upload.key.dropFirst(s3Address.prefix.count))
+            guard upload.key.hasPrefix(s3Address.prefix), !key.isEmpty, !key.contains("/") else { return nil }
+            guard (try? c.abortMultipartUpload(upload.key, uploadId: upload.uploadId)) != nil else { return nil }
+            return key + " (multipart upload " + upload.uploadId + ")"
+        }
+    }
+
     /// Deletes `key`; an object under an object lock is left, recorded in `retained`, and is
     /// no error: the bucket's retention decides when it goes, not logship.
     public func delete(_ key: String) throws {

@@ -12,11 +12,33 @@ public struct S3TargetSettings: Equatable, Sendable {
     public var region: String?
     /// `path` or `virtual-host`; nil for path style on a custom endpoint, virtual-host on AWS.
     public var addressing: String?
+    /// Average bytes per second to and from the bucket (`max-bandwidth: 10MiB/s`); nil: no limit.
+    public var maxBandwidth: Int?
+    /// Seconds without progress before one request is abandoned and retried (`timeout: 30s`).
+    public var timeout: Double?
 
-    public init(endpoint: String? = nil, region: String? = nil, addressing: String? = nil) {
+    public init(endpoint: String? = nil, region: String? = nil, addressing: String? = nil,
+                maxBandwidth: Int? = nil, timeout: Double? = nil) {
         self.endpoint = endpoint
         self.region = region
         self.addressing = addressing
+        self.maxBandwidth = maxBandwidth
+        self.timeout = timeout
+    }
+
+    /// Bytes per second from `10MiB/s`, `512KiB/s`, `1GB/s`, `800B/s`: the unit and `/s` are
+    /// required (a bare number is refused: bits or bytes, per second or per minute, is then a
+    /// guess). K, M, G are binary (1024) with or without the `i`, as elsewhere in logship.
+    public static func parseBandwidth(_ text: String) -> Int? {
+        let s = text.trimmingCharacters(in: .whitespaces)
+        guard s.lowercased().hasSuffix("/s") else { return nil }
+        let amount = s.dropLast(2).trimmingCharacters(in: .whitespaces)
+        let digits = amount.prefix { $0.isNumber || $0 == "." }
+        guard let n = Double(digits), n > 0 else { return nil }
+        let shifts: [String: Int] = ["b": 0, "kb": 10, "kib": 10, "mb": 20, "mib": 20, "gb": 30, "gib": 30]
+        guard let shift = shifts[amount.dropFirst(digits.count).trimmingCharacters(in: .whitespaces).lowercased()] else { return nil }
+        let bytes = (n * Double(1 << shift)).rounded()
+        return bytes >= 1 && bytes < Double(Int.max) ? Int(bytes) : nil
     }
 
     /// The words ship.yml and `--target` accept for `addressing`.
@@ -69,8 +91,11 @@ extension S3TargetSettings {
         } else {
             style = given == nil ? .virtualHost : .path
         }
-        return S3Configuration(name: target.name, endpoint: url, region: region, bucket: address.bucket, addressing: style,
-                               credentials: try resolver.credentials())
+        var configuration = S3Configuration(name: target.name, endpoint: url, region: region, bucket: address.bucket, addressing: style,
+                                            credentials: try resolver.credentials())
+        configuration.bandwidthLimit = maxBandwidth
+        if let timeout { configuration.requestTimeout = timeout }
+        return configuration
     }
 }
 

@@ -11,10 +11,10 @@ import Glibc
 /// the client's threshold, which S3 makes visible only on completion). Nothing is under the key
 /// before `publish`. What the server's answer proved about the stored bytes is `verification`.
 ///
-/// The body goes to the client as one buffer: the client's put takes whole bodies, and its
-/// checks (SHA-256, MD5, multipart ETag) are computed over them. A segment is at most the
-/// master's segment size (64 MiB by default), so this holds one segment per target in memory
-/// while it is published.
+/// The body goes to the client as a source it reads from the spool: at or under the client's
+/// multipart threshold as one buffer (one PUT), above it one part at a time (checksums are
+/// computed in a streaming pass), so publishing holds at most max(threshold, part size) bytes
+/// per target in memory, whatever the segment's size.
 final class S3Upload: TargetUpload {
     let key: String
     private let store: S3Store
@@ -58,18 +58,19 @@ final class S3Upload: TargetUpload {
             throw ShipError(.io, "unable to publish \(key): the upload was already published or aborted", target: store.name)
         }
         done = true
-        let body = Data(try spool.read(at: 0, count: Int(try spool.size())))
+        let spool = self.spool
+        let body = S3BodySource(size: try spool.size()) { offset, count in Data(try spool.read(at: offset, count: count)) }
         let object = store.s3Address.prefix + key
         let result: PutResult
         if replace {
-            result = try store.call { try $0.put(object, body) }
+            result = try store.call { try $0.put(object, source: body) }
         } else {
             let support = try store.conditionalPutSupport()
             do {
                 let c = try store.client()
-                result = try c.putIfAbsent(object, body, support: support)
+                result = try c.putIfAbsent(object, source: body, support: support)
             } catch let e as ObjectStorageError where e.kind == .alreadyExists {
-                throw try conflict(body, e)
+                throw try conflict(body)
             } catch let e as ObjectStorageError {
                 throw store.lift(e)
             }
@@ -78,12 +79,21 @@ final class S3Upload: TargetUpload {
         return result.created ? .published : .alreadyThere
     }
 
-    /// Another object holds the key: reads it to name the first offset where it differs.
-    private func conflict(_ body: Data, _ e: ObjectStorageError) throws -> ShipError {
-        let existing = try store.read(key)
-        let at = zip(existing, body).prefix { $0 == $1 }.count
-        return ShipError(.corruption, "conflict: the target already has \(key) with other bytes (\(existing.count) bytes, the upload's \(body.count); they differ from offset \(at)); nothing was overwritten",
-                         target: store.name, path: store.address(of: key), offset: Int64(at),
+    /// Another object holds the key: compares it with the staged bytes a window at a time to
+    /// name the first offset where they differ.
+    private func conflict(_ body: S3BodySource) throws -> ShipError {
+        let existing = try store.stat(key)?.size ?? 0
+        let window: Int64 = 1 << 20
+        var at: Int64 = 0
+        while at < min(existing, body.size) {
+            let theirs = try store.read(key, range: at..<min(at + window, existing))
+            let ours = try body.read(at, Int(min(window, body.size - at)))
+            let same = zip(theirs, ours).prefix { $0 == $1 }.count
+            at += Int64(same)
+            if same < min(theirs.count, ours.count) || theirs.isEmpty { break }
+        }
+        return ShipError(.corruption, "conflict: the target already has \(key) with other bytes (\(existing) bytes, the upload's \(body.size); they differ from offset \(at)); nothing was overwritten",
+                         target: store.name, path: store.address(of: key), offset: at,
                          hint: "another program or master writes under this prefix; compare the objects, move the wrong one aside, and rerun")
     }
 

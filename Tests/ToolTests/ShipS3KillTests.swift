@@ -8,8 +8,8 @@ import XCTest
 /// loopback), cycle after cycle: no object under a segment's name ever holds other bytes than
 /// the segment (no partial object), a rerun completes, nothing is lost or duplicated, no
 /// multipart upload is left, and a replica built from the bucket's objects equals the master.
-/// 30 cycles here (slow list in tools/test); `tools/s3-kill-loop` runs more
-/// (LOGSHIP_S3_KILL_CYCLES). Kill delays are seeded; the seed is printed on failure.
+/// 30 cycles by default (slow list in tools/test); LOGSHIP_S3_KILL_CYCLES=N runs N for a longer
+/// loop. Kill delays are seeded; the seed is printed on failure.
 final class ShipS3KillTests: XCTestCase {
     private var server: S3TestServer!
     private let bucket = "logship-kill"
@@ -40,11 +40,9 @@ final class ShipS3KillTests: XCTestCase {
     }
 
     func testKillNineMidUploadNeverLeavesAPartialObject() throws {
-        // Opt-in until it has passed a full run: the first run found `.logship-probe-*` objects
-        // left by runs killed during the conditional-put probe (now skipped below, reported).
-        guard let cycles = Int(ProcessInfo.processInfo.environment["LOGSHIP_S3_KILL_CYCLES"] ?? "") else {
-            throw XCTSkip("set LOGSHIP_S3_KILL_CYCLES (e.g. 30) to run the kill -9 loop")
-        }
+        // `.logship-probe-*` objects left by runs killed during the conditional-put probe are
+        // skipped below and reported: readers ignore them (docs/SHIPPING.md "What is not done").
+        let cycles = Int(ProcessInfo.processInfo.environment["LOGSHIP_S3_KILL_CYCLES"] ?? "") ?? 30
         var random = SeededRandom()
         let context = "seed \(random.seed) (rerun with LOGSHIP_SEED=\(random.seed))"
         let dir = TestDirectory("ship-s3-kill")

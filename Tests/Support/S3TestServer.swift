@@ -28,6 +28,19 @@ public final class S3TestServer {
     public let region = "us-east-1"
     /// moto accepts any signature; SeaweedFS (with identities configured) and rclone check them.
     public var checksCredentials: Bool { kind != .moto }
+
+    /// The environment a tool process needs to reach this server: this process's environment
+    /// with the server's credentials, endpoint and region (and no profile). `secret` replaces the
+    /// secret key, for tests of wrong credentials.
+    public func toolEnvironment(secret: String? = nil) -> [String: String] {
+        var env = ProcessInfo.processInfo.environment
+        env["AWS_ACCESS_KEY_ID"] = accessKey
+        env["AWS_SECRET_ACCESS_KEY"] = secret ?? secretKey
+        env["AWS_ENDPOINT_URL"] = endpoint.absoluteString
+        env["AWS_REGION"] = region
+        env["AWS_PROFILE"] = nil
+        return env
+    }
     private let process: Process
     private let directory: TestDirectory
 

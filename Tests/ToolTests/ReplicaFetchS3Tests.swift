@@ -26,15 +26,7 @@ final class ReplicaFetchS3Tests: XCTestCase {
                                      credentials: S3Credentials(accessKeyId: server.accessKey, secretAccessKey: server.secretKey)))
     }
 
-    private func environment(_ server: S3TestServer) -> [String: String] {
-        var env = ProcessInfo.processInfo.environment
-        env["AWS_ACCESS_KEY_ID"] = server.accessKey
-        env["AWS_SECRET_ACCESS_KEY"] = server.secretKey
-        env["AWS_ENDPOINT_URL"] = server.endpoint.absoluteString
-        env["AWS_REGION"] = server.region
-        env["AWS_PROFILE"] = nil
-        return env
-    }
+    private func environment(_ server: S3TestServer) -> [String: String] { server.toolEnvironment() }
 
     private func run(_ tool: String, _ args: [String], _ server: S3TestServer) throws -> ToolRunner.Result {
         try ToolRunner.run(tool, args, environment: environment(server))

@@ -24,13 +24,7 @@ final class ShipS3CommandTests: XCTestCase {
     override func tearDown() { server = nil }
 
     private func environment(secret: String? = nil) -> [String: String] {
-        var env = ProcessInfo.processInfo.environment
-        env["AWS_ACCESS_KEY_ID"] = server.accessKey
-        env["AWS_SECRET_ACCESS_KEY"] = secret ?? server.secretKey
-        env["AWS_ENDPOINT_URL"] = server.endpoint.absoluteString
-        env["AWS_REGION"] = server.region
-        env["AWS_PROFILE"] = nil
-        return env
+        server.toolEnvironment(secret: secret)
     }
 
     private func ship(_ args: [String], secret: String? = nil) throws -> ToolRunner.Result {

@@ -29,15 +29,7 @@ final class ShipS3KillTests: XCTestCase {
                                      credentials: S3Credentials(accessKeyId: server.accessKey, secretAccessKey: server.secretKey)))
     }
 
-    private var environment: [String: String] {
-        var env = ProcessInfo.processInfo.environment
-        env["AWS_ACCESS_KEY_ID"] = server.accessKey
-        env["AWS_SECRET_ACCESS_KEY"] = server.secretKey
-        env["AWS_ENDPOINT_URL"] = server.endpoint.absoluteString
-        env["AWS_REGION"] = server.region
-        env["AWS_PROFILE"] = nil
-        return env
-    }
+    private var environment: [String: String] { server.toolEnvironment() }
 
     func testKillNineMidUploadNeverLeavesAPartialObject() throws {
         // `.logship-probe-*` objects left by runs killed during the conditional-put probe are

@@ -26,8 +26,11 @@ public enum Purger {
         public var bytes: Int64 { delete.reduce(0) { $0 + $1.bytes } }
     }
 
-    /// Works out what may go. `retention` is in seconds.
-    public static func plan(config: ShipConfig, retention: Double, now: Int64 = microsecondsNow()) throws -> Plan {
+    /// Works out what may go. `retention` is in seconds. With `window` (seconds), a segment also
+    /// stays while it or the next one holds a commit inside the window: the next one's last
+    /// commit before the window's start means this one's are all before the state at that start
+    /// (docs/OPERATIONS.md "Retention").
+    public static func plan(config: ShipConfig, retention: Double, window: Double? = nil, now: Int64 = microsecondsNow()) throws -> Plan {
         guard let path = config.source else { throw ShipError(.config, "no source given", hint: "pass --source DIR or set `source:` in the config file") }
         guard !config.targets.isEmpty else {
             throw ShipError(.config, "purge needs the targets that must hold a copy first", hint: "pass the same --target flags or config file as the ship runs")
@@ -44,13 +47,27 @@ public enum Purger {
             plan.keptBecause = "target \(stray) has shipping state but is not configured: add it back, or run `binlog-ship forget \(stray)` if it is gone for good"
             return plan
         }
-        for entry in sealed.dropLast() {
-            let reader = try SegmentReader(path: entry.path)
-            guard let footer = reader.footer else { throw ShipError(.corruption, "sealed segment has no footer", path: entry.path) }
+        func footerOf(_ entry: BinlogDirectory.Entry) throws -> SegmentFooter {
+            guard let footer = try SegmentReader(path: entry.path).footer else { throw ShipError(.corruption, "sealed segment has no footer", path: entry.path) }
+            return footer
+        }
+        for (index, entry) in sealed.dropLast().enumerated() {
+            let footer = try footerOf(entry)
             let age = Double(now - footer.sealedAt) / 1e6
             if age < retention {
                 plan.keptBecause = "\(entry.name) was sealed \(LagCheck.describe(age)) ago, within the retention of \(LagCheck.describe(retention))"
                 break
+            }
+            if let window {
+                let start = now - Int64(window * 1e6), next = sealed[index + 1]
+                if footer.lastCommitTime >= start {
+                    plan.keptBecause = "\(entry.name) holds commits up to \(formatTimestamp(footer.lastCommitTime)), inside the window of \(LagCheck.describe(window)) (since \(formatTimestamp(start)))"
+                    break
+                }
+                if try footerOf(next).lastCommitTime >= start {
+                    plan.keptBecause = "\(entry.name) holds the state at the window's start (\(formatTimestamp(start))): \(next.name) holds commits inside the window of \(LagCheck.describe(window))"
+                    break
+                }
             }
             if let missing = try config.targets.lazy.compactMap({ try lacking(entry, footer: footer, on: config.openStore($0), state: state.targets[$0.name]) }).first {
                 plan.keptBecause = missing
@@ -90,13 +107,13 @@ public enum Purger {
 
     /// Deletes what `plan` lists, oldest first, under the source's lock, after planning again
     /// under it (so a plan never outlives a run that changed things). Returns what was deleted.
-    public static func execute(config: ShipConfig, retention: Double, lockTimeout: Double = 0, now: Int64 = microsecondsNow()) throws -> Plan {
+    public static func execute(config: ShipConfig, retention: Double, window: Double? = nil, lockTimeout: Double = 0, now: Int64 = microsecondsNow()) throws -> Plan {
         guard let path = config.source else { throw ShipError(.config, "no source given") }
         let (source, stateDirectory) = try config.resolveSource(path)
         try ShipState.prepareDirectory(stateDirectory)
         let lock = try ShipLock.acquire(path: stateDirectory + "/lock", timeout: lockTimeout)
         defer { lock.release() }
-        var plan = try self.plan(config: config, retention: retention, now: now)
+        var plan = try self.plan(config: config, retention: retention, window: window, now: now)
         for (i, segment) in plan.delete.enumerated() {
             guard unlink(segment.path) == 0 || errno == ENOENT else {
                 let e = shipError(ioError("delete", path: segment.path))

@@ -38,6 +38,8 @@ public struct ShipConfig: Sendable {
     public var includeActive = false
     /// `purge` deletes sealed segments sealed longer ago than this.
     public var retention: Double?
+    /// `purge` keeps every segment that holds a commit inside this window (and the one before).
+    public var retentionWindow: Double?
     /// `check` fails when a target is further behind than this.
     public var maxLag: Double?
     /// Opens a target's storage backend; a directory unless a test or another backend says
@@ -49,7 +51,7 @@ public struct ShipConfig: Sendable {
     public init() {}
 
     /// Every key the config file accepts; anything else is an error naming the key.
-    public static let topLevelKeys = ["source", "state_dir", "include_active", "retention", "max_lag", "targets"]
+    public static let topLevelKeys = ["source", "state_dir", "include_active", "retention", "max_lag", "targets", "retention_window"]
     public static let targetKeys = ["name", "path", "endpoint", "region", "addressing", "max-bandwidth", "timeout"]
 
     /// Reads a YAML config file. `parseDuration` turns `15m`-style text into seconds
@@ -79,6 +81,7 @@ public struct ShipConfig: Sendable {
             case "state_dir": config.stateDirectory = try reader.path(value, key)
             case "include_active": config.includeActive = try reader.bool(value, key)
             case "retention": config.retention = try reader.duration(value, key)
+            case "retention_window": config.retentionWindow = try reader.duration(value, key)
             case "max_lag": config.maxLag = try reader.duration(value, key)
             case "targets": config.targets = try reader.targets(value)
             default: break

@@ -18,6 +18,9 @@ struct Purge: ParsableCommand {
     @Option(help: "Keep segments sealed less than this long ago, e.g. 7d (default: `retention` in the config file).")
     var olderThan: String?
 
+    @Option(help: "Also keep every segment holding a commit in this window, e.g. 14d, and the one before it (default: `retention_window` in the config file).")
+    var window: String?
+
     @Flag(help: "Delete; without it nothing is deleted.")
     var confirm = false
 
@@ -29,16 +32,18 @@ struct Purge: ParsableCommand {
 
     func validate() throws {
         if let olderThan, parseDuration(olderThan) == nil { throw ValidationError("--older-than takes a duration like 12h or 7d") }
+        if let window, (parseDuration(window) ?? 0) <= 0 { throw ValidationError("--window takes a duration more than 0s, like 36h or 14d") }
     }
 
     func run() throws {
         try runReporting("binlog-ship") {
             let config = try options.load()
-            guard let retention = olderThan.flatMap(parseDuration) ?? config.retention else {
-                throw ShipError(.config, "purge needs a retention", hint: "pass --older-than 7d, or set `retention:` in the config file")
+            let window = self.window.flatMap(parseDuration) ?? config.retentionWindow
+            guard let retention = olderThan.flatMap(parseDuration) ?? config.retention ?? (window == nil ? nil : 0) else {
+                throw ShipError(.config, "purge needs a retention", hint: "pass --older-than 7d or --window 14d, or set `retention:` or `retention_window:` in the config file")
             }
-            let plan = confirm ? try Purger.execute(config: config, retention: retention, lockTimeout: lockTimeout)
-                               : try Purger.plan(config: config, retention: retention)
+            let plan = confirm ? try Purger.execute(config: config, retention: retention, window: window, lockTimeout: lockTimeout)
+                               : try Purger.plan(config: config, retention: retention, window: window)
             if quiet { return }
             let verb = confirm ? "deleted" : "would delete"
             for s in plan.delete {

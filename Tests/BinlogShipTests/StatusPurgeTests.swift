@@ -87,6 +87,35 @@ final class StatusPurgeTests: XCTestCase {
         XCTAssertNil(try f.ship().worstKind, "shipping goes on after a purge")
     }
 
+    /// `purge --window`: a segment stays while it, or the segment after it, holds a commit inside
+    /// the window (the one before the window's first commit holds the state at its start).
+    func testPurgeWindowKeepsTheSegmentsThatHoldTheWindowAndTheStateAtItsStart() throws {
+        let f = try ShipFixture()
+        let start = f.master.clock
+        for d in 0..<4 {
+            f.master.clock = start + Int64(d) * day   // commits at +d days and +d days 1 minute
+            for _ in 0..<2 { try f.master.commit() }
+            try f.master.seal()
+        }
+        try f.ship()
+        let now = start + 3 * day + day / 2
+        var plan = try Purger.plan(config: f.config, retention: 0, window: 1.5 * 86_400, now: now)   // window from start + 2d
+        XCTAssertEqual(plan.delete.map(\.name), [segmentName(1)])
+        XCTAssertTrue(plan.keptBecause?.contains("\(segmentName(2)) holds the state at the window's start") ?? false, plan.keptBecause ?? "")
+        plan = try Purger.plan(config: f.config, retention: 0, window: 0.25 * 86_400, now: now)      // from start + 3d 6h: after every commit
+        XCTAssertEqual(plan.delete.map(\.name), [1, 2, 3].map(segmentName), "the newest sealed segment holds the state at the window's start")
+        plan = try Purger.plan(config: f.config, retention: 0, window: 3 * 86_400, now: now)         // from start + 12h
+        XCTAssertEqual(plan.delete.map(\.name), [])
+        XCTAssertTrue(plan.keptBecause?.contains("holds the state at the window's start") ?? false, plan.keptBecause ?? "")
+        plan = try Purger.plan(config: f.config, retention: 0, window: 4 * 86_400, now: now)
+        XCTAssertTrue(plan.keptBecause?.contains("\(segmentName(1)) holds commits up to") ?? false, plan.keptBecause ?? "")
+        // The seal-age rule still applies beside the window.
+        plan = try Purger.plan(config: f.config, retention: 3.4 * 86_400, window: 0.25 * 86_400, now: now)
+        XCTAssertEqual(plan.delete.map(\.name), [segmentName(1)])
+        XCTAssertEqual(try Purger.execute(config: f.config, retention: 0, window: 1.5 * 86_400, now: now).delete.map(\.name), [segmentName(1)])
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: f.master.binlog).sorted(), [2, 3, 4].map(segmentName))
+    }
+
     func testPurgeKeepsWhatAnyTargetLacksOrHoldsDifferently() throws {
         let (f, start) = try purgeFixture()
         let late = start + 10 * day

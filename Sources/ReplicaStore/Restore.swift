@@ -121,6 +121,14 @@ public enum Restore {
                 throw ReplicaError(.gap, "\(formatTimestamp(t)) is before the earliest restorable commit: \(window())",
                                    hint: "restore to a time inside the window; nothing was written")
             }
+            // b is the state at t only if the transaction after b is known to be later than t:
+            // with the segments after a snapshot gone (pruned, or moved away by hand), commits
+            // between it and the next thing the replica holds may be at or before t, and b would
+            // be an older state than the master's at t.
+            if b < latest, !spans.contains(where: { $0.first <= b + 1 && b + 1 <= $0.last }), !snapshots.contains(where: { $0.lsn == b + 1 }) {
+                throw ReplicaError(.gap, "\(formatTimestamp(t)) cannot be restored: the replica holds LSN \(b) but not the transactions after it, so the state at that time is unknown: \(window())",
+                                   hint: "restore to LSN \(b) with --to-lsn if that state is what you need; nothing was written")
+            }
             targetLSN = b
         }
         // The best start: the newest snapshot at or before the target that connects to it.

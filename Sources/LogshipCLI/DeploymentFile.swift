@@ -12,8 +12,13 @@ public struct DeploymentFile {
         ("master", "binlog-writer", nil), ("ship", "binlog-ship", nil), ("replica", "replica-apply", nil),
         ("snapshots", "replica-apply", "snapshot"), ("reports", "report", nil),
     ]
-    /// Keys of the `retention` section, reserved and checked now, acted on by a later release.
+    /// Keys of the `retention` section (docs/OPERATIONS.md "Retention").
     public static let retentionKeys = ["window", "daily", "weekly", "monthly", "pins"]
+    /// The commands that act on the `retention` section: its key → their option.
+    static let retentionOptions: [String: [String: String]] = [
+        "replica-apply prune": ["window": "window", "daily": "daily", "weekly": "weekly", "monthly": "monthly", "pins": "pin"],
+        "binlog-ship purge": ["window": "window"],
+    ]
     /// Every top-level key; anything else is refused with its line.
     public static var topLevelKeys: [String] { sections.map(\.name) + ["retention"] }
 
@@ -76,7 +81,7 @@ public struct DeploymentFile {
         return result
     }
 
-    /// The retention keys are validated now so that a file written today keeps its meaning.
+    /// The retention keys are checked whichever tool reads the file.
     static func checkRetention(_ node: Node, path: String) throws {
         for (key, value) in try pairs(node, path: path, what: "'retention'", allowed: retentionKeys) {
             switch key {

@@ -26,6 +26,8 @@ public final class ToolMaster {
 
     /// Every commit acknowledged so far, in LSN order.
     public private(set) var commits: [Commit] = []
+    /// The environment `exec` and `rotate` run under (nil: the test's own), e.g. a `SkewedClock`'s.
+    public var environment: [String: String]?
 
     /// Runs `binlog-writer init` in `dir/name`, markers off unless `initArguments` turn them on.
     public init(_ dir: TestDirectory, name: String = "master", segmentSize: String = "16KiB", initArguments: [String] = []) throws {
@@ -51,7 +53,7 @@ public final class ToolMaster {
         let file = path + "-script-\(UUID().uuidString).sql"
         try Data(sql.utf8).write(to: URL(fileURLWithPath: file))
         defer { unlink(file) }
-        let r = try ToolRunner.run("binlog-writer", ["exec", path, "--file", file, "--sync-binlog", "0"])
+        let r = try ToolRunner.run("binlog-writer", ["exec", path, "--file", file, "--sync-binlog", "0"], environment: environment)
         let new = try Self.parseCommits(r.stdout)
         commits += new
         return (r, new)
@@ -80,7 +82,7 @@ public final class ToolMaster {
 
     /// Seals the active segment (nothing to do when it is empty).
     public func rotate() throws {
-        let r = try ToolRunner.run("binlog-writer", ["rotate", path])
+        let r = try ToolRunner.run("binlog-writer", ["rotate", path], environment: environment)
         guard r.status == 0 else { throw Failure(description: "binlog-writer rotate: \(r.status) \(r.stderr)") }
         // With digest markers on (the default), rotate commits a marker-only transaction before
         // it seals: an acknowledged transaction like any other, so it is counted here too.

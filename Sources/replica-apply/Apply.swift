@@ -57,7 +57,7 @@ struct Apply: ParsableCommand {
     private func record(error: String?, code: Int32) {
         guard let dir = try? ReplicaDirectory.open(replica) else { return }
         do { try ReplicaState.record(dir, error: error, exitCode: code) } catch {
-            printError("replica-apply", "warning: unable to record the run in \(dir.statePath): \(error)")
+            ToolLog.logger.warning("unable to record the run in \(dir.statePath): \(error)")
         }
     }
 

@@ -20,11 +20,21 @@ public func printError(_ tool: String, _ message: String) {
 /// stderr (`tool: <description>`) and the exit code `ExitStatus(error)`: the error's own for a
 /// logship error or a classified SQLite error, 1 (a bug) for anything else. Named apart from
 /// `ParsableCommand.run()` so that commands call it without a workaround. At `--log-level info`
-/// it logs how the command ended and how long it took (ToolLog).
-public func runReporting(_ tool: String, _ body: () throws -> Void) throws {
+/// it logs how the command ended and how long it took (ToolLog); with `metricsFile` it also
+/// writes them as Prometheus text (MetricsFile.runMetrics), whatever the outcome.
+public func runReporting(_ tool: String, metricsFile: String? = nil, _ body: () throws -> Void) throws {
     let started = Date()
     func finished(_ status: Int32) {
-        ToolLog.logger.info("\(ToolLog.command) finished with exit \(status) in \(String(format: "%.3f", Date().timeIntervalSince(started))) s")
+        let duration = Date().timeIntervalSince(started)
+        ToolLog.logger.info("\(ToolLog.command) finished with exit \(status) in \(String(format: "%.3f", duration)) s")
+        guard let metricsFile else { return }
+        let previous = try? String(contentsOfFile: metricsFile, encoding: .utf8)
+        do {
+            try MetricsFile.write(MetricsFile.runMetrics(command: ToolLog.command, startedAt: started, duration: duration,
+                                                         exitCode: status, previous: previous), to: metricsFile)
+        } catch {
+            printError(tool, "unable to write --metrics-file \(metricsFile): \(error)")
+        }
     }
     do {
         try body()

@@ -55,6 +55,9 @@ struct ReportOptions: ParsableArguments {
     @Option(help: "Stop a report that runs longer than this (e.g. 30s, 10m; 0: no limit); exit 7.")
     var timeout: String = "5m"
 
+    @Option(help: "Write this run's metrics (last run, duration, exit code, last success) to this file for node_exporter's textfile collector, atomically.")
+    var metricsFile: String?
+
     @Option(help: "Stop `report query` after this many rows (0: no limit); exit 7.")
     var maxRows: Int = 1_000_000
 

@@ -174,4 +174,51 @@ final class PrometheusOutputTests: XCTestCase {
             XCTAssertThrowsError(try PrometheusExposition.parse(bad), bad)
         }
     }
+
+    /// `--metrics-file`: each stage's status goes to a file the textfile collector can read at any
+    /// moment (whole, published by rename), and a report run records when it ran, how long it took,
+    /// its exit code and its last success, which a failing run keeps (issue 17).
+    func testMetricsFilesForEveryStageAndForReportRuns() throws {
+        let f = try ReplicaCLIFixture("prom-files")
+        try f.master.exec("""
+            CREATE TABLE expenses(id INTEGER PRIMARY KEY, spent_at TEXT, amount_cents INTEGER, category TEXT, currency TEXT, merchant TEXT);
+            INSERT INTO expenses VALUES (1, '2026-01-03', 1250, 'food', 'EUR', 'Bakery');
+            """)
+        try f.master.rotate()
+        try run("binlog-ship", ["--source", f.master.path, "--target", "a=" + f.inbox])
+        try run("replica-apply", [f.replica])
+        let out = f.dir.sub("metrics")
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        let ship = ["--source", f.master.path, "--target", "a=" + f.inbox]
+        for (tool, args, file, family) in [("binlog-writer", ["status", f.master.path], "master.prom", "logship_master_last_lsn"),
+                                           ("binlog-ship", ["status"] + ship, "ship.prom", "logship_ship_last_success_time_seconds"),
+                                           ("replica-apply", ["status", f.replica], "replica.prom", "logship_replica_last_success_time_seconds")] {
+            let r = try run(tool, args + ["--metrics-file", out + "/" + file])
+            XCTAssertEqual(r.stdout, "", "\(tool): --metrics-file prints nothing")
+            let written = try PrometheusExposition.parse(try String(contentsOfFile: out + "/" + file, encoding: .utf8))
+            let printed = try metrics(tool, args + ["--prometheus"]).parsed
+            XCTAssertEqual(written.families.map(\.name), printed.families.map(\.name), tool)
+            XCTAssertTrue(written.names.contains(family), tool)
+        }
+        let before = Date().timeIntervalSince1970
+        let report = ["monthly-expenses", "--store", f.replica, "-f", "csv", "--out", f.dir.sub("r.csv"), "--force", "--metrics-file", out + "/report.prom"]
+        try run("report", report)
+        let after = Date().timeIntervalSince1970
+        let label = ["command": "report monthly-expenses"]
+        let good = try PrometheusExposition.parse(try String(contentsOfFile: out + "/report.prom", encoding: .utf8))
+        XCTAssertEqual(good.names, Set(["last_run_time_seconds", "duration_seconds", "last_exit_code", "last_success_time_seconds"].map { "logship_run_" + $0 }))
+        XCTAssertEqual(good.value("logship_run_last_exit_code", label), 0)
+        let ran = try XCTUnwrap(good.value("logship_run_last_run_time_seconds", label))
+        let succeeded = try XCTUnwrap(good.value("logship_run_last_success_time_seconds", label))
+        XCTAssertTrue(before - 1 <= ran && ran <= succeeded && succeeded <= after + 1, "\(before) \(ran) \(succeeded) \(after)")
+        XCTAssertGreaterThanOrEqual(try XCTUnwrap(good.value("logship_run_duration_seconds", label)), 0)
+        // A failing run (no such store: exit 15) records its code and keeps the last success.
+        try run("report", ["monthly-expenses", "--store", f.dir.sub("nowhere"), "--metrics-file", out + "/report.prom"], status: 15)
+        let bad = try PrometheusExposition.parse(try String(contentsOfFile: out + "/report.prom", encoding: .utf8))
+        XCTAssertEqual(bad.value("logship_run_last_exit_code", label), 15)
+        XCTAssertEqual(try XCTUnwrap(bad.value("logship_run_last_success_time_seconds", label)), succeeded, accuracy: 0.001)
+        XCTAssertGreaterThanOrEqual(try XCTUnwrap(bad.value("logship_run_last_run_time_seconds", label)), ran)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: out).sorted(), ["master.prom", "replica.prom", "report.prom", "ship.prom"],
+                       "no temp file left behind")
+    }
 }

@@ -221,4 +221,56 @@ final class PrometheusOutputTests: XCTestCase {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: out).sorted(), ["master.prom", "replica.prom", "report.prom", "ship.prom"],
                        "no temp file left behind")
     }
+
+    /// A free loopback port, from the kernel (bind to port 0, read it, close).
+    private func freePort() throws -> UInt16 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 } }
+        XCTAssertTrue(bound)
+        return UInt16(bigEndian: addr.sin_port)
+    }
+
+    /// `replica-apply --follow --metrics-listen`: /metrics answers with the same families as
+    /// `status --prometheus`, current (the applied LSN moves as the follower applies), while the
+    /// follower keeps running and still stops cleanly on SIGTERM.
+    func testFollowServesMetricsOverHTTP() throws {
+        let f = try ReplicaCLIFixture("prom-http")
+        try f.master.exec("CREATE TABLE t(id INTEGER PRIMARY KEY); INSERT INTO t VALUES (1);")
+        try f.master.rotate()
+        try f.shipAll()
+        let listen = "127.0.0.1:\(try freePort())"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: ToolRunner.path("replica-apply"))
+        process.arguments = [f.replica, "--follow", "--quiet", "--metrics-listen", listen]
+        let err = Pipe()
+        process.standardError = err
+        try process.run()
+        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        func scrape(until lsn: UInt64) throws -> PrometheusExposition.Parsed? {
+            for _ in 0..<200 {
+                let r = try ToolRunner.runProcess("/usr/bin/curl", ["-sf", "http://\(listen)/metrics"])
+                if r.status == 0, let parsed = try? PrometheusExposition.parse(r.stdout),
+                   parsed.value("logship_replica_applied_lsn", ["replica": f.replica]) == Double(lsn) { return parsed }
+                usleep(50_000)
+            }
+            return nil
+        }
+        let first = try XCTUnwrap(try scrape(until: f.master.lastLSN), "no /metrics with the applied LSN")
+        XCTAssertEqual(first.families.map(\.name), try metrics("replica-apply", ["status", f.replica, "--prometheus"]).parsed.families.map(\.name))
+        try f.master.exec("INSERT INTO t VALUES (2);")
+        try f.master.rotate()
+        try f.shipAll()
+        XCTAssertNotNil(try scrape(until: f.master.lastLSN), "the endpoint follows the store")
+        XCTAssertEqual(try ToolRunner.runProcess("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "http://\(listen)/other"]).stdout, "404")
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 0, String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+        let usage = try ToolRunner.run("replica-apply", [f.replica, "--metrics-listen", listen])
+        XCTAssertEqual(usage.status, 64, usage.stderr)
+    }
 }

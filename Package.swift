@@ -41,6 +41,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swhitty/FlyingFox", from: "0.27.1"),
     ],
     targets: [
         .systemLibrary(name: "CLZ4", providers: [.apt(["liblz4-dev"])]),
@@ -87,6 +88,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Yams", package: "Yams"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "FlyingFox", package: "FlyingFox"),
         ]),
         .executableTarget(name: "binlog-writer", dependencies: [
             "BinlogMaster", "BinlogFormat", "LogshipCLI", "LogshipSystem",

@@ -87,9 +87,22 @@ public protocol ExitStatusProviding: Error {
 /// The shape every logship error type has: a kind that maps onto an exit status, a lowercase
 /// message naming the operation and its subject, and, where the user can act, a hint. The
 /// description (what the tools print) is the message, then `HINT: …` on its own line.
-public protocol LogshipError: ExitStatusProviding, CustomStringConvertible {
+public protocol LogshipError: ExitStatusProviding, CustomStringConvertible, LocalizedError {
     /// What failed, naming the operation and the subject (file, offset, LSN, table, key, target).
     var message: String { get }
     /// What the user can do about it, when there is something to do.
     var hint: String? { get }
+}
+
+/// Foundation's view of a logship error: `localizedDescription` (`errorDescription`) is what the
+/// tools print without the hint (the kind, the message, and the file, offset, LSN or target it
+/// names), `recoverySuggestion` the hint; so code that embeds the library and shows
+/// `error.localizedDescription` says what failed instead of "The operation could not be completed".
+extension LogshipError {
+    public var errorDescription: String? {
+        guard let hint else { return description }
+        let suffix = "\nHINT: " + hint
+        return description.hasSuffix(suffix) ? String(description.dropLast(suffix.count)) : description
+    }
+    public var recoverySuggestion: String? { hint }
 }

@@ -31,3 +31,14 @@ public func helpWidth() -> Int {
     if ioctl(STDOUT_FILENO, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 { return Int(size.ws_col) }
     return 80
 }
+
+/// The options every tool takes outside ArgumentParser (runTool reads them first), for the
+/// tools' `--help`: where the deployment file comes from, the environment, and `--log-level`.
+public func deploymentHelp(tool: String) -> String {
+    let prefix = "LOGSHIP_" + tool.uppercased().replacingOccurrences(of: "-", with: "_")
+    return """
+        Every command also takes:
+          --config FILE      the deployment file (logship.yml): default \(DeploymentArguments.defaultPath), or LOGSHIP_CONFIG. Any option can be set there, or as \(prefix)_<OPTION> (\(prefix)_<SUBCOMMAND>_<OPTION> for one subcommand); the command line wins. docs/OPERATIONS.md has the file.
+          --log-level LEVEL  log lines on stderr, with time and level: trace, debug, info, notice, warning (default), error, critical; or LOGSHIP_LOG_LEVEL.
+        """
+}

@@ -10,6 +10,9 @@ public enum ToolLog {
     /// The tool's logger, set by `bootstrap` (a no-op logger before).
     nonisolated(unsafe) public static var logger = Logger(label: "logship", factory: { _ in SwiftLogNoOpLogHandler() })
 
+    /// The tool and subcommand names of this run (`binlog-ship purge`), for log lines; set by runTool.
+    nonisolated(unsafe) public static var command = "logship"
+
     /// The level `--log-level`/`LOGSHIP_LOG_LEVEL` ask for, with `--log-level` taken out of `args`.
     static func level(_ args: inout [String], environment: [String: String]) throws -> Logger.Level {
         var text = environment["LOGSHIP_LOG_LEVEL"], origin = "LOGSHIP_LOG_LEVEL"

@@ -15,6 +15,7 @@ public func runTool(_ command: ParsableCommand.Type, tool: String,
         ToolLog.bootstrap(tool: tool, level: try ToolLog.level(&arguments, environment: environment))
         let options = try ToolOptions(command)
         rewritten = try DeploymentArguments(tool: tool, options: options, environment: environment).rewrite(arguments)
+        ToolLog.command = options.resolve(rewritten).path.map(\.name).joined(separator: " ")
     } catch {
         printError(tool, "\(error)")
         exit(ExitStatus(error).rawValue)

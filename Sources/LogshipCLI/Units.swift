@@ -59,11 +59,12 @@ public func formatBytes(_ n: Int64) -> String {
     return u == 0 ? "\(n) B" : String(format: "%.1f %@", v, units[u])
 }
 
-/// Encodes a value as pretty, key-sorted JSON text.
+/// Encodes a value as pretty, key-sorted JSON text; an optional that is nil is written as `null`,
+/// never left out (docs/JSON.md; JSONOutput.swift).
 public func jsonText<T: Encodable>(_ value: T) throws -> String {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-    return String(decoding: try encoder.encode(value), as: UTF8.self)
+    return String(decoding: try encoder.encode(try NullKeepingEncoder.tree(value)), as: UTF8.self)
 }
 
 /// A one-line progress bar on stderr, drawn only when stderr is a terminal.

@@ -30,6 +30,9 @@ struct Purge: ParsableCommand {
     @Flag(name: .shortAndLong, help: "Print nothing when it succeeds (for cron).")
     var quiet = false
 
+    @Flag(help: "Print the result as JSON (docs/JSON.md).")
+    var json = false
+
     func validate() throws {
         if let olderThan, parseDuration(olderThan) == nil { throw ValidationError("--older-than takes a duration like 12h or 7d") }
         if let window, (parseDuration(window) ?? 0) <= 0 { throw ValidationError("--window takes a duration more than 0s, like 36h or 14d") }
@@ -44,6 +47,7 @@ struct Purge: ParsableCommand {
             }
             let plan = confirm ? try Purger.execute(config: config, retention: retention, window: window, lockTimeout: lockTimeout)
                                : try Purger.plan(config: config, retention: retention, window: window)
+            if json { printLine(try jsonText(PurgeJSON(plan, deleted: confirm))); return }
             if quiet { return }
             let verb = confirm ? "deleted" : "would delete"
             for s in plan.delete {
@@ -59,6 +63,24 @@ struct Purge: ParsableCommand {
     }
 }
 
+/// `purge --json` (docs/JSON.md): the segments deleted (or that would be) and why the rest stay.
+struct PurgeJSON: Encodable {
+    struct Segment: Encodable { var segment: String; var path: String; var bytes: Int64; var sealedAt: String; var lastLSN: UInt64 }
+    var confirmed: Bool
+    var segments: [Segment]
+    var bytes: Int64
+    var kept: Int
+    var keptBecause: String?
+
+    init(_ plan: Purger.Plan, deleted: Bool) {
+        confirmed = deleted
+        segments = plan.delete.map { .init(segment: $0.name, path: $0.path, bytes: $0.bytes, sealedAt: $0.sealedAt, lastLSN: $0.lastLSN) }
+        bytes = plan.bytes
+        kept = plan.kept
+        keptBecause = plan.keptBecause
+    }
+}
+
 struct Forget: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Forget what was shipped to a target: the next run ships it everything the source holds; purge stops waiting for it.",
@@ -69,9 +91,15 @@ struct Forget: ParsableCommand {
     @Argument(help: "The target's name (or directory).")
     var name: String
 
+    @Flag(help: "Print the result as JSON (docs/JSON.md).")
+    var json = false
+
+    struct Output: Encodable { var target: String; var path: String; var lastSegment: String?; var lastLSN: UInt64? }
+
     func run() throws {
         try runReporting("binlog-ship") {
             let old = try Shipper.forget(target: name, config: try options.load())
+            if json { printLine(try jsonText(Output(target: name, path: old.path, lastSegment: old.lastSegment, lastLSN: old.lastLSN))); return }
             printLine("forgot target \(name) (\(old.path)), which held up to " + (old.lastSegment.map { "\($0), LSN \(old.lastLSN ?? 0)" } ?? "nothing"))
         }
     }

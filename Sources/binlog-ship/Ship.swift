@@ -35,19 +35,22 @@ struct Ship: ParsableCommand {
             let shipper = try Shipper(config: config)
             shipper.lockTimeout = lockTimeout
             shipper.onEvent = { event in
-                if json, case .failed = event {} else if json { return }
+                let line: String
                 switch event {
                 case .shipped(let t, let file, let bytes, let first, let last):
-                    if !quiet { printLine("\(t): shipped \(file) (\(formatBytes(bytes)), \(lsnRange(first, last)))") }
+                    line = "\(t): shipped \(file) (\(formatBytes(bytes)), \(lsnRange(first, last)))"
                 case .shippedPartial(let t, let file, let bytes, let first, let last):
-                    if !quiet { printLine("\(t): shipped partial \(file) (\(formatBytes(bytes)), \(lsnRange(first, last)))") }
+                    line = "\(t): shipped partial \(file) (\(formatBytes(bytes)), \(lsnRange(first, last)))"
                 case .alreadyPresent(let t, let file):
-                    if !quiet { printLine("\(t): \(file) already there with the same bytes") }
+                    line = "\(t): \(file) already there with the same bytes"
                 case .removed(let t, let file, let reason):
-                    if !quiet { printLine("\(t): removed \(file) (\(reason))") }
+                    line = "\(t): removed \(file) (\(reason))"
                 case .failed(let e):
                     printError("binlog-ship", e.description)
+                    return
                 }
+                ToolLog.logger.info("\(line)")
+                if !quiet && !json { printLine(line) }
             }
             let report = try shipper.run()
             if json { printLine(try jsonText(ShipRunJSON(report))) }

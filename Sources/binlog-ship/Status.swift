@@ -15,9 +15,13 @@ struct Status: ParsableCommand {
     @Flag(help: "Print Prometheus text format (for node_exporter's textfile collector).")
     var prometheus = false
 
+    @Option(help: "Write the Prometheus text to this file instead, atomically (for node_exporter's textfile collector; name it *.prom).")
+    var metricsFile: String?
+
     func run() throws {
         try runReporting("binlog-ship") {
             let s = try ShipStatus.read(config: try options.load())
+            if let metricsFile { try MetricsFile.write(s.prometheus, to: metricsFile); return }
             if json { printLine(try jsonText(s)); return }
             if prometheus { FileHandle.standardOutput.write(Data(s.prometheus.utf8)); return }
             printLine("source      \(s.source)" + (s.sourceID.map { "  (source id \($0))" } ?? ""))

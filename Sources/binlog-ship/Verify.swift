@@ -19,12 +19,16 @@ struct Verify: ParsableCommand {
     @Flag(help: "Check checksums and structure only, without decoding row events (faster).")
     var quick = false
 
+    @Flag(name: .shortAndLong, help: "Print nothing when the target is intact (for cron); problems still go to stderr.")
+    var quiet = false
+
     func run() throws {
         try runReporting("binlog-ship") {
             let config = try options.load()
             let v = try TargetVerification.run(config.target(targetName) == nil ? absolute(targetName) : targetName, config: config, decode: !quick)
             if json {
                 printLine(try jsonText(v))
+            } else if quiet && v.outcome == .clean {
             } else {
                 let range = v.firstLSN.map { "LSN \($0)…\(v.lastLSN ?? $0)" } ?? "no transactions"
                 let names = v.firstSegment.map { " \($0) … \(v.lastSegment ?? $0)" } ?? ""

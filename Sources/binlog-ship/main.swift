@@ -16,8 +16,7 @@ struct BinlogShipCommand: ParsableCommand {
               30 3 * * *  binlog-ship purge --config /etc/logship/ship.yml --older-than 7d --confirm
             docs/SHIPPING.md has the contract, the config file and the state file.
 
-            Exit codes (shared by binlog-writer, binlog-ship, replica-apply and report):
-            """ + "\n" + exitCodeHelp(),
+            """ + deploymentHelp(tool: "binlog-ship") + "\n\nExit codes (shared by binlog-writer, binlog-ship, replica-apply and report):\n" + exitCodeHelp(),
         version: versionText(tool: "binlog-ship"),
         subcommands: [Ship.self, Status.self, Check.self, Purge.self, Verify.self, Forget.self],
         defaultSubcommand: Ship.self)

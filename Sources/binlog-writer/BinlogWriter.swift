@@ -9,7 +9,7 @@ struct BinlogWriter: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "binlog-writer",
         abstract: "The master: runs SQL on its SQLite database and logs every committed row change to binlog segments.",
-        discussion: "Exit codes (shared by binlog-writer, binlog-ship, replica-apply and report):\n" + exitCodeHelp(),
+        discussion: deploymentHelp(tool: "binlog-writer") + "\n\nExit codes (shared by binlog-writer, binlog-ship, replica-apply and report):\n" + exitCodeHelp(),
         version: versionText(tool: "binlog-writer"),
         subcommands: [Init.self, Exec.self, Load.self, Rotate.self, Status.self, Dump.self, Verify.self, Configure.self])
 
@@ -31,9 +31,9 @@ struct MasterOptions: ParsableArguments {
     func open() throws -> Master {
         let master = try Master.open(directory, options: Master.Options(lockTimeout: lockTimeout, syncBinlog: syncBinlog))
         let r = master.recovery
-        if r.tornTailBytes > 0 { printError("binlog-writer", "recovery: dropped an incomplete tail of \(r.tornTailBytes) bytes from the active segment (\(r.tornTailReason ?? "torn write")); it was never acknowledged") }
-        if let redone = r.redone { printError("binlog-writer", "recovery: redid LSN \(redone.lowerBound)…\(redone.upperBound) from the binlog into the database") }
-        if let sealed = r.completedSeal { printError("binlog-writer", "recovery: completed the interrupted seal of \(sealed)") }
+        if r.tornTailBytes > 0 { ToolLog.logger.warning("recovery: dropped an incomplete tail of \(r.tornTailBytes) bytes from the active segment (\(r.tornTailReason ?? "torn write")); it was never acknowledged") }
+        if let redone = r.redone { ToolLog.logger.warning("recovery: redid LSN \(redone.lowerBound)…\(redone.upperBound) from the binlog into the database") }
+        if let sealed = r.completedSeal { ToolLog.logger.warning("recovery: completed the interrupted seal of \(sealed)") }
         return master
     }
 }

@@ -18,6 +18,9 @@ struct Verify: ParsableCommand {
     @Flag(help: "Only verify checksums and structure, without decoding row events (faster).")
     var quick = false
 
+    @Flag(name: .shortAndLong, help: "Print nothing when the directory is clean (for cron); problems still go to stderr.")
+    var quiet = false
+
     struct Output: Encodable {
         var outcome: String
         var segments: Int
@@ -54,6 +57,7 @@ struct Verify: ParsableCommand {
                              partialCopies: r.partialCopies.map(\.fileName))
             if json {
                 printLine(try jsonText(out))
+            } else if quiet && status == .ok {
             } else {
                 let range = r.firstLSN.map { "LSN \($0)…\(r.lastLSN!)" } ?? "no transactions"
                 printLine("\(outcome): \(r.segmentsChecked) segments (\(r.sealedSegments) sealed), \(range), \(r.transactions) transactions, \(formatBytes(r.bytes))")

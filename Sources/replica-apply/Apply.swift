@@ -32,11 +32,16 @@ struct Apply: ParsableCommand {
     @Option(help: "Seconds to wait for another replica-apply to release the replica.") var lockTimeout: Double = 0
     @Flag(help: "Print nothing on success (for cron: mail only on errors, which still go to stderr).") var quiet = false
     @Flag(help: "Print the result as JSON, one object per pass with --follow (docs/JSON.md).") var json = false
+    @Option(help: "With --follow, serve `status --prometheus` at http://HOST:PORT/metrics (e.g. 127.0.0.1:9464).") var metricsListen: String?
 
     func validate() throws {
         if let untilTime, let problem = typedTimeProblem(untilTime) { throw ValidationError("--until-time: cannot read \(untilTime): \(problem)") }
         if let delay, parseDuration(delay) == nil { throw ValidationError("--delay takes a duration like 30m or 1h") }
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
+        if let metricsListen {
+            guard follow else { throw ValidationError("--metrics-listen serves metrics while --follow runs; without it use status --metrics-file") }
+            guard MetricsEndpoint.parse(metricsListen) != nil else { throw ValidationError("--metrics-listen takes an IPv4 address and port, like 127.0.0.1:9464") }
+        }
     }
 
     func run() throws {
@@ -57,13 +62,14 @@ struct Apply: ParsableCommand {
     private func record(error: String?, code: Int32) {
         guard let dir = try? ReplicaDirectory.open(replica) else { return }
         do { try ReplicaState.record(dir, error: error, exitCode: code) } catch {
-            printError("replica-apply", "warning: unable to record the run in \(dir.statePath): \(error)")
+            ToolLog.logger.warning("unable to record the run in \(dir.statePath): \(error)")
         }
     }
 
     private func applyLoop() throws {
         let r = try Replica.open(replica, lockTimeout: lockTimeout)
         defer { r.close() }
+        if let metricsListen, follow { try MetricsEndpoint.start(listen: metricsListen) { [replica] in (try? ReplicaStatus.read(replica).prometheus) ?? "" } }
         if follow {
             signal(SIGINT) { _ in stopRequested = true }
             signal(SIGTERM) { _ in stopRequested = true }

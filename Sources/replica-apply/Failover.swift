@@ -51,6 +51,19 @@ struct Promote: ParsableCommand {
     var fence: [String] = []
     @Flag(help: "Print the plan (fork point, new epoch, fences) and change nothing.") var dryRun = false
     @Option(help: "Seconds to wait for a running replica-apply of this replica.") var lockTimeout: Double = 30
+    @Flag(help: "Print the result as JSON (docs/JSON.md); lost writes still go to stderr.") var json = false
+
+    /// `promote --json` (docs/JSON.md).
+    struct Output: Encodable {
+        struct Fence: Encodable { var given: String; var kind: String; var directory: String }
+        var replica: String, master: String, sourceID: String
+        var oldEpoch: UInt32, newEpoch: UInt32
+        var forkLSN: UInt64, forkCommitTime: String, applied: Int, reachableLSN: UInt64
+        var history: String
+        var fenced: [Fence]
+        var resumed: Bool, dryRun: Bool
+        var lostWrites: String?
+    }
 
     func run() throws {
         try runReporting("replica-apply") {
@@ -59,6 +72,15 @@ struct Promote: ParsableCommand {
             options.dryRun = dryRun
             options.lockTimeout = lockTimeout
             let o = try Promotion.run(options)
+            if json {
+                printLine(try jsonText(Output(replica: o.replica, master: o.master, sourceID: o.sourceID.uuidString, oldEpoch: o.oldEpoch,
+                                              newEpoch: o.newEpoch, forkLSN: o.forkLSN, forkCommitTime: formatTimestamp(o.forkCommitTime),
+                                              applied: o.applied, reachableLSN: o.reachableLSN, history: EpochHistory.fileName(epoch: o.newEpoch),
+                                              fenced: o.fenced.map { .init(given: $0.given, kind: $0.kind.rawValue, directory: $0.directory) },
+                                              resumed: o.resumed, dryRun: o.dryRun, lostWrites: o.lostWrites?.description)))
+                if let lost = o.lostWrites { printError("replica-apply", lost.description) }
+                return
+            }
             let verb = o.dryRun ? "would promote" : (o.resumed ? "finished promoting" : "promoted")
             if o.applied > 0 { printLine("applied \(o.applied) transactions from the inbox first (to LSN \(o.forkLSN))") }
             if o.dryRun && o.reachableLSN > o.forkLSN { printLine("would apply the inbox first, to LSN \(o.reachableLSN)") }

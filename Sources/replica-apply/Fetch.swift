@@ -31,6 +31,10 @@ struct Fetch: ParsableCommand {
     var pollInterval: String = "5s"
 
     @Flag(help: "Print nothing on success.") var quiet = false
+    @Flag(help: "Print the result as JSON, one object per pass that fetched something with --follow (docs/JSON.md).") var json = false
+
+    /// `fetch --json` (docs/JSON.md).
+    struct Output: Encodable { var source: String; var fetched: [String]; var present: [String] }
 
     func validate() throws {
         guard source.hasPrefix("s3://") else { throw ValidationError("--source takes s3://bucket/prefix") }
@@ -51,7 +55,13 @@ struct Fetch: ParsableCommand {
             }
             repeat {
                 let outcome = try fetch.run()
-                if !quiet { report(outcome) }
+                if json {
+                    if !follow || !outcome.fetched.isEmpty {
+                        printLine(try jsonText(Output(source: source, fetched: outcome.fetched, present: outcome.present)))
+                    }
+                } else if !quiet {
+                    report(outcome)
+                }
                 if !follow { break }
                 var waited = 0.0
                 while waited < interval && !stopRequested { Thread.sleep(forTimeInterval: 0.1); waited += 0.1 }

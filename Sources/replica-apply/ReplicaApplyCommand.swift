@@ -10,7 +10,7 @@ struct ReplicaApplyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "replica-apply",
         abstract: "Apply shipped binlog segments to a replica's snapshot store exactly once; snapshots and point-in-time restore.",
-        discussion: "Exit codes (shared by binlog-writer, binlog-ship, replica-apply and report):\n" + exitCodeHelp(),
+        discussion: deploymentHelp(tool: "replica-apply") + "\n\nExit codes (shared by binlog-writer, binlog-ship, replica-apply and report):\n" + exitCodeHelp(),
         version: versionText(tool: "replica-apply"),
         subcommands: [Apply.self, Fetch.self, Init.self, Snapshot.self, Prune.self, Restore.self, Status.self, Check.self, Summarize.self,
                       CandidatesCommand.self, Promote.self],

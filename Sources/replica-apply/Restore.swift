@@ -37,7 +37,14 @@ struct Restore: ParsableCommand {
             if let output, !dryRun { try ReplicaStore.Restore.checkOutput(output, force: force, replica: replica) }
             let target: ReplicaStore.Restore.Target = toLSN.map { .lsn($0) } ?? toTime.flatMap(parseTimestamp).map { .time($0) } ?? .latest
             let plan = try ReplicaStore.Restore.plan(replica: replica, target: target)
-            if json { printLine(try jsonText(plan)) } else {
+            if json {
+                // One object: the plan, and what was restored (null for --dry-run).
+                let restored = dryRun ? nil : try ReplicaStore.Restore.execute(plan, output: output!, force: force) { _ in }
+                printLine(try jsonText(RestoreJSON(plan: plan, restored: restored.map {
+                    .init(output: $0.output, lsn: $0.lsn, transactions: $0.transactions, notes: $0.notes)
+                })))
+                return
+            } else {
                 printLine("restore plan for \(plan.replica)")
                 printLine("  target      LSN \(plan.targetLSN)" + (plan.targetCommitTime.map { ", committed \($0)" } ?? "") + (plan.requestedTime.map { " (last at or before \($0))" } ?? ""))
                 printLine("  start from  " + (plan.snapshot.map { "snapshot \($0.path) (LSN \($0.lsn))" } ?? "an empty database"))
@@ -52,4 +59,19 @@ struct Restore: ParsableCommand {
             for note in result.notes { printLine("  note: \(note)") }
         }
     }
+}
+
+/// `restore --json` (docs/JSON.md): the plan's keys, and `restored`. Before, a restore printed the
+/// plan as JSON and then its text line, which was not one JSON value.
+struct RestoreJSON: Encodable {
+    struct Restored: Encodable { var output: String; var lsn: UInt64; var transactions: Int; var notes: [String] }
+    var plan: ReplicaStore.Restore.Plan
+    var restored: Restored?
+
+    func encode(to encoder: Encoder) throws {
+        try plan.encode(to: encoder)
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(restored, forKey: .restored)
+    }
+    enum CodingKeys: String, CodingKey { case restored }
 }

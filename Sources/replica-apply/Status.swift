@@ -11,10 +11,14 @@ struct Status: ParsableCommand {
     @Argument(help: "The replica directory.") var replica: String
     @Flag(help: "Print JSON.") var json = false
     @Flag(help: "Print Prometheus text format (for node_exporter's textfile collector).") var prometheus = false
+    @Option(help: "Write the Prometheus text to this file instead, atomically (for node_exporter's textfile collector; name it *.prom).")
+    var metricsFile: String?
+
 
     func run() throws {
         try runReporting("replica-apply") {
             let s = try ReplicaStatus.read(replica)
+            if let metricsFile { try MetricsFile.write(s.prometheus, to: metricsFile); return }
             if json { printLine(try jsonText(s)); return }
             if prometheus { FileHandle.standardOutput.write(Data(s.prometheus.utf8)); return }
             printLine("replica     \(s.replica)")

@@ -19,6 +19,15 @@ struct Summarize: ParsableCommand {
     @OptionGroup var columns: ExpenseColumns
     @Flag(help: "Stop keeping the summary and drop it.") var off = false
     @Option(help: "Seconds to wait for a running replica-apply to finish.") var lockTimeout: Double = 30
+    @Flag(help: "Print the result as JSON (docs/JSON.md).") var json = false
+
+    /// `summarize --json` (docs/JSON.md).
+    struct Output: Encodable {
+        /// `dropped` (--off), `summarizing`, or `invalid` (exit 11).
+        var summary: String
+        var table: String?
+        var lsn: UInt64?
+    }
 
     func run() throws {
         try runReporting("replica-apply") {
@@ -26,6 +35,7 @@ struct Summarize: ParsableCommand {
             defer { r.close() }
             if off {
                 try r.disableSummary()
+                if json { printLine(try jsonText(Output(summary: "dropped", table: nil, lsn: nil))); return }
                 printLine("dropped the summary of \(replica)")
                 return
             }
@@ -33,7 +43,9 @@ struct Summarize: ParsableCommand {
                                     category: columns.categoryColumn, currency: columns.currencyColumn, merchant: columns.merchantColumn)
             let valid = try r.enableSummary(m)
             let lsn = try r.position()?.lsn ?? 0
+            if json { printLine(try jsonText(Output(summary: valid ? "summarizing" : "invalid", table: m.table, lsn: lsn))) }
             if valid {
+                if json { return }
                 printLine("summarizing \(m.table) at LSN \(lsn): replica-apply keeps it current; report monthly-expenses reads it")
             } else {
                 printError("replica-apply", "summary of \(m.table) is not valid: some dates do not read YYYY-MM-DD or some amounts are not integers; reports will scan the table")

@@ -33,7 +33,7 @@ struct MonthlyExpensesCommand: ParsableCommand {
     }
 
     func run() throws {
-        try runReporting("report") {
+        try runReporting("report", metricsFile: options.metricsFile) {
             var o = MonthlyExpenses.Options()
             o.fromMonth = from
             o.toMonth = to

@@ -32,7 +32,7 @@ struct QueryCommand: ParsableCommand {
     }
 
     func run() throws {
-        try runReporting("report") {
+        try runReporting("report", metricsFile: options.metricsFile) {
             var text = sql ?? ""
             if let file {
                 guard let data = FileManager.default.contents(atPath: file) else { throw ReportError(.notFound, "cannot read \(file)") }

@@ -9,7 +9,7 @@ struct ReportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "report",
         abstract: "Analytics on replicas, never on the master: monthly expense summaries and custom read-only SQL, stamped with freshness.",
-        discussion: "Exit codes (shared by binlog-writer, binlog-ship, replica-apply and report):\n" + exitCodeHelp(),
+        discussion: deploymentHelp(tool: "report") + "\n\nExit codes (shared by binlog-writer, binlog-ship, replica-apply and report):\n" + exitCodeHelp(),
         version: versionText(tool: "report"),
         subcommands: [MonthlyExpensesCommand.self, QueryCommand.self, ExportCommand.self, VerifyCommand.self, SiteCommand.self])
 
@@ -54,6 +54,9 @@ struct ReportOptions: ParsableArguments {
 
     @Option(help: "Stop a report that runs longer than this (e.g. 30s, 10m; 0: no limit); exit 7.")
     var timeout: String = "5m"
+
+    @Option(help: "Write this run's metrics (last run, duration, exit code, last success) to this file for node_exporter's textfile collector, atomically.")
+    var metricsFile: String?
 
     @Option(help: "Stop `report query` after this many rows (0: no limit); exit 7.")
     var maxRows: Int = 1_000_000

@@ -12,6 +12,14 @@ struct VerifyCommand: ParsableCommand {
         discussion: "Exit 0: it matches. Exit 4: it differs (the first differing byte is named). Other codes are those of the re-run (2: the LSN is no longer restorable).")
 
     @Argument(help: "A report written with --as-of-lsn/--as-of-time and --out.") var file: String
+    @Flag(help: "Print the verdict as JSON (docs/JSON.md), also when it differs (exit 4); the message still goes to stderr.") var json = false
+
+    /// `report verify --json` (docs/JSON.md).
+    struct Output: Encodable {
+        var file: String, matches: Bool, lsn: UInt64, commitTime: String, replica: String
+        var bytes: Int, rerunBytes: Int
+        var firstDifference: Int?
+    }
 
     func run() throws {
         try runReporting("report") {
@@ -28,12 +36,17 @@ struct VerifyCommand: ParsableCommand {
                 throw ReportedFailure(ExitStatus(rawValue: status) ?? .internalError)
             }
             let fresh = FileManager.default.contents(atPath: rerun) ?? Data()
-            if let offset = Self.firstDifference(original, fresh) {
+            let difference = Self.firstDifference(original, fresh)
+            if json {
+                print(try jsonText(Output(file: file, matches: difference == nil, lsn: stamp.lsn, commitTime: stamp.commitTime, replica: stamp.replica,
+                                          bytes: original.count, rerunBytes: fresh.count, firstDifference: difference)))
+            }
+            if let offset = difference {
                 let line = original.prefix(offset).reduce(1) { $1 == 10 ? $0 + 1 : $0 }
                 throw ReportError(.mismatch, "\(file) does not match a re-run at LSN \(stamp.lsn) from \(stamp.replica): first difference at byte \(offset) (line \(line)); \(original.count) bytes against \(fresh.count)",
                                   hint: "the file was changed after it was written, or the replica's history at that LSN changed (a restore from other segments)")
             }
-            print("\(file) matches a re-run at LSN \(stamp.lsn) (commit time \(stamp.commitTime)) from \(stamp.replica): \(original.count) bytes")
+            if !json { print("\(file) matches a re-run at LSN \(stamp.lsn) (commit time \(stamp.commitTime)) from \(stamp.replica): \(original.count) bytes") }
         }
     }
 

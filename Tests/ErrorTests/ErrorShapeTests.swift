@@ -139,4 +139,22 @@ final class ErrorShapeTests: XCTestCase {
             if let hint = e.hint { XCTAssertEqual(lines.last, "HINT: \(hint)") }
         }
     }
+
+    /// Code that embeds the library sees the same words through Foundation: `localizedDescription`
+    /// is the printed line without the hint (not "The operation could not be completed"), and
+    /// `recoverySuggestion` is the hint. Failed before LogshipError conformed to LocalizedError.
+    func testLocalizedDescriptionIsTheMessage() {
+        let errors: [LogshipError] = [
+            FormatError(.gap, "missing", path: "/b/s", offset: 7, hint: "h"), MasterError(.sql, "no such table"),
+            ShipError(.gap, "missing", target: "a", hint: "rerun"), ReplicaError(.notFound, "no replica", hint: "h"),
+            ReportError(.stale, "old"), FailoverError(.exists, "there", hint: "h"), ApplyError(.divergence, "row", lsn: 5, table: "t", key: "1"),
+        ]
+        for e in errors {
+            let asError: Error = e
+            XCTAssertEqual(asError.localizedDescription, e.description.components(separatedBy: "\n")[0], "\(type(of: e))")
+            XCTAssertTrue(asError.localizedDescription.contains(e.message), "\(type(of: e))")
+            XCTAssertEqual((asError as? LocalizedError)?.recoverySuggestion, e.hint, "\(type(of: e))")
+        }
+        XCTAssertEqual((FormatError(.gap, "missing", path: "/b/s", offset: 7, hint: "h") as Error).localizedDescription, "gap: missing (file /b/s, offset 7)")
+    }
 }

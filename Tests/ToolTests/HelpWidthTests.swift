@@ -17,6 +17,10 @@ final class HelpWidthTests: XCTestCase {
                 for line in lines where line.count > width && !line.contains("help <subcommand>' for detailed help") {
                     XCTFail("\(tool) --help at COLUMNS=\(width): \(line.count) columns: \(line)")
                 }
+                // The options runTool reads before ArgumentParser are in every tool's help too.
+                for piece in ["--config FILE", "/etc/logship/logship.yml", "LOGSHIP_CONFIG", "--log-level LEVEL"] {
+                    XCTAssertTrue(r.stdout.replacingOccurrences(of: "\n", with: " ").contains(piece), "\(tool) --help does not mention \(piece)")
+                }
                 let start = try XCTUnwrap(lines.firstIndex { $0.hasPrefix("  0  success") }, r.stdout)
                 let end = try XCTUnwrap(lines.firstIndex { $0.hasPrefix(" 64  usage error") }, r.stdout)
                 for line in lines[start...end] {

@@ -174,4 +174,103 @@ final class PrometheusOutputTests: XCTestCase {
             XCTAssertThrowsError(try PrometheusExposition.parse(bad), bad)
         }
     }
+
+    /// `--metrics-file`: each stage's status goes to a file the textfile collector can read at any
+    /// moment (whole, published by rename), and a report run records when it ran, how long it took,
+    /// its exit code and its last success, which a failing run keeps (issue 17).
+    func testMetricsFilesForEveryStageAndForReportRuns() throws {
+        let f = try ReplicaCLIFixture("prom-files")
+        try f.master.exec("""
+            CREATE TABLE expenses(id INTEGER PRIMARY KEY, spent_at TEXT, amount_cents INTEGER, category TEXT, currency TEXT, merchant TEXT);
+            INSERT INTO expenses VALUES (1, '2026-01-03', 1250, 'food', 'EUR', 'Bakery');
+            """)
+        try f.master.rotate()
+        try run("binlog-ship", ["--source", f.master.path, "--target", "a=" + f.inbox])
+        try run("replica-apply", [f.replica])
+        let out = f.dir.sub("metrics")
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        let ship = ["--source", f.master.path, "--target", "a=" + f.inbox]
+        for (tool, args, file, family) in [("binlog-writer", ["status", f.master.path], "master.prom", "logship_master_last_lsn"),
+                                           ("binlog-ship", ["status"] + ship, "ship.prom", "logship_ship_last_success_time_seconds"),
+                                           ("replica-apply", ["status", f.replica], "replica.prom", "logship_replica_last_success_time_seconds")] {
+            let r = try run(tool, args + ["--metrics-file", out + "/" + file])
+            XCTAssertEqual(r.stdout, "", "\(tool): --metrics-file prints nothing")
+            let written = try PrometheusExposition.parse(try String(contentsOfFile: out + "/" + file, encoding: .utf8))
+            let printed = try metrics(tool, args + ["--prometheus"]).parsed
+            XCTAssertEqual(written.families.map(\.name), printed.families.map(\.name), tool)
+            XCTAssertTrue(written.names.contains(family), tool)
+        }
+        let before = Date().timeIntervalSince1970
+        let report = ["monthly-expenses", "--store", f.replica, "-f", "csv", "--out", f.dir.sub("r.csv"), "--force", "--metrics-file", out + "/report.prom"]
+        try run("report", report)
+        let after = Date().timeIntervalSince1970
+        let label = ["command": "report monthly-expenses"]
+        let good = try PrometheusExposition.parse(try String(contentsOfFile: out + "/report.prom", encoding: .utf8))
+        XCTAssertEqual(good.names, Set(["last_run_time_seconds", "duration_seconds", "last_exit_code", "last_success_time_seconds"].map { "logship_run_" + $0 }))
+        XCTAssertEqual(good.value("logship_run_last_exit_code", label), 0)
+        let ran = try XCTUnwrap(good.value("logship_run_last_run_time_seconds", label))
+        let succeeded = try XCTUnwrap(good.value("logship_run_last_success_time_seconds", label))
+        XCTAssertTrue(before - 1 <= ran && ran <= succeeded && succeeded <= after + 1, "\(before) \(ran) \(succeeded) \(after)")
+        XCTAssertGreaterThanOrEqual(try XCTUnwrap(good.value("logship_run_duration_seconds", label)), 0)
+        // A failing run (no such store: exit 15) records its code and keeps the last success.
+        try run("report", ["monthly-expenses", "--store", f.dir.sub("nowhere"), "--metrics-file", out + "/report.prom"], status: 15)
+        let bad = try PrometheusExposition.parse(try String(contentsOfFile: out + "/report.prom", encoding: .utf8))
+        XCTAssertEqual(bad.value("logship_run_last_exit_code", label), 15)
+        XCTAssertEqual(try XCTUnwrap(bad.value("logship_run_last_success_time_seconds", label)), succeeded, accuracy: 0.001)
+        XCTAssertGreaterThanOrEqual(try XCTUnwrap(bad.value("logship_run_last_run_time_seconds", label)), ran)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: out).sorted(), ["master.prom", "replica.prom", "report.prom", "ship.prom"],
+                       "no temp file left behind")
+    }
+
+    /// A free loopback port, from the kernel (bind to port 0, read it, close).
+    private func freePort() throws -> UInt16 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 } }
+        XCTAssertTrue(bound)
+        return UInt16(bigEndian: addr.sin_port)
+    }
+
+    /// `replica-apply --follow --metrics-listen`: /metrics answers with the same families as
+    /// `status --prometheus`, current (the applied LSN moves as the follower applies), while the
+    /// follower keeps running and still stops cleanly on SIGTERM.
+    func testFollowServesMetricsOverHTTP() throws {
+        let f = try ReplicaCLIFixture("prom-http")
+        try f.master.exec("CREATE TABLE t(id INTEGER PRIMARY KEY); INSERT INTO t VALUES (1);")
+        try f.master.rotate()
+        try f.shipAll()
+        let listen = "127.0.0.1:\(try freePort())"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: ToolRunner.path("replica-apply"))
+        process.arguments = [f.replica, "--follow", "--quiet", "--metrics-listen", listen]
+        let err = Pipe()
+        process.standardError = err
+        try process.run()
+        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        func scrape(until lsn: UInt64) throws -> PrometheusExposition.Parsed? {
+            for _ in 0..<200 {
+                let r = try ToolRunner.runProcess("/usr/bin/curl", ["-sf", "http://\(listen)/metrics"])
+                if r.status == 0, let parsed = try? PrometheusExposition.parse(r.stdout),
+                   parsed.value("logship_replica_applied_lsn", ["replica": f.replica]) == Double(lsn) { return parsed }
+                usleep(50_000)
+            }
+            return nil
+        }
+        let first = try XCTUnwrap(try scrape(until: f.master.lastLSN), "no /metrics with the applied LSN")
+        XCTAssertEqual(first.families.map(\.name), try metrics("replica-apply", ["status", f.replica, "--prometheus"]).parsed.families.map(\.name))
+        try f.master.exec("INSERT INTO t VALUES (2);")
+        try f.master.rotate()
+        try f.shipAll()
+        XCTAssertNotNil(try scrape(until: f.master.lastLSN), "the endpoint follows the store")
+        XCTAssertEqual(try ToolRunner.runProcess("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "http://\(listen)/other"]).stdout, "404")
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 0, String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+        let usage = try ToolRunner.run("replica-apply", [f.replica, "--metrics-listen", listen])
+        XCTAssertEqual(usage.status, 64, usage.stderr)
+    }
 }

@@ -60,6 +60,13 @@ final class ReplicaFetchS3Tests: XCTestCase {
             let again = try run("replica-apply", ["fetch", replica, "--source", "s3://\(bucket)/logs"], server)
             XCTAssertEqual(again.status, 0, again.stderr)
             XCTAssertTrue(again.stdout.contains("fetched 0 object(s)"), again.stdout)
+            // --json: the schema in docs/JSON.md, checked as JSONSchemaDocsTests checks the others.
+            let json = try run("replica-apply", ["fetch", replica, "--source", "s3://\(bucket)/logs", "--json"], server)
+            XCTAssertEqual(json.status, 0, json.stderr)
+            let rows = try XCTUnwrap(try JSONSchemaDocsTests.documented()["replica-apply fetch --json"])
+            let output = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8))
+            XCTAssertEqual(JSONSchemaDocsTests.validate(output, rows), [], json.stdout)
+            XCTAssertEqual((output as? [String: Any])?["fetched"] as? [String], [], json.stdout)
         }
     }
 

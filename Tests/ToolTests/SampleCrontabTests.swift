@@ -46,6 +46,9 @@ final class SampleCrontabTests: XCTestCase {
             XCTAssertTrue(job.schedule.allSatisfy(Self.isCronField), "line \(job.line): \(job.schedule)")
             XCTAssertFalse(job.command.isEmpty, "line \(job.line)")
             XCTAssertFalse(job.command.contains("%"), "line \(job.line): cron turns an unescaped % into a newline")
+            // Each tool's own --quiet (or --out, or --prometheus into a file) keeps cron mail for problems, not a redirect.
+            XCTAssertFalse(job.command.contains("/dev/null"), "line \(job.line): use the tool's --quiet")
+            XCTAssertTrue(["--quiet", "--out", "--prometheus"].contains { job.command.contains($0) }, "line \(job.line): a cron job needs --quiet")
         }
         // The whole chain is there: rotate, ship, apply, snapshot, report, check, verify, purge.
         let all = jobs.map(\.command).joined(separator: "\n")

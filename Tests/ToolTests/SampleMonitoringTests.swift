@@ -24,6 +24,10 @@ final class SampleMonitoringTests: XCTestCase {
             XCTAssertFalse(parsed.samples.isEmpty, "\(tool) wrote no sample")
             names.formUnion(parsed.names)
         }
+        // A report run's own metrics (report --metrics-file).
+        let file = setup.root + "/report.prom"
+        try setup.tool("report", ["query", "--store", setup.replica("a"), "--metrics-file", file, "SELECT 1 AS one"])
+        names.formUnion(try PrometheusExposition.parse(try String(contentsOfFile: file, encoding: .utf8)).names)
         return names
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import LogshipSystem
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -50,6 +50,7 @@ extension MasterDirectory {
             try? fm.removeItem(atPath: temp.path)
             if let e = error as? MasterError { throw e }
             if let e = error as? FormatError { throw MasterError(e, while: "creating the promoted master \(final.path)") }
+            if let e = error as? SystemError { throw MasterError(e, while: "creating the promoted master \(final.path)") }
             throw MasterError(.io, "unable to create the promoted master \(final.path): \(error)")
         }
         return identity

@@ -84,6 +84,8 @@ public struct MasterDirectory {
             try dir.writeIdentity(identity)
         } catch let e as FormatError {
             throw MasterError(e, while: "initializing \(dir.path)")
+        } catch let e as SystemError {
+            throw MasterError(e, while: "initializing \(dir.path)")
         } catch let e as MasterError {
             throw e
         } catch {

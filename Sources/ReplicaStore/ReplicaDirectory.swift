@@ -64,6 +64,8 @@ public struct ReplicaDirectory {
             try DurableFile.syncDirectory(dir.path)
         } catch let e as FormatError {
             throw ReplicaError(e, while: "initializing \(dir.path)")
+        } catch let e as SystemError {
+            throw ReplicaError(e, while: "initializing \(dir.path)")
         } catch let e as ReplicaError {
             throw e
         } catch {

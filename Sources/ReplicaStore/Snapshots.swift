@@ -84,6 +84,8 @@ extension Snapshot {
             throw ReplicaError(.busy, "another snapshot of this replica is being written" + (busy.holderPID.map { " (pid \($0))" } ?? ""))
         } catch let e as FormatError {
             throw ReplicaError(e, while: "locking \(dir.snapshotsPath)")
+        } catch let e as SystemError {
+            throw ReplicaError(e, while: "locking \(dir.snapshotsPath)")
         }
         defer { lock.release() }
         DurableFile.removeStaleTemporaries(in: dir.snapshotsPath)
@@ -123,6 +125,7 @@ extension Snapshot {
                                    hint: "free space on that file system and take the snapshot again; the store is not affected")
             }
             if let e = error as? FormatError { throw ReplicaError(e, while: "writing a snapshot") }
+            if let e = error as? SystemError { throw ReplicaError(e, while: "writing a snapshot") }
             throw ReplicaError(.io, "writing a snapshot: \(error)")
         }
         let snap = try read(final)

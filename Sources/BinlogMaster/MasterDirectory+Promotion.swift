@@ -38,7 +38,8 @@ extension MasterDirectory {
         let identity = Identity(sourceID: history.sourceID, epoch: history.epoch, createdAt: formatTimestamp(microsecondsNow()),
                                 segmentSizeBytes: segmentSize, syncBinlog: syncBinlog)
         do {
-            try fm.createDirectory(atPath: temp.binlogPath, withIntermediateDirectories: true)
+            try FilePermissions.createDirectory(temp.binlogPath)
+            try FilePermissions.createFileIfMissing(temp.databasePath)
             try copyStore(storePath, to: temp.databasePath, history: history)
             try history.publish(in: temp.binlogPath)
             try temp.writeIdentity(identity)

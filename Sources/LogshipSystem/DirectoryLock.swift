@@ -24,9 +24,9 @@ public final class DirectoryLock {
     public init(path: String, timeout: Double) throws {
         self.path = path
         // O_NOFOLLOW: a symbolic link planted under the lock's name is refused, so the pid written
-        // below can never truncate and overwrite the file the link points at. Mode 0600: only the
-        // owner needs to open a lock file.
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        // below can never truncate and overwrite the file the link points at. Mode 0600 (0640 with group
+        // read, FilePermissions): only the owner needs to open a lock file.
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, FilePermissions.file)
         guard fd >= 0 else {
             let code = errno
             if code == ELOOP {

@@ -162,6 +162,7 @@ public enum Restore {
         defer { for suffix in ["", "-wal", "-shm", "-journal"] { unlink(temp + suffix) } }
         let queue: DatabaseQueue
         do {
+            try FilePermissions.createFileIfMissing(temp)   // before SQLite, which would use the umask
             if let snapshot = plan.snapshot {
                 var config = Configuration()
                 config.readonly = true

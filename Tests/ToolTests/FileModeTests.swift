@@ -130,6 +130,14 @@ final class FileModeTests: XCTestCase {
         XCTAssertEqual(exec, ["binlog-writer: warning: \(m) is mode 0755: other users can read or enter it; logship keeps data directories 0700 (chmod 0700 \(m), or --group-read for 0750)"])
         XCTAssertEqual(try warnings("replica-apply", ["status", r], env).count, 1, "a replica directory open to its group")
         XCTAssertEqual(try warnings("replica-apply", ["status", r, "--group-read"], env), [], "0750 is what group read allows")
+        // The same through logship.yml's files section; a value that is not a boolean exits 64 naming the line.
+        let yml = dir.sub("logship.yml")
+        try "files:\n  group_read: true\n".write(toFile: yml, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try warnings("replica-apply", ["status", r, "--config", yml], env), [], "files: {group_read: true}")
+        try "files:\n  group_read: maybe\n".write(toFile: yml, atomically: true, encoding: .utf8)
+        let badFile = try ToolRunner.run("replica-apply", ["status", r, "--config", yml], environment: env)
+        XCTAssertEqual(badFile.status, 64, badFile.stderr)
+        XCTAssertTrue(badFile.stderr.contains("logship.yml:2: 'files.group_read' must be true or false"), badFile.stderr)
         env["LOGSHIP_GROUP_READ"] = "true"
         XCTAssertEqual(try warnings("binlog-writer", ["status", m], env).count, 1, "0755 is open to others even with group read")
         XCTAssertEqual(chmod(m, 0o700), 0)

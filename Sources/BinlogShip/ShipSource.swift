@@ -45,6 +45,7 @@ public struct ShipSource: Sendable {
         }
         root = masterPath ?? binlogPath
         defaultStateDirectory = masterPath.map { $0 + "/ship" } ?? p + ".ship"
+        if let masterPath { FilePermissions.warnIfOpen(masterPath) }
     }
 
     private static func isDirectory(_ path: String) -> Bool {

@@ -129,6 +129,7 @@ final class FileModeTests: XCTestCase {
         let exec = try warnings("binlog-writer", ["exec", m, "CREATE TABLE t (id INTEGER PRIMARY KEY)"], env)
         XCTAssertEqual(exec, ["binlog-writer: warning: \(m) is mode 0755: other users can read or enter it; logship keeps data directories 0700 (chmod 0700 \(m), or --group-read for 0750)"])
         XCTAssertEqual(try warnings("replica-apply", ["status", r], env).count, 1, "a replica directory open to its group")
+        XCTAssertEqual(try warnings("binlog-ship", ["status", "--source", m, "--target", "nas=" + r + "/inbox"], env).count, 1, "binlog-ship's source")
         XCTAssertEqual(try warnings("replica-apply", ["status", r, "--group-read"], env), [], "0750 is what group read allows")
         // The same through logship.yml's files section; a value that is not a boolean exits 64 naming the line.
         let yml = dir.sub("logship.yml")

@@ -4,8 +4,10 @@ import PackageDescription
 // logship: binlog shipping, backup and offline analytics for an embedded SQLite master.
 // Linux only: the code calls flock, fsync of directories, link(2) and /proc (Glibc); macOS is not
 // built or tested. Module graph (docs/ARCHITECTURE.md has what each owns):
-//   LogshipSystem (leaf: Foundation): the binlog clock, timestamp text and parsing, crash points
-//   BinlogFormat (LogshipSystem, liblz4, libxxhash): the segment format, the error protocol and exit codes
+//   LogshipSystem (leaf: Foundation): the binlog clock, timestamp text and parsing, crash points, the error
+//                protocol and exit codes, OS helpers (file descriptors, regular files, durable publication,
+//                directory locks, file modes) and their SystemError
+//   BinlogFormat (LogshipSystem, liblz4, libxxhash): the segment format only; re-exports LogshipSystem
 //   BinlogApply  (BinlogFormat + GRDB): the one apply engine (master recovery and replicas)
 //   BinlogMaster (BinlogApply + SQLite hooks): capture, exec, load, rotate
 //   BinlogShip   (BinlogFormat + ObjectStorage + Yams, no SQLite): shipping segments to targets
@@ -128,7 +130,7 @@ let package = Package(
         .testTarget(name: "ReportTests", dependencies: ["Reports", "ExpenseSummary", "BinlogApply", "BinlogFormat", "LogshipSystem", "LogshipTestSupport",
             .product(name: "GRDB", package: "GRDB.swift")], exclude: ["Fixtures"]),
         .testTarget(name: "ErrorTests", dependencies: [
-            "BinlogFormat", "BinlogApply", "BinlogMaster", "BinlogShip", "ReplicaStore", "Failover", "Reports",
+            "BinlogFormat", "LogshipSystem", "BinlogApply", "BinlogMaster", "BinlogShip", "ReplicaStore", "Failover", "Reports",
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         .testTarget(name: "ParquetTests", dependencies: ["Parquet", "LogshipTestSupport"]),

@@ -43,11 +43,11 @@ extension DatabaseError: ExitStatusProviding {
 }
 
 /// True when `error`, raised while writing under `directory`, means the file system is full:
-/// SQLITE_FULL, a FormatError of kind diskFull, or SQLITE_IOERR on a full file system (SQLite
+/// SQLITE_FULL, a FormatError or SystemError of kind diskFull, or SQLITE_IOERR on a full file system (SQLite
 /// reports a WAL index or checkpoint that cannot grow as an I/O error; see
 /// `fileSystemIsNearlyFull`).
 public func isDiskFull(_ error: Error, under directory: String) -> Bool {
-    if (error as? FormatError)?.kind == .diskFull { return true }
+    if (error as? FormatError)?.kind == .diskFull || (error as? SystemError)?.kind == .diskFull { return true }
     guard let e = error as? DatabaseError else { return false }
     return e.failure == .diskFull || (e.resultCode == .SQLITE_IOERR && fileSystemIsNearlyFull(directory))
 }

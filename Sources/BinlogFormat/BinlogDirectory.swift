@@ -1,4 +1,5 @@
 import Foundation
+import LogshipSystem
 
 /// A directory of segments: the master's binlog, or a replica's inbox.
 public struct BinlogDirectory {
@@ -145,6 +146,10 @@ public struct BinlogDirectory {
             } catch let e as FormatError {
                 report.problem = e.at(path: entry.path)
                 report.outcome = e.kind == .gap ? .gap : .corruption
+                return report
+            } catch let e as SystemError {
+                report.problem = FormatError(e)
+                report.outcome = .corruption
                 return report
             }
             report.sourceID = report.sourceID ?? reader.header.sourceID

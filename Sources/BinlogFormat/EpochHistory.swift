@@ -198,7 +198,7 @@ public struct EpochHistory: Codable, Equatable, Sendable {
         }
         let temp = DurableFile.temporaryPath(for: path)
         do {
-            let file = try FileDescriptor(path: temp, flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o644)
+            let file = try FileDescriptor(path: temp, flags: O_WRONLY | O_CREAT | O_EXCL, mode: FilePermissions.file)
             try file.write(encoded(), at: 0)
             try file.sync()
             // link(2) publishes without replacing: it fails if another process won the race.

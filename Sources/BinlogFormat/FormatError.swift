@@ -1,4 +1,5 @@
 import Foundation
+import LogshipSystem
 
 /// Every failure the format module reports: what went wrong, where (file and byte offset),
 /// and, where the operator can act, a hint.
@@ -15,9 +16,10 @@ public struct FormatError: LogshipError, Sendable {
         case unsupported
         /// Sequence numbers or LSNs do not follow on (a missing segment or transaction).
         case gap
-        /// The file system refused an operation.
+        /// A writer that cannot go on (a failed append it could not undo). System calls that fail
+        /// throw `SystemError` (LogshipSystem), not this.
         case io = "i/o error"
-        /// The file system is full (ENOSPC or EDQUOT).
+        /// The file system is full (kept for callers that build one; system calls throw `SystemError`).
         case diskFull = "disk full"
         /// A name or argument that the format does not accept.
         case invalidArgument = "invalid argument"
@@ -47,6 +49,18 @@ public struct FormatError: LogshipError, Sendable {
         return copy
     }
 
+    /// A system failure recorded where a format problem is kept (a verify report's first
+    /// problem), keeping its exit code: disk full 13, other I/O 14, a non-regular file 3.
+    public init(_ e: SystemError) {
+        let kind: Kind
+        switch e.kind {
+        case .io: kind = .io
+        case .diskFull: kind = .diskFull
+        case .notRegularFile: kind = .corrupted
+        }
+        self.init(kind, e.message, path: e.path, hint: e.hint)
+    }
+
     /// Gaps are gaps; every decode failure is corruption; a name the format refuses is a wrong path.
     public var exitStatus: ExitStatus {
         switch kind {
@@ -66,24 +80,4 @@ public struct FormatError: LogshipError, Sendable {
         if let hint { text += "\nHINT: \(hint)" }
         return text
     }
-}
-
-/// Wraps a failed system call in a `FormatError`, telling a full disk from other failures.
-public func ioError(_ operation: String, path: String, errno code: Int32 = errno) -> FormatError {
-    let reason = String(cString: strerror(code))
-    if code == ENOSPC || code == EDQUOT {
-        return FormatError(.diskFull, "unable to \(operation): \(reason)", path: path,
-                           hint: "free space on this file system; nothing acknowledged was lost, and the next run resumes")
-    }
-    return FormatError(.io, "unable to \(operation): \(reason)", path: path)
-}
-
-/// True when the file system holding `path` has less than 1 MiB free. SQLite reports some writes
-/// that failed for want of space (opening a database in WAL mode, a checkpoint, a WAL index that
-/// cannot grow) as SQLITE_IOERR, not SQLITE_FULL: on a file system this full, such an error is
-/// taken for a full disk (exit 13), which is what freeing space cures.
-public func fileSystemIsNearlyFull(_ path: String) -> Bool {
-    var st = statvfs()
-    guard statvfs(path, &st) == 0 else { return false }
-    return Int64(st.f_bavail) * Int64(st.f_frsize) < 1 << 20
 }

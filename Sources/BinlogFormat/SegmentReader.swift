@@ -1,4 +1,5 @@
 import Foundation
+import LogshipSystem
 
 /// Reads one segment file front to back, verifying as it goes (docs/FORMAT.md §6):
 /// the header checksum, each frame's checksum before decompressing it, LSN continuity,
@@ -87,7 +88,7 @@ public final class SegmentReader {
     private static func open(_ path: String) throws -> (FileDescriptor, String) {
         do {
             return (try RegularFile.open(path), path)
-        } catch let e as FormatError where e.kind == .io {
+        } catch let e as SystemError where e.kind == .io {
             let name = path.split(separator: "/", omittingEmptySubsequences: false).last.map(String.init) ?? path
             guard let moved = SegmentName.parsePartial(name) ?? SegmentName.parse(name).flatMap({ $0.isActive ? $0.sealed : nil }),
                   access(path, F_OK) != 0 else { throw e }

@@ -164,9 +164,9 @@ public final class SegmentWriter {
         }
         do {
             try file.write(out, at: offset)
-        } catch let e as FormatError {
-            rollback(to: length, after: e)
-            throw e
+        } catch {
+            rollback(to: length, after: error)
+            throw error
         }
         allocated = max(allocated, end)
     }
@@ -177,7 +177,7 @@ public final class SegmentWriter {
 
     /// Cuts the file back to `length`. If even that fails, the writer is poisoned: reopening
     /// the master runs recovery, which drops the torn frame.
-    private func rollback(to length: Int64, after error: FormatError) {
+    private func rollback(to length: Int64, after error: Error) {
         do {
             try file.truncate(to: length)
             allocated = length

@@ -1,4 +1,5 @@
 import Foundation
+import LogshipSystem
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -65,7 +66,8 @@ public struct ShipTargetsRecord: Codable, Equatable, Sendable {
         // segments) cannot write either, so it needs no record to find a fence.
         if access(master, W_OK) != 0 && errno == EROFS { return }
         let directory = master + "/" + directoryName
-        if mkdir(directory, 0o755) == 0 {
+        if mkdir(directory, FilePermissions.directory) == 0 {
+            _ = chmod(directory, FilePermissions.directory)
             try DurableFile.syncDirectory(master)
         } else if errno != EEXIST {
             throw ioError("create the directory", path: directory)

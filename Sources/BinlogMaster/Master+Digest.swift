@@ -116,7 +116,7 @@ extension MasterDirectory {
         defer { lock.release() }
         if let every { identity.digestEveryTransactions = every }
         if let interval { identity.digestIntervalSeconds = interval }
-        do { try writeIdentity(identity) } catch let e as FormatError { throw MasterError(e, while: "writing \(identityPath)") }
+        do { try writeIdentity(identity) } catch let e as FormatError { throw MasterError(e, while: "writing \(identityPath)") } catch let e as SystemError { throw MasterError(e, while: "writing \(identityPath)") }
         return identity
     }
 }

@@ -9,7 +9,7 @@ extension Master {
     /// this master; an older one (or none, past epoch 1) means the directory lost its history.
     func ownHistory() throws -> EpochHistory {
         let found: (history: EpochHistory, path: String)?
-        do { found = try EpochHistory.newest(in: directory.binlogPath) } catch let e as FormatError { throw MasterError(e, while: "reading the epoch history") }
+        do { found = try EpochHistory.newest(in: directory.binlogPath) } catch let e as FormatError { throw MasterError(e, while: "reading the epoch history") } catch let e as SystemError { throw MasterError(e, while: "reading the epoch history") }
         guard let found else {
             guard identity.epoch == 1 else {
                 throw MasterError(.binlog, "master.json says epoch \(identity.epoch) but \(directory.binlogPath) holds no \(EpochHistory.fileName(epoch: identity.epoch))",
@@ -72,6 +72,8 @@ extension Master {
         let targets: [String]
         do { targets = try shipTargets(of: directory) } catch let e as FormatError {
             return .unreadable(MasterError(e, while: "reading where this master ships (to look for a fence)"))
+        } catch let e as SystemError {
+            return .unreadable(MasterError(e, while: "reading where this master ships (to look for a fence)"))
         } catch {
             return .unreadable(MasterError(.io, "unable to read where this master ships: \(error)"))
         }
@@ -81,6 +83,8 @@ extension Master {
                     return .fenced(found.history, path: found.path)
                 }
             } catch let e as FormatError {
+                return .unreadable(MasterError(e, while: "reading the epoch history at target \(target)"))
+            } catch let e as SystemError {
                 return .unreadable(MasterError(e, while: "reading the epoch history at target \(target)"))
             } catch {
                 return .unreadable(MasterError(.io, "unable to read the epoch history at target \(target): \(error)"))

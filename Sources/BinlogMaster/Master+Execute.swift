@@ -315,6 +315,7 @@ extension Master {
 
     private func liftFormat(_ error: Error, _ operation: String) -> Error {
         if let e = error as? FormatError { return MasterError(e, while: operation) }
+        if let e = error as? SystemError { return MasterError(e, while: operation) }
         if let e = error as? DatabaseError { return MasterError(isDiskFull(e, under: directory.path) ? .diskFull : .io, "\(operation): \(e)") }
         return error
     }

@@ -12,7 +12,7 @@ extension Master {
         let binlog = BinlogDirectory(path: directory.binlogPath)
         recovery.removedTemporaries = DurableFile.removeStaleTemporaries(in: directory.binlogPath)
         var entries: [BinlogDirectory.Entry]
-        do { entries = try binlog.list().segments } catch let e as FormatError { throw MasterError(e, while: "listing the binlog") }
+        do { entries = try binlog.list().segments } catch let e as FormatError { throw MasterError(e, while: "listing the binlog") } catch let e as SystemError { throw MasterError(e, while: "listing the binlog") }
         var activeReader: SegmentReader?
         var activeEvents: UInt64 = 0
         do {
@@ -47,6 +47,8 @@ extension Master {
                 lastSealed = (lastSealedEntry.name, footer)
             }
         } catch let e as FormatError {
+            throw MasterError(e, while: "recovering the binlog")
+        } catch let e as SystemError {
             throw MasterError(e, while: "recovering the binlog")
         }
         if let active = activeReader, active.transactionCount > 0 {
@@ -90,6 +92,8 @@ extension Master {
                 writer?.preallocationStep = preallocationStep
             } catch let e as FormatError {
                 throw MasterError(e, while: "reopening the active segment")
+            } catch let e as SystemError {
+                throw MasterError(e, while: "reopening the active segment")
             }
         }
     }
@@ -124,6 +128,7 @@ extension Master {
     static func recoveryError(_ error: Error) -> Error {
         switch error {
         case let e as FormatError: return MasterError(e, while: "recovery")
+        case let e as SystemError: return MasterError(e, while: "recovery")
         case let e as ApplyError: return MasterError(.binlog, "recovery could not redo the binlog into the database: \(e)")
         case ReplayFault.begin(_, let cause): return cause
         case ReplayFault.batchLost(let lsn):

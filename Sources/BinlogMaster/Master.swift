@@ -99,6 +99,8 @@ public final class Master {
                               hint: "wait for it to finish, or raise --lock-timeout; the lock is released automatically when that process exits")
         } catch let e as FormatError {
             throw MasterError(e, while: "locking \(directory.path)")
+        } catch let e as SystemError {
+            throw MasterError(e, while: "locking \(directory.path)")
         }
         let queue: DatabaseQueue
         do {
@@ -185,6 +187,8 @@ public final class Master {
             return w
         } catch let e as FormatError {
             throw MasterError(e, while: "starting segment \(sequence)")
+        } catch let e as SystemError {
+            throw MasterError(e, while: "starting segment \(sequence)")
         }
     }
 
@@ -219,6 +223,8 @@ public final class Master {
             commitsSinceSync = 0
             return (writer.name.sealed, footer)
         } catch let e as FormatError {
+            throw MasterError(e, while: "sealing \(writer.name)")
+        } catch let e as SystemError {
             throw MasterError(e, while: "sealing \(writer.name)")
         }
     }

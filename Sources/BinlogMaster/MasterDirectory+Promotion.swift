@@ -38,7 +38,8 @@ extension MasterDirectory {
         let identity = Identity(sourceID: history.sourceID, epoch: history.epoch, createdAt: formatTimestamp(microsecondsNow()),
                                 segmentSizeBytes: segmentSize, syncBinlog: syncBinlog)
         do {
-            try fm.createDirectory(atPath: temp.binlogPath, withIntermediateDirectories: true)
+            try FilePermissions.createDirectory(temp.binlogPath)
+            try FilePermissions.createFileIfMissing(temp.databasePath)
             try copyStore(storePath, to: temp.databasePath, history: history)
             try history.publish(in: temp.binlogPath)
             try temp.writeIdentity(identity)
@@ -50,6 +51,7 @@ extension MasterDirectory {
             try? fm.removeItem(atPath: temp.path)
             if let e = error as? MasterError { throw e }
             if let e = error as? FormatError { throw MasterError(e, while: "creating the promoted master \(final.path)") }
+            if let e = error as? SystemError { throw MasterError(e, while: "creating the promoted master \(final.path)") }
             throw MasterError(.io, "unable to create the promoted master \(final.path): \(error)")
         }
         return identity

@@ -59,9 +59,11 @@ public struct MasterDirectory {
                 throw MasterError(.exists, "\(dir.path) is not empty (\(contents.sorted().prefix(5).joined(separator: ", ")))",
                                   hint: "init never touches an existing directory; choose a new path")
             }
+            // An empty directory made beforehand is made owner-only, as initdb does.
+            _ = chmod(dir.path, FilePermissions.directory)
         } else {
-            do { try fm.createDirectory(atPath: dir.path, withIntermediateDirectories: true) } catch {
-                throw MasterError(.io, "unable to create \(dir.path): \(error.localizedDescription)")
+            do { try FilePermissions.createDirectory(dir.path) } catch {
+                throw MasterError(.io, "unable to create \(dir.path): \(error)")
             }
         }
         guard segmentSize >= 4096 else { throw MasterError(.invalid, "segment size must be at least 4096 bytes") }
@@ -74,7 +76,10 @@ public struct MasterDirectory {
             identity.digestIntervalSeconds = digestInterval
         }
         do {
-            try fm.createDirectory(atPath: dir.binlogPath, withIntermediateDirectories: false)
+            try FilePermissions.createDirectory(dir.binlogPath)
+            // SQLite would create the database with the umask's mode, and its -wal and -shm files
+            // with the database's: created first, all three are FilePermissions.file.
+            try FilePermissions.createFileIfMissing(dir.databasePath)
             let queue = try DatabaseQueue(path: dir.databasePath, configuration: Master.configuration(forApply: false))
             try queue.write { db in
                 try AppliedPosition.createTable(db, initial: AppliedPosition(sourceID: sourceID, epoch: 1, lsn: 0, commitTime: 0, appliedAt: microsecondsNow()))
@@ -83,6 +88,8 @@ public struct MasterDirectory {
             try DurableFile.syncDirectory(dir.binlogPath)
             try dir.writeIdentity(identity)
         } catch let e as FormatError {
+            throw MasterError(e, while: "initializing \(dir.path)")
+        } catch let e as SystemError {
             throw MasterError(e, while: "initializing \(dir.path)")
         } catch let e as MasterError {
             throw e
@@ -125,6 +132,7 @@ public struct MasterDirectory {
             guard identity.format == "logship-master", identity.formatVersion == 1 else {
                 throw MasterError(.invalid, "\(identityPath) is format \(identity.format) version \(identity.formatVersion)")
             }
+            FilePermissions.warnIfOpen(path)
             return identity
         } catch let e as MasterError {
             throw e

@@ -51,6 +51,16 @@ public struct MasterError: LogshipError {
         }
     }
 
+    /// Lifts a system error with the codes it had as a format error: a full disk 13, other I/O
+    /// 14, a FIFO or directory named like a segment 3 (a binlog error).
+    public init(_ error: SystemError, while operation: String) {
+        switch error.kind {
+        case .diskFull: self.init(.diskFull, "\(operation): \(error)", formatError: FormatError(error))
+        case .io: self.init(.io, "\(operation): \(error)", formatError: FormatError(error))
+        case .notRegularFile: self.init(.binlog, "\(operation): \(error)", formatError: FormatError(error))
+        }
+    }
+
     /// A binlog error leaves with its format error's status (gap, corruption, …).
     public var exitStatus: ExitStatus {
         switch kind {

@@ -75,6 +75,8 @@ public struct MasterStatus: Codable, Sendable {
             }
         } catch let e as FormatError {
             throw MasterError(e, while: "reading the binlog")
+        } catch let e as SystemError {
+            throw MasterError(e, while: "reading the binlog")
         }
         let history = try? EpochHistory.newest(in: dir.binlogPath)
         let epochFirst = history?.history.entry(identity.epoch)?.firstLSN ?? 1

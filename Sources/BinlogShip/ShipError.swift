@@ -60,6 +60,19 @@ public struct ShipError: LogshipError, Sendable {
         self.init(kind, context.map { "\($0): \(what)" } ?? what, target: target, path: error.path, offset: error.offset, hint: error.hint)
     }
 
+    /// Lifts a system error, keeping its file and hint: disk full 13, I/O 14, a FIFO or
+    /// directory where a segment belongs 3 (as when these were format errors).
+    public init(_ error: SystemError, target: String? = nil, context: String? = nil) {
+        let kind: Kind
+        switch error.kind {
+        case .diskFull: kind = .diskFull
+        case .io: kind = .io
+        case .notRegularFile: kind = .corruption
+        }
+        let what = error.kind == .notRegularFile ? "\(error.kind.rawValue): \(error.message)" : error.message
+        self.init(kind, context.map { "\($0): \(what)" } ?? what, target: target, path: error.path, hint: error.hint)
+    }
+
     /// A copy that names the target, keeping one already set.
     public func on(target name: String) -> ShipError {
         var copy = self
@@ -105,5 +118,6 @@ extension ShipError.Kind {
 func shipError(_ error: Error, target: String? = nil, context: String? = nil) -> ShipError {
     if let e = error as? ShipError { return target.map { e.on(target: $0) } ?? e }
     if let e = error as? FormatError { return ShipError(e, target: target, context: context) }
+    if let e = error as? SystemError { return ShipError(e, target: target, context: context) }
     return ShipError(.io, (context.map { "\($0): " } ?? "") + "\(error)", target: target)
 }

@@ -14,6 +14,8 @@ public enum ShipLock {
                             hint: "it ships the same segments; this run can stop. The lock is released when that process exits, even by kill -9")
         } catch let e as FormatError {
             throw shipError(e)
+        } catch let e as SystemError {
+            throw shipError(e)
         }
     }
 }

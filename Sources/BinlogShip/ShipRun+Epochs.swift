@@ -30,6 +30,8 @@ extension ShipRun {
                 run.fence = source
             } catch let e as FormatError {
                 fail(run, ShipError(e, target: run.name, context: "shipping the epoch history"))
+            } catch let e as SystemError {
+                fail(run, ShipError(e, target: run.name, context: "shipping the epoch history"))
             } catch {
                 fail(run, error)
             }

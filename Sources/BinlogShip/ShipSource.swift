@@ -45,6 +45,7 @@ public struct ShipSource: Sendable {
         }
         root = masterPath ?? binlogPath
         defaultStateDirectory = masterPath.map { $0 + "/ship" } ?? p + ".ship"
+        if let masterPath { FilePermissions.warnIfOpen(masterPath) }
     }
 
     private static func isDirectory(_ path: String) -> Bool {
@@ -94,6 +95,11 @@ public struct ShipSource: Sendable {
                 // A FIFO or a directory named like a segment (RegularFile): named, exit 3.
                 if e.kind == .corrupted { throw ShipError(e, context: "unable to list the source") }
                 throw ShipError(e.kind == .invalidArgument ? .notFound : .io, "unable to list the source: \(e.message)", path: binlogPath, hint: e.hint)
+            } catch let e as SystemError {
+                if e.kind == .io && attempt < 3 { usleep(50_000); continue }
+                // A FIFO or a directory named like a segment (RegularFile): named, exit 3.
+                if e.kind == .notRegularFile { throw ShipError(e, context: "unable to list the source") }
+                throw ShipError(.io, "unable to list the source: \(e.message)", path: binlogPath, hint: e.hint)
             }
         }
         let sealed = segments.filter { !$0.name.isActive }

@@ -116,7 +116,7 @@ public struct ShipState: Codable, Sendable {
             return
         }
         do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            try FilePermissions.createDirectory(directory)
             try DurableFile.syncDirectory((directory as NSString).deletingLastPathComponent)
         } catch {
             throw shipError(error, context: "unable to create the state directory \(directory)")

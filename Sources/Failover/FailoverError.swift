@@ -40,6 +40,12 @@ public struct FailoverError: LogshipError {
         self.init(kind, "\(operation): \(e)")
     }
 
+    /// Lifts a system error (history files, fences): a full disk 13, anything else 14, as a
+    /// format error's I/O and type failures were mapped here.
+    public init(_ e: SystemError, while operation: String) {
+        self.init(e.kind == .diskFull ? .diskFull : .io, "\(operation): \(e)")
+    }
+
     /// A replica that cannot be promoted as it is counts as a usage error (exit 64).
     public var exitStatus: ExitStatus {
         switch kind {

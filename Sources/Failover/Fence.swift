@@ -40,6 +40,8 @@ public struct FenceTarget: Sendable, Equatable {
     public func existingHistory() throws -> EpochHistory? {
         do { return try EpochHistory.newest(in: directory)?.history } catch let e as FormatError {
             throw FailoverError(e, while: "reading the epoch history in \(directory)")
+        } catch let e as SystemError {
+            throw FailoverError(e, while: "reading the epoch history in \(directory)")
         }
     }
 
@@ -54,6 +56,8 @@ public struct FenceTarget: Sendable, Equatable {
     /// Writes `history` here, durably, never replacing a different one.
     public func write(_ history: EpochHistory) throws {
         do { try history.publish(in: directory) } catch let e as FormatError {
+            throw FailoverError(e, while: "fencing \(given)")
+        } catch let e as SystemError {
             throw FailoverError(e, while: "fencing \(given)")
         }
     }

@@ -115,6 +115,8 @@ public enum Promotion {
         let found: EpochHistory?
         do { found = try EpochHistory.newest(in: inbox)?.history } catch let e as FormatError {
             throw FailoverError(e, while: "reading the inbox's epoch history")
+        } catch let e as SystemError {
+            throw FailoverError(e, while: "reading the inbox's epoch history")
         }
         let timeline = found ?? EpochHistory.initial(sourceID: position.sourceID)
         if timeline.epoch == position.epoch + 1, timeline.end(of: position.epoch) == position.lsn, timeline.current.promotedFrom == origin {
@@ -129,6 +131,8 @@ public enum Promotion {
         do {
             return (try timeline.promoted(at: forkLSN, startedAt: microsecondsNow(), from: origin), false)
         } catch let e as FormatError {
+            throw FailoverError(e, while: "extending the epoch history")
+        } catch let e as SystemError {
             throw FailoverError(e, while: "extending the epoch history")
         }
     }

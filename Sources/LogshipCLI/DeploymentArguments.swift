@@ -28,11 +28,17 @@ public struct DeploymentArguments {
     /// The command line to parse: `arguments` with the deployment `--config` taken out and the
     /// options it lacks added right after the subcommand names.
     public func rewrite(_ arguments: [String]) throws -> [String] {
+        try rewriteKeepingFile(arguments).arguments
+    }
+
+    /// `rewrite`, also returning the deployment file it read (for settings of every tool, such
+    /// as `files: {group_read: …}`).
+    public func rewriteKeepingFile(_ arguments: [String]) throws -> (arguments: [String], file: DeploymentFile?) {
         if arguments.contains(where: { ["--help", "-h", "--version", "--experimental-dump-help"].contains($0) }) || arguments.first == "help" {
-            return arguments
+            return (arguments, nil)
         }
         let (path, consumed) = options.resolve(arguments)
-        guard let command = path.last else { return arguments }
+        guard let command = path.last else { return (arguments, nil) }
         var args = arguments
         let file = try deploymentFile(&args, command: command)
         let given = Set(givenSpellings(args))
@@ -47,7 +53,7 @@ public struct DeploymentArguments {
             ToolLog.logger.debug("--\(option.name) from \(value.origin)")
         }
         args.insert(contentsOf: extra, at: min(consumed, args.count))
-        return args
+        return (args, file)
     }
 
     /// The spellings used on the command line (`--max-lag` from `--max-lag=5m` too), up to `--`.

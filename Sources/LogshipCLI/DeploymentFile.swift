@@ -19,8 +19,10 @@ public struct DeploymentFile {
         "replica-apply prune": ["window": "window", "daily": "daily", "weekly": "weekly", "monthly": "monthly", "pins": "pin"],
         "binlog-ship purge": ["window": "window"],
     ]
+    /// Keys of the `files` section, read by every tool (docs/OPERATIONS.md "Files and permissions").
+    public static let filesKeys = ["group_read"]
     /// Every top-level key; anything else is refused with its line.
-    public static var topLevelKeys: [String] { sections.map(\.name) + ["retention"] }
+    public static var topLevelKeys: [String] { sections.map(\.name) + ["retention", "files"] }
 
     /// Where the file came from (for messages).
     public let path: String
@@ -51,8 +53,16 @@ public struct DeploymentFile {
             nodes[key] = value
         }
         if let retention = nodes["retention"] { try checkRetention(retention, path: path) }
+        if let files = nodes["files"] {
+            for (key, value) in try pairs(files, path: path, what: "'files'", allowed: filesKeys) where value.bool == nil {
+                throw ConfigError("\(at(value, path)): 'files.\(key)' must be true or false")
+            }
+        }
         return DeploymentFile(path: path, sectionNodes: nodes)
     }
+
+    /// `files: {group_read: …}`: nil when the file does not say.
+    public var groupRead: Bool? { sectionNodes["files"]?.mapping?.first { $0.key.string == "group_read" }?.value.bool }
 
     /// True when `yaml` reads as a logship.yml: a non-empty mapping whose keys are all section
     /// names and whose values are all mappings. A ship.yml (`source`, `targets`, a scalar

@@ -2,7 +2,7 @@ import ArgumentParser
 import BinlogFormat
 import Foundation
 
-// `ExitStatus` itself lives in BinlogFormat (LogshipError.swift), next to the error protocol whose
+// `ExitStatus` itself lives in LogshipSystem (LogshipError.swift), next to the error protocol whose
 // conformances choose it; this file holds how a tool reports a failure and leaves.
 
 /// An error already reported to the user, carrying the exit status to leave with.

@@ -57,8 +57,9 @@ public final class ParquetWriter {
     private var pending: [UInt8] = []
     private var closed = false
 
-    /// Creates `path` (which must not exist) for a file of `columns`.
-    public init(path: String, columns: [ParquetColumn], options: Options = Options()) throws {
+    /// Creates `path` (which must not exist) for a file of `columns`, with `mode` (owner only by
+    /// default; logship passes its file mode, docs/OPERATIONS.md "Files and permissions").
+    public init(path: String, columns: [ParquetColumn], options: Options = Options(), mode: mode_t = 0o600) throws {
         guard !columns.isEmpty else { throw ParquetError(.invalid, "unable to write \(path): a Parquet file needs at least one column") }
         let names = columns.map(\.name)
         guard Set(names).count == names.count else { throw ParquetError(.invalid, "unable to write \(path): two columns share a name in \(names)") }
@@ -66,7 +67,7 @@ public final class ParquetWriter {
         self.columns = columns
         self.options = options
         buffers = columns.map(ColumnChunkBuffer.init)
-        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
         guard fd >= 0 else { throw Self.ioError("create", path, errno) }
         try emit(Array("PAR1".utf8))
     }

@@ -72,7 +72,7 @@ extension Inbox {
     /// snapshot at `start` with the inbox's segments (the snapshot carries the record).
     public func appliedLinkProblem(_ applied: AppliedSegment, after start: UInt64) throws -> ReplicaError? {
         let entries: [Result<Segment, UnreadableError>]
-        do { entries = try list().entries } catch let e as FormatError { throw ReplicaError(e, while: "reading the inbox") }
+        do { entries = try list().entries } catch let e as FormatError { throw ReplicaError(e, while: "reading the inbox") } catch let e as SystemError { throw ReplicaError(e, while: "reading the inbox") }
         let next = entries.lazy.compactMap { try? $0.get() }.first { $0.lastLSN.map { $0 > start } ?? true }
         return appliedLinkProblem(applied, entries: entries, next: next)
     }

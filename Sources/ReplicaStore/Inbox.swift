@@ -91,7 +91,7 @@ public struct Inbox {
                 entries.append(.success(Segment(name: key, path: reader.path, size: reader.fileSize, isPartial: partial,
                                                 header: reader.header, footer: partial ? nil : reader.footer)))
             } catch {
-                let e = error as? FormatError ?? FormatError(.io, "\(error)", path: full)
+                let e = error as? FormatError ?? (error as? SystemError).map(FormatError.init) ?? FormatError(.io, "\(error)", path: full)
                 entries.append(.failure(UnreadableError(file: Unreadable(name: key, path: full, error: e.at(path: full)))))
             }
         }
@@ -125,7 +125,7 @@ public struct Inbox {
         do {
             listing = try list()
             found = try EpochHistory.newest(in: path)
-        } catch let e as FormatError { throw ReplicaError(e, while: "reading the inbox") }
+        } catch let e as FormatError { throw ReplicaError(e, while: "reading the inbox") } catch let e as SystemError { throw ReplicaError(e, while: "reading the inbox") }
         var chain = Chain(history: found?.history)
         let timeline = found?.history
         if let source, let problem = Self.storeProblem(timeline, found?.path, source: source, start: start ?? 0) {
@@ -210,6 +210,8 @@ public struct Inbox {
                 return ReplicaError(.gap, "LSNs \(last + 1)…\(next.header.firstLSN - 1) are missing: the inbox has \(previous.fileName) (up to LSN \(last)) and then \(next.fileName) (from LSN \(next.header.firstLSN))",
                                     hint: "the segments between them were not shipped, or were lost; ship them (nothing after the gap is applied until then)")
             }
+            return ReplicaError(e, while: "checking that \(next.fileName) follows \(previous.fileName)")
+        } catch let e as SystemError {
             return ReplicaError(e, while: "checking that \(next.fileName) follows \(previous.fileName)")
         } catch {
             return ReplicaError(.io, "checking \(next.fileName): \(error)")

@@ -175,11 +175,11 @@ struct InboxReplaySource: ReplaySource {
             let segment = segments[index]
             let r: SegmentReader
             if let reader { r = reader } else {
-                do { r = try SegmentReader(path: segment.path) } catch let e as FormatError { throw ReplicaError(e, while: "opening \(segment.fileName)") }
+                do { r = try SegmentReader(path: segment.path) } catch let e as FormatError { throw ReplicaError(e, while: "opening \(segment.fileName)") } catch let e as SystemError { throw ReplicaError(e, while: "opening \(segment.fileName)") }
                 reader = r
             }
             let tx: Transaction?
-            do { tx = try r.next() } catch let e as FormatError { throw ReplicaError(e, while: "reading \(segment.fileName)") }
+            do { tx = try r.next() } catch let e as FormatError { throw ReplicaError(e, while: "reading \(segment.fileName)") } catch let e as SystemError { throw ReplicaError(e, while: "reading \(segment.fileName)") }
             if let tx, tx.lsn <= (segment.end ?? .max) {
                 return ReplayItem(tx, sourceID: r.header.sourceID, epoch: r.header.epoch,
                                   origin: AppliedSegment(fileName: segment.fileName, header: r.header, footer: r.footer))

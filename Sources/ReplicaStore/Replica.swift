@@ -23,6 +23,8 @@ public final class Replica {
                                hint: "an overlapping cron run exits with this code; the lock is released when that process exits")
         } catch let e as FormatError {
             throw ReplicaError(e, while: "locking \(directory.path)")
+        } catch let e as SystemError {
+            throw ReplicaError(e, while: "locking \(directory.path)")
         }
         do {
             try directory.createStoreIfMissing()

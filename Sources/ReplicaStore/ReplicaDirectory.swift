@@ -51,18 +51,22 @@ public struct ReplicaDirectory {
                 throw ReplicaError(.exists, "\(dir.path) is not empty (\(contents.sorted().prefix(5).joined(separator: ", ")))",
                                    hint: "init never touches an existing directory; choose a new path")
             }
+            // An empty directory made beforehand is made owner-only, as initdb does.
+            _ = chmod(dir.path, FilePermissions.directory)
         }
         do {
-            try fm.createDirectory(atPath: dir.path, withIntermediateDirectories: true)
+            try FilePermissions.createDirectory(dir.path)
             let identity = Identity(createdAt: formatTimestamp(microsecondsNow()), inbox: inbox ?? "inbox")
             dir.identity = identity
-            try fm.createDirectory(atPath: dir.inboxPath, withIntermediateDirectories: true)
-            try fm.createDirectory(atPath: dir.snapshotsPath, withIntermediateDirectories: true)
+            try FilePermissions.createDirectory(dir.inboxPath)
+            try FilePermissions.createDirectory(dir.snapshotsPath)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             try DurableFile.publish(Array(try encoder.encode(identity)) + [10], to: dir.identityPath)
             try DurableFile.syncDirectory(dir.path)
         } catch let e as FormatError {
+            throw ReplicaError(e, while: "initializing \(dir.path)")
+        } catch let e as SystemError {
             throw ReplicaError(e, while: "initializing \(dir.path)")
         } catch let e as ReplicaError {
             throw e
@@ -86,6 +90,7 @@ public struct ReplicaDirectory {
             throw ReplicaError(.corruption, "\(dir.identityPath) is damaged or not a logship replica identity")
         }
         dir.identity = identity
+        FilePermissions.warnIfOpen(dir.path)
         return dir
     }
 
@@ -134,6 +139,7 @@ extension ReplicaDirectory {
         }
         let temp = DurableFile.temporaryPath(for: storePath)
         do {
+            try FilePermissions.createFileIfMissing(temp)   // SQLite would use the umask (and -wal, -shm follow it)
             let queue = try DatabaseQueue(path: temp)
             try queue.writeWithoutTransaction { db in _ = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL") }
             try queue.close()

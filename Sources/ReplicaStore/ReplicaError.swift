@@ -56,6 +56,18 @@ public struct ReplicaError: LogshipError {
         self.init(kind, "\(operation): \(e)", format: e)
     }
 
+    /// Lifts a system error (a file the OS refused, a full disk, a FIFO where a segment belongs)
+    /// with the exit code it had as a format error: disk full 13, I/O 14, a non-regular file 3.
+    public init(_ e: SystemError, while operation: String) {
+        let kind: Kind
+        switch e.kind {
+        case .diskFull: kind = .diskFull
+        case .io: kind = .io
+        case .notRegularFile: kind = .corruption
+        }
+        self.init(kind, "\(operation): \(e)", format: FormatError(e))
+    }
+
     /// Lifts an apply error (divergence and conflicts stop the replica; a full disk is a full disk).
     public init(_ e: ApplyError) {
         if e.isDiskFull {

@@ -170,6 +170,7 @@ public enum Restore {
         defer { for suffix in ["", "-wal", "-shm", "-journal"] { unlink(temp + suffix) } }
         let queue: DatabaseQueue
         do {
+            try FilePermissions.createFileIfMissing(temp)   // before SQLite, which would use the umask
             if let snapshot = plan.snapshot {
                 var config = Configuration()
                 config.readonly = true
@@ -233,6 +234,8 @@ public enum Restore {
             try DurableFile.syncDirectory(parent.isEmpty ? "." : parent)
         } catch let e as FormatError {
             throw ReplicaError(e, while: "publishing \(output)")
+        } catch let e as SystemError {
+            throw ReplicaError(e, while: "publishing \(output)")
         }
         return Result(output: output, lsn: plan.targetLSN, transactions: applied, rows: actual, notes: notes)
     }
@@ -242,6 +245,7 @@ public enum Restore {
         switch error {
         case let e as ApplyError: return ReplicaError(e)
         case let e as FormatError: return ReplicaError(e, while: "restoring")
+        case let e as SystemError: return ReplicaError(e, while: "restoring")
         case ReplayFault.begin(_, let cause): return cause
         case ReplayFault.batchLost(let lsn):
             return ReplicaError(.io, "the batch of LSNs up to \(lsn) was rolled back by SQLite; nothing was published")

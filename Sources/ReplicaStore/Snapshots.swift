@@ -78,11 +78,13 @@ extension Snapshot {
     /// holds, and publishes it durably.
     static func write(from store: DatabaseQueue, dir: ReplicaDirectory, keep: Int?, lockTimeout: Double) throws -> (snapshot: Snapshot, created: Bool, deleted: [Snapshot]) {
         let fm = FileManager.default
-        try? fm.createDirectory(atPath: dir.snapshotsPath, withIntermediateDirectories: true)
+        try? FilePermissions.createDirectory(dir.snapshotsPath)
         let lock: DirectoryLock
         do { lock = try DirectoryLock(path: dir.snapshotsPath + "/.lock", timeout: lockTimeout) } catch let busy as DirectoryLock.Busy {
             throw ReplicaError(.busy, "another snapshot of this replica is being written" + (busy.holderPID.map { " (pid \($0))" } ?? ""))
         } catch let e as FormatError {
+            throw ReplicaError(e, while: "locking \(dir.snapshotsPath)")
+        } catch let e as SystemError {
             throw ReplicaError(e, while: "locking \(dir.snapshotsPath)")
         }
         defer { lock.release() }
@@ -92,6 +94,7 @@ extension Snapshot {
         var created = false
         let final: String
         do {
+            try FilePermissions.createFileIfMissing(temp)
             let target = try DatabaseQueue(path: temp)
             try store.backup(to: target)
             try target.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_mode = DELETE") }
@@ -123,6 +126,7 @@ extension Snapshot {
                                    hint: "free space on that file system and take the snapshot again; the store is not affected")
             }
             if let e = error as? FormatError { throw ReplicaError(e, while: "writing a snapshot") }
+            if let e = error as? SystemError { throw ReplicaError(e, while: "writing a snapshot") }
             throw ReplicaError(.io, "writing a snapshot: \(error)")
         }
         let snap = try read(final)

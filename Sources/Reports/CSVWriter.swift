@@ -1,4 +1,5 @@
 import Foundation
+import LogshipSystem
 
 /// How CSV output is laid out and guarded.
 public struct CSVOptions: Sendable, Equatable {
@@ -174,7 +175,7 @@ final class CSVDirectoryWriter: ReportWriter {
             guard isDirectory.boolValue else {
                 throw ReportError(.exists, "unable to write CSV files into \(directory): it is a file", hint: "give --out-dir a directory")
             }
-        } else if mkdir(directory, 0o755) != 0 {
+        } else if mkdir(directory, FilePermissions.directory) != 0 || chmod(directory, FilePermissions.directory) != 0 {
             let code = errno
             throw ReportError(code == ENOENT ? .notFound : .io, "unable to create \(directory): \(String(cString: strerror(code)))",
                               hint: code == ENOENT ? "create its parent directory first" : nil)

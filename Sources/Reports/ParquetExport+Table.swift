@@ -125,7 +125,7 @@ final class TableExporter {
         relative += "/part-0.parquet"
         let parquetColumns = columns.map { ParquetColumn($0.name, $0.kind, nullable: $0.nullable) }
         do {
-            let w = try ParquetWriter(path: (directory as NSString).deletingLastPathComponent + "/" + relative, columns: parquetColumns, options: options.writer)
+            let w = try ParquetWriter(path: (directory as NSString).deletingLastPathComponent + "/" + relative, columns: parquetColumns, options: options.writer, mode: FilePermissions.file)
             writers[key] = w
             files[key] = (relative, 0)
             return w

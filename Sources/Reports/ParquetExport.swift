@@ -146,7 +146,7 @@ public enum ParquetExport {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         let data = try encoder.encode(manifest) + Data("\n".utf8)
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, FilePermissions.file)
         guard fd >= 0 else { throw ioError("create", path, errno) }
         var open = true
         defer { if open { _ = close(fd) } }
@@ -196,7 +196,7 @@ public enum ParquetExport {
     }()
 
     static func makeDirectory(_ path: String) throws {
-        guard mkdir(path, 0o755) == 0 else { throw ioError("create directory", path, errno) }
+        guard mkdir(path, FilePermissions.directory) == 0, chmod(path, FilePermissions.directory) == 0 else { throw ioError("create directory", path, errno) }
     }
 
     static func syncDirectory(_ path: String) throws {

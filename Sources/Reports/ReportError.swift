@@ -35,6 +35,13 @@ public struct ReportError: LogshipError {
         self.hint = hint
     }
 
+    /// Lifts a system error (an output file, a lock, a store file the OS refused): a full disk
+    /// 13, anything else 14 (reports read stores through SQLite, never a segment, so a FIFO here
+    /// is an output or lock path the OS refused: I/O).
+    public init(_ e: SystemError, while operation: String) {
+        self.init(e.kind == .diskFull ? .diskFull : .io, "\(operation): \(e)")
+    }
+
     /// A stale store is lag (exit 5); a refused write or master is a usage error (exit 64).
     public var exitStatus: ExitStatus {
         switch kind {

@@ -28,6 +28,7 @@ public final class ReportStore {
         var file = path
         var master = false
         if isDir.boolValue {
+            FilePermissions.warnIfOpen(path)
             if fm.fileExists(atPath: path + "/replica.json") { file = path + "/store.db" } else if fm.fileExists(atPath: path + "/master.json") {
                 file = path + "/master.db"
                 master = true

@@ -1,4 +1,5 @@
 import Foundation
+import LogshipSystem
 
 /// The output formats of every report.
 public enum ReportFormat: String, CaseIterable, Sendable {
@@ -44,7 +45,7 @@ public final class ReportSink {
             let dir = (outputPath as NSString).deletingLastPathComponent
             let name = (outputPath as NSString).lastPathComponent
             let temp = (dir.isEmpty ? "" : dir + "/") + ".tmp-\(getpid())-" + name
-            guard FileManager.default.createFile(atPath: temp, contents: nil), let h = FileHandle(forWritingAtPath: temp) else {
+            guard FileManager.default.createFile(atPath: temp, contents: nil, attributes: [.posixPermissions: Int(FilePermissions.file)]), let h = FileHandle(forWritingAtPath: temp) else {
                 throw ReportError(.io, "unable to create \(temp)")
             }
             handle = h

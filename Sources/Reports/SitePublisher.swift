@@ -38,7 +38,7 @@ public final class SitePublisher {
         }
         try checkTarget()
         removeStaleBuilds()
-        guard mkdir(building, 0o755) == 0 else { throw Self.ioError("unable to create the build directory \(building)") }
+        guard mkdir(building, FilePermissions.directory) == 0, chmod(building, FilePermissions.directory) == 0 else { throw Self.ioError("unable to create the build directory \(building)") }
     }
 
     deinit { if !published { Self.removeTree(building) } }

@@ -21,7 +21,7 @@ final class DirectoryLockTests: XCTestCase {
         try Data("keep me\n".utf8).write(to: URL(fileURLWithPath: victim))
         XCTAssertEqual(symlink(victim, dir + "/.lock"), 0)
         XCTAssertThrowsError(try DirectoryLock(path: dir + "/.lock", timeout: 0)) { error in
-            let e = error as? FormatError
+            let e = error as? SystemError
             XCTAssertEqual(e?.kind, .io)
             XCTAssertEqual(e?.message, "unable to open lock file: it is a symbolic link")
             XCTAssertEqual(e?.path, dir + "/.lock")
@@ -33,7 +33,7 @@ final class DirectoryLockTests: XCTestCase {
         XCTAssertEqual(mkfifo(dir + "/.lock", 0o600), 0)
         // O_RDWR on a FIFO does not block on Linux; the type check must still refuse it.
         XCTAssertThrowsError(try DirectoryLock(path: dir + "/.lock", timeout: 0)) { error in
-            XCTAssertEqual((error as? FormatError)?.message, "unable to open lock file: it is not a regular file")
+            XCTAssertEqual((error as? SystemError)?.message, "unable to open lock file: it is not a regular file")
         }
     }
 

@@ -86,7 +86,7 @@ public struct RemoteFetch {
     private func download(_ object: TargetObject) throws -> String {
         let temp = DurableFile.temporaryPath(for: localPath(object.key))
         do {
-            let file = try FileDescriptor(path: temp, flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o600)
+            let file = try FileDescriptor(path: temp, flags: O_WRONLY | O_CREAT | O_EXCL, mode: FilePermissions.file)
             var at: Int64 = 0
             while at < object.size {
                 let end = min(object.size, at + Int64(Self.chunkSize))

@@ -19,7 +19,7 @@ final class DirectoryUpload: TargetUpload {
         self.store = store
         self.key = key
         temp = DurableFile.temporaryPath(for: store.file(key))
-        output = try FileDescriptor(path: temp, flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o644)
+        output = try FileDescriptor(path: temp, flags: O_WRONLY | O_CREAT | O_EXCL, mode: FilePermissions.file)
     }
 
     func write(_ bytes: UnsafeRawBufferPointer, at offset: Int64) throws {

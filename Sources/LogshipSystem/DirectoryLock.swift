@@ -9,7 +9,7 @@ import Glibc
 /// writer), the shipper (one run per source) and replicas (one applier).
 public final class DirectoryLock {
     /// Thrown when the lock stays held past the timeout.
-    public struct Busy: Error, CustomStringConvertible {
+    public struct Busy: Error, CustomStringConvertible, Sendable {
         public var path: String
         public var holderPID: Int32?
         public var description: String {
@@ -24,13 +24,13 @@ public final class DirectoryLock {
     public init(path: String, timeout: Double) throws {
         self.path = path
         // O_NOFOLLOW: a symbolic link planted under the lock's name is refused, so the pid written
-        // below can never truncate and overwrite the file the link points at. Mode 0600: only the
-        // owner needs to open a lock file.
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        // below can never truncate and overwrite the file the link points at. Mode 0600 (0640 with group
+        // read, FilePermissions): only the owner needs to open a lock file.
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, FilePermissions.file)
         guard fd >= 0 else {
             let code = errno
             if code == ELOOP {
-                throw FormatError(.io, "unable to open lock file: it is a symbolic link", path: path,
+                throw SystemError(.io, "unable to open lock file: it is a symbolic link", path: path,
                                   hint: "a lock file is always a regular file its tool creates; remove the link, then rerun")
             }
             throw ioError("open lock file", path: path, errno: code)
@@ -38,7 +38,7 @@ public final class DirectoryLock {
         var st = stat()
         guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else {
             close(fd)
-            throw FormatError(.io, "unable to open lock file: it is not a regular file", path: path,
+            throw SystemError(.io, "unable to open lock file: it is not a regular file", path: path,
                               hint: "a lock file is always a regular file its tool creates; move this one away, then rerun")
         }
         let deadline = Date().addingTimeInterval(timeout)

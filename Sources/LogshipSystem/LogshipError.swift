@@ -4,7 +4,9 @@ import Foundation
 // module's language), and each of them conforms to `LogshipError`: it knows its exit status, its
 // message and its hint. An executable maps any error with `ExitStatus(error)`; no executable
 // keeps a switch over another module's kinds. This file holds no OS code on purpose: it is
-// shared vocabulary, not file handling.
+// shared vocabulary, not file handling. It lives in the leaf module LogshipSystem so that the OS
+// helpers' own `SystemError` can conform too; BinlogFormat re-exports LogshipSystem, so every
+// module that imports BinlogFormat sees it as before.
 
 /// The exit codes shared by all four tools (docs/OPERATIONS.md has the same table).
 /// Cron wrappers and monitoring can act on them without parsing messages.

@@ -10,7 +10,7 @@ public final class FileDescriptor {
     public let fd: Int32
     public let path: String
 
-    public init(path: String, flags: Int32, mode: mode_t = 0o644) throws {
+    public init(path: String, flags: Int32, mode: mode_t = FilePermissions.file) throws {
         let fd = open(path, flags | O_CLOEXEC, mode)
         guard fd >= 0 else { throw ioError("open", path: path) }
         self.fd = fd

@@ -15,7 +15,7 @@ import Glibc
 /// ordinary reads. Symbolic links are followed (`O_NOFOLLOW` is not used): a link to a regular
 /// segment is a legitimate layout, and the checks apply to the file the link leads to.
 public enum RegularFile {
-    /// Opens `path` read-only, refusing anything but a regular file (`FormatError.corrupted`,
+    /// Opens `path` read-only, refusing anything but a regular file (`SystemError.notRegularFile`,
     /// exit 3, naming the file and what it is).
     public static func open(_ path: String) throws -> FileDescriptor {
         var st = stat()
@@ -47,8 +47,8 @@ public enum RegularFile {
     /// Throws unless `mode` (from stat) is a regular file's.
     public static func require(_ mode: mode_t, path: String) throws {
         guard mode & S_IFMT != S_IFREG else { return }
-        throw FormatError(.corrupted, "unable to read \((path as NSString).lastPathComponent): it is \(describe(mode)), not a regular file",
-                          path: path, hint: "segments and epoch histories are always regular files; move this one out of the directory, then rerun")
+        throw SystemError(.notRegularFile, "unable to read \((path as NSString).lastPathComponent): it is \(describe(mode)), not a regular file",
+                           path: path, hint: "segments and epoch histories are always regular files; move this one out of the directory, then rerun")
     }
 
     /// What a non-regular file is, in words.

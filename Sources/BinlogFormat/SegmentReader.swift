@@ -248,6 +248,23 @@ public final class SegmentReader {
 
     static let readAheadSize = 256 << 10
 
+    /// Incremental reading of an active segment (a follower): after `next` returned nil at the
+    /// end of the committed data (an incomplete tail, a frame being written), makes the next
+    /// `next` read on from there, with the file's size taken again: only frames not read yet are
+    /// read and verified, the running checksum and LSN continue, and a frame still incomplete
+    /// is again "not yet". A footer written meanwhile (a seal) is found, and the rest is read
+    /// as sealed: up to the footer, whose checksums are then checked. Does nothing on a sealed
+    /// segment, or before the end was reached.
+    public func resume() throws {
+        guard finished, footer == nil, !expectFooter else { return }
+        finished = false
+        tornTailOffset = nil
+        tornTailReason = nil
+        tornTailIsZeros = false
+        rereadAt = nil
+        try refresh()
+    }
+
     /// Reads to the end, verifying everything; returns the number of transactions read.
     @discardableResult
     public func verifyAll(decode: Bool = true) throws -> UInt64 {

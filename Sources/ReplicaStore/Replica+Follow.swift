@@ -13,11 +13,12 @@ extension Replica {
     /// publishing a segment or replacing a partial copy), so a shipped transaction is applied
     /// milliseconds after it lands and an idle follower sleeps. Notifications are only a hint:
     /// each pass reads the inbox as it is, and without a notification a pass runs anyway after
-    /// `pollInterval` seconds (when inotify is unavailable, the loop is that poll; when it
-    /// works, the interval is at least 10 s, a safety net for a file system that does not report).
+    /// `pollInterval` seconds: a safety net for a file system that does not report, and the
+    /// heartbeat `replica-apply --follow` records after each pass, which `check` reads as "a
+    /// successful run within --max-lag" (an idle pass reads only the inbox's headers).
     public func follow(_ options: ApplyOptions, pollInterval: Double = 1, onPass: (ApplyResult) throws -> Void) throws {
         let watcher = FileWatcher(directories: [directory.inboxPath])
-        let recheck = watcher.isPolling ? pollInterval : max(pollInterval, 10)
+        let recheck = pollInterval
         while true {
             // Changes made before the pass are seen by it; changes made during it wake the next wait.
             watcher.drain()

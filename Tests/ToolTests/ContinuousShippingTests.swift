@@ -109,7 +109,11 @@ final class ContinuousShippingTests: XCTestCase {
             }.start()
             usleep(UInt32.random(in: 0...300_000, using: &rng))
             let victim = Bool.random(using: &rng) ? "shipper" : "applier"
+            // The fault fired: the victim was alive (following) when SIGKILL reached it.
+            let target = victim == "shipper" ? ship : apply
+            XCTAssertTrue(target.process.isRunning, "round \(round): the \(victim) had already exited: \(target.stderr); \(f.context)")
             if victim == "shipper" { ship.kill9(); ship = try shipper(f) } else { apply.kill9(); apply = try applier(f) }
+            XCTAssertEqual(target.process.terminationReason, .uncaughtSignal, "round \(round): the \(victim) died of SIGKILL")
             done.wait()
             XCTAssertNil(failure.error, "round \(round): the writer failed; \(f.context)")
             if Int.random(in: 0..<3, using: &rng) == 0 { try f.master.rotate() }

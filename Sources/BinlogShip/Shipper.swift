@@ -51,6 +51,11 @@ public final class Shipper {
         try ShipState.prepareDirectory(stateDirectory)
         let lock = try ShipLock.acquire(path: stateDirectory + "/lock", timeout: lockTimeout)
         defer { lock.release() }
+        return try runLocked()
+    }
+
+    /// One run, the lock held by the caller (`run`, or `follow` for its whole life).
+    func runLocked() throws -> ShipReport {
         let listing = try source.list()
         let run = try ShipRun(shipper: self, state: ShipState.load(directory: stateDirectory) ?? ShipState(source: source.binlogPath))
         try run.begin()

@@ -1,24 +1,45 @@
 import Foundation
+import LogshipSystem
 
 extension Replica {
-    /// Keeps applying: one `applyAvailable` pass, then a wait of `pollInterval` seconds for new
-    /// segments, again and again, until `options.shouldStop()` returns true (checked every
-    /// quarter second while waiting) or a pass reaches `untilLSN` or `untilTime`. `onPass` is
-    /// called after every pass that did not throw, with its result (also when it applied
-    /// nothing); an error of a pass, or of `onPass`, ends the loop and is thrown.
+    /// Keeps applying: one `applyAvailable` pass, then a wait for the inbox to change, again
+    /// and again, until `options.shouldStop()` returns true (checked at least every quarter
+    /// second while waiting, and at once on a signal) or a pass reaches `untilLSN` or
+    /// `untilTime`. `onPass` is called after every pass that did not throw, with its result
+    /// (also when it applied nothing); an error of a pass, or of `onPass`, ends the loop and
+    /// is thrown.
+    ///
+    /// The wait is woken by file notifications on the inbox (`FileWatcher`: a shipper
+    /// publishing a segment or replacing a partial copy), so a shipped transaction is applied
+    /// milliseconds after it lands and an idle follower sleeps. Notifications are only a hint:
+    /// each pass reads the inbox as it is, and without a notification a pass runs anyway after
+    /// `pollInterval` seconds: a safety net for a file system that does not report, and the
+    /// heartbeat `replica-apply --follow` records after each pass, which `check` reads as "a
+    /// successful run within --max-lag" (an idle pass reads only the inbox's headers).
     public func follow(_ options: ApplyOptions, pollInterval: Double = 1, onPass: (ApplyResult) throws -> Void) throws {
-        let slice = 0.25
+        let watcher = FileWatcher(directories: [directory.inboxPath])
+        let recheck = pollInterval
         while true {
+            // Changes made before the pass are seen by it; changes made during it wake the next wait.
+            watcher.drain()
             let result = try applyAvailable(options)
             try onPass(result)
             if result.stop == .untilLSN || result.stop == .untilTime || result.stop == .interrupted { return }
-            var waited = 0.0
-            while waited < pollInterval {
-                if options.shouldStop() { return }
-                usleep(UInt32(slice * 1_000_000))
-                waited += slice
-            }
-            if options.shouldStop() { return }
+            if Self.waitForChange(watcher, upTo: recheck, shouldStop: options.shouldStop) == .stopped { return }
+        }
+    }
+
+    enum WaitOutcome { case changed, timedOut, stopped }
+
+    /// Waits on `watcher` for up to `seconds`, in slices of a quarter second so that `shouldStop`
+    /// (set by a signal handler) is seen soon even if the signal came just before the wait.
+    static func waitForChange(_ watcher: FileWatcher, upTo seconds: Double, shouldStop: () -> Bool) -> WaitOutcome {
+        let deadline = Date().addingTimeInterval(seconds)
+        while true {
+            if shouldStop() { return .stopped }
+            let left = deadline.timeIntervalSinceNow
+            if left <= 0 { return .timedOut }
+            if watcher.wait(timeout: min(0.25, left)) { return shouldStop() ? .stopped : .changed }
         }
     }
 }

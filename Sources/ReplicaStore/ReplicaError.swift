@@ -26,6 +26,8 @@ public struct ReplicaError: LogshipError {
         case exists = "already exists"
         /// A restore target outside the recoverable window, or a bad request.
         case invalid = "invalid request"
+        /// The store has not applied an LSN within the time asked (`waitUntilApplied`, `replica-apply wait`).
+        case lagging
     }
 
     public var kind: Kind
@@ -104,6 +106,7 @@ public struct ReplicaError: LogshipError {
         case .exists: return .alreadyExists
         case .invalid: return .usage
         case .splitBrain: return .splitBrain
+        case .lagging: return .lagging
         }
     }
 

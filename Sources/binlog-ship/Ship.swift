@@ -19,6 +19,12 @@ struct Ship: ParsableCommand {
     @Flag(help: "Also ship the committed prefix of the active segment as <segment>.binlog.partial (low RPO).")
     var includeActive = false
 
+    @Flag(help: "Keep running: ship each transaction as soon as it is durable on the master (active segment included, woken by inotify), until SIGTERM or SIGINT. Implies --include-active.")
+    var follow = false
+
+    @Option(help: "With --follow, for S3 targets: the least time between two uploads of the active segment's partial object (e.g. 1s, 500ms).")
+    var flushInterval: String = "1s"
+
     @Option(help: "Seconds to wait for another run to finish (default 0: exit 12 at once).")
     var lockTimeout: Double = 0
 
@@ -31,7 +37,7 @@ struct Ship: ParsableCommand {
     func run() throws {
         try runReporting("binlog-ship") {
             var config = try options.load()
-            config.includeActive = config.includeActive || includeActive
+            config.includeActive = config.includeActive || includeActive || follow
             let shipper = try Shipper(config: config)
             shipper.lockTimeout = lockTimeout
             shipper.onEvent = { event in
@@ -52,6 +58,10 @@ struct Ship: ParsableCommand {
                 ToolLog.logger.info("\(line)")
                 if !quiet && !json { printLine(line) }
             }
+            if follow {
+                try followLoop(shipper)
+                return
+            }
             let report = try shipper.run()
             if json { printLine(try jsonText(ShipRunJSON(report))) }
             for t in report.targets where !quiet && !json {
@@ -64,6 +74,32 @@ struct Ship: ParsableCommand {
                 }
             }
             if let worst = report.worstKind { throw ReportedFailure(worst.exitStatus) }
+        }
+    }
+}
+
+/// Set by SIGTERM/SIGINT: --follow finishes its pass, records its state and exits 0.
+nonisolated(unsafe) var stopRequested = false
+
+extension Ship {
+    func validate() throws {
+        guard parseDuration(flushInterval) != nil else { throw ValidationError("--flush-interval takes a duration like 1s or 500ms") }
+    }
+
+    /// `--follow`: runs until a signal; a source problem that stops shipping for good
+    /// (corruption, a gap, divergence, split brain) ends it with its exit code, anything else
+    /// (a target unreachable for a while) is printed and retried.
+    private func followLoop(_ shipper: Shipper) throws {
+        signal(SIGINT) { _ in stopRequested = true }
+        signal(SIGTERM) { _ in stopRequested = true }
+        var options = Shipper.FollowOptions()
+        options.flushInterval = parseDuration(flushInterval) ?? 1
+        options.shouldStop = { stopRequested }
+        try shipper.follow(options) { report in
+            if json { printLine(try jsonText(ShipRunJSON(report))) }
+            if let kind = report.worstKind, [.corruption, .gap, .divergence, .splitBrain].contains(kind.exitStatus) {
+                throw ReportedFailure(kind.exitStatus)
+            }
         }
     }
 }

@@ -22,7 +22,7 @@ struct Apply: ParsableCommand {
     @Argument(help: "The replica directory.")
     var replica: String
 
-    @Flag(help: "Keep running: apply new segments within a second of their arrival (SIGTERM or SIGINT stops cleanly).")
+    @Flag(help: "Keep running: apply what arrives in the inbox as soon as it lands (woken by inotify; SIGTERM or SIGINT stops cleanly).")
     var follow = false
 
     @Option(help: "Stop after applying this LSN (inclusive).") var untilLSN: UInt64?

@@ -13,7 +13,7 @@ struct ReplicaApplyCommand: ParsableCommand {
         discussion: deploymentHelp(tool: "replica-apply") + "\n\nExit codes (shared by binlog-writer, binlog-ship, replica-apply and report):\n" + exitCodeHelp(),
         version: versionText(tool: "replica-apply"),
         subcommands: [Apply.self, Fetch.self, Init.self, Snapshot.self, Prune.self, Restore.self, Status.self, Check.self, Summarize.self,
-                      CandidatesCommand.self, Promote.self],
+                      CandidatesCommand.self, Promote.self, Wait.self],
         defaultSubcommand: Apply.self)
 
     /// Applies logship.yml and the LOGSHIP_REPLICA_APPLY_* variables, then parses as usual.

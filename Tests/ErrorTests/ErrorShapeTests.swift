@@ -27,7 +27,7 @@ final class ErrorShapeTests: XCTestCase {
     ]
     private let replicaCodes: [ReplicaError.Kind: Int32] = [
         .gap: 2, .corruption: 3, .divergence: 4, .splitBrain: 6, .busy: 12, .diskFull: 13, .io: 14, .notFound: 15,
-        .exists: 16, .invalid: 64,
+        .exists: 16, .invalid: 64, .lagging: 5,
     ]
     private let reportCodes: [ReportError.Kind: Int32] = [
         .stale: 5, .notFound: 15, .refused: 64, .sql: 10, .io: 14, .diskFull: 13, .exists: 16, .invalid: 64, .limit: 7, .mismatch: 4, .busy: 12,

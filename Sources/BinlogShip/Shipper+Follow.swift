@@ -1,0 +1,99 @@
+import BinlogFormat
+import Foundation
+import LogshipSystem
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension Shipper {
+    /// How `follow` paces itself.
+    public struct FollowOptions {
+        /// Seconds between two full runs when no notification came: a safety net for a file
+        /// system that does not report (with inotify unavailable, this is the poll interval).
+        public var recheck: Double = 10
+        /// For a target that is not a local directory (S3), the least time between two uploads
+        /// of the active segment's partial object: frames are batched into one object per
+        /// interval, as Litestream does with its 1 s default. Also the pause after a run that
+        /// failed, before the next try.
+        public var flushInterval: Double = 1
+        /// Checked between passes and while waiting; return true to stop.
+        public var shouldStop: () -> Bool = { false }
+
+        public init() {}
+    }
+
+    /// `binlog-ship --follow`: keeps shipping until `shouldStop`. Holds the source's lock for
+    /// its whole life (a cron run beside it exits 12, busy). Woken by file notifications on the
+    /// binlog directory (`FileWatcher`): the master appending a frame, creating or sealing a
+    /// segment.
+    ///
+    /// A full run (`run`'s: sealed segments, epoch histories, the active segment's partial
+    /// copy, the state) happens at start, whenever a segment is sealed or created, after an
+    /// error, and every `recheck` seconds. In between, each wake appends only the new complete
+    /// transactions of the active segment to each directory target's partial copy
+    /// (`ActiveTail`): the frames are read from where the last pass stopped and verified, the
+    /// source is fsynced (so only durable frames leave the master), the bytes are written at
+    /// the end of the partial, fsynced and read back. A kill -9 at any point leaves each partial
+    /// a prefix of the active segment, which the next run (follow or cron) checks and completes.
+    public func follow(_ options: FollowOptions, onPass: (ShipReport) throws -> Void) throws {
+        try ShipState.prepareDirectory(stateDirectory)
+        let lock = try ShipLock.acquire(path: stateDirectory + "/lock", timeout: lockTimeout)
+        defer { lock.release() }
+        let watcher = FileWatcher(directories: [source.binlogPath])
+        let remote = config.targets.contains { config.openStore($0).localDirectory == nil }
+        var tail: ActiveTail?
+        var lastFull = Date.distantPast
+        var lastFailed = false
+        while !options.shouldStop() {
+            // Changes before this pass are seen by it; changes during it wake the next wait.
+            watcher.drain()
+            var report: ShipReport?
+            if let t = tail {
+                switch t.shipNew(self) {
+                case .shipped(let r): report = r
+                case .nothingNew: break
+                case .needsFullRun: tail = nil
+                }
+            }
+            if tail == nil {
+                let pause = (remote || lastFailed) ? options.flushInterval : 0
+                let wait = lastFull.addingTimeInterval(pause).timeIntervalSinceNow
+                if wait > 0, Self.sleep(wait, watcher: watcher, shouldStop: options.shouldStop) { break }
+                let full = try runLocked()
+                lastFull = Date()
+                lastFailed = !full.failures.isEmpty
+                if !lastFailed { tail = ActiveTail(after: full, shipper: self) }
+                report = full
+            }
+            if let report { try onPass(report) }
+            // A full run is due after `recheck` seconds without a wake.
+            if !watcher.wait(timeout: 0) {
+                if Self.waitForChange(watcher, upTo: options.recheck, shouldStop: options.shouldStop) == false { tail = nil }
+            }
+        }
+        try tail?.saveState(self, force: true)
+    }
+
+    /// Waits up to `seconds` for a notification, in quarter seconds so `shouldStop` is seen;
+    /// true when one came, false at the timeout, nil when asked to stop.
+    private static func waitForChange(_ watcher: FileWatcher, upTo seconds: Double, shouldStop: () -> Bool) -> Bool? {
+        let deadline = Date().addingTimeInterval(seconds)
+        while !shouldStop() {
+            let left = deadline.timeIntervalSinceNow
+            if left <= 0 { return false }
+            if watcher.wait(timeout: min(0.25, left)) { return true }
+        }
+        return nil
+    }
+
+    /// Sleeps `seconds` (notifications do not cut it short); true when asked to stop meanwhile.
+    private static func sleep(_ seconds: Double, watcher: FileWatcher, shouldStop: () -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while !shouldStop() {
+            let left = deadline.timeIntervalSinceNow
+            if left <= 0 { return false }
+            usleep(UInt32(min(0.25, left) * 1_000_000))
+        }
+        return true
+    }
+}

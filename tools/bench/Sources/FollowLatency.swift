@@ -1,0 +1,172 @@
+import ArgumentParser
+import BinlogMaster
+import Foundation
+import GRDB
+
+/// Issue 15's latency bench: commit → visible on a replica with `binlog-ship --follow` and
+/// `replica-apply --follow` running, at several commit rates. The writer commits one stamped
+/// row per transaction through the master in this process and notes when each commit was
+/// acknowledged; a reader thread polls the replica's store (read-only, every 0.5 ms) and notes
+/// when each row became visible. Also: the followers' CPU while idle, and the master's durable
+/// commit rate with and without the followers beside it. The physical floor (one fdatasync of
+/// 4 KiB) is printed beside it.
+struct FollowLatency: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "follow-latency",
+        abstract: "Commit → visible latency with binlog-ship --follow and replica-apply --follow (p50/p99 per rate), idle CPU, commit rate with and without followers.")
+
+    @Option(help: "Commit rates to measure, commits per second.") var rates: [Int] = [10, 100, 1000]
+    @Option(help: "Commits per rate.") var commits: Int = 500
+    @Option(help: "Directory of binlog-writer, binlog-ship and replica-apply (default: this executable's).") var bin: String?
+    @Option(help: "Work directory (default: a new one under /tmp, removed afterwards).") var workdir: String?
+
+    func run() throws {
+        let tools = bin ?? (ChildProcess.selfPath() as NSString).deletingLastPathComponent
+        let dir = workdir ?? NSTemporaryDirectory() + "follow-latency-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { if workdir == nil { try? FileManager.default.removeItem(atPath: dir) } }
+        print("load      \(Machine.loadAverage())")
+        print("floor     fdatasync of 4 KiB: \(String(format: "%.2f", try Machine.fsyncLatency(in: dir))) ms (median of none: mean of 50)")
+        for rate in rates {
+            let run = try Pipeline(dir: dir + "/rate-\(rate)", tools: tools)
+            defer { run.stop() }
+            let latencies = try run.measure(rate: rate, commits: commits)
+            print(String(format: "rate %5d/s  commits %d  p50 %.2f ms  p99 %.2f ms  max %.2f ms", rate, latencies.count,
+                         percentile(latencies, 0.5), percentile(latencies, 0.99), latencies.max() ?? 0))
+            if rate == rates.last {
+                let idle = run.idleCPU(seconds: 5)
+                print(String(format: "idle CPU over 5 s: binlog-ship --follow %.2f %%, replica-apply --follow %.2f %%", idle.ship, idle.apply))
+            }
+        }
+        // The master's own rate, as fast as it goes, with followers beside it and without.
+        let with = try Pipeline(dir: dir + "/rate-with", tools: tools)
+        let rateWith = try with.burst(commits: 2000)
+        with.stop()
+        let without = try Pipeline(dir: dir + "/rate-without", tools: tools, followers: false)
+        let rateWithout = try without.burst(commits: 2000)
+        without.stop()
+        print(String(format: "master durable commits/s: %.0f without followers, %.0f with both followers running", rateWithout, rateWith))
+        print("load      \(Machine.loadAverage())")
+    }
+
+    func percentile(_ xs: [Double], _ p: Double) -> Double {
+        guard !xs.isEmpty else { return 0 }
+        let s = xs.sorted()
+        return s[min(s.count - 1, Int(Double(s.count - 1) * p + 0.5))]
+    }
+}
+
+/// A master, a replica, and the two followers between them.
+final class Pipeline {
+    let master: Master
+    let storePath: String
+    var followers: [Process] = []
+
+    init(dir: String, tools: String, followers start: Bool = true) throws {
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        for (tool, args) in [("binlog-writer", ["init", dir + "/master", "--digest-interval", "0"]), ("replica-apply", ["init", dir + "/replica"])] {
+            let p = try Process.run(URL(fileURLWithPath: tools + "/" + tool), arguments: args)
+            p.waitUntilExit()
+            guard p.terminationStatus == 0 else { throw BenchError("\(tool) \(args) failed") }
+        }
+        master = try Master.open(dir + "/master")
+        _ = try master.execute("CREATE TABLE stamps(id INTEGER PRIMARY KEY, note TEXT)")
+        storePath = dir + "/replica/store.db"
+        if start {
+            let null = FileHandle(forWritingAtPath: "/dev/null")
+            for (tool, args) in [("binlog-ship", ["--source", dir + "/master", "--target", dir + "/replica/inbox", "--follow", "--quiet"]),
+                                 ("replica-apply", [dir + "/replica", "--follow", "--quiet"])] {
+                let p = Process()
+                p.executableURL = URL(fileURLWithPath: tools + "/" + tool)
+                p.arguments = args
+                p.standardOutput = null
+                try p.run()
+                followers.append(p)
+            }
+        }
+    }
+
+    func stop() {
+        for p in followers where p.isRunning { p.terminate(); p.waitUntilExit() }
+        followers = []
+        try? master.close()
+    }
+
+    /// Commits `commits` stamped rows at `rate` per second; returns each one's commit → visible time in ms.
+    func measure(rate: Int, commits: Int) throws -> [Double] {
+        // Wait for the store to exist and hold the table (the followers' first passes).
+        let first = try master.execute("INSERT INTO stamps(note) VALUES ('warm-up')")[0].lsn
+        let queue = try waitForStore(lsn: first)
+        var acked = [Double](repeating: 0, count: commits + 1)
+        var seen = [Double](repeating: 0, count: commits + 1)
+        let done = Flag()
+        let reader = Thread {
+            var visible = 0
+            while visible < commits {
+                let n = (try? queue.read { db in try Int.fetchOne(db, sql: "SELECT count(*) - 1 FROM stamps") ?? 0 }) ?? 0
+                let now = monotonicSeconds()
+                while visible < n && visible < commits { visible += 1; seen[visible] = now }
+                usleep(500)
+            }
+            done.set()
+        }
+        reader.start()
+        let interval = 1.0 / Double(rate)
+        let start = monotonicSeconds()
+        for i in 1...commits {
+            let due = start + Double(i - 1) * interval
+            let wait = due - monotonicSeconds()
+            if wait > 0 { usleep(UInt32(wait * 1_000_000)) }
+            _ = try master.execute("INSERT INTO stamps(note) VALUES ('\(i)')")
+            acked[i] = monotonicSeconds()
+        }
+        let deadline = monotonicSeconds() + 60
+        while !done.isSet && monotonicSeconds() < deadline { usleep(10_000) }
+        guard done.isSet else { throw BenchError("the replica did not show every commit within 60 s") }
+        try queue.close()
+        return (1...commits).map { max(0, seen[$0] - acked[$0]) * 1000 }
+    }
+
+    private func waitForStore(lsn: UInt64) throws -> DatabaseQueue {
+        let deadline = monotonicSeconds() + 60
+        while monotonicSeconds() < deadline {
+            if FileManager.default.fileExists(atPath: storePath) {
+                var config = Configuration()
+                config.readonly = true
+                if let q = try? DatabaseQueue(path: storePath, configuration: config),
+                   (try? q.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM stamps") }) != nil { return q }
+            }
+            usleep(10_000)
+        }
+        throw BenchError("the replica's store did not appear within 60 s")
+    }
+
+    /// CPU % of each follower over `seconds` with nothing written.
+    func idleCPU(seconds: Double) -> (ship: Double, apply: Double) {
+        func ticks(_ p: Process) -> Double {
+            guard let stat = try? String(contentsOfFile: "/proc/\(p.processIdentifier)/stat", encoding: .utf8) else { return 0 }
+            let fields = stat.split(separator: ")").last?.split(separator: " ") ?? []
+            return fields.count > 13 ? (Double(fields[11]) ?? 0) + (Double(fields[12]) ?? 0) : 0
+        }
+        let hz = Double(sysconf(Int32(_SC_CLK_TCK)))
+        let before = followers.map(ticks)
+        usleep(UInt32(seconds * 1_000_000))
+        let after = followers.map(ticks)
+        let pct = zip(before, after).map { ($1 - $0) / hz / seconds * 100 }
+        return (pct.first ?? 0, pct.last ?? 0)
+    }
+
+    /// Commits as fast as the master goes; commits per second.
+    func burst(commits: Int) throws -> Double {
+        let start = monotonicSeconds()
+        for i in 1...commits { _ = try master.execute("INSERT INTO stamps(note) VALUES ('burst \(i)')") }
+        return Double(commits) / (monotonicSeconds() - start)
+    }
+}
+
+private final class Flag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    var isSet: Bool { lock.withLock { value } }
+    func set() { lock.withLock { value = true } }
+}

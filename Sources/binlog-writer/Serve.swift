@@ -19,6 +19,7 @@ struct Serve: ParsableCommand {
             transaction is durable in the binlog and committed, as with a direct exec. A text
             that is one transaction (one statement, or one BEGIN … COMMIT block) joins the
             commit group; other texts run alone, in order, with exec's usual semantics.
+            `binlog-writer rotate DIR` also goes through the server while one runs.
             SIGTERM or SIGINT: stops listening, commits the open group, closes the master,
             removes the socket and exits 0. After kill -9 the next open (a new serve, or a
             direct exec) recovers as after any crash; nothing acknowledged is lost.
@@ -60,7 +61,7 @@ struct Serve: ParsableCommand {
 /// Frames both ways: one type byte, a 4-byte big-endian length, the payload. A client sends
 /// `X` + SQL text; the server answers with `R` (a result row, as exec prints it), `C`
 /// ("lsn commit_time_µs events", sent once durable) any number of times, then `D` (done) or
-/// `E` ("exit_code\\nmessage").
+/// `E` ("exit_code\\nmessage"). `T` + seconds asks it to seal the active segment (`rotate`).
 enum WriterSocket {
     static func path(_ directory: String) -> String { directory + "/writer.sock" }
 
@@ -167,7 +168,12 @@ final class WriterServer: @unchecked Sendable {
 
     private func serve(_ fd: Int32) {
         defer { close(fd) }
-        while let (type, payload) = WriterSocket.receive(fd), type == UInt8(ascii: "X") {
+        while let (type, payload) = WriterSocket.receive(fd) {
+            if type == UInt8(ascii: "T") {
+                guard rotate(fd, String(decoding: payload, as: UTF8.self)) else { return }
+                continue
+            }
+            guard type == UInt8(ascii: "X") else { return }
             let sql = String(decoding: payload, as: UTF8.self)
             var ok = true
             do {
@@ -182,6 +188,21 @@ final class WriterServer: @unchecked Sendable {
                 ok = ok && WriterSocket.send(fd, UInt8(ascii: "E"), Array("\(ExitStatus(error).rawValue)\n\(error)".utf8))
             }
             if !ok { return }
+        }
+    }
+}
+
+extension WriterServer {
+    /// `T` + seconds (empty: no age condition): seals the active segment; answers `S` ("name
+    /// last_lsn transactions"), `N` (nothing to seal) or `E`.
+    fileprivate func rotate(_ fd: Int32, _ argument: String) -> Bool {
+        do {
+            if let sealed = try master.rotate(ifOlderThan: Double(argument)) {
+                return WriterSocket.send(fd, UInt8(ascii: "S"), Array("\(sealed.name) \(sealed.footer.lastLSN) \(sealed.footer.transactionCount)".utf8))
+            }
+            return WriterSocket.send(fd, UInt8(ascii: "N"), [])
+        } catch {
+            return WriterSocket.send(fd, UInt8(ascii: "E"), Array("\(ExitStatus(error).rawValue)\n\(error)".utf8))
         }
     }
 }
@@ -204,6 +225,30 @@ final class WriterConnection {
     }
 
     deinit { close(fd) }
+
+    /// Asks the server to seal the active segment (`rotate`).
+    func rotate(ifOlderThan seconds: Double?) throws -> (name: String, lastLSN: UInt64, transactions: Int)? {
+        guard WriterSocket.send(fd, UInt8(ascii: "T"), Array((seconds.map { "\($0)" } ?? "").utf8)) else {
+            throw MasterError(.io, "the writer server closed the connection", hint: "run rotate again")
+        }
+        guard let (type, payload) = WriterSocket.receive(fd) else {
+            throw MasterError(.io, "the writer server went away before answering", hint: "run rotate again")
+        }
+        let text = String(decoding: payload, as: UTF8.self)
+        switch type {
+        case UInt8(ascii: "N"): return nil
+        case UInt8(ascii: "S"):
+            let f = text.split(separator: " ")
+            guard f.count == 3, let lsn = UInt64(f[1]), let n = Int(f[2]) else { throw MasterError(.io, "the writer server sent a malformed answer: \(text)") }
+            return (String(f[0]), lsn, n)
+        case UInt8(ascii: "E"):
+            let parts = text.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false)
+            printError("binlog-writer", parts.count > 1 ? String(parts[1]) : "the writer server reported a failure")
+            throw ReportedFailure(ExitStatus(rawValue: Int32(parts.first ?? "") ?? 1) ?? .internalError)
+        default:
+            throw MasterError(.io, "the writer server sent an unknown message type \(type)")
+        }
+    }
 
     /// Sends the text and prints what comes back as a direct exec would; throws
     /// `ReportedFailure` with the server's exit status on an error.

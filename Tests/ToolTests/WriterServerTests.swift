@@ -69,17 +69,23 @@ final class WriterServerTests: XCTestCase {
         // --direct goes for the lock, which the server holds.
         let direct = try ToolRunner.run("binlog-writer", ["exec", master, "--direct", "--lock-timeout", "0.2", "SELECT 1"])
         XCTAssertEqual(direct.status, 12, direct.stderr)
+        // rotate (cron's) goes through the server too; it ends the segment with a digest marker (LSN 5).
+        let rotated = try ToolRunner.run("binlog-writer", ["rotate", master, "--json"])
+        XCTAssertEqual(rotated.status, 0, rotated.stderr)
+        XCTAssertTrue(rotated.stdout.contains("\"lastLSN\" : 5,"), rotated.stdout)
+        XCTAssertEqual(try ToolRunner.run("binlog-writer", ["rotate", master]).stdout, "nothing to seal (no transactions since the last seal)\n")
+        XCTAssertEqual(try ToolRunner.run("binlog-writer", ["exec", master, "INSERT INTO t VALUES (5, 'f')"]).stdout.prefix(6), "lsn=6 ")
 
         kill(server.process.processIdentifier, SIGTERM)
         let end = server.finish()
         XCTAssertEqual(end.status, 0, end.stderr)
         XCTAssertFalse(end.killed)
-        XCTAssertTrue(end.stderr.contains("stopped; last LSN 4"), end.stderr)
+        XCTAssertTrue(end.stderr.contains("stopped; last LSN 6"), end.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: master + "/writer.sock"), "the socket is removed")
         // Without a server exec opens the master itself.
         let after = try ToolRunner.run("binlog-writer", ["exec", master, "SELECT group_concat(id) FROM t"])
         XCTAssertEqual(after.status, 0, after.stderr)
-        XCTAssertEqual(after.stdout, "1,2,3\n")
+        XCTAssertEqual(after.stdout, "1,2,3,5\n")
         XCTAssertEqual(try ToolRunner.run("binlog-writer", ["verify", master]).status, 0)
     }
 

@@ -336,10 +336,29 @@ public final class SegmentReader {
         while at < fileSize {
             let chunk = try file.read(at: at, count: Int(min(1 << 20, fileSize - at)))
             if chunk.isEmpty { break }
-            if chunk.contains(where: { $0 != 0 }) { return false }
+            if !Self.allZero(chunk) { return false }
             at += Int64(chunk.count)
         }
         return true
+    }
+
+    /// True when every byte is 0, read 8 bytes at a time: `contains(where:)` took 12 ns a byte
+    /// (50-77 ms for the up to 4 MiB of preallocated zeros after an active segment's last frame,
+    /// scanned by every master open), this takes 0.05 ms a MiB.
+    static func allZero(_ bytes: [UInt8]) -> Bool {
+        bytes.withUnsafeBytes { raw in
+            let words = raw.count / 8
+            var at = 0
+            while at < words {
+                let end = min(words, at + 512)
+                var acc: UInt64 = 0
+                for i in at..<end { acc |= raw.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self) }
+                if acc != 0 { return false }
+                at = end
+            }
+            for i in (words * 8)..<raw.count where raw[i] != 0 { return false }
+            return true
+        }
     }
 
     private func endOfData(at txStart: Int64, reason: String, restoring: StreamingChecksum) throws -> Transaction? {

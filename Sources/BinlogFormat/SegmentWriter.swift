@@ -187,15 +187,17 @@ public final class SegmentWriter {
     }
 
     /// Undoes the last append (its frames are not yet acknowledged): used when the database
-    /// commit that follows a durable frame fails.
-    public func undoLastAppend(previousLength: Int64, previousLSN: UInt64, previousCommitTime: Int64, frames: UInt64, events: UInt64) throws {
+    /// commit that follows a durable frame fails. `transactions` > 1 undoes that many appends
+    /// at once (a master's commit group, whose appends all follow `previousLength`).
+    public func undoLastAppend(previousLength: Int64, previousLSN: UInt64, previousCommitTime: Int64, frames: UInt64, events: UInt64,
+                               transactions: UInt64 = 1) throws {
         try file.truncate(to: previousLength)
         try file.sync()
         allocated = previousLength
         length = previousLength
         lastLSN = previousLSN
         lastCommitTime = previousCommitTime
-        transactionCount -= 1
+        transactionCount -= transactions
         frameCount -= frames
         eventCount -= events
         encoder.startSegment()

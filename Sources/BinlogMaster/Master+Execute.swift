@@ -29,7 +29,7 @@ extension Master {
     public func execute(_ sql: String, onRow: ((Row) -> Void)? = nil, onCommit: ((CommitInfo) -> Void)? = nil) throws -> [CommitInfo] {
         try ensureOpen()
         var commits: [CommitInfo] = []
-        try queue.inDatabase { db in
+        try exclusive { try queue.inDatabase { db in
             let cursor: SQLStatementCursor
             do { cursor = try db.allStatements(sql: sql) } catch { throw sqlError(error, statement: sql, db: db) }
             while true {
@@ -57,26 +57,17 @@ extension Master {
                 throw MasterError(.sql, "the input ends inside a transaction that was never committed; it was rolled back",
                                   hint: "end the block with COMMIT")
             }
-        }
+        } }
         return commits
     }
 
     /// Runs `body` in one transaction and commits it through the binlog. Statements in
-    /// `body` go through the same capture as `execute`; a thrown error rolls back.
+    /// `body` go through the same capture as `execute`; a thrown error rolls back (this
+    /// transaction only). Calls from concurrent threads share fsyncs (group commit); the call
+    /// returns once the transaction is durable and committed.
     @discardableResult
     public func transaction(_ body: (MasterTransaction) throws -> Void) throws -> CommitInfo? {
-        try ensureOpen()
-        return try queue.inDatabase { db in
-            guard state.isIdle else { throw MasterError(.invalid, "a transaction is already open") }
-            try beginTransaction(db)
-            do {
-                try body(MasterTransaction(master: self, db: db))
-                return try commit(db)
-            } catch {
-                try? abortTransaction(db)
-                throw error
-            }
-        }
+        try write(body).commit
     }
 
     /// One statement of the loop, of `kind` (StatementGuard); returns commit info when it
@@ -196,6 +187,9 @@ extension Master {
     }
 
     private func failure(_ error: Error, _ db: Database) -> Error {
+        // Inside a commit group, the member is rolled back to its savepoint by its caller: a
+        // plain ROLLBACK here would drop the other members' transactions.
+        if inGroupMember { return error }
         try? abortTransaction(db)
         return error
     }
@@ -225,6 +219,7 @@ extension Master {
     /// SQLite COMMIT. If the commit fails the frame is cut off again; if appending fails
     /// the database rolls back. Either way nothing is acknowledged.
     func commit(_ db: Database) throws -> CommitInfo? {
+        precondition(!inGroupMember, "a group member commits with its group")
         if capture.isEmpty && !digestSchedule.forced {
             defer { state = TransactionState() }
             do { try db.execute(sql: "COMMIT") } catch { throw failure(sqlError(error, statement: "COMMIT", db: db), db) }
@@ -291,7 +286,7 @@ extension Master {
     /// The master's position row (AppliedPosition's row and columns), written in every logged
     /// transaction: bound and stepped through the C API, as GRDB's argument handling was half
     /// the cost of this write on each durable single-row commit.
-    private func writePosition(_ db: Database, lsn: UInt64, commitTime: Int64) throws {
+    func writePosition(_ db: Database, lsn: UInt64, commitTime: Int64) throws {
         let sql = "UPDATE \(AppliedPosition.tableName) SET lsn = ?1, commit_time = ?2, applied_at = ?2 WHERE id = 1"
         let stmt = try db.cachedStatement(sql: sql).sqliteStatement
         var rc = sqlite3_bind_int64(stmt, 1, Int64(bitPattern: lsn))
@@ -313,7 +308,7 @@ extension Master {
         capture.encoder.startSegment()
     }
 
-    private func liftFormat(_ error: Error, _ operation: String) -> Error {
+    func liftFormat(_ error: Error, _ operation: String) -> Error {
         if let e = error as? FormatError { return MasterError(e, while: operation) }
         if let e = error as? SystemError { return MasterError(e, while: operation) }
         if let e = error as? DatabaseError { return MasterError(isDiskFull(e, under: directory.path) ? .diskFull : .io, "\(operation): \(e)") }

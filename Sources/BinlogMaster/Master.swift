@@ -10,9 +10,13 @@ import LogshipSystem
 /// and reaches the binlog (fsynced, by default) before SQLite commits it, so a transaction
 /// is never in the database without being in the binlog.
 ///
-/// Not thread-safe: one thread drives a `Master`. One process per directory is enforced
-/// by an OS lock held from `open` to `close`.
-public final class Master {
+/// Usable from many threads (`@unchecked Sendable`, see docs/MASTER.md "Many writers"):
+/// `transaction`/`write` calls from concurrent threads are group-committed (each runs its
+/// body on its own thread in a savepoint of one SQLite transaction, one fsync and one COMMIT
+/// for the group, each caller answered only once its frame is durable); `execute`, `read`,
+/// `rotate` and `close` take the connection alone, after committing an open group. One
+/// process per directory is enforced by an OS lock held from `open` to `close`.
+public final class Master: @unchecked Sendable {
     /// Settings for one open; nil fields take the directory's `master.json` values.
     public struct Options {
         /// How long `open` waits for another writer to release the directory.
@@ -58,6 +62,18 @@ public final class Master {
     var commitsSinceSync = 0
     var state = TransactionState()
     var digestSchedule = DigestSchedule()
+    /// Group commit (Master+Group.swift): who holds the connection, who waits for it, and the
+    /// group open in SQLite. `groupCondition` guards the counters and the tickets.
+    let groupCondition = NSCondition()
+    var slotBusy = false
+    var slotOwner: pthread_t?
+    var waitingMembers = 0
+    var waitingExclusive = 0
+    var openGroup: OpenGroup?
+    var inGroupMember = false
+    var groupCounts = (groups: 0, transactions: 0)
+    /// At most this many transactions share one fsync (the rest collect for the next group).
+    public var maxGroupSize = 256
     private let lock: DirectoryLock
     private var closed = false
 
@@ -104,7 +120,11 @@ public final class Master {
         }
         let queue: DatabaseQueue
         do {
-            queue = try DatabaseQueue(path: directory.databasePath, configuration: configuration(forApply: false))
+            var config = configuration(forApply: false)
+            // A commit group's SQLite transaction stays open between the members' accesses to
+            // the connection (Master+Group.swift).
+            config.allowsUnsafeTransactions = true
+            queue = try DatabaseQueue(path: directory.databasePath, configuration: config)
         } catch {
             if let e = error as? DatabaseError, isDiskFull(e, under: directory.path) {
                 throw MasterError(.diskFull, "unable to open \(directory.databasePath): \(error)",
@@ -155,6 +175,11 @@ public final class Master {
     /// Makes everything appended durable, releases the database and the lock.
     public func close() throws {
         guard !closed else { return }
+        try exclusive { try closeAlone() }
+    }
+
+    private func closeAlone() throws {
+        guard !closed else { return }
         closed = true
         if let writer { try? writer.sync() }
         try queue.inDatabase { db in
@@ -169,7 +194,7 @@ public final class Master {
     /// Reads the master's database without writing (GRDB read access).
     public func read<T>(_ body: (Database) throws -> T) throws -> T {
         try ensureOpen()
-        return try queue.inDatabase { db in try body(db) }
+        return try exclusive { try queue.inDatabase { db in try body(db) } }
     }
 
     // MARK: - Segments
@@ -198,6 +223,10 @@ public final class Master {
     @discardableResult
     public func rotate(ifOlderThan seconds: Double? = nil) throws -> (name: SegmentName, footer: SegmentFooter)? {
         try ensureOpen()
+        return try exclusive { try rotateAlone(ifOlderThan: seconds) }
+    }
+
+    private func rotateAlone(ifOlderThan seconds: Double?) throws -> (name: SegmentName, footer: SegmentFooter)? {
         guard state.isIdle else { throw MasterError(.invalid, "cannot rotate inside a transaction") }
         guard let writer, writer.transactionCount > 0 else { return nil }
         // A segment started "in the future" means the clock went back since: its age is unknown,

@@ -28,6 +28,7 @@ import Glibc
 /// | `promote.after-fence` | one more `--fence` directory holds the history (hit n: the n-th) |
 /// | `export.after-file`, `export.before-rename` | `report export`: a Parquet file closed (hit n: the n-th); the whole export synced under its temp name |
 /// | `master.before-commit` | a master transaction's frames are appended (and synced, per `--sync-binlog`); SQLite's COMMIT has not run (hit n: the n-th commit of the process) |
+/// | `master.group-before-sync` | a commit group's frames are appended, not yet synced (`Master.write`/`transaction`, `serve`; hit n: the n-th group; `master.before-commit` then fires once per group as well) |
 public enum CrashPoint {
     /// The armed point and the hit that fires it, from `LOGSHIP_CRASH_AT`.
     private static let armed: (name: String, hit: Int)? = {

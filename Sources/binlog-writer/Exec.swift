@@ -33,6 +33,9 @@ struct Exec: ParsableCommand {
     @Flag(help: "Print commits as JSON Lines instead of text.")
     var json = false
 
+    @Flag(help: "Open the master directly even when `binlog-writer serve` runs on it (then waits for its lock).")
+    var direct = false
+
     func validate() throws {
         if sql != nil && file != nil && sql != "-" { throw ValidationError("give SQL either as an argument or with --file, not both") }
     }
@@ -47,29 +50,38 @@ struct Exec: ParsableCommand {
             } else {
                 text = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
             }
+            let json = self.json
+            if !direct, let server = WriterConnection(directory: master.directory) {
+                try server.exec(text, printRow: { printLine($0) }, printCommit: { printCommitLine(lsn: $0, commitTime: $1, events: $2, json: json) })
+                return
+            }
             let m = try master.open()
             defer { try? m.close() }
             try m.execute(text, onRow: { row in
                 printLine(row.databaseValues.map { $0.isNull ? "" : String(describing: $0.storage.value ?? "") }.joined(separator: "|"))
-            }, onCommit: { [json] info in
-                // One write(2) per commit of bytes put together by hand: the line is the
-                // acknowledgement, so it is not held back in a buffer, and FileHandle's Data copy,
-                // string interpolation and the option's property wrapper were 6 % of the
-                // process's CPU time on durable single-row commits.
-                var line: [UInt8] = []
-                line.reserveCapacity(128)
-                line += (json ? "{\"lsn\":" : "lsn=").utf8
-                appendDecimal(info.lsn, to: &line)
-                line += (json ? ",\"commit_time\":\"" : " commit_time=").utf8
-                appendTimestamp(info.commitTime, to: &line)
-                line += (json ? "\",\"events\":" : " events=").utf8
-                appendDecimal(UInt64(info.events), to: &line)
-                line += (json ? "}\n" : "\n").utf8
-                writeAll(line)
+            }, onCommit: { info in
+                printCommitLine(lsn: info.lsn, commitTime: info.commitTime, events: UInt64(info.events), json: json)
             })
             try m.close()
         }
     }
+}
+
+/// One commit's acknowledgement line. One write(2) per commit of bytes put together by hand:
+/// the line is the acknowledgement, so it is not held back in a buffer, and FileHandle's Data
+/// copy, string interpolation and the option's property wrapper were 6 % of the process's CPU
+/// time on durable single-row commits.
+private func printCommitLine(lsn: UInt64, commitTime: Int64, events: UInt64, json: Bool) {
+    var line: [UInt8] = []
+    line.reserveCapacity(128)
+    line += (json ? "{\"lsn\":" : "lsn=").utf8
+    appendDecimal(lsn, to: &line)
+    line += (json ? ",\"commit_time\":\"" : " commit_time=").utf8
+    appendTimestamp(commitTime, to: &line)
+    line += (json ? "\",\"events\":" : " events=").utf8
+    appendDecimal(events, to: &line)
+    line += (json ? "}\n" : "\n").utf8
+    writeAll(line)
 }
 
 /// The whole of `path`, read to its end: a regular file, a pipe (/dev/stdin, a process

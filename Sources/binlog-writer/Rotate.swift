@@ -23,20 +23,28 @@ struct Rotate: ParsableCommand {
 
     func run() throws {
         try runReporting("binlog-writer") {
+            let seconds = ifOlderThan.flatMap(parseDuration)
+            // A running `serve` holds the directory: it seals for us.
+            if let server = WriterConnection(directory: master.directory) {
+                try report(try server.rotate(ifOlderThan: seconds))
+                return
+            }
             let m = try master.open()
             defer { try? m.close() }
-            let sealed = try m.rotate(ifOlderThan: ifOlderThan.flatMap(parseDuration))
-            if json {
-                printLine(try jsonText(RotateJSON(sealed: sealed.map {
-                    .init(segment: "\($0.name)", lastLSN: $0.footer.lastLSN, transactions: Int($0.footer.transactionCount))
-                })))
-            } else if quiet {
-            } else if let sealed {
-                printLine("sealed \(sealed.name) (LSN ≤ \(sealed.footer.lastLSN), \(sealed.footer.transactionCount) transactions)")
-            } else {
-                printLine("nothing to seal" + (ifOlderThan.map { " (no non-empty active segment older than \($0))" } ?? " (no transactions since the last seal)"))
-            }
+            let sealed = try m.rotate(ifOlderThan: seconds)
+            try report(sealed.map { ("\($0.name)", $0.footer.lastLSN, Int($0.footer.transactionCount)) })
             try m.close()
+        }
+    }
+
+    private func report(_ sealed: (name: String, lastLSN: UInt64, transactions: Int)?) throws {
+        if json {
+            printLine(try jsonText(RotateJSON(sealed: sealed.map { .init(segment: $0.name, lastLSN: $0.lastLSN, transactions: $0.transactions) })))
+        } else if quiet {
+        } else if let sealed {
+            printLine("sealed \(sealed.name) (LSN ≤ \(sealed.lastLSN), \(sealed.transactions) transactions)")
+        } else {
+            printLine("nothing to seal" + (ifOlderThan.map { " (no non-empty active segment older than \($0))" } ?? " (no transactions since the last seal)"))
         }
     }
 }

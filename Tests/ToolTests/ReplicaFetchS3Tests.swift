@@ -92,7 +92,8 @@ final class ReplicaFetchS3Tests: XCTestCase {
     }
 
     /// docs/OPERATIONS.md's drill block is tools/dr-drill byte for byte, and the script, run on an
-    /// empty directory with only the bucket's address and the AWS variables, rebuilds the master.
+    /// empty directory with only the bucket's address and the AWS variables, rebuilds the master
+    /// from an uploaded snapshot and the segments after it (those before it purged from the bucket).
     func testDisasterRecoveryDrillAsDocumented() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
         let script = try String(contentsOfFile: root + "/tools/dr-drill", encoding: .utf8)
@@ -103,14 +104,29 @@ final class ReplicaFetchS3Tests: XCTestCase {
 
         let server = try start(.moto)
         let dir = TestDirectory("dr-drill")
+        let url = "s3://\(bucket)/logs"
         let master = try shippedMaster(dir, server)
+        // A replica uploads a snapshot; the master writes on; the segments before the snapshot
+        // are gone from the bucket (purged): the drill must start from the snapshot.
+        let replica = dir.sub("old-replica")
+        for args in [["init", replica], ["fetch", replica, "--source", url], ["apply", replica], ["snapshot", replica, "--upload", url]] {
+            let r = try run("replica-apply", args, server)
+            XCTAssertEqual(r.status, 0, "\(args): \(r.stderr)")
+        }
+        let snapshotLSN = try XCTUnwrap(master.sealedSegments().last).lastLSN
+        try master.exec(String(repeating: "UPDATE t SET v = randomblob(1400) WHERE id % 4 = 1; INSERT INTO t (v) VALUES (randomblob(1500));\n", count: 6))
+        try master.rotate()
+        XCTAssertEqual(try run("binlog-ship", ["--source", master.path, "--target", "off=\(url)"], server).status, 0)
+        for segment in try master.sealedSegments() where segment.lastLSN <= snapshotLSN { try client(server).delete("logs/" + segment.name) }
         let last = try XCTUnwrap(master.sealedSegments().last).lastLSN
+        XCTAssertGreaterThan(last, snapshotLSN)
         var env = environment(server)
         env["PATH"] = ToolRunner.productsDirectory + ":" + (env["PATH"] ?? "/usr/bin:/bin")
-        let target = dir.sub("new-machine/replica")
-        let r = try ToolRunner.runProcess("/bin/bash", [root + "/tools/dr-drill", "s3://\(bucket)/logs", target], environment: env)
+        let target = dir.sub("new-machine/drill")
+        let r = try ToolRunner.runProcess("/bin/bash", [root + "/tools/dr-drill", url, target], environment: env)
         XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
-        XCTAssertEqual(try TableDigest.digest(path: target + "/store.db"), try master.digest(at: last, scratch: dir))
+        XCTAssertTrue(r.stdout.contains("start from  snapshot snapshot-"), r.stdout)
+        XCTAssertEqual(try TableDigest.digest(path: target + "/restored.db"), try master.digest(at: last, scratch: dir))
     }
 
     /// A poll interval without a unit and a source that is not s3:// are usage errors (exit 64).

@@ -9,6 +9,7 @@ extension Replica {
     public func follow(_ options: ApplyOptions, pollInterval: Double = 1, onPass: (ApplyResult) throws -> Void) throws {
         let slice = 0.25
         while true {
+            try options.beforePass?()
             let result = try applyAvailable(options)
             try onPass(result)
             if result.stop == .untilLSN || result.stop == .untilTime || result.stop == .interrupted { return }

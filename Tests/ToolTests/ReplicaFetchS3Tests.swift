@@ -129,6 +129,56 @@ final class ReplicaFetchS3Tests: XCTestCase {
         XCTAssertEqual(try TableDigest.digest(path: target + "/restored.db"), try master.digest(at: last, scratch: dir))
     }
 
+    /// `init --source` records the bucket in replica.json; then `apply` fetches before applying (one
+    /// cron line), and `apply --follow` polls the bucket: a segment shipped later is applied
+    /// without any other command. `fetch` without --source uses the recorded one.
+    func testInitSourceThenApplyFetchesAndFollowPolls() throws {
+        let server = try start(.moto)
+        let dir = TestDirectory("fetch-init-source")
+        let url = "s3://\(bucket)/logs"
+        let master = try shippedMaster(dir, server)
+        let replica = dir.sub("replica")
+        XCTAssertEqual(try run("replica-apply", ["init", replica, "--source", url], server).status, 0)
+        let identity = try String(contentsOfFile: replica + "/replica.json", encoding: .utf8)
+        XCTAssertTrue(identity.contains("\"source\" : \"\(url)\""), identity)
+        let applied = try run("replica-apply", ["apply", replica], server)
+        XCTAssertEqual(applied.status, 0, applied.stderr)
+        XCTAssertTrue(applied.stdout.contains("fetched \(try master.sealedSegments().count) object(s) from \(url)"), applied.stdout)
+        var last = try XCTUnwrap(master.sealedSegments().last).lastLSN
+        XCTAssertEqual(try TableDigest.digest(path: replica + "/store.db"), try master.digest(at: last, scratch: dir))
+        let again = try run("replica-apply", ["fetch", replica], server)
+        XCTAssertEqual(again.status, 0, again.stderr)
+        XCTAssertTrue(again.stdout.contains("fetched 0 object(s)"), again.stdout)
+
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: ToolRunner.path("replica-apply"))
+        process.arguments = ["apply", replica, "--follow", "--poll-interval", "1s"]
+        process.environment = environment(server)
+        let err = Pipe()
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = err
+        try process.run()
+        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        try master.exec(String(repeating: "INSERT INTO t (v) VALUES (randomblob(1500));\n", count: 6))
+        try master.rotate()
+        XCTAssertEqual(try run("binlog-ship", ["--source", master.path, "--target", "off=\(url)"], server).status, 0)
+        last = try XCTUnwrap(master.sealedSegments().last).lastLSN
+        // Waits (bounded) for the follower to reach the master's last sealed LSN, as a monitor would.
+        let deadline = Date().addingTimeInterval(60)
+        var reached: Int?
+        while Date() < deadline {
+            let status = try run("replica-apply", ["status", replica, "--json"], server)
+            reached = (try? JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any])?["appliedLSN"] as? Int
+            if reached == Int(last) { break }
+            usleep(200_000)
+        }
+        XCTAssertEqual(reached, Int(last), "--follow did not fetch and apply the new segments")
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 0, String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+        XCTAssertEqual(try TableDigest.digest(path: replica + "/store.db"), try master.digest(at: last, scratch: dir))
+    }
+
     /// A poll interval without a unit and a source that is not s3:// are usage errors (exit 64).
     func testPollIntervalNeedsAUnitAndSourceMustBeS3() throws {
         let noUnit = try ToolRunner.run("replica-apply", ["fetch", "/nonexistent", "--source", "s3://b/p", "--poll-interval", "2"])

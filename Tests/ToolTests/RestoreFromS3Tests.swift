@@ -114,6 +114,31 @@ final class RestoreFromS3Tests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: out))
     }
 
+    /// Wrong credentials, a missing bucket and an endpoint that is not S3 each stop restore
+    /// --source and fetch with the documented exit code and a hint that names the fix; nothing is written.
+    func testWrongCredentialsMissingBucketAndNotS3OnSeaweedFS() throws {
+        let server = try start(.seaweedfs)
+        let dir = TestDirectory("restore-s3-errors")
+        let out = dir.sub("out.db")
+        let wrong = try ToolRunner.run("replica-apply", ["restore", "--source", "s3://\(bucket)/logs", out, "--latest"],
+                                       environment: server.toolEnvironment(secret: "not-the-secret"))
+        XCTAssertEqual(wrong.status, 64, wrong.stderr)
+        XCTAssertTrue(wrong.stderr.contains("check the access key and secret"), wrong.stderr)
+        let missing = try run("replica-apply", ["restore", "--source", "s3://no-such-bucket/logs", out, "--latest"], server)
+        XCTAssertEqual(missing.status, 15, missing.stderr)
+        XCTAssertTrue(missing.stderr.contains("create bucket no-such-bucket"), missing.stderr)
+        var web = server.toolEnvironment()
+        web["AWS_ENDPOINT_URL"] = "http://127.0.0.1:\(try S3TestServer.freePort())"
+        let refused = try ToolRunner.run("replica-apply", ["restore", "--source", "s3://\(bucket)/logs", out, "--latest"], environment: web)
+        XCTAssertEqual(refused.status, 15, refused.stderr)
+        XCTAssertTrue(refused.stderr.contains("check the endpoint URL"), refused.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out))
+        let replica = dir.sub("replica")
+        XCTAssertEqual(try run("replica-apply", ["init", replica], server).status, 0)
+        let fetch = try ToolRunner.run("replica-apply", ["fetch", replica, "--source", "s3://\(bucket)/logs"], environment: server.toolEnvironment(secret: "x"))
+        XCTAssertEqual(fetch.status, 64, fetch.stderr)
+    }
+
     func testRestoreFromSnapshotAndTailOnMoto() throws { try restores(.moto) }
     func testRestoreFromSnapshotAndTailOnSeaweedFS() throws { try restores(.seaweedfs) }
     func testDamagedSnapshotObjectIsRefusedOnMoto() throws { try damagedSnapshot(.moto) }

@@ -149,6 +149,23 @@ final class ReplicaFetchS3Tests: XCTestCase {
         let again = try run("replica-apply", ["fetch", replica], server)
         XCTAssertEqual(again.status, 0, again.stderr)
         XCTAssertTrue(again.stdout.contains("fetched 0 object(s)"), again.stdout)
+        let upToDate = try run("replica-apply", ["status", replica], server)
+        XCTAssertTrue(upToDate.stdout.contains("remote      \(url): newest \(try master.sealedSegments().last!.name) (up to LSN \(last)"), upToDate.stdout)
+        XCTAssertTrue(upToDate.stdout.contains(", 0 segments not fetched yet"), upToDate.stdout)
+
+        // New segments in the bucket: status counts them, check fails once they are older than --max-lag.
+        let before = try master.sealedSegments().count
+        try master.exec(String(repeating: "INSERT INTO t (v) VALUES (randomblob(1500));\n", count: 6))
+        try master.rotate()
+        XCTAssertEqual(try run("binlog-ship", ["--source", master.path, "--target", "off=\(url)"], server).status, 0)
+        let waiting = try master.sealedSegments().count - before
+        let behind = try run("replica-apply", ["status", replica], server)
+        XCTAssertTrue(behind.stdout.contains(", \(waiting) segments not fetched yet"), behind.stdout)
+        XCTAssertEqual(try run("replica-apply", ["check", replica, "--max-lag", "1h"], server).status, 0)
+        usleep(1_100_000)
+        let late = try run("replica-apply", ["check", replica, "--max-lag", "1s"], server)
+        XCTAssertEqual(late.status, 5, late.stderr)
+        XCTAssertTrue(late.stderr.contains("is not fetched yet; \(waiting) segments wait in the bucket"), late.stderr)
 
         let process = Process()
         process.executableURL = URL(fileURLWithPath: ToolRunner.path("replica-apply"))
@@ -159,20 +176,26 @@ final class ReplicaFetchS3Tests: XCTestCase {
         process.standardError = err
         try process.run()
         defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
-        try master.exec(String(repeating: "INSERT INTO t (v) VALUES (randomblob(1500));\n", count: 6))
+        last = try XCTUnwrap(master.sealedSegments().last).lastLSN
+        // Waits (bounded) for the follower to reach the master's last sealed LSN, as a monitor would.
+        func waitForFollower(_ round: String) throws {
+            let deadline = Date().addingTimeInterval(60)
+            var reached: Int?
+            while Date() < deadline {
+                let status = try run("replica-apply", ["status", replica, "--json"], server)
+                reached = (try? JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any])?["appliedLSN"] as? Int
+                if reached == Int(last) { break }
+                usleep(200_000)
+            }
+            XCTAssertEqual(reached, Int(last), "--follow did not fetch and apply the new segments (\(round))")
+        }
+        try waitForFollower("waiting in the bucket when it started")
+        // A segment shipped while the follower runs: its next poll of the bucket fetches it.
+        try master.exec(String(repeating: "INSERT INTO t (v) VALUES (randomblob(1500));\n", count: 4))
         try master.rotate()
         XCTAssertEqual(try run("binlog-ship", ["--source", master.path, "--target", "off=\(url)"], server).status, 0)
         last = try XCTUnwrap(master.sealedSegments().last).lastLSN
-        // Waits (bounded) for the follower to reach the master's last sealed LSN, as a monitor would.
-        let deadline = Date().addingTimeInterval(60)
-        var reached: Int?
-        while Date() < deadline {
-            let status = try run("replica-apply", ["status", replica, "--json"], server)
-            reached = (try? JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any])?["appliedLSN"] as? Int
-            if reached == Int(last) { break }
-            usleep(200_000)
-        }
-        XCTAssertEqual(reached, Int(last), "--follow did not fetch and apply the new segments")
+        try waitForFollower("shipped while it ran")
         kill(process.processIdentifier, SIGTERM)
         process.waitUntilExit()
         XCTAssertEqual(process.terminationStatus, 0, String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))

@@ -65,7 +65,7 @@ let package = Package(
             .product(name: "GRDBSQLite", package: "GRDB.swift"),
         ]),
         .target(name: "BinlogShip", dependencies: [
-            "BinlogFormat", "LogshipSystem", "ObjectStorage", .product(name: "Yams", package: "Yams"),
+            "BinlogFormat", "LogshipSystem", "ObjectStorage", .product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .target(name: "ObjectStorage", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "ReplicaStore", dependencies: [

@@ -130,6 +130,9 @@ final class ShipRun {
                 t.state.lastError = t.result.warnings.first.map { ShipState.ErrorRecord($0, at: now) }
                 t.state.lastSuccessAt = formatTimestamp(now)
             }
+            if let known = t.store.knownCapabilities {
+                t.state.guarantees = known.names
+            }
             t.result.lastSegment = t.state.lastSegment
             t.result.lastLSN = t.state.lastLSN
         }

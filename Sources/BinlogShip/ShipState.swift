@@ -46,6 +46,9 @@ public struct ShipState: Codable, Sendable {
         /// `read-back` (the object was downloaded and compared); absent for a directory, whose
         /// read-back after fsync is the check.
         public var lastVerification: String?
+        /// What the backend guaranteed when the last run probed it (`TargetCapabilities.names`),
+        /// for `status`, which must not write to a remote target to find out; absent until then.
+        public var guarantees: [String]?
 
         public init(path: String) { self.path = path }
     }

@@ -84,7 +84,8 @@ public struct ShipStatus: Codable, Sendable {
             let configured = config.targets.first { $0.name == name }
             let t = state?.targets[name] ?? ShipState.TargetState(path: configured?.path ?? "")
             var entry = target(name, t, configured: configured != nil, listing: listing, active: active, newest: newest)
-            entry.guarantees = configured.map { config.openStore($0).capabilities.names }
+            // Never a probe here: a remote store's guarantees are what the last ship run found.
+            entry.guarantees = configured.flatMap { config.openStore($0).knownCapabilities?.names ?? t.guarantees }
             status.targets.append(entry)
         }
         return status

@@ -24,6 +24,9 @@ extension Replica {
         /// a run, on the apply connection, with the store's applied LSN, and may decline (nil).
         /// Observers write in the same SQLite transaction as the rows and the position.
         public var observers: [(Database, UInt64) throws -> ReplayObserver?] = []
+        /// Run by `follow` before each pass (a remote source's fetch into the inbox); its error
+        /// ends the loop like a pass's.
+        public var beforePass: (() throws -> Void)?
 
         public init(untilLSN: UInt64? = nil, untilTime: Int64? = nil, delay: Double? = nil) {
             self.untilLSN = untilLSN

@@ -20,7 +20,9 @@ extension Replica {
         let watcher = FileWatcher(directories: [directory.inboxPath])
         let recheck = pollInterval
         while true {
-            // Changes made before the pass are seen by it; changes made during it wake the next wait.
+            try options.beforePass?()
+            // Changes made before the pass (a remote fetch included) are seen by it; changes made
+            // during it wake the next wait.
             watcher.drain()
             let result = try applyAvailable(options)
             try onPass(result)

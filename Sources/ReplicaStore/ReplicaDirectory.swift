@@ -30,6 +30,9 @@ public struct ReplicaDirectory {
         public var createdAt: String
         /// The inbox, relative to the replica directory or absolute.
         public var inbox: String
+        /// A remote source (`s3://bucket/prefix`) that `apply` fetches from before each pass; nil
+        /// when segments are shipped into the inbox.
+        public var source: String?
     }
 
     public init(path: String) {
@@ -40,7 +43,7 @@ public struct ReplicaDirectory {
 
     /// Creates a replica directory with an empty inbox; refuses a non-empty directory.
     @discardableResult
-    public static func initialize(at path: String, inbox: String? = nil) throws -> ReplicaDirectory {
+    public static func initialize(at path: String, inbox: String? = nil, source: String? = nil) throws -> ReplicaDirectory {
         var dir = ReplicaDirectory(path: path)
         let fm = FileManager.default
         var isDir: ObjCBool = false
@@ -56,12 +59,12 @@ public struct ReplicaDirectory {
         }
         do {
             try FilePermissions.createDirectory(dir.path)
-            let identity = Identity(createdAt: formatTimestamp(microsecondsNow()), inbox: inbox ?? "inbox")
+            let identity = Identity(createdAt: formatTimestamp(microsecondsNow()), inbox: inbox ?? "inbox", source: source)
             dir.identity = identity
             try FilePermissions.createDirectory(dir.inboxPath)
             try FilePermissions.createDirectory(dir.snapshotsPath)
             let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             try DurableFile.publish(Array(try encoder.encode(identity)) + [10], to: dir.identityPath)
             try DurableFile.syncDirectory(dir.path)
         } catch let e as FormatError {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import BinlogFormat
+import BinlogShip
 import ExpenseSummary
 import Foundation
 import LogshipCLI
@@ -30,6 +31,7 @@ struct Apply: ParsableCommand {
     @Option(help: "Only apply transactions committed at least this long ago (e.g. 1h): a delayed replica.") var delay: String?
     @Option(help: "Source transactions per store transaction.") var batch: Int = 1000
     @Option(help: "Seconds to wait for another replica-apply to release the replica.") var lockTimeout: Double = 0
+    @Option(help: "With --follow, the wait between passes, with a unit (default 1s; 5s for a replica with a remote source, which is polled each pass).") var pollInterval: String?
     @Flag(help: "Print nothing on success (for cron: mail only on errors, which still go to stderr).") var quiet = false
     @Flag(help: "Print the result as JSON, one object per pass with --follow (docs/JSON.md).") var json = false
     @Option(help: "With --follow, serve `status --prometheus` at http://HOST:PORT/metrics (e.g. 127.0.0.1:9464).") var metricsListen: String?
@@ -41,6 +43,9 @@ struct Apply: ParsableCommand {
         if let metricsListen {
             guard follow else { throw ValidationError("--metrics-listen serves metrics while --follow runs; without it use status --metrics-file") }
             guard MetricsEndpoint.parse(metricsListen) != nil else { throw ValidationError("--metrics-listen takes an IPv4 address and port, like 127.0.0.1:9464") }
+        }
+        if let pollInterval, !(pollInterval.contains(where: \.isLetter) && (parseDuration(pollInterval) ?? 0) > 0) {
+            throw ValidationError("--poll-interval takes a duration with a unit, like 2s or 1m")
         }
     }
 
@@ -81,14 +86,24 @@ struct Apply: ParsableCommand {
         options.observers = [Summaries.observer]
         let bar = ProgressBar(label: "applying")
         options.progress = { bar.update(Int64($0)) }
+        // A replica with a remote source fetches into its inbox before each pass (replica.json "source").
+        let remote = r.directory.identity?.source.map { source in
+            RemoteFetch(store: S3Store(target: ShipTarget(name: "source", path: source)), inbox: r.directory.inboxPath)
+        }
+        options.beforePass = remote.map { fetch in {
+            let outcome = try fetch.run()
+            if !quiet && !json && !outcome.fetched.isEmpty { printLine("fetched \(outcome.fetched.count) object(s) from \(fetch.store.location)") }
+        } }
         if follow {
             // A follower is a run that never ends: record each good pass, or `check` would
             // report "no successful run" once --max-lag has passed since it started.
-            try r.follow(options) { result in
+            let interval = pollInterval.flatMap(parseDuration) ?? (remote == nil ? 1 : 5)
+            try r.follow(options, pollInterval: interval) { result in
                 report(result, bar)
                 if result.stop != .interrupted { record(error: nil, code: 0) }
             }
         } else {
+            try options.beforePass?()
             report(try r.applyAvailable(options), bar)
         }
     }

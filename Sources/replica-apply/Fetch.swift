@@ -21,8 +21,8 @@ struct Fetch: ParsableCommand {
     @Argument(help: "The replica directory.")
     var replica: String
 
-    @Option(help: "The remote source: s3://bucket/prefix (where binlog-ship ships).")
-    var source: String
+    @Option(help: "The remote source: s3://bucket/prefix (where binlog-ship ships); default: the one `init --source` recorded.")
+    var source: String?
 
     @Flag(help: "Keep polling the source (SIGTERM or SIGINT stops cleanly).")
     var follow = false
@@ -37,7 +37,7 @@ struct Fetch: ParsableCommand {
     struct Output: Encodable { var source: String; var fetched: [String]; var present: [String] }
 
     func validate() throws {
-        guard source.hasPrefix("s3://") else { throw ValidationError("--source takes s3://bucket/prefix") }
+        if let source, !source.hasPrefix("s3://")  { throw ValidationError("--source takes s3://bucket/prefix") }
         guard pollInterval.contains(where: \.isLetter), let seconds = parseDuration(pollInterval), seconds > 0 else {
             throw ValidationError("--poll-interval takes a duration with a unit, like 2s or 1m")
         }
@@ -46,6 +46,9 @@ struct Fetch: ParsableCommand {
     func run() throws {
         try runReporting("replica-apply") {
             let dir = try ReplicaDirectory.open(replica)
+            guard let source = source ?? dir.identity?.source else {
+                throw ReplicaError(.invalid, "\(dir.path) has no remote source", hint: "pass --source s3://bucket/prefix, or create the replica with `replica-apply init --source`")
+            }
             let store = S3Store(target: ShipTarget(name: "source", path: source))
             let fetch = RemoteFetch(store: store, inbox: dir.inboxPath)
             let interval = parseDuration(pollInterval) ?? 5
@@ -71,6 +74,6 @@ struct Fetch: ParsableCommand {
 
     private func report(_ outcome: RemoteFetch.Outcome) {
         for key in outcome.fetched { printLine("fetched \(key)") }
-        printLine("fetched \(outcome.fetched.count) object(s) from \(source); \(outcome.present.count) already in the inbox")
+        printLine("fetched \(outcome.fetched.count) object(s) from \(source ?? "the recorded source"); \(outcome.present.count) already in the inbox")
     }
 }

@@ -33,11 +33,19 @@ struct Init: ParsableCommand {
     @Option(help: "Use this directory as the inbox instead of <replica>/inbox (absolute, or relative to the replica).")
     var inbox: String?
 
+    @Option(help: "Follow a remote source: s3://bucket/prefix where binlog-ship ships; apply then fetches from it before applying.")
+    var source: String?
+
+    func validate() throws {
+        if let source, !source.hasPrefix("s3://") { throw ValidationError("--source takes s3://bucket/prefix") }
+    }
+
     func run() throws {
         try runReporting("replica-apply") {
-            let dir = try ReplicaDirectory.initialize(at: replica, inbox: inbox)
+            let dir = try ReplicaDirectory.initialize(at: replica, inbox: inbox, source: source)
             printLine("created replica \(dir.path)")
-            printLine("  inbox      \(dir.inboxPath)   (point binlog-ship here)")
+            if let source { printLine("  source     \(source)   (apply fetches from it)") }
+            printLine("  inbox      \(dir.inboxPath)" + (source == nil ? "   (point binlog-ship here)" : ""))
             printLine("  store      \(dir.storePath)")
             printLine("  snapshots  \(dir.snapshotsPath)")
         }

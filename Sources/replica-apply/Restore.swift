@@ -1,5 +1,6 @@
 import ArgumentParser
 import BinlogFormat
+import BinlogShip
 import Foundation
 import LogshipCLI
 import LogshipSystem
@@ -16,7 +17,8 @@ struct Restore: ParsableCommand {
             after ALTER TABLE) before it is published.
             """)
 
-    @Argument(help: "The replica directory (its inbox and snapshots are read, nothing is changed).") var replica: String
+    @Argument(help: "The replica directory (its inbox and snapshots are read, nothing is changed); with --source, the database file to create.") var replica: String
+    @Option(help: "Restore from a bucket instead of a replica: s3://bucket/prefix where binlog-ship ships and `snapshot --upload` uploads. Only the snapshot and segments needed are downloaded, into a scratch directory beside the output.") var source: String?
     @Option(help: "Restore up to and including this LSN.") var toLSN: UInt64?
     @Option(help: "Restore to the last transaction committed at or before this time (with its zone: 2026-03-01T12:00:00Z or +01:00; a time without one is refused).") var toTime: String?
     @Flag(help: "Restore to the newest restorable LSN.") var latest = false
@@ -29,11 +31,20 @@ struct Restore: ParsableCommand {
         let targets = [toLSN != nil, toTime != nil, latest].filter { $0 }.count
         guard targets == 1 else { throw ValidationError("give exactly one of --to-lsn, --to-time, --latest") }
         if let toTime, let problem = typedTimeProblem(toTime) { throw ValidationError("--to-time: cannot read \(toTime): \(problem)") }
+        if let source {
+            guard source.hasPrefix("s3://") else { throw ValidationError("--source takes s3://bucket/prefix") }
+            guard output == nil else { throw ValidationError("with --source, the argument is the database file to create; drop --output") }
+            return
+        }
         if !dryRun && output == nil { throw ValidationError("--output is required (or use --dry-run)") }
     }
 
     func run() throws {
         try runReporting("replica-apply") {
+            if let source {
+                let goal: RemoteRestorePlan.Goal = toLSN.map { .lsn($0) } ?? toTime.flatMap(parseTimestamp).map { .time($0) } ?? .latest
+                return try RemoteRestore(source: source, output: replica, goal: goal, dryRun: dryRun, force: force, json: json).run()
+            }
             if let output, !dryRun { try ReplicaStore.Restore.checkOutput(output, force: force, replica: replica) }
             let target: ReplicaStore.Restore.Target = toLSN.map { .lsn($0) } ?? toTime.flatMap(parseTimestamp).map { .time($0) } ?? .latest
             let plan = try ReplicaStore.Restore.plan(replica: replica, target: target)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import BinlogFormat
+import BinlogShip
 import Foundation
 import LogshipCLI
 import LogshipSystem
@@ -34,6 +35,38 @@ struct Status: ParsableCommand {
             printLine("snapshots   \(s.snapshots.count)" + (s.snapshots.last.map { ", newest at LSN \($0.lsn) (\(formatTimestamp($0.commitTime)))" } ?? ""))
             printLine("last run    " + (s.lastRunAt ?? "never") + (s.lastSuccessAt.map { ", last success \($0)" } ?? ""))
             if let e = s.lastError { printLine("last error  \(s.lastErrorAt ?? ""): \(e)") }
+            if let source = try ReplicaDirectory.open(replica).identity?.source {
+                printLine("remote      " + RemoteView.line(source, inbox: try ReplicaDirectory.open(replica).inboxPath))
+            }
+        }
+    }
+}
+
+/// The remote source's part of `status` and `check` (replica.json "source"): read-only.
+enum RemoteView {
+    static func read(_ source: String, inbox: String) -> Result<RemoteSourceStatus, Error> {
+        Result { try RemoteSourceStatus.read(store: S3Store(target: ShipTarget(name: "source", path: source)), inbox: inbox) }
+    }
+
+    static func line(_ source: String, inbox: String) -> String {
+        switch read(source, inbox: inbox) {
+        case .failure(let e): return "\(source): unreachable: \(e)"
+        case .success(let r):
+            return "\(source): " + (r.newest.map { "newest \($0) (up to LSN \(r.newestLastLSN ?? 0), committed \(formatTimestamp(r.newestCommitTime ?? 0)))" } ?? "no sealed segment")
+                + ", \(r.notFetched.count) segments not fetched yet (\(formatBytes(r.notFetchedBytes)))"
+        }
+    }
+
+    /// Problems for `check`: an unreachable source, or a segment not fetched whose transactions
+    /// all committed longer ago than the limit (the replica then lags at least that much).
+    static func problems(_ source: String, inbox: String, limit: Double, maxLag: String) -> [String] {
+        switch read(source, inbox: inbox) {
+        case .failure(let e): return ["remote source \(source) cannot be read: \(e)"]
+        case .success(let r):
+            guard let first = r.notFetched.first, let time = r.oldestNotFetchedCommitTime else { return [] }
+            let age = Double(microsecondsNow() - time) / 1e6
+            guard age > limit else { return [] }
+            return ["\(first) in \(source) (committed by \(formatTimestamp(time)), \(Int(age)) s ago) is not fetched yet; \(r.notFetched.count) segments wait in the bucket (max lag \(maxLag))"]
         }
     }
 }
@@ -67,6 +100,8 @@ struct Check: ParsableCommand {
                 problems.append("replica-apply has never run successfully here")
             }
             if let p = s.inboxProblem { problems.append("inbox: \(p)") }
+            let dir = try ReplicaDirectory.open(replica)
+            if let source = dir.identity?.source { problems += RemoteView.problems(source, inbox: dir.inboxPath, limit: limit, maxLag: maxLag) }
             if json {
                 let split = s.lostWrites.map { "split brain: \($0)" }
                 printLine(try jsonText(ReplicaCheckJSON(ok: problems.isEmpty && split == nil, appliedLSN: s.appliedLSN, pending: s.behindLSNs,

@@ -99,7 +99,8 @@ final class ReplicaFetchS3Tests: XCTestCase {
     }
 
     /// docs/OPERATIONS.md's drill block is tools/dr-drill byte for byte, and the script, run on an
-    /// empty directory with only the bucket's address and the AWS variables, rebuilds the master.
+    /// empty directory with only the bucket's address and the AWS variables, rebuilds the master
+    /// from an uploaded snapshot and the segments after it (those before it purged from the bucket).
     func testDisasterRecoveryDrillAsDocumented() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
         let script = try String(contentsOfFile: root + "/tools/dr-drill", encoding: .utf8)
@@ -110,14 +111,102 @@ final class ReplicaFetchS3Tests: XCTestCase {
 
         let server = try start(.moto)
         let dir = TestDirectory("dr-drill")
+        let url = "s3://\(bucket)/logs"
         let master = try shippedMaster(dir, server)
+        // A replica uploads a snapshot; the master writes on; the segments before the snapshot
+        // are gone from the bucket (purged): the drill must start from the snapshot.
+        let replica = dir.sub("old-replica")
+        for args in [["init", replica], ["fetch", replica, "--source", url], ["apply", replica], ["snapshot", replica, "--upload", url]] {
+            let r = try run("replica-apply", args, server)
+            XCTAssertEqual(r.status, 0, "\(args): \(r.stderr)")
+        }
+        let snapshotLSN = try XCTUnwrap(master.sealedSegments().last).lastLSN
+        try master.exec(String(repeating: "UPDATE t SET v = randomblob(1400) WHERE id % 4 = 1; INSERT INTO t (v) VALUES (randomblob(1500));\n", count: 6))
+        try master.rotate()
+        XCTAssertEqual(try run("binlog-ship", ["--source", master.path, "--target", "off=\(url)"], server).status, 0)
+        for segment in try master.sealedSegments() where segment.lastLSN <= snapshotLSN { try client(server).delete("logs/" + segment.name) }
         let last = try XCTUnwrap(master.sealedSegments().last).lastLSN
+        XCTAssertGreaterThan(last, snapshotLSN)
         var env = environment(server)
         env["PATH"] = ToolRunner.productsDirectory + ":" + (env["PATH"] ?? "/usr/bin:/bin")
-        let target = dir.sub("new-machine/replica")
-        let r = try ToolRunner.runProcess("/bin/bash", [root + "/tools/dr-drill", "s3://\(bucket)/logs", target], environment: env)
+        let target = dir.sub("new-machine/drill")
+        let r = try ToolRunner.runProcess("/bin/bash", [root + "/tools/dr-drill", url, target], environment: env)
         XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
-        XCTAssertEqual(try TableDigest.digest(path: target + "/store.db"), try master.digest(at: last, scratch: dir))
+        XCTAssertTrue(r.stdout.contains("start from  snapshot snapshot-"), r.stdout)
+        XCTAssertEqual(try TableDigest.digest(path: target + "/restored.db"), try master.digest(at: last, scratch: dir))
+    }
+
+    /// `init --source` records the bucket in replica.json; then `apply` fetches before applying (one
+    /// cron line), and `apply --follow` polls the bucket: a segment shipped later is applied
+    /// without any other command. `fetch` without --source uses the recorded one.
+    func testInitSourceThenApplyFetchesAndFollowPolls() throws {
+        let server = try start(.moto)
+        let dir = TestDirectory("fetch-init-source")
+        let url = "s3://\(bucket)/logs"
+        let master = try shippedMaster(dir, server)
+        let replica = dir.sub("replica")
+        XCTAssertEqual(try run("replica-apply", ["init", replica, "--source", url], server).status, 0)
+        let identity = try String(contentsOfFile: replica + "/replica.json", encoding: .utf8)
+        XCTAssertTrue(identity.contains("\"source\" : \"\(url)\""), identity)
+        let applied = try run("replica-apply", ["apply", replica], server)
+        XCTAssertEqual(applied.status, 0, applied.stderr)
+        XCTAssertTrue(applied.stdout.contains("fetched \(try master.sealedSegments().count) object(s) from \(url)"), applied.stdout)
+        var last = try XCTUnwrap(master.sealedSegments().last).lastLSN
+        XCTAssertEqual(try TableDigest.digest(path: replica + "/store.db"), try master.digest(at: last, scratch: dir))
+        let again = try run("replica-apply", ["fetch", replica], server)
+        XCTAssertEqual(again.status, 0, again.stderr)
+        XCTAssertTrue(again.stdout.contains("fetched 0 object(s)"), again.stdout)
+        let upToDate = try run("replica-apply", ["status", replica], server)
+        XCTAssertTrue(upToDate.stdout.contains("remote      \(url): newest \(try master.sealedSegments().last!.name) (up to LSN \(last)"), upToDate.stdout)
+        XCTAssertTrue(upToDate.stdout.contains(", 0 segments not fetched yet"), upToDate.stdout)
+
+        // New segments in the bucket: status counts them, check fails once they are older than --max-lag.
+        let before = try master.sealedSegments().count
+        try master.exec(String(repeating: "INSERT INTO t (v) VALUES (randomblob(1500));\n", count: 6))
+        try master.rotate()
+        XCTAssertEqual(try run("binlog-ship", ["--source", master.path, "--target", "off=\(url)"], server).status, 0)
+        let waiting = try master.sealedSegments().count - before
+        let behind = try run("replica-apply", ["status", replica], server)
+        XCTAssertTrue(behind.stdout.contains(", \(waiting) segments not fetched yet"), behind.stdout)
+        XCTAssertEqual(try run("replica-apply", ["check", replica, "--max-lag", "1h"], server).status, 0)
+        usleep(1_100_000)
+        let late = try run("replica-apply", ["check", replica, "--max-lag", "1s"], server)
+        XCTAssertEqual(late.status, 5, late.stderr)
+        XCTAssertTrue(late.stderr.contains("is not fetched yet; \(waiting) segments wait in the bucket"), late.stderr)
+
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: ToolRunner.path("replica-apply"))
+        process.arguments = ["apply", replica, "--follow", "--poll-interval", "1s"]
+        process.environment = environment(server)
+        let err = Pipe()
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = err
+        try process.run()
+        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        last = try XCTUnwrap(master.sealedSegments().last).lastLSN
+        // Waits (bounded) for the follower to reach the master's last sealed LSN, as a monitor would.
+        func waitForFollower(_ round: String) throws {
+            let deadline = Date().addingTimeInterval(60)
+            var reached: Int?
+            while Date() < deadline {
+                let status = try run("replica-apply", ["status", replica, "--json"], server)
+                reached = (try? JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any])?["appliedLSN"] as? Int
+                if reached == Int(last) { break }
+                usleep(200_000)
+            }
+            XCTAssertEqual(reached, Int(last), "--follow did not fetch and apply the new segments (\(round))")
+        }
+        try waitForFollower("waiting in the bucket when it started")
+        // A segment shipped while the follower runs: its next poll of the bucket fetches it.
+        try master.exec(String(repeating: "INSERT INTO t (v) VALUES (randomblob(1500));\n", count: 4))
+        try master.rotate()
+        XCTAssertEqual(try run("binlog-ship", ["--source", master.path, "--target", "off=\(url)"], server).status, 0)
+        last = try XCTUnwrap(master.sealedSegments().last).lastLSN
+        try waitForFollower("shipped while it ran")
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 0, String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+        XCTAssertEqual(try TableDigest.digest(path: replica + "/store.db"), try master.digest(at: last, scratch: dir))
     }
 
     /// A poll interval without a unit and a source that is not s3:// are usage errors (exit 64).

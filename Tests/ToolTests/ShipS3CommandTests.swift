@@ -40,6 +40,34 @@ final class ShipS3CommandTests: XCTestCase {
         return out
     }
 
+    /// `status` of an S3 target writes nothing (it printed its guarantees by writing and deleting
+    /// a probe object on every run); the guarantees come from the last ship run's state. A
+    /// `.logship-probe-*` object a killed run left is removed by the next ship run.
+    func testStatusWritesNothingAndStaleProbesAreRemoved() throws {
+        let dir = TestDirectory("ship-s3-probe")
+        let master = try ToolMaster(dir, segmentSize: "4KiB")
+        try master.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB)")
+        try master.exec(String(repeating: "INSERT INTO t (v) VALUES (randomblob(3000));\n", count: 4))
+        try master.rotate()
+        let common = ["--source", master.path, "--target", "off=s3://\(bucket)/logs"]
+        let client = try S3Client(S3Configuration(name: "plant", endpoint: server.endpoint, region: server.region, bucket: bucket, addressing: .path,
+                                                  credentials: S3Credentials(accessKeyId: server.accessKey, secretAccessKey: server.secretKey)))
+        _ = try client.put("logs/.logship-probe-4242-17", Data("probe 1".utf8))
+        let shipped = try ship(common)
+        XCTAssertEqual(shipped.status, 0, shipped.stderr)
+        XCTAssertNil(try objects("logs/").keys.first { $0.hasPrefix(".logship-probe-") }, "the killed run's probe object is gone")
+        XCTAssertTrue(shipped.stdout.contains(".logship-probe-4242-17"), shipped.stdout)
+
+        let proxy = try S3FaultProxy(upstreamPort: server.port)
+        var env = environment()
+        env["AWS_ENDPOINT_URL"] = "http://127.0.0.1:\(proxy.port)"
+        let status = try ToolRunner.run("binlog-ship", ["status"] + common, environment: env)
+        XCTAssertEqual(status.status, 0, status.stderr)
+        XCTAssertTrue(status.stdout.contains("guarantees    conditional put, server-side checksum, object lock"), status.stdout)
+        let writes = proxy.log.filter { $0.hasPrefix("PUT") || $0.hasPrefix("DELETE") || $0.hasPrefix("POST") }
+        XCTAssertEqual(writes, [], "status wrote to the bucket: \(proxy.log)")
+    }
+
     /// ship, status, verify, check and purge --confirm against the bucket; every sealed segment
     /// lands byte for byte under the prefix, and purge keeps only the newest sealed one.
     func testShipStatusVerifyCheckPurgeOnABucket() throws {

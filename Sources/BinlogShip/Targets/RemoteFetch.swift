@@ -25,10 +25,14 @@ public struct RemoteFetch {
 
     public let store: TargetStore
     public let inbox: String
+    /// When set, only these segment keys are fetched (a restore's selection; they must follow
+    /// one another); every epoch history is fetched either way.
+    public var only: Set<String>?
 
-    public init(store: TargetStore, inbox: String) {
+    public init(store: TargetStore, inbox: String, only: Set<String>? = nil) {
         self.store = store
         self.inbox = inbox
+        self.only = only
     }
 
     /// One pass over the source: every sealed segment and epoch history not yet in the inbox.
@@ -42,6 +46,7 @@ public struct RemoteFetch {
             outcome.fetched.append(object.key)
         }
         let segments = objects.compactMap { o in SegmentName.parse(o.key).flatMap { $0.isActive ? nil : (o, $0) } }
+            .filter { only?.contains($0.0.key) ?? true }
             .sorted { $0.1 < $1.1 }
         var previous: (name: SegmentName, footer: SegmentFooter?, header: SegmentHeader)?
         for (object, name) in segments {

@@ -88,6 +88,9 @@ public protocol TargetStore: AnyObject {
     var location: String { get }
     /// What this backend guarantees beyond the contract.
     var capabilities: TargetCapabilities { get }
+    /// `capabilities` when known without writing to the store (a remote store probes the server
+    /// on first use); nil when finding out would take a probe.
+    var knownCapabilities: TargetCapabilities? { get }
     /// The directory the objects are files in, for tools that read a directory of segments in
     /// place (verification); nil for a remote store, whose objects are then downloaded.
     var localDirectory: String? { get }
@@ -140,6 +143,8 @@ extension TargetStore {
 
     /// A remote store has no local directory.
     public var localDirectory: String? { nil }
+    /// A backend whose capabilities are fixed knows them without a probe.
+    public var knownCapabilities: TargetCapabilities? { capabilities }
     /// A store with nothing to clean up.
     public func removeStaleUploads() -> [String] { [] }
     /// A store outside the local file system holds no local file.

@@ -81,6 +81,13 @@ public final class S3Store: TargetStore, @unchecked Sendable {
         }
     }
 
+    /// The capabilities once this process has probed the server (a ship run), else nil: status
+    /// reads the ship state instead of writing a probe object on every run.
+    public var knownCapabilities: TargetCapabilities? {
+        guard case .success? = locked({ support }) else { return nil }
+        return capabilities
+    }
+
     /// Keys of objects retention kept when they were deleted (an object lock), oldest first.
     public var retained: [String] { locked { retainedKeys } }
 
@@ -134,8 +141,16 @@ public final class S3Store: TargetStore, @unchecked Sendable {
     /// their only writer. A server that refuses the listing (a policy without
     /// s3:ListBucketMultipartUploads) leaves them to the bucket's lifecycle rules.
     public func removeStaleUploads() -> [String] {
-        guard let c = try? client(), let pending = try? c.listMultipartUploads(prefix: s3Address.prefix) else { return [] }
-        return pending.compactMap { upload -> String? in
+        guard let c = try? client() else { return [] }
+        // Probe objects of runs killed between the probe's PUT and its DELETE: only a ship run,
+        // under the source's lock, probes this prefix, so every one found here is a dead run's.
+        let probes = ((try? c.list(prefix: s3Address.prefix + ".logship-probe-")) ?? []).compactMap { entry -> String? in
+            let key = String(entry.key.dropFirst(s3Address.prefix.count))
+            guard !key.contains("/"), (try? c.delete(entry.key)) != nil else { return nil }
+            return key + " (conditional-put probe object)"
+        }
+        guard let pending = try? c.listMultipartUploads(prefix: s3Address.prefix) else { return probes }
+        return probes + pending.compactMap { upload -> String? in
             let key = String(upload.key.dropFirst(s3Address.prefix.count))
             guard upload.key.hasPrefix(s3Address.prefix), !key.isEmpty, !key.contains("/") else { return nil }
             guard (try? c.abortMultipartUpload(upload.key, uploadId: upload.uploadId)) != nil else { return nil }

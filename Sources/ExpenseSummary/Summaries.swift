@@ -120,10 +120,18 @@ public enum Summaries {
 
     /// The same test as `isoDate`, in Swift, for values seen in row events.
     static func isISODate(_ s: String) -> Bool {
-        let u = Array(s.utf8.prefix(10))
-        guard u.count == 10, u[4] == UInt8(ascii: "-"), u[7] == UInt8(ascii: "-") else { return false }
-        for i in [0, 1, 2, 3, 5, 6, 8, 9] where !(UInt8(ascii: "0")...UInt8(ascii: "9")).contains(u[i]) { return false }
-        let month = Int(u[5] - 48) * 10 + Int(u[6] - 48), day = Int(u[8] - 48) * 10 + Int(u[9] - 48)
-        return (1...12).contains(month) && (1...31).contains(day)
+        isISODate(bytes: Data(s.utf8.prefix(10)))
+    }
+
+    /// The same test on a text value's bytes, without copying them (called for every row
+    /// change apply reports).
+    static func isISODate(bytes d: Data) -> Bool {
+        guard d.count >= 10 else { return false }
+        return d.withUnsafeBytes { (u: UnsafeRawBufferPointer) -> Bool in
+            guard u[4] == UInt8(ascii: "-"), u[7] == UInt8(ascii: "-") else { return false }
+            for i in 0..<10 where i != 4 && i != 7 && !(UInt8(ascii: "0")...UInt8(ascii: "9")).contains(u[i]) { return false }
+            let month = Int(u[5] - 48) * 10 + Int(u[6] - 48), day = Int(u[8] - 48) * 10 + Int(u[9] - 48)
+            return (1...12).contains(month) && (1...31).contains(day)
+        }
     }
 }

@@ -4,10 +4,17 @@ import Foundation
 import GRDB
 
 /// Keeps a summary current during apply: each batch's row events become per-group deltas,
-/// written before the batch's position (same SQLite transaction), one look-up and one write per
-/// group. Counts and totals are deltas; minima and maxima come from a few extremes kept per
+/// written before the batch's position (same SQLite transaction), one write per group the batch
+/// changed. Counts and totals are deltas; minima and maxima come from a few extremes kept per
 /// group (`KeptExtremes`), so the table is read only when all of a group's kept extremes on one
 /// side were removed; DDL rebuilds the whole summary.
+///
+/// The summary rows this maintainer read or wrote stay in memory (`rows`) from batch to batch
+/// of one run, so a group is looked up in the summary table once per run rather than once per
+/// batch (with single-row transactions, 1,000 to a batch, most rows touch a group of their own:
+/// the look-up was about half of the summary's cost). The cache holds only what committed
+/// batches wrote: a rolled-back batch or a rebuild empties it (the next batch reads the table
+/// again), and only this connection, holding the replica's lock, writes the summary.
 /// An observer of the replay loop (`ReplayObserver`), so its writes commit with the rows.
 final class SummaryMaintainer: ReplayObserver {
     let mapping: Summaries.Mapping
@@ -17,6 +24,12 @@ final class SummaryMaintainer: ReplayObserver {
     private struct Entry: Equatable { var key: Key; var amount: Int64 }
     private struct Delta { var n: Int64 = 0; var total: Int64 = 0; var added: [Int64] = []; var removed: [Int64] = [] }
     private var deltas: [Key: Delta] = [:]
+    /// A group's summary row as the last committed batch left it (`rowid` nil: no row).
+    private struct Stored { var rowid: Int64?; var n: Int64; var total: Int64; var lows: KeptExtremes; var highs: KeptExtremes }
+    private var rows: [Key: Stored] = [:]
+    /// At most this many groups are cached (about 250 bytes each); beyond it the cache is
+    /// emptied and refilled by look-ups, so memory stays bounded whatever the summary's size.
+    static let cachedGroupLimit = 1_000_000
     private var rebuildNeeded = false
     private var invalid = false
     private var columns: (descriptor: TableDescriptor, date: Int, amount: Int, category: Int, currency: Int, merchant: Int)?
@@ -58,7 +71,10 @@ final class SummaryMaintainer: ReplayObserver {
         try flush(db, lsn: lsn)
     }
 
-    func batchRolledBack() { discard() }
+    func batchRolledBack() {
+        discard()
+        rows.removeAll()
+    }
 
     private func indexes(_ t: TableDescriptor) -> (descriptor: TableDescriptor, date: Int, amount: Int, category: Int, currency: Int, merchant: Int)? {
         if let c = columns, c.descriptor == t { return c }
@@ -79,49 +95,66 @@ final class SummaryMaintainer: ReplayObserver {
     private func entry(_ row: [Value], _ c: (descriptor: TableDescriptor, date: Int, amount: Int, category: Int, currency: Int, merchant: Int)) -> Entry? {
         let amountValue = c.amount < row.count ? row[c.amount] : .null
         if case .null = amountValue { return nil }
-        guard case .integer(let amount) = amountValue, c.date < row.count, let date = row[c.date].textString, Summaries.isISODate(date) else {
+        guard case .integer(let amount) = amountValue, c.date < row.count, case .text(let date) = row[c.date], Summaries.isISODate(bytes: date) else {
             invalid = true
             return nil
         }
-        let key = Key(month: String(date.prefix(7)), category: Self.value(row, c.category), currency: Self.value(row, c.currency),
+        // The first 7 bytes are ASCII digits and a dash (checked above): a small string, no allocation.
+        let key = Key(month: String(decoding: date.prefix(7), as: UTF8.self), category: Self.value(row, c.category), currency: Self.value(row, c.currency),
                       merchant: Self.value(row, c.merchant))
         return Entry(key: key, amount: amount)
     }
 
     private func add(_ e: Entry, sign: Int64) {
-        deltas[e.key, default: Delta()].n += sign
-        deltas[e.key, default: Delta()].total &+= sign * e.amount
-        if sign > 0 { deltas[e.key, default: Delta()].added.append(e.amount) } else { deltas[e.key, default: Delta()].removed.append(e.amount) }
+        // One hash look-up per row change (the subscript's modify accessor).
+        func update(_ d: inout Delta) {
+            d.n += sign
+            d.total &+= sign * e.amount
+            if sign > 0 { d.added.append(e.amount) } else { d.removed.append(e.amount) }
+        }
+        update(&deltas[e.key, default: Delta()])
     }
 
     /// Writes the batch's deltas (inside the batch's transaction, before its position): one
-    /// look-up and one write per group the batch touched.
+    /// write per group the batch changed, and a look-up for a group not yet cached in this run.
     func flush(_ db: Database, lsn: UInt64) throws {
         defer { discard() }
         if rebuildNeeded || invalid {
-            // Recompute everything (the rebuild also re-checks validity).
+            // Recompute everything (the rebuild also re-checks validity); the cache is stale.
+            rows.removeAll()
             try Summaries.rebuild(db, mapping, lsn: lsn)
             rebuildNeeded = false
             return
         }
-        let t = Summaries.table
-        let select = try db.cachedStatement(sql: "SELECT rowid, n, total, mn, mx, lo, hi FROM \(t) WHERE month = ? AND category IS ? AND currency IS ? AND merchant IS ?")
+        if rows.count + deltas.count > Self.cachedGroupLimit { rows.removeAll() }
         for (key, d) in deltas {
-            // Bound and read through ExactValues: the group's text byte for byte.
-            try ExactValues.bind([.text(key.month), key.category, key.currency, key.merchant], to: select)
-            let current = try ExactValues.step(select, db) ? (0..<7).map { ExactValues.column(select, Int32($0)) } : nil
-            if current != nil { ExactValues.reset(select) }
-            let before = current.flatMap { Self.integer($0[1]) } ?? 0
-            let n = before + d.n, total = (current.flatMap { Self.integer($0[2]) } ?? 0) &+ d.total
-            var lows = Self.kept(current, stored: 5, extreme: 3, count: before, largest: false)
-            var highs = Self.kept(current, stored: 6, extreme: 4, count: before, largest: true)
-            lows.apply(added: d.added, removed: d.removed, count: before)
-            highs.apply(added: d.added, removed: d.removed, count: before)
-            if n > 0, lows.extreme == nil { lows = try refill(db, key, largest: false) }
-            if n > 0, highs.extreme == nil { highs = try refill(db, key, largest: true) }
-            try write(db, key, rowid: current.flatMap { Self.integer($0[0]) }, n: n, total: total, lows: lows, highs: highs)
+            var s = try rows[key] ?? lookup(db, key)
+            let before = s.n
+            s.n += d.n
+            s.total = s.total &+ d.total
+            s.lows.apply(added: d.added, removed: d.removed, count: before)
+            s.highs.apply(added: d.added, removed: d.removed, count: before)
+            if s.n > 0, s.lows.extreme == nil { s.lows = try refill(db, key, largest: false) }
+            if s.n > 0, s.highs.extreme == nil { s.highs = try refill(db, key, largest: true) }
+            s.rowid = try write(db, key, rowid: s.rowid, n: s.n, total: s.total, lows: s.lows, highs: s.highs)
+            // A group with no amount left has no extremes (as a look-up would find it).
+            if s.n == 0 { s = Stored(rowid: nil, n: 0, total: 0, lows: KeptExtremes(largest: false, values: []), highs: KeptExtremes(largest: true, values: [])) }
+            rows[key] = s
         }
         try db.execute(sql: "UPDATE \(Summaries.configTable) SET lsn = ? WHERE id = 1", arguments: [Int64(bitPattern: lsn)])
+    }
+
+    /// A group's summary row as the table holds it (n = 0 and no rowid when it has none).
+    private func lookup(_ db: Database, _ key: Key) throws -> Stored {
+        let select = try db.cachedStatement(sql: "SELECT rowid, n, total, mn, mx, lo, hi FROM \(Summaries.table) WHERE month = ? AND category IS ? AND currency IS ? AND merchant IS ?")
+        // Bound and read through ExactValues: the group's text byte for byte.
+        try ExactValues.bind([.text(key.month), key.category, key.currency, key.merchant], to: select)
+        let current = try ExactValues.step(select, db) ? (0..<7).map { ExactValues.column(select, Int32($0)) } : nil
+        if current != nil { ExactValues.reset(select) }
+        let n = current.flatMap { Self.integer($0[1]) } ?? 0
+        return Stored(rowid: current.flatMap { Self.integer($0[0]) }, n: n, total: current.flatMap { Self.integer($0[2]) } ?? 0,
+                      lows: Self.kept(current, stored: 5, extreme: 3, count: n, largest: false),
+                      highs: Self.kept(current, stored: 6, extreme: 4, count: n, largest: true))
     }
 
     /// A group's kept extremes as stored (`lo`/`hi`); a summary built by `rebuild` stores none,
@@ -151,24 +184,28 @@ final class SummaryMaintainer: ReplayObserver {
         return KeptExtremes(largest: largest, values: values)
     }
 
-    /// Inserts, updates or (when the group has no amount left) deletes a group's summary row.
-    private func write(_ db: Database, _ key: Key, rowid: Int64?, n: Int64, total: Int64, lows: KeptExtremes, highs: KeptExtremes) throws {
+    /// Inserts, updates or (when the group has no amount left) deletes a group's summary row;
+    /// returns its rowid afterwards (nil when it has none).
+    private func write(_ db: Database, _ key: Key, rowid: Int64?, n: Int64, total: Int64, lows: KeptExtremes, highs: KeptExtremes) throws -> Int64? {
         let t = Summaries.table
         let figures: [Value] = [.integer(n), .integer(total), lows.extreme.map(Value.integer) ?? .null, highs.extreme.map(Value.integer) ?? .null,
                                 .text(lows.text), .text(highs.text)]
         if let rowid {
             if n == 0 {
                 try db.cachedStatement(sql: "DELETE FROM \(t) WHERE rowid = ?").execute(arguments: [rowid])
-            } else {
-                let update = try db.cachedStatement(sql: "UPDATE \(t) SET n = ?, total = ?, mn = ?, mx = ?, lo = ?, hi = ? WHERE rowid = ?")
-                try ExactValues.bind(figures + [.integer(rowid)], to: update)
-                _ = try ExactValues.step(update, db)
+                return nil
             }
+            let update = try db.cachedStatement(sql: "UPDATE \(t) SET n = ?, total = ?, mn = ?, mx = ?, lo = ?, hi = ? WHERE rowid = ?")
+            try ExactValues.bind(figures + [.integer(rowid)], to: update)
+            _ = try ExactValues.step(update, db)
+            return rowid
         } else if n != 0 {
             let insert = try db.cachedStatement(sql: "INSERT INTO \(t) (month, category, currency, merchant, n, total, mn, mx, lo, hi) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
             try ExactValues.bind([.text(key.month), key.category, key.currency, key.merchant] + figures, to: insert)
             _ = try ExactValues.step(insert, db)
+            return db.lastInsertedRowID
         }
+        return nil
     }
 
     private static func integer(_ v: Value) -> Int64? {

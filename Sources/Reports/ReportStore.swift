@@ -53,6 +53,7 @@ public final class ReportStore {
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA query_only = ON")
             try guardian.install(on: db)
+            db.add(function: MoneyFunction.function)
         }
         do { queue = try DatabaseQueue(path: file, configuration: config) } catch {
             throw ReportError(.io, "unable to open \(file) read-only: \(error)")

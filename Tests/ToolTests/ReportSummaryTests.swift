@@ -191,4 +191,56 @@ final class ReportSummaryTests: XCTestCase {
         try compare("after many minimum deletions")
         XCTAssertEqual(try indexes(), ["expenses_spent_at"])
     }
+
+    /// One replica-apply run of many small batches (`--batch 2`, autocommit statements: one
+    /// transaction each) over a few groups, so that the summary rows the maintainer keeps in
+    /// memory from batch to batch are reused many times: groups emptied and refilled, minima and
+    /// maxima deleted past the kept extremes, rows moved between groups. The summary equals a
+    /// GROUP BY of the table after each run, and the report from it equals a full scan.
+    func testSummaryRowsCachedAcrossBatchesOfOneRunStayExact() throws {
+        var rng = SeededRandom()
+        let seed = rng.seed
+        let dir = TestDirectory("summary-cache")
+        let master = dir.sub("master"), replica = dir.sub("replica")
+        func tool(_ name: String, _ args: [String], stdin: String? = nil) throws -> ToolRunner.Result {
+            try ToolRunner.expectSuccess(name, args, stdin: stdin, context: "seed \(seed)")
+        }
+        _ = try tool("binlog-writer", ["init", master])
+        _ = try tool("binlog-writer", ["exec", master, """
+            CREATE TABLE expenses (id INTEGER PRIMARY KEY, spent_at TEXT NOT NULL, category TEXT, merchant TEXT, amount_cents INTEGER, currency TEXT);
+            INSERT INTO expenses (spent_at, category, merchant, amount_cents, currency) VALUES ('2024-01-05', 'rent', 'A', 100, 'EUR');
+            """])
+        _ = try tool("replica-apply", ["init", replica])
+        func ship() throws {
+            _ = try tool("binlog-writer", ["rotate", master])
+            try Shipping.shipSealed(binlog: master + "/binlog", to: replica + "/inbox")
+            _ = try tool("replica-apply", [replica, "--batch", "2"])
+        }
+        try ship()
+        _ = try tool("replica-apply", ["summarize", replica])
+        let group = "category = 'rent' AND merchant = 'A' AND substr(spent_at, 1, 7) = '2024-01'"
+        for round in 1...4 {
+            var w = ""
+            for _ in 0..<120 {
+                let month = Int.random(in: 1...2, using: &rng), merchant = ["A", "B"].randomElement(using: &rng)!
+                let date = String(format: "2024-%02d-%02d", month, Int.random(in: 1...28, using: &rng))
+                switch Int.random(in: 0..<8, using: &rng) {
+                case 0: w += "DELETE FROM expenses WHERE id = (SELECT id FROM expenses WHERE \(group) ORDER BY amount_cents LIMIT 1);\n"
+                case 1: w += "DELETE FROM expenses WHERE id = (SELECT id FROM expenses ORDER BY amount_cents DESC LIMIT 1);\n"
+                case 2: w += "UPDATE expenses SET spent_at = '\(date)', merchant = '\(merchant)' WHERE id = (SELECT max(id) FROM expenses);\n"
+                case 3: w += "UPDATE expenses SET amount_cents = \(Int.random(in: 1...1000, using: &rng)) WHERE id = (SELECT min(id) FROM expenses);\n"
+                case 4 where round == 3: w += "DELETE FROM expenses WHERE \(group);\n"
+                default: w += "INSERT INTO expenses (spent_at, category, merchant, amount_cents, currency) VALUES ('\(date)', 'rent', '\(merchant)', \(Int.random(in: 1...1000, using: &rng)), 'EUR');\n"
+                }
+            }
+            _ = try tool("binlog-writer", ["exec", master, "-"], stdin: w)
+            try ship()
+            try Self.assertSummaryEqualsGroupBy(replica + "/store.db", "after round \(round); seed \(seed)")
+        }
+        let report = { (extra: [String]) in
+            try tool("report", ["monthly-expenses", "--store", replica, "-f", "json"] + extra).stdout
+                .replacingOccurrences(of: #""(ageSeconds|reportedAt)":[^,]*,"#, with: "", options: .regularExpression)
+        }
+        XCTAssertEqual(try report([]), try report(["--no-summary"]), "seed \(seed)")
+    }
 }

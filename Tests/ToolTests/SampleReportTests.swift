@@ -91,11 +91,78 @@ final class SampleReportTests: XCTestCase {
         let sets = params.map { name, value in
             ".parameter set :\(name) " + (Int64(value) != nil ? value : "\"'" + value.replacingOccurrences(of: "'", with: "''") + "'\"")
         }
-        let r = try ToolRunner.runSystem("/usr/bin/sqlite3", ["-readonly", "-json", store] + sets + [".read " + file])
+        // The shell has no money(): the same SQL with each money(…) spelt out in plain SQL.
+        let plain = NSTemporaryDirectory() + "/\(UUID().uuidString)-" + (file as NSString).lastPathComponent
+        try Self.withoutMoney(try String(contentsOfFile: file, encoding: .utf8)).write(toFile: plain, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: plain) }
+        let r = try ToolRunner.runSystem("/usr/bin/sqlite3", ["-readonly", "-json", store] + sets + [".read " + plain])
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertEqual(r.stderr, "", file)
         guard !r.stdout.isEmpty else { return [] }   // the shell prints nothing for no rows
         return try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? NSArray ?? []
+    }
+
+    /// `sql` with every `money(amount, currency)` replaced by a plain-SQL oracle written
+    /// independently of `report`'s function, for the currencies the sample data holds: JPY has no
+    /// decimals, BHD three, the others two (ISO 4217); NULL stays NULL; the sign is kept.
+    static func withoutMoney(_ sql: String) throws -> String {
+        var out = "", rest = Substring(sql)
+        while let start = rest.range(of: "money(") {
+            out += rest[..<start.lowerBound]
+            // "money()" in a comment names the function: left as it is.
+            if rest[start.upperBound...].hasPrefix(")") { out += "money()"; rest = rest[rest.index(after: start.upperBound)...]; continue }
+            var depth = 1, i = start.upperBound, comma: Substring.Index?
+            while depth > 0 {
+                guard i < rest.endIndex else { throw NSError(domain: "withoutMoney", code: 1, userInfo: [NSLocalizedDescriptionKey: "unbalanced money( in \(sql)"]) }
+                switch rest[i] {
+                case "(": depth += 1
+                case ")": depth -= 1
+                case "," where depth == 1: comma = i
+                default: break
+                }
+                if depth > 0 { i = rest.index(after: i) }
+            }
+            guard let comma else { throw NSError(domain: "withoutMoney", code: 2, userInfo: [NSLocalizedDescriptionKey: "money() without two arguments in \(sql)"]) }
+            let x = "(" + rest[start.upperBound..<comma] + ")", c = "upper(" + rest[rest.index(after: comma)..<i] + ")"
+            let sign = "CASE WHEN \(x) < 0 THEN '-' ELSE '' END"
+            out += "(CASE WHEN \(x) IS NULL THEN NULL WHEN \(c) = 'JPY' THEN printf('%d', \(x))"
+                + " WHEN \(c) = 'BHD' THEN printf('%s%d.%03d', \(sign), abs(\(x)) / 1000, abs(\(x)) % 1000)"
+                + " ELSE printf('%s%d.%02d', \(sign), abs(\(x)) / 100, abs(\(x)) % 100) END)"
+            rest = rest[rest.index(after: i)...]
+        }
+        return out + rest
+    }
+
+    /// Money in the saved reports is written in each currency's minor unit, as the built-in
+    /// reports write it: on the sample data (which has yen), top-merchants and payment-methods
+    /// print yen totals without decimals and euro totals with two, each equal to the exact sum
+    /// of the rows. Both printed two decimals for yen before `money()` (a 1,250 yen total read
+    /// "12.50").
+    func testTheSavedReportsPrintMoneyInTheCurrencysMinorUnit() throws {
+        let setup = try SampleSetup("sample-money")
+        try setup.createMasterAndReplicas()
+        try setup.tool("binlog-writer", ["rotate", setup.master])
+        try setup.tool("binlog-ship", ["--config", setup.root + "/etc/logship/ship.yml", "--quiet"])
+        try setup.tool("replica-apply", [setup.replica("a")])
+        let store = setup.replica("a") + "/store.db"
+        let cases: [(file: String, params: [(String, String)], key: String, filter: String)] = [
+            ("top-merchants.sql", [("from", "2000-01-01"), ("to", "2999-12-31")], "merchant", "merchant"),
+            ("payment-methods.sql", [], "paid_with", "coalesce(paid_with, 'unknown')"),
+        ]
+        for c in cases {
+            for (currency, pattern) in [("JPY", #"^[0-9]+$"#), ("EUR", #"^[0-9]+\.[0-9]{2}$"#)] {
+                let rows = try reportRows(setup, file: SampleSetup.sample("reports/" + c.file), params: c.params + [("currency", currency)])
+                XCTAssertGreaterThan(rows.count, 0, "\(c.file) \(currency) selects nothing on the sample data")
+                for case let row as [String: Any] in rows {
+                    let total = "\(row["total"] ?? "")", key = "\(row[c.key] ?? "")"
+                    XCTAssertNotNil(total.range(of: pattern, options: .regularExpression), "\(c.file) \(currency) \(key): \(total)")
+                    let sum = try ToolRunner.runSystem("/usr/bin/sqlite3", ["-readonly", store,
+                        "SELECT sum(amount_cents) FROM expenses WHERE currency = '\(currency)' AND \(c.filter) = '\(key.replacingOccurrences(of: "'", with: "''"))'"])
+                    XCTAssertEqual(Int64(total.replacingOccurrences(of: ".", with: "")), Int64(sum.stdout.trimmingCharacters(in: .whitespacesAndNewlines)),
+                                   "\(c.file) \(currency) \(key): \(total)")
+                }
+            }
+        }
     }
 
     /// The result rows of `report query -f json`.

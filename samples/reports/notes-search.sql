@@ -3,8 +3,7 @@
 --   report query --store /srv/replica-a --file samples/reports/notes-search.sql --param text=Abendessen
 -- params: text=Abendessen
 SELECT id, spent_at, category, merchant,
-       CASE WHEN currency = 'JPY' THEN printf('%d', amount_cents)   -- JPY has no minor unit
-            ELSE printf('%d.%02d', amount_cents / 100, amount_cents % 100) END AS amount,
+       money(amount_cents, currency) AS amount,   -- in the currency's minor unit (JPY: none)
        currency, note
 FROM expenses
 WHERE instr(note, :text) > 0 OR instr(merchant, :text) > 0

@@ -2,11 +2,12 @@
 --   report query --store /srv/replica-a --file samples/reports/top-merchants.sql \
 --          --param currency=EUR --param from=2024-01-01 --param to=2024-12-31 -f markdown
 -- params: currency=EUR from=2024-01-01 to=2024-12-31
--- Amounts are integer cents; the total is printed with two decimals from the integer, never
--- through floating point (amount_cents >= 0 in the schema, so no sign handling is needed).
+-- Amounts are integers in the currency's minor unit; money() prints the total with that unit's
+-- decimals (ISO 4217: 0 for JPY, 2 for EUR, 3 for BHD), from the integer, never through
+-- floating point. money() is a function of report's connections (docs/REPORTS.md).
 SELECT merchant,
        count(*) AS expenses,
-       printf('%d.%02d', sum(amount_cents) / 100, sum(amount_cents) % 100) AS total,
+       money(sum(amount_cents), :currency) AS total,
        min(spent_at) AS first_seen,
        max(spent_at) AS last_seen
 FROM expenses

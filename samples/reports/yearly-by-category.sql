@@ -10,7 +10,7 @@ WITH totals AS (
   GROUP BY year, currency, category
 )
 SELECT year, currency, category, expenses,
-       printf('%d.%02d', cents / 100, cents % 100) AS total,
+       money(cents, currency) AS total,
        printf('%.1f', 100.0 * cents / sum(cents) OVER (PARTITION BY year, currency)) AS share_pct
 FROM totals
 ORDER BY year, currency, cents DESC, category

@@ -114,7 +114,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "tools/bench/Sources"),
         .target(name: "LogshipTestSupport", dependencies: [
-            "BinlogFormat", "BinlogApply", "LogshipSystem", .product(name: "GRDB", package: "GRDB.swift"),
+            "BinlogFormat", "BinlogApply", "LogshipSystem", "ObjectStorage", .product(name: "GRDB", package: "GRDB.swift"),
         ], path: "Tests/Support"),
         .testTarget(name: "BinlogFormatTests", dependencies: ["BinlogFormat", "LogshipSystem"], exclude: ["Fixtures"]),
         .testTarget(name: "BinlogMasterTests", dependencies: [

@@ -12,19 +12,9 @@ import XCTest
 final class ReplicaFetchS3Tests: XCTestCase {
     private let bucket = "logship-pull"
 
-    private func start(_ kind: S3TestServer.Kind) throws -> S3TestServer {
-        let server: S3TestServer
-        do { server = try S3TestServer.start(kind) } catch let e as S3TestServer.Unavailable {
-            throw XCTSkip("\(kind.rawValue) cannot start: \(e.description)")
-        }
-        try client(server).createBucket()
-        return server
-    }
+    private func start(_ kind: S3TestServer.Kind) throws -> S3TestServer { try S3TestServer.startWithBucket(kind, bucket: bucket) }
 
-    private func client(_ server: S3TestServer) throws -> S3Client {
-        try S3Client(S3Configuration(name: "setup", endpoint: server.endpoint, region: server.region, bucket: bucket, addressing: .path,
-                                     credentials: S3Credentials(accessKeyId: server.accessKey, secretAccessKey: server.secretKey)))
-    }
+    private func client(_ server: S3TestServer) throws -> S3Client { try server.client(bucket: bucket) }
 
     private func environment(_ server: S3TestServer) -> [String: String] { server.toolEnvironment() }
 

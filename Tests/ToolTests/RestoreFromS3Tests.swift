@@ -14,19 +14,9 @@ import XCTest
 final class RestoreFromS3Tests: XCTestCase {
     private let bucket = "logship-restore"
 
-    private func start(_ kind: S3TestServer.Kind) throws -> S3TestServer {
-        let server: S3TestServer
-        do { server = try S3TestServer.start(kind) } catch let e as S3TestServer.Unavailable {
-            throw XCTSkip("\(kind.rawValue) cannot start: \(e.description)")
-        }
-        try client(server).createBucket()
-        return server
-    }
+    private func start(_ kind: S3TestServer.Kind) throws -> S3TestServer { try S3TestServer.startWithBucket(kind, bucket: bucket) }
 
-    private func client(_ server: S3TestServer) throws -> S3Client {
-        try S3Client(S3Configuration(name: "setup", endpoint: server.endpoint, region: server.region, bucket: bucket, addressing: .path,
-                                     credentials: S3Credentials(accessKeyId: server.accessKey, secretAccessKey: server.secretKey)))
-    }
+    private func client(_ server: S3TestServer) throws -> S3Client { try server.client(bucket: bucket) }
 
     private func run(_ tool: String, _ args: [String], _ server: S3TestServer) throws -> ToolRunner.Result {
         try ToolRunner.run(tool, args, environment: server.toolEnvironment())

@@ -33,8 +33,7 @@ final class ShipS3CommandTests: XCTestCase {
 
     /// The objects under `prefix`, by name, with their bytes.
     private func objects(_ prefix: String) throws -> [String: Data] {
-        let client = try S3Client(S3Configuration(name: "check", endpoint: server.endpoint, region: server.region, bucket: bucket, addressing: .path,
-                                                  credentials: S3Credentials(accessKeyId: server.accessKey, secretAccessKey: server.secretKey)))
+        let client = try server.client(bucket: bucket, name: "check")
         var out: [String: Data] = [:]
         for e in try client.list(prefix: prefix) { out[String(e.key.dropFirst(prefix.count))] = try client.get(e.key) }
         return out
@@ -50,8 +49,7 @@ final class ShipS3CommandTests: XCTestCase {
         try master.exec(String(repeating: "INSERT INTO t (v) VALUES (randomblob(3000));\n", count: 4))
         try master.rotate()
         let common = ["--source", master.path, "--target", "off=s3://\(bucket)/logs"]
-        let client = try S3Client(S3Configuration(name: "plant", endpoint: server.endpoint, region: server.region, bucket: bucket, addressing: .path,
-                                                  credentials: S3Credentials(accessKeyId: server.accessKey, secretAccessKey: server.secretKey)))
+        let client = try server.client(bucket: bucket, name: "plant")
         _ = try client.put("logs/.logship-probe-4242-17", Data("probe 1".utf8))
         let shipped = try ship(common)
         XCTAssertEqual(shipped.status, 0, shipped.stderr)

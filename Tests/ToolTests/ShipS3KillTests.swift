@@ -25,8 +25,7 @@ final class ShipS3KillTests: XCTestCase {
     override func tearDown() { server = nil }
 
     private func client() throws -> S3Client {
-        try S3Client(S3Configuration(name: "check", endpoint: server.endpoint, region: server.region, bucket: bucket, addressing: .path,
-                                     credentials: S3Credentials(accessKeyId: server.accessKey, secretAccessKey: server.secretKey)))
+        try server.client(bucket: bucket, name: "check")
     }
 
     private var environment: [String: String] { server.toolEnvironment() }

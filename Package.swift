@@ -5,7 +5,7 @@ import PackageDescription
 // Linux only: the code calls flock, fsync of directories, link(2) and /proc (Glibc); macOS is not
 // built or tested. Module graph (docs/ARCHITECTURE.md has what each owns):
 //   LogshipSystem (leaf: Foundation): the binlog clock, timestamp text and parsing, crash points
-//   BinlogFormat (LogshipSystem, liblz4, libxxhash): the segment format, the error protocol and exit codes
+//   BinlogFormat (LogshipSystem, liblz4, libxxhash, swift-crypto): the segment format, signatures, the error protocol and exit codes
 //   BinlogApply  (BinlogFormat + GRDB): the one apply engine (master recovery and replicas)
 //   BinlogMaster (BinlogApply + SQLite hooks): capture, exec, load, rotate
 //   BinlogShip   (BinlogFormat + ObjectStorage + Yams, no SQLite): shipping segments to targets
@@ -50,7 +50,7 @@ let package = Package(
         .plugin(name: "BuildStamp", capability: .buildTool(), path: "Plugins/BuildStamp"),
         .target(name: "BuildInfo", plugins: ["BuildStamp"]),
         .target(name: "LogshipSystem"),
-        .target(name: "BinlogFormat", dependencies: ["LogshipSystem", "CLZ4", "CXXHash"]),
+        .target(name: "BinlogFormat", dependencies: ["LogshipSystem", "CLZ4", "CXXHash", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "BinlogApply", dependencies: [
             "BinlogFormat", "LogshipSystem", "CSQLiteHooks",
             .product(name: "GRDB", package: "GRDB.swift"),
@@ -112,7 +112,7 @@ let package = Package(
         .target(name: "LogshipTestSupport", dependencies: [
             "BinlogFormat", "BinlogApply", "LogshipSystem", .product(name: "GRDB", package: "GRDB.swift"),
         ], path: "Tests/Support"),
-        .testTarget(name: "BinlogFormatTests", dependencies: ["BinlogFormat", "LogshipSystem"], exclude: ["Fixtures"]),
+        .testTarget(name: "BinlogFormatTests", dependencies: ["BinlogFormat", "LogshipSystem", .product(name: "Crypto", package: "swift-crypto")], exclude: ["Fixtures"]),
         .testTarget(name: "BinlogMasterTests", dependencies: [
             "BinlogMaster", "BinlogApply", "BinlogFormat", "LogshipSystem", "LogshipTestSupport",
             .product(name: "GRDB", package: "GRDB.swift"),

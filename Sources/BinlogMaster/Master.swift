@@ -58,6 +58,8 @@ public final class Master {
     var commitsSinceSync = 0
     var state = TransactionState()
     var digestSchedule = DigestSchedule()
+    /// The key sealed segments are signed with: `signing.key` in the master directory, when there.
+    var signer: SegmentSigner?
     private let lock: DirectoryLock
     private var closed = false
 
@@ -112,6 +114,11 @@ public final class Master {
         }
         let master = Master(directory: directory, identity: identity, lock: lock, queue: queue, options: options)
         do {
+            if access(directory.signingKeyPath, F_OK) == 0 {
+                do { master.signer = try SigningKeyFile.readPrivate(directory.signingKeyPath) } catch let e as FormatError {
+                    throw MasterError(e, while: "reading the signing key")
+                }
+            }
             try master.recover()
             try queue.inDatabase { db in
                 try master.prepareDigestMarkers(db, options: options)
@@ -211,7 +218,7 @@ public final class Master {
     func sealActive() throws -> (name: SegmentName, footer: SegmentFooter)? {
         guard let writer else { return nil }
         do {
-            let footer = try writer.seal()
+            let footer = try writer.seal(signer: signer)
             lastSealed = (writer.name.sealed, footer)
             self.writer = nil
             // The next transaction goes to a new segment: its descriptors start afresh.

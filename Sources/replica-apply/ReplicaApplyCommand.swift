@@ -33,13 +33,17 @@ struct Init: ParsableCommand {
     @Option(help: "Use this directory as the inbox instead of <replica>/inbox (absolute, or relative to the replica).")
     var inbox: String?
 
+    @Option(name: .customLong("verify-key"), help: "The master's public key (signing.pub): apply only sealed segments it signed (repeatable, for rotation).")
+    var verifyKeys: [String] = []
+
     func run() throws {
         try runReporting("replica-apply") {
-            let dir = try ReplicaDirectory.initialize(at: replica, inbox: inbox)
+            let dir = try ReplicaDirectory.initialize(at: replica, inbox: inbox, verifyKeys: verifyKeys)
             printLine("created replica \(dir.path)")
             printLine("  inbox      \(dir.inboxPath)   (point binlog-ship here)")
             printLine("  store      \(dir.storePath)")
             printLine("  snapshots  \(dir.snapshotsPath)")
+            if !verifyKeys.isEmpty { printLine("  keys       \(dir.keysPath)   (signatures required)") }
         }
     }
 }

@@ -7,7 +7,7 @@ import PackageDescription
 //   LogshipSystem (leaf: Foundation): the binlog clock, timestamp text and parsing, crash points, the error
 //                protocol and exit codes, OS helpers (file descriptors, regular files, durable publication,
 //                directory locks, file modes) and their SystemError
-//   BinlogFormat (LogshipSystem, liblz4, libxxhash): the segment format only; re-exports LogshipSystem
+//   BinlogFormat (LogshipSystem, liblz4, libxxhash, swift-crypto): the segment format and its signatures only; re-exports LogshipSystem
 //   BinlogApply  (BinlogFormat + GRDB): the one apply engine (master recovery and replicas)
 //   BinlogMaster (BinlogApply + SQLite hooks): capture, exec, load, rotate
 //   BinlogShip   (BinlogFormat + ObjectStorage + Yams, no SQLite): shipping segments to targets
@@ -53,7 +53,7 @@ let package = Package(
         .plugin(name: "BuildStamp", capability: .buildTool(), path: "Plugins/BuildStamp"),
         .target(name: "BuildInfo", plugins: ["BuildStamp"]),
         .target(name: "LogshipSystem"),
-        .target(name: "BinlogFormat", dependencies: ["LogshipSystem", "CLZ4", "CXXHash"]),
+        .target(name: "BinlogFormat", dependencies: ["LogshipSystem", "CLZ4", "CXXHash", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "BinlogApply", dependencies: [
             "BinlogFormat", "LogshipSystem", "CSQLiteHooks",
             .product(name: "GRDB", package: "GRDB.swift"),
@@ -116,7 +116,7 @@ let package = Package(
         .target(name: "LogshipTestSupport", dependencies: [
             "BinlogFormat", "BinlogApply", "LogshipSystem", "ObjectStorage", .product(name: "GRDB", package: "GRDB.swift"),
         ], path: "Tests/Support"),
-        .testTarget(name: "BinlogFormatTests", dependencies: ["BinlogFormat", "LogshipSystem"], exclude: ["Fixtures"]),
+        .testTarget(name: "BinlogFormatTests", dependencies: ["BinlogFormat", "LogshipSystem", .product(name: "Crypto", package: "swift-crypto")], exclude: ["Fixtures"]),
         .testTarget(name: "BinlogMasterTests", dependencies: [
             "BinlogMaster", "BinlogApply", "BinlogFormat", "LogshipSystem", "LogshipTestSupport",
             .product(name: "GRDB", package: "GRDB.swift"),

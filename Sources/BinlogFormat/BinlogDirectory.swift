@@ -103,7 +103,9 @@ public struct BinlogDirectory {
     /// Checks every segment (checksums, frames, footers), the hash chain between them,
     /// sequence and LSN continuity, and that all come from one source. Stops at the first
     /// problem: a missing segment or LSN range is a gap; anything else is corruption.
-    public func verify(decode: Bool = true, expectedSource: UUID? = nil) throws -> VerifyReport {
+    /// With `verifier`, each sealed segment's signature is checked too (an active segment
+    /// carries none yet: a note says so).
+    public func verify(decode: Bool = true, expectedSource: UUID? = nil, verifier: SegmentVerifier? = nil) throws -> VerifyReport {
         var report = VerifyReport()
         var (segments, partials, unrecognized) = try list()
         for n in unrecognized { report.warnings.append("ignored \(n): not a segment name") }
@@ -139,6 +141,9 @@ public struct BinlogDirectory {
                     report.lastLSN = tx.lsn
                     report.lastCommitTime = tx.commitTime
                     report.transactions += 1
+                }
+                if let verifier {
+                    if reader.isSealed { try verifier.check(reader) } else { report.warnings.append("\(entry.name): active, not signed until it is sealed") }
                 }
                 if let torn = reader.tornTailOffset, !reader.tornTailIsZeros {
                     report.warnings.append("\(entry.name): incomplete tail from offset \(torn) (\(reader.tornTailReason ?? "")); not yet committed")

@@ -5,7 +5,7 @@ import Foundation
 /// | offset | size | field |
 /// |---|---|---|
 /// | 0 | 8 | magic `LSHPBLOG` |
-/// | 8 | 2 | format version (1, or 2 when the segment may carry digest markers) |
+/// | 8 | 2 | format version (1; 2 when the segment may carry digest markers; 3 when its footer carries a signature) |
 /// | 10 | 2 | header size (80) |
 /// | 12 | 4 | flags (0) |
 /// | 16 | 16 | source id (UUID of the master) |
@@ -25,8 +25,11 @@ public struct SegmentHeader: Equatable, Sendable {
     /// Version 2: version 1 plus the digest marker event (docs/FORMAT.md §4.4). A version-1
     /// reader refuses it as unsupported instead of calling event type 6 corruption.
     public static let digestVersion: UInt16 = 2
+    /// Version 3: version 2 with a 160-byte footer that carries an Ed25519 signature and its key
+    /// id (docs/FORMAT.md §5.1). A master with a signing key starts its segments at this version.
+    public static let signedVersion: UInt16 = 3
     /// The versions this build reads.
-    public static let readableVersions: ClosedRange<UInt16> = 1...2
+    public static let readableVersions: ClosedRange<UInt16> = 1...3
 
     public var version: UInt16 = SegmentHeader.currentVersion
     public var sourceID: UUID

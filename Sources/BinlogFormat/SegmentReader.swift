@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import LogshipSystem
 
@@ -39,11 +40,19 @@ public final class SegmentReader {
     public private(set) var frameCount: UInt64 = 0
     /// Checksum of bytes 0..<offset, for the footer and the hash chain.
     public var checksumSoFar: UInt64 { running.digest }
+    /// SHA-256 of bytes 0..<offset, once the reader reached the end of the data (version 3 and
+    /// later only): what a segment's signature covers (SegmentSignature).
+    public private(set) var contentSHA256: [UInt8]?
+    /// Where the data ends: the footer's offset in a sealed segment.
+    public var dataEndOffset: Int64 { dataEnd }
 
     private let file: FileDescriptor
     private let expectFooter: Bool
     private var decoder = TransactionDecoder()
     private var running = StreamingChecksum()
+    /// For version 3 and later: SHA-256 of the bytes verified so far.
+    private var strong: SHA256?
+    private var footerSize: Int { SegmentFooter.size(forVersion: header.version) }
     private var finished = false
     /// True while every transaction so far was read with `decode: true` (event counts are known).
     private var decodedEvents = true
@@ -74,6 +83,10 @@ public final class SegmentReader {
                               path: path, offset: 32, hint: "a segment was renamed or substituted")
         }
         running.update(headBytes)
+        if header.version >= SegmentHeader.signedVersion {
+            strong = SHA256()
+            strong!.update(data: headBytes)
+        }
         decoder.allowsDigest = header.version >= SegmentHeader.digestVersion
         offset = Int64(SegmentHeader.size)
         lastLSN = header.firstLSN - 1
@@ -99,13 +112,13 @@ public final class SegmentReader {
     }
 
     private func readFooter() throws {
-        guard fileSize >= Int64(SegmentHeader.size + SegmentFooter.size) else {
+        guard fileSize >= Int64(SegmentHeader.size + footerSize) else {
             throw FormatError(.truncated, "sealed segment is \(fileSize) bytes, shorter than a header and a footer", path: path, offset: fileSize)
         }
-        let at = fileSize - Int64(SegmentFooter.size)
-        let bytes = try file.read(at: at, count: SegmentFooter.size)
+        let at = fileSize - Int64(footerSize)
+        let bytes = try file.read(at: at, count: footerSize)
         do {
-            footer = try bytes.withUnsafeBytes { try SegmentFooter.decode($0, offset: at) }
+            footer = try bytes.withUnsafeBytes { try SegmentFooter.decode($0, offset: at, version: header.version) }
         } catch let e as FormatError {
             if e.kind == .corrupted && !bytes.withUnsafeBytes({ SegmentFooter.looksLikeFooter($0) }) {
                 throw FormatError(.truncated, "sealed segment has no footer at its end (truncated or never sealed)", path: path, offset: at)
@@ -119,10 +132,10 @@ public final class SegmentReader {
     }
 
     private func detectUnrenamedFooter() throws {
-        guard fileSize >= Int64(SegmentHeader.size + SegmentFooter.size) else { return }
-        let at = fileSize - Int64(SegmentFooter.size)
-        let bytes = try file.read(at: at, count: SegmentFooter.size)
-        if let f = try? bytes.withUnsafeBytes({ try SegmentFooter.decode($0, offset: at) }), f.previousChecksum == header.previousChecksum {
+        guard fileSize >= Int64(SegmentHeader.size + footerSize) else { return }
+        let at = fileSize - Int64(footerSize)
+        let bytes = try file.read(at: at, count: footerSize)
+        if let f = try? bytes.withUnsafeBytes({ try SegmentFooter.decode($0, offset: at, version: header.version) }), f.previousChecksum == header.previousChecksum {
             footer = f
             dataEnd = at
         }
@@ -142,9 +155,11 @@ public final class SegmentReader {
         var frames: UInt64 = 0
         let txStart = offset
         let txChecksum = running.copy()
+        let txStrong = strong
         while true {
             if cursor >= dataEnd {
                 if frames > 0 || cursor > dataEnd {
+                    strong = txStrong
                     return try endOfData(at: txStart, reason: "transaction LSN \(txLSN) has no commit frame before end of file", restoring: txChecksum)
                 }
                 return try finish()
@@ -157,6 +172,7 @@ public final class SegmentReader {
                     rereadAt = cursor
                     continue
                 }
+                strong = txStrong
                 return try endOfData(at: txStart, reason: e.message, restoring: txChecksum)
             }
             let (frameHeader, headBytes, payload, payloadEnd) = (frame.header, frame.headBytes, frame.payload, frame.end)
@@ -167,6 +183,10 @@ public final class SegmentReader {
             }
             running.update(headBytes)
             running.update(payload)
+            if strong != nil {
+                strong!.update(data: headBytes)
+                strong!.update(data: payload)
+            }
             frames += 1
             txLSN = frameHeader.lsn
             txTime = frameHeader.commitTime
@@ -338,7 +358,7 @@ public final class SegmentReader {
         if let frameEnd {
             return try frameEnd >= fileSize || onlyZeros(from: frameEnd)
         }
-        let startsFooter = remaining < Int64(SegmentFooter.size) ? try file.read(at: frameAt, count: 4) == SegmentFooter.magic : false
+        let startsFooter = remaining < Int64(footerSize) ? try file.read(at: frameAt, count: 4) == SegmentFooter.magic : false
         return try remaining < Int64(FrameHeader.size) || startsFooter || onlyZeros(from: frameAt + Int64(FrameHeader.size))
     }
 
@@ -390,11 +410,13 @@ public final class SegmentReader {
         offset = txStart
         finished = true
         running = restoring
+        contentSHA256 = strong.map { Array($0.finalize()) }
         return nil
     }
 
     private func finish() throws -> Transaction? {
         finished = true
+        contentSHA256 = strong.map { Array($0.finalize()) }
         guard let footer else { return nil }
         let computed = running.digest
         guard computed == footer.segmentChecksum else {

@@ -210,7 +210,8 @@ public final class SegmentWriter {
 
     /// Seals the segment: re-reads and verifies it, appends the footer, fsyncs, renames
     /// `.binlog.active` to `.binlog`, fsyncs the directory. Returns the footer.
-    public func seal(now: Int64 = microsecondsNow()) throws -> SegmentFooter {
+    /// A version-3 segment's footer is signed with `signer` when one is given (unsigned otherwise).
+    public func seal(now: Int64 = microsecondsNow(), signer: SegmentSigner? = nil) throws -> SegmentFooter {
         guard !isSealed else { throw FormatError(.invalidArgument, "segment is already sealed", path: path) }
         if allocated > length {
             try file.truncate(to: length)
@@ -222,9 +223,17 @@ public final class SegmentWriter {
         guard reader.offset == length, reader.lastLSN == lastLSN, reader.tornTailOffset == nil else {
             throw FormatError(.corrupted, "active segment does not read back as written (read up to \(reader.offset), wrote \(length))", path: path, offset: reader.offset)
         }
-        let footer = SegmentFooter(lastLSN: lastLSN, lastCommitTime: lastCommitTime, transactionCount: transactionCount, eventCount: eventCount,
+        var footer = SegmentFooter(lastLSN: lastLSN, lastCommitTime: lastCommitTime, transactionCount: transactionCount, eventCount: eventCount,
                                    frameCount: frameCount, footerOffset: UInt64(length), segmentChecksum: reader.checksumSoFar,
                                    previousChecksum: header.previousChecksum, sealedAt: now)
+        footer.version = header.version
+        if let signer, header.version >= SegmentHeader.signedVersion, let digest = reader.contentSHA256 {
+            do {
+                try signer.sign(&footer, header: header.encoded(), contentSHA256: digest)
+            } catch {
+                throw FormatError(.io, "unable to sign the segment: \(error)", path: path)
+            }
+        }
         try file.write(footer.encoded(), at: length)
         try file.sync()
         try DurableFile.rename(path, to: directory + "/" + name.sealed.description)

@@ -47,9 +47,11 @@ extension Master {
         }
     }
 
-    /// The header version of a new segment: 2 when markers are on (docs/FORMAT.md §2), else 1.
+    /// The header version of a new segment: 3 when the master has a signing key (docs/FORMAT.md
+    /// §5.1), else 2 when markers are on (§2), else 1.
     var newSegmentVersion: UInt16 {
-        digestSchedule.enabled ? SegmentHeader.digestVersion : SegmentHeader.currentVersion
+        if signer != nil { return SegmentHeader.signedVersion }
+        return digestSchedule.enabled ? SegmentHeader.digestVersion : SegmentHeader.currentVersion
     }
 
     /// Commit hook, inside the open SQLite transaction before its frames are encoded: when a

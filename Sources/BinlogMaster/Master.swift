@@ -74,6 +74,8 @@ public final class Master: @unchecked Sendable {
     var groupCounts = (groups: 0, transactions: 0)
     /// At most this many transactions share one fsync (the rest collect for the next group).
     public var maxGroupSize = 256
+    /// The key sealed segments are signed with: `signing.key` in the master directory, when there.
+    var signer: SegmentSigner?
     private let lock: DirectoryLock
     private var closed = false
 
@@ -134,6 +136,11 @@ public final class Master: @unchecked Sendable {
         }
         let master = Master(directory: directory, identity: identity, lock: lock, queue: queue, options: options)
         do {
+            if access(directory.signingKeyPath, F_OK) == 0 {
+                do { master.signer = try SigningKeyFile.readPrivate(directory.signingKeyPath) } catch let e as FormatError {
+                    throw MasterError(e, while: "reading the signing key")
+                }
+            }
             try master.recover()
             try queue.inDatabase { db in
                 try master.prepareDigestMarkers(db, options: options)
@@ -244,7 +251,7 @@ public final class Master: @unchecked Sendable {
     func sealActive() throws -> (name: SegmentName, footer: SegmentFooter)? {
         guard let writer else { return nil }
         do {
-            let footer = try writer.seal()
+            let footer = try writer.seal(signer: signer)
             lastSealed = (writer.name.sealed, footer)
             self.writer = nil
             // The next transaction goes to a new segment: its descriptors start afresh.

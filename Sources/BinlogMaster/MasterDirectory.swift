@@ -10,12 +10,16 @@ import LogshipSystem
 ///     master.db      the SQLite database (WAL mode)
 ///     binlog/        segments: EEEEEEEE-SSSSSSSSSSSSSSSS.binlog, one .binlog.active
 ///     lock           flock'ed by the one writer; holds its pid
+///     signing.key    optional: the Ed25519 key sealed segments are signed with (0600);
+///     signing.pub    its public key, for replicas (binlog-writer keygen)
 public struct MasterDirectory {
     public let path: String
     public var identityPath: String { path + "/master.json" }
     public var databasePath: String { path + "/master.db" }
     public var binlogPath: String { path + "/binlog" }
     public var lockPath: String { path + "/lock" }
+    public var signingKeyPath: String { path + "/signing.key" }
+    public var signingPublicKeyPath: String { path + "/signing.pub" }
 
     public init(path: String) {
         var p = path

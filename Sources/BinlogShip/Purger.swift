@@ -97,9 +97,9 @@ public enum Purger {
         guard let size = (try? target.stat(key))??.size else {
             return "target \(target.name) no longer has \(entry.name) (\(copy) cannot be opened)"
         }
-        let at = size - Int64(SegmentFooter.size)
+        let at = size - Int64(footer.encodedSize)
         guard size == entry.size, at >= 0, let bytes = try? target.read(key, range: at..<size),
-              (try? bytes.withUnsafeBytes { try SegmentFooter.decode($0, offset: at) }) == footer else {
+              (try? bytes.withUnsafeBytes { try SegmentFooter.decode($0, offset: at, version: footer.version) }) == footer else {
             return "target \(target.name)'s copy of \(entry.name) differs from the source (size or footer); run `binlog-ship verify \(target.name)`"
         }
         return nil

@@ -115,7 +115,7 @@ struct SegmentCopier {
         let matches = try p.upload.seal(length: segment.length) { bytes in
             guard Checksum.xxh3(UnsafeRawBufferPointer(rebasing: bytes[0..<Int(segment.dataEnd)])) == segment.checksum else { return false }
             guard let footer = segment.footer else { return true }
-            return (try? SegmentFooter.decode(UnsafeRawBufferPointer(rebasing: bytes[Int(segment.dataEnd)...]), offset: segment.dataEnd)) == footer
+            return (try? SegmentFooter.decode(UnsafeRawBufferPointer(rebasing: bytes[Int(segment.dataEnd)...]), offset: segment.dataEnd, version: segment.header.version)) == footer
         }
         guard matches else {
             // Tell a source that changed under the copy from a target that stores other bytes.

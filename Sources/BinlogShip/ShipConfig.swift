@@ -1,3 +1,4 @@
+import BinlogFormat
 import Foundation
 import Yams
 
@@ -42,6 +43,9 @@ public struct ShipConfig: Sendable {
     public var retentionWindow: Double?
     /// `check` fails when a target is further behind than this.
     public var maxLag: Double?
+    /// When set, every sealed segment's signature is checked before it is shipped anywhere
+    /// (`--verify-key`; docs/OPERATIONS.md, "Signing and encryption").
+    public var verifier: SegmentVerifier?
     /// Opens a target's storage backend; a directory unless a test or another backend says
     /// otherwise (docs/SHIPPING.md "Target backends").
     public var openStore: @Sendable (ShipTarget) -> TargetStore = { target in

@@ -14,6 +14,7 @@ extension ShipRun {
     /// state saved before N+1 is published, and N+1's copy to a target that failed on N is
     /// discarded, never published.
     func shipSealed(_ listing: ShipSource.Listing) throws {
+        let verifier = shipper.config.verifier
         var previous: ChainPosition?
         var upcoming: Prefetch?
         var inFlight: Batch?
@@ -22,8 +23,8 @@ extension ShipRun {
             guard !needing.isEmpty else { previous = nil; continue }
             let segment: VerifiedSegment
             do {
-                segment = try upcoming.flatMap { $0.entry.name == entry.name ? $0 : nil }?.segment() ?? VerifiedSegment(entry: entry)
-                upcoming = index + 1 < listing.sealed.count ? Prefetch(listing.sealed[index + 1]) : nil
+                segment = try upcoming.flatMap { $0.entry.name == entry.name ? $0 : nil }?.segment() ?? VerifiedSegment(entry: entry, verifier: verifier)
+                upcoming = index + 1 < listing.sealed.count ? Prefetch(listing.sealed[index + 1], verifier: verifier) : nil
                 let before = try previous ?? (index > 0 ? VerifiedSegment.position(of: listing.sealed[index - 1]) : nil)
                 try before?.checkFollowed(by: segment.header, name: entry.name, path: entry.path)
             } catch {
@@ -167,11 +168,11 @@ final class Prefetch {
     private let done = DispatchGroup()
     private var result: Result<VerifiedSegment, Error>?
 
-    init(_ entry: BinlogDirectory.Entry) {
+    init(_ entry: BinlogDirectory.Entry, verifier: SegmentVerifier?) {
         self.entry = entry
         done.enter()
         Thread {
-            self.result = Result { try VerifiedSegment(entry: entry) }
+            self.result = Result { try VerifiedSegment(entry: entry, verifier: verifier) }
             self.done.leave()
         }.start()
     }

@@ -195,10 +195,10 @@ struct VerifiedSegment {
     let transactionCount: UInt64
 
     /// Bytes a copy holds: the whole sealed file, or the committed prefix.
-    var length: Int64 { footer == nil ? dataEnd : dataEnd + Int64(SegmentFooter.size) }
+    var length: Int64 { footer.map { dataEnd + Int64($0.encodedSize) } ?? dataEnd }
 
     /// Reads and checks `entry`; for an active segment, only its committed prefix counts.
-    init(entry: BinlogDirectory.Entry) throws {
+    init(entry: BinlogDirectory.Entry, verifier: SegmentVerifier? = nil) throws {
         let reader = try SegmentReader(path: entry.path)
         try reader.verifyAll(decode: false)
         name = entry.name
@@ -213,6 +213,7 @@ struct VerifiedSegment {
         if !entry.name.isActive, reader.footer == nil {
             throw FormatError(.corrupted, "sealed segment has no footer", path: entry.path)
         }
+        if let verifier, !entry.name.isActive { try verifier.check(reader) }
     }
 
     /// Header and footer only (no frames read): enough to link the next segment to it.

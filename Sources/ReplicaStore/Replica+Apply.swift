@@ -72,7 +72,7 @@ extension Replica {
         // another source): everything before that problem is applied, then it is reported.
         let applied = try queue.read { db in try AppliedSegment.read(db) }
         let chain = try Inbox(path: directory.inboxPath).follow(after: start, source: position.map { ($0.sourceID, $0.epoch) }, applied: applied)
-        var source = InboxReplaySource(segments: chain.segments)
+        var source = InboxReplaySource(segments: chain.segments, verifier: try directory.verifier())
         let outcome = try queue.inDatabase { db -> ReplayOutcome in
             let observers = try options.observers.compactMap { try $0(db, start) }
             // The segment of each batch's last transaction is written with its position (AppliedSegment).
@@ -171,13 +171,33 @@ struct InboxReplaySource: ReplaySource {
     /// Set when a segment read to its end is a partial copy whose tail is still being written.
     private(set) var incompleteTail: String?
 
-    init(segments: [Inbox.Segment]) { self.segments = segments }
+    /// Set when the replica requires signatures: a segment is read once in full and its
+    /// signature checked before any of its transactions is applied; a partial copy of an active
+    /// segment (unsigned) ends the run, as its tail would (applied once sealed and shipped).
+    let verifier: SegmentVerifier?
+
+    init(segments: [Inbox.Segment], verifier: SegmentVerifier? = nil) {
+        self.segments = segments
+        self.verifier = verifier
+    }
 
     mutating func next() throws -> ReplayItem<AppliedSegment>? {
         while index < segments.count {
             let segment = segments[index]
             let r: SegmentReader
             if let reader { r = reader } else {
+                if let verifier {
+                    do {
+                        let check = try SegmentReader(path: segment.path)
+                        if segment.isPartial || !check.isSealed {
+                            incompleteTail = segment.fileName
+                            index = segments.count
+                            return nil
+                        }
+                        try check.verifyAll(decode: false)
+                        try verifier.check(check)
+                    } catch let e as FormatError { throw ReplicaError(e, while: "checking the signature of \(segment.fileName)") } catch let e as SystemError { throw ReplicaError(e, while: "checking the signature of \(segment.fileName)") }
+                }
                 do { r = try SegmentReader(path: segment.path) } catch let e as FormatError { throw ReplicaError(e, while: "opening \(segment.fileName)") } catch let e as SystemError { throw ReplicaError(e, while: "opening \(segment.fileName)") }
                 reader = r
             }

@@ -12,6 +12,7 @@ import LogshipSystem
 ///     snapshots/     snapshot-<LSN in hex>.db, consistent copies of the store
 ///     state.json     last run, last success, last error (for status and check)
 ///     lock           flock'ed by the one replica-apply at work; holds its pid
+///     keys/          trusted public keys (*.pub) when replica.json requires signatures
 public struct ReplicaDirectory {
     public let path: String
     public var identityPath: String { path + "/replica.json" }
@@ -19,6 +20,7 @@ public struct ReplicaDirectory {
     public var snapshotsPath: String { path + "/snapshots" }
     public var statePath: String { path + "/state.json" }
     public var lockPath: String { path + "/lock" }
+    public var keysPath: String { path + "/keys" }
     public var inboxPath: String { identity.map { $0.inbox.hasPrefix("/") ? $0.inbox : path + "/" + $0.inbox } ?? path + "/inbox" }
 
     public private(set) var identity: Identity?
@@ -33,6 +35,9 @@ public struct ReplicaDirectory {
         /// A remote source (`s3://bucket/prefix`) that `apply` fetches from before each pass; nil
         /// when segments are shipped into the inbox.
         public var source: String?
+        /// When true, only sealed segments signed by a key in keys/ are applied (docs/OPERATIONS.md,
+        /// "Signing and encryption"); absent or false: signatures are not checked.
+        public var requireSignatures: Bool?
     }
 
     public init(path: String) {
@@ -43,7 +48,9 @@ public struct ReplicaDirectory {
 
     /// Creates a replica directory with an empty inbox; refuses a non-empty directory.
     @discardableResult
-    public static func initialize(at path: String, inbox: String? = nil, source: String? = nil) throws -> ReplicaDirectory {
+    /// With `verifyKeys` (public key files), the replica requires signatures: each key is
+    /// copied to keys/<key id>.pub.
+    public static func initialize(at path: String, inbox: String? = nil, source: String? = nil, verifyKeys: [String] = []) throws -> ReplicaDirectory {
         var dir = ReplicaDirectory(path: path)
         let fm = FileManager.default
         var isDir: ObjCBool = false
@@ -59,10 +66,21 @@ public struct ReplicaDirectory {
         }
         do {
             try FilePermissions.createDirectory(dir.path)
-            let identity = Identity(createdAt: formatTimestamp(microsecondsNow()), inbox: inbox ?? "inbox", source: source)
+            // Read the keys before anything is created: a bad key file leaves no half-made replica.
+            let keys = try verifyKeys.map(SigningKeyFile.readPublic)
+            var identity = Identity(createdAt: formatTimestamp(microsecondsNow()), inbox: inbox ?? "inbox", source: source)
+            if !keys.isEmpty { identity.requireSignatures = true }
             dir.identity = identity
             try FilePermissions.createDirectory(dir.inboxPath)
             try FilePermissions.createDirectory(dir.snapshotsPath)
+            if !keys.isEmpty {
+                try FilePermissions.createDirectory(dir.keysPath)
+                for (file, key) in zip(verifyKeys, keys) {
+                    let id = SegmentSignature.keyIDText(SegmentSignature.keyID(of: key))
+                    let text = try String(contentsOfFile: file, encoding: .utf8)
+                    try DurableFile.publish(Array(text.utf8), to: dir.keysPath + "/\(id).pub")
+                }
+            }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             try DurableFile.publish(Array(try encoder.encode(identity)) + [10], to: dir.identityPath)
@@ -95,6 +113,18 @@ public struct ReplicaDirectory {
         dir.identity = identity
         FilePermissions.warnIfOpen(dir.path)
         return dir
+    }
+
+    /// The signature check this replica's apply and restore make: nil when it does not require
+    /// signatures; else every keys/*.pub is trusted (none there: every segment is refused).
+    public func verifier() throws -> SegmentVerifier? {
+        guard identity?.requireSignatures == true else { return nil }
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: keysPath)) ?? []).filter { $0.hasSuffix(".pub") }.sorted()
+        do {
+            return SegmentVerifier(keys: try names.map { try SigningKeyFile.readPublic(keysPath + "/" + $0) }, required: true)
+        } catch let e as FormatError {
+            throw ReplicaError(e, while: "reading the trusted keys in \(keysPath)")
+        }
     }
 
     /// What to do with a directory that is not a replica, by what it holds: `init` only takes a

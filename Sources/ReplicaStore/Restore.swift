@@ -48,7 +48,18 @@ public enum Restore {
         // segment ends the recoverable window there.
         let listing = try Inbox(path: dir.inboxPath).chain(after: nil, source: nil).segments
         var spans: [SegmentSpan] = []
+        let verifier = try dir.verifier()
         for seg in listing {
+            // A replica that requires signatures restores from signed sealed segments only: an
+            // unsigned active copy ends the window; a bad or missing signature is corruption.
+            if let verifier {
+                if seg.isPartial || seg.footer == nil { break }
+                do {
+                    let check = try SegmentReader(path: seg.path)
+                    try check.verifyAll(decode: false)
+                    try verifier.check(check)
+                } catch let e as FormatError { throw ReplicaError(e, while: "checking the signature of \(seg.fileName)") }
+            }
             let reader = try SegmentReader(path: seg.path)
             guard let firstTx = try reader.next(decode: false) else { continue }
             var last = firstTx.lsn, lastTime = firstTx.commitTime

@@ -36,10 +36,14 @@ struct ShipOptions: ParsableArguments {
     @Option(help: "Where the state file and the lock live (default: <master>/ship).")
     var stateDir: String?
 
+    @Option(name: .customLong("verify-key"), help: "A public key file (signing.pub): ship only sealed segments with a good signature by one of these keys (repeatable).")
+    var verifyKeys: [String] = []
+
     func load() throws -> ShipConfig {
         var c = try config.map { try ShipConfig.load(path: absolute($0), parseDuration: parseDuration) } ?? ShipConfig()
         if let source { c.source = absolute(source) }
         if let stateDir { c.stateDirectory = absolute(stateDir) }
+        if !verifyKeys.isEmpty { c.verifier = SegmentVerifier(keys: try verifyKeys.map(SigningKeyFile.readPublic)) }
         try c.addTargets(target.map { flag in
             guard let eq = flag.firstIndex(of: "="), !flag[..<eq].contains("/") else { return absolute(flag) }
             let dir = String(flag[flag.index(after: eq)...])

@@ -11,7 +11,7 @@ struct BinlogWriter: ParsableCommand {
         abstract: "The master: runs SQL on its SQLite database and logs every committed row change to binlog segments.",
         discussion: deploymentHelp(tool: "binlog-writer") + "\n\nExit codes (shared by binlog-writer, binlog-ship, replica-apply and report):\n" + exitCodeHelp(),
         version: versionText(tool: "binlog-writer"),
-        subcommands: [Init.self, Exec.self, Load.self, Rotate.self, Status.self, Dump.self, Verify.self, Configure.self, Serve.self])
+        subcommands: [Init.self, Exec.self, Load.self, Rotate.self, Status.self, Dump.self, Verify.self, Configure.self, Serve.self, Keygen.self])
 
     /// Applies logship.yml and the LOGSHIP_BINLOG_WRITER_* variables, then parses as usual.
     static func main() { runTool(Self.self, tool: "binlog-writer") }

@@ -21,6 +21,9 @@ struct Verify: ParsableCommand {
     @Flag(name: .shortAndLong, help: "Print nothing when the directory is clean (for cron); problems still go to stderr.")
     var quiet = false
 
+    @Option(name: .customLong("verify-key"), help: "A public key file (signing.pub); every sealed segment must carry a good signature by one of these keys (repeatable).")
+    var verifyKeys: [String] = []
+
     struct Output: Encodable {
         var outcome: String
         var segments: Int
@@ -42,7 +45,8 @@ struct Verify: ParsableCommand {
     func run() throws {
         try runReporting("binlog-writer") {
             let dir = FileManager.default.fileExists(atPath: directory + "/master.json") ? directory + "/binlog" : directory
-            let r = try BinlogDirectory(path: dir).verify(decode: !quick)
+            let verifier = verifyKeys.isEmpty ? nil : SegmentVerifier(keys: try verifyKeys.map(SigningKeyFile.readPublic))
+            let r = try BinlogDirectory(path: dir).verify(decode: !quick, verifier: verifier)
             let outcome: String
             let status: ExitStatus
             switch r.outcome {

@@ -36,18 +36,22 @@ struct Init: ParsableCommand {
     @Option(help: "Follow a remote source: s3://bucket/prefix where binlog-ship ships; apply then fetches from it before applying.")
     var source: String?
 
+    @Option(name: .customLong("verify-key"), help: "The master's public key (signing.pub): apply only sealed segments it signed (repeatable, for rotation).")
+    var verifyKeys: [String] = []
+
     func validate() throws {
         if let source, !source.hasPrefix("s3://") { throw ValidationError("--source takes s3://bucket/prefix") }
     }
 
     func run() throws {
         try runReporting("replica-apply") {
-            let dir = try ReplicaDirectory.initialize(at: replica, inbox: inbox, source: source)
+            let dir = try ReplicaDirectory.initialize(at: replica, inbox: inbox, source: source, verifyKeys: verifyKeys)
             printLine("created replica \(dir.path)")
             if let source { printLine("  source     \(source)   (apply fetches from it)") }
             printLine("  inbox      \(dir.inboxPath)" + (source == nil ? "   (point binlog-ship here)" : ""))
             printLine("  store      \(dir.storePath)")
             printLine("  snapshots  \(dir.snapshotsPath)")
+            if !verifyKeys.isEmpty { printLine("  keys       \(dir.keysPath)   (signatures required)") }
         }
     }
 }

@@ -233,7 +233,7 @@ final class SpecConformanceTests: XCTestCase {
 
     func testHeaderVersionFlagsAndSizeAreUnsupportedNotCorrupt() {
         for (name, bytes, kind) in [
-            ("version 3 (2 is the digest-marker version)", Self.header(version: 3), FormatError.Kind.unsupported),
+            ("version 4 (3 is the signed version)", Self.header(version: 4), FormatError.Kind.unsupported),
             ("version 0", Self.header(version: 0), .unsupported),
             ("header size 96", Self.header(size: 96), .unsupported),
             ("flags 1", Self.header(flags: 1), .unsupported),

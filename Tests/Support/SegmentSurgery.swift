@@ -69,6 +69,26 @@ public enum SegmentSurgery {
         put(&bytes, footerAt + 88, Checksum.xxh3(Array(bytes[footerAt..<(footerAt + 88)])))
     }
 
+    /// `repairChecksums` for a sealed version-3 (signed) segment, whose footer is 160 bytes
+    /// (docs/FORMAT.md §5.1): every checksum is made right again; the signature is left as it is,
+    /// since only the key's holder can make a new one.
+    public static func repairSignedChecksums(_ bytes: inout [UInt8]) {
+        let signedFooter = 160
+        guard bytes.count >= headerSize + signedFooter else { return }
+        put(&bytes, 72, Checksum.xxh3(Array(bytes[0..<72])))
+        let footerAt = bytes.count - signedFooter
+        var at = headerSize
+        while at + frameHeaderSize <= footerAt {
+            let end = at + frameHeaderSize + Int(u32(bytes, at + 24))
+            guard end <= footerAt else { break }
+            put(&bytes, at + 32, Checksum.xxh3(Array(bytes[at..<(at + 32)]) + bytes[(at + frameHeaderSize)..<end]))
+            at = end
+        }
+        put(&bytes, footerAt + 48, UInt64(footerAt))
+        put(&bytes, footerAt + 56, Checksum.xxh3(Array(bytes[0..<footerAt])))
+        put(&bytes, footerAt + 152, Checksum.xxh3(Array(bytes[footerAt..<(footerAt + 152)])))
+    }
+
     /// A copy of a sealed segment that claims another sequence number, with every checksum
     /// recomputed: it opens cleanly under the segment name of that sequence.
     public static func resealed(_ bytes: [UInt8], sequence: UInt64) -> [UInt8] {

@@ -1,0 +1,30 @@
+import ArgumentParser
+import BinlogFormat
+import BinlogMaster
+import Foundation
+import LogshipCLI
+
+struct Keygen: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Create the Ed25519 key pair the master signs sealed segments with (signing.key 0600, signing.pub).",
+        discussion: """
+            Writes DIRECTORY/signing.key (private, mode 0600) and DIRECTORY/signing.pub (public). Given a master data \
+            directory, the master signs every segment it starts from its next open on (format version 3); copy \
+            signing.pub to each replica (`replica-apply init --verify-key`). Never overwrites a key; never prints one. \
+            docs/OPERATIONS.md, "Signing and encryption", has rotation and loss.
+            """)
+
+    @Argument(help: "Where to write signing.key and signing.pub: the master data directory.")
+    var directory: String
+
+    func run() throws {
+        try runReporting("binlog-writer") {
+            let dir = MasterDirectory(path: directory)
+            let id = try SigningKeyFile.generate(privatePath: dir.signingKeyPath, publicPath: dir.signingPublicKeyPath)
+            printLine("wrote \(dir.signingKeyPath) (private, 0600) and \(dir.signingPublicKeyPath) (public), key id \(id)")
+            if FileManager.default.fileExists(atPath: dir.identityPath) {
+                printLine("the master signs the segments it starts from its next open on; `binlog-writer rotate \(directory)` seals the current one (unsigned)")
+            }
+        }
+    }
+}

@@ -1,0 +1,105 @@
+import BinlogFormat
+import Foundation
+import LogshipTestSupport
+import XCTest
+
+/// Issue 14 through the built tools: `binlog-writer keygen`, a master that signs what it seals,
+/// and `verify`, `binlog-ship`, `replica-apply` and `restore` that require signatures and refuse
+/// (exit 3) a segment that is unsigned, signed by another key, or changed and re-sealed.
+final class SignedPipelineTests: XCTestCase {
+    private func run(_ tool: String, _ args: [String]) throws -> ToolRunner.Result { try ToolRunner.run(tool, args) }
+
+    private func assertExit(_ r: ToolRunner.Result, _ status: Int32, containing: [String] = [], _ what: String,
+                            file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(r.status, status, "\(what): stdout \(r.stdout) stderr \(r.stderr)", file: file, line: line)
+        for s in containing { XCTAssertTrue(r.stderr.contains(s) || r.stdout.contains(s), "\(what): no \"\(s)\" in \(r.stderr)", file: file, line: line) }
+    }
+
+    func testSignedMasterShipsAndAppliesAndForgeriesAreRefused() throws {
+        let dir = TestDirectory("signed")
+        let master = try ToolMaster(dir)
+        let keygen = try run("binlog-writer", ["keygen", master.path])
+        assertExit(keygen, 0, containing: ["key id"], "keygen")
+        let secret = try String(contentsOfFile: master.path + "/signing.key", encoding: .utf8).split(separator: "\n")[2]
+        XCTAssertFalse(keygen.stdout.contains(secret) || keygen.stderr.contains(secret), "keygen never prints the key")
+        assertExit(try run("binlog-writer", ["keygen", master.path]), 15, containing: ["already exists"], "a second keygen")
+
+        try master.exec("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, 'one'), (2, 'two');")
+        try master.rotate()
+        try master.exec("INSERT INTO t VALUES (3, 'three');")
+        try master.rotate()
+        let sealed = try master.sealedSegments()
+        XCTAssertEqual(sealed.count, 2)
+        for s in sealed {
+            let r = try SegmentReader(path: s.path)
+            XCTAssertEqual(r.header.version, SegmentHeader.signedVersion, s.name)
+            XCTAssertTrue(r.footer?.isSigned ?? false, s.name)
+        }
+        let pub = master.path + "/signing.pub"
+        assertExit(try run("binlog-writer", ["verify", master.path, "--verify-key", pub]), 0, containing: ["clean"], "verify with the key")
+        assertExit(try run("binlog-writer", ["verify", master.path]), 0, containing: ["clean"], "verify without a key (integrity only)")
+        let other = dir.sub("other")
+        try FileManager.default.createDirectory(atPath: other, withIntermediateDirectories: false)
+        assertExit(try run("binlog-writer", ["keygen", other]), 0, "keygen of another key")
+        assertExit(try run("binlog-writer", ["verify", master.path, "--verify-key", other + "/signing.pub"]), 3, containing: ["not trusted"], "verify with another key")
+
+        // Ship with the key, apply on a replica that requires signatures.
+        let replica = dir.sub("replica")
+        assertExit(try run("replica-apply", ["init", replica, "--verify-key", pub]), 0, containing: ["signatures required"], "replica init")
+        assertExit(try run("binlog-ship", ["--source", master.path, "--target", replica + "/inbox", "--verify-key", pub]), 0, "ship")
+        assertExit(try run("replica-apply", [replica]), 0, "apply")
+        XCTAssertEqual(try appliedLSN(ofStore: replica + "/store.db"), master.lastLSN)
+        try FileManager.default.createDirectory(atPath: dir.sub("inbox2"), withIntermediateDirectories: false)
+        assertExit(try run("binlog-ship", ["--source", master.path, "--target", dir.sub("inbox2"), "--verify-key", other + "/signing.pub"]), 3,
+                   containing: ["not trusted"], "ship with another key")
+
+        // Forgeries: a frame byte changed and every checksum recomputed; the signature stripped;
+        // each into a fresh replica that requires signatures. Nothing of them is applied.
+        let genuine = try [UInt8](Data(contentsOf: URL(fileURLWithPath: sealed[0].path)))
+        // 'two' becomes 'owt' (same length): a value changed, every frame still decodes.
+        let at = try XCTUnwrap((0..<(genuine.count - 3)).first { Array(genuine[$0..<($0 + 3)]) == Array("two".utf8) }, "the value is in the segment")
+        var changed = genuine
+        changed.replaceSubrange(at..<(at + 3), with: Array("owt".utf8))
+        SegmentSurgery.repairSignedChecksums(&changed)
+        var stripped = genuine
+        for i in (genuine.count - 80)..<(genuine.count - 8) { stripped[i] = 0 }
+        SegmentSurgery.repairSignedChecksums(&stripped)
+        for (name, bytes, says) in [("changed", changed, "bad signature"), ("stripped", stripped, "not signed")] {
+            let r = dir.sub("forged-\(name)")
+            assertExit(try run("replica-apply", ["init", r, "--verify-key", pub]), 0, "init \(name)")
+            try Data(bytes).write(to: URL(fileURLWithPath: r + "/inbox/" + sealed[0].name))
+            let checked = try SegmentReader(path: r + "/inbox/" + sealed[0].name)
+            XCTAssertNoThrow(try checked.verifyAll(), "\(name): the forgery passes every checksum")
+            assertExit(try run("replica-apply", [r]), 3, containing: [says, sealed[0].name], "apply of a \(name) segment")
+            XCTAssertEqual((try? appliedLSN(ofStore: r + "/store.db")) ?? 0, 0, "\(name): nothing applied")
+            assertExit(try run("replica-apply", ["restore", r, "--latest", "--output", dir.sub("restored-\(name).db")]), 3, containing: [says],
+                       "restore from a \(name) segment")
+        }
+
+        // A replica without keys applies the same unsigned segment: signatures are opt-in.
+        let open = dir.sub("open")
+        assertExit(try run("replica-apply", ["init", open]), 0, "init without keys")
+        try Data(stripped).write(to: URL(fileURLWithPath: open + "/inbox/" + sealed[0].name))
+        assertExit(try run("replica-apply", [open]), 0, "apply without keys")
+    }
+
+    /// A replica that requires signatures does not apply a .partial copy (unsigned) until the
+    /// segment is sealed and shipped.
+    func testPartialCopiesWaitForTheSealedSegment() throws {
+        let dir = TestDirectory("signed-partial")
+        let master = try ToolMaster(dir)
+        assertExit(try run("binlog-writer", ["keygen", master.path]), 0, "keygen")
+        let pub = master.path + "/signing.pub"
+        let replica = dir.sub("replica")
+        assertExit(try run("replica-apply", ["init", replica, "--verify-key", pub]), 0, "init")
+        try master.exec("CREATE TABLE t(id INTEGER PRIMARY KEY); INSERT INTO t VALUES (1);")
+        assertExit(try run("binlog-ship", ["--source", master.path, "--target", replica + "/inbox", "--include-active"]), 0, "ship partial")
+        XCTAssertTrue(try FileManager.default.contentsOfDirectory(atPath: replica + "/inbox").contains { $0.hasSuffix(".partial") })
+        assertExit(try run("replica-apply", [replica]), 0, "apply with only a partial copy")
+        XCTAssertEqual((try? appliedLSN(ofStore: replica + "/store.db")) ?? 0, 0, "a partial copy is not applied")
+        try master.rotate()
+        assertExit(try run("binlog-ship", ["--source", master.path, "--target", replica + "/inbox", "--verify-key", pub]), 0, "ship sealed")
+        assertExit(try run("replica-apply", [replica]), 0, "apply sealed")
+        XCTAssertEqual(try appliedLSN(ofStore: replica + "/store.db"), master.lastLSN)
+    }
+}

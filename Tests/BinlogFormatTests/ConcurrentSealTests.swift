@@ -53,8 +53,11 @@ final class ConcurrentSealTests: XCTestCase {
         let partial = try SegmentReader(path: dir.file(writer.name.partialFileName))
         XCTAssertEqual(try partial.verifyAll(), 3)
         // Anything else missing is still an error.
-        let e = expectFormatError { _ = try SegmentReader(path: self.dir.file(SegmentName(epoch: 1, sequence: 9, isActive: true).description)) }
-        XCTAssertEqual(e?.kind, .io)
+        // (an I/O error of the OS layer since the file helpers moved to LogshipSystem: exit 14 as before)
+        XCTAssertThrowsError(try SegmentReader(path: dir.file(SegmentName(epoch: 1, sequence: 9, isActive: true).description))) { error in
+            XCTAssertEqual((error as? SystemError)?.kind, .io, "\(error)")
+            XCTAssertEqual(ExitStatus(error), .ioError)
+        }
     }
 
     /// A directory listing taken while the active segment was sealed lists it under its sealed name.

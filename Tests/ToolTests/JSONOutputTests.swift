@@ -81,7 +81,7 @@ final class JSONOutputTests: XCTestCase {
         let snap = try f.tool(["snapshot", f.replica, "--json"])
         XCTAssertEqual(snap.status, 0, snap.stderr)
         let s = try object(snap.stdout)
-        keys(s, ["snapshot": .object, "deleted": .array], "snapshot")
+        keys(s, ["snapshot": .object, "deleted": .array, "uploaded": .nullableString], "snapshot")
         keys(try XCTUnwrap(s["snapshot"] as? [String: Any]), ["path": .string, "lsn": .int, "commitTime": .string, "bytes": .int, "created": .bool], "snapshot.snapshot")
         let quietSnap = try f.tool(["snapshot", f.replica, "--quiet"])
         XCTAssertEqual([quietSnap.status.description, quietSnap.stdout, quietSnap.stderr], ["0", "", ""])

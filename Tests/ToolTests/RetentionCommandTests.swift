@@ -54,6 +54,26 @@ final class RetentionCommandTests: XCTestCase {
         XCTAssertEqual(fromFile.status, 0, fromFile.stderr)
         XCTAssert(fromFile.stdout.contains("keeping \(snapshots[0])") && fromFile.stdout.contains("pinned"), fromFile.stdout)
         XCTAssertEqual(fromFile.stdout.components(separatedBy: "would delete inbox/").count - 1, segmentsByDay[0].count + segmentsByDay[1].count)
+        // The replica's own policy in a `replicas:` section wins over the `retention:` section
+        // (whose 20-day window would keep every segment); another replica's entry is not used.
+        let perReplica = f.dir.sub("per-replica.yml")
+        try """
+            retention:
+              window: 20d
+            replicas:
+              other:
+                path: \(f.dir.sub("other-replica"))
+                retention: {window: 1d}
+              this:
+                path: \(f.replica)/
+                retention: {window: 4d, daily: 3, pins: [\(snapshots[0])]}
+
+            """.write(toFile: perReplica, atomically: true, encoding: .utf8)
+        let fromEntry = try prune([], environment: ["LOGSHIP_CONFIG": perReplica])
+        XCTAssertEqual(fromEntry.status, 0, fromEntry.stderr)
+        // The same plan (but the window's start, which moves with the clock between the runs).
+        let plan = { (s: String) in s.replacingOccurrences(of: "since [^ ]+|moment \\([^,]+", with: "…", options: .regularExpression) }
+        XCTAssertEqual(plan(fromEntry.stdout), plan(fromFile.stdout))
         let overridden = try prune(["--window", "20d"], environment: ["LOGSHIP_CONFIG": yml])
         XCTAssertEqual(overridden.status, 0, overridden.stderr)
         XCTAssertFalse(overridden.stdout.contains("would delete inbox/"), "a 20-day window reaches back before everything: \(overridden.stdout)")

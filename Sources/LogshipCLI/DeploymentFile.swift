@@ -18,11 +18,13 @@ public struct DeploymentFile {
     static let retentionOptions: [String: [String: String]] = [
         "replica-apply prune": ["window": "window", "daily": "daily", "weekly": "weekly", "monthly": "monthly", "pins": "pin"],
         "binlog-ship purge": ["window": "window"],
+        // A replica's own policy with `prune: auto`: its follower prunes between passes.
+        "replica-apply apply": ["window": "prune-window", "daily": "prune-daily", "weekly": "prune-weekly", "monthly": "prune-monthly", "pins": "prune-pin"],
     ]
     /// Keys of the `files` section, read by every tool (docs/OPERATIONS.md "Files and permissions").
     public static let filesKeys = ["group_read"]
     /// Keys of one replica under `replicas: {NAME: …}`: its directory and its own retention.
-    public static let replicaKeys = ["path", "retention"]
+    public static let replicaKeys = ["path", "retention", "prune"]
     /// Keys of one target under `targets: {NAME: …}`: its directory or `s3://` address
     /// (optional: the name may stand for a ship.yml target) and its own retention.
     public static let targetKeys = ["path", "retention"]
@@ -132,6 +134,9 @@ public struct DeploymentFile {
             let entry = try pairs(v, path: path, what: "'\(section).\(name)'", allowed: keys)
             for (key, value) in entry {
                 if key == "path", value.string?.isEmpty ?? true { throw ConfigError("\(at(value, path)): '\(section).\(name).path' must be a path") }
+                if key == "prune", !["auto", "off"].contains(value.string ?? "") {
+                    throw ConfigError("\(at(value, path)): '\(section).\(name).prune' must be auto or off", hint: "auto: `replica-apply --follow` prunes by the replica's retention between passes")
+                }
                 if key == "retention" {
                     try checkRetention(value, path: path, prefix: "\(section).\(name).retention", allowed: retentionKeys)
                 }
@@ -143,17 +148,17 @@ public struct DeploymentFile {
     }
 
     /// The named entries of `replicas:` or `targets:`: name → (path when given, retention node when given).
-    public func entries(_ section: String) -> [(name: String, path: String?, retention: Node?)] {
+    public func entries(_ section: String) -> [(name: String, path: String?, retention: Node?, pruneAuto: Bool)] {
         (sectionNodes[section]?.mapping ?? [:]).map { k, v in
             let pairs = v.mapping ?? [:]
             let value = { (key: String) in pairs.first { $0.key.string == key }?.value }
-            return (k.string ?? "", value("path")?.string, value("retention"))
+            return (k.string ?? "", value("path")?.string, value("retention"), value("prune")?.string == "auto")
         }
     }
 
     /// The replica whose `path` is the directory `directory` (both standardized, relative ones
     /// against `cwd`), for `replica-apply prune DIR`.
-    public func replica(directory: String, cwd: String = FileManager.default.currentDirectoryPath) -> (name: String, path: String?, retention: Node?)? {
+    public func replica(directory: String, cwd: String = FileManager.default.currentDirectoryPath) -> (name: String, path: String?, retention: Node?, pruneAuto: Bool)? {
         func clean(_ p: String) -> String {
             var s = ((p.hasPrefix("/") ? p : cwd + "/" + p) as NSString).standardizingPath
             while s.count > 1 && s.hasSuffix("/") { s.removeLast() }

@@ -32,9 +32,13 @@ struct FileValues {
     func retentionValues(subcommands: [String], arguments: [String]) throws -> [String: SettingValue] {
         guard let running = subcommands.last, let names = DeploymentFile.retentionOptions[tool + " " + running] else { return [:] }
         var node = file.sectionNodes["retention"], prefix = "retention", allowed = DeploymentFile.retentionKeys
-        if tool == "replica-apply", let replica = positionals(arguments, after: running).lazy.compactMap({ file.replica(directory: $0) }).first,
-           let own = replica.retention {
+        let replica = tool == "replica-apply" ? positionals(arguments, after: running).lazy.compactMap({ file.replica(directory: $0) }).first : nil
+        if let replica, let own = replica.retention {
             (node, prefix) = (own, "replicas.\(replica.name).retention")
+        }
+        // The follower prunes only by a replica's own policy marked `prune: auto`.
+        if running == "apply" {
+            guard let replica, replica.pruneAuto, replica.retention != nil else { return [:] }
         }
         if tool == "binlog-ship", let target = Self.optionValue("--in-target", in: arguments) {
             if let own = file.entries("targets").first(where: { $0.name == target })?.retention {
@@ -53,8 +57,9 @@ struct FileValues {
     /// The words after the subcommand that do not start with `-` (the directory argument among
     /// them; an option's value too, which matches no replica's path).
     func positionals(_ arguments: [String], after subcommand: String) -> [String] {
-        guard let i = arguments.firstIndex(of: subcommand) else { return [] }
-        return arguments[(i + 1)...].prefix { $0 != "--" }.filter { !$0.hasPrefix("-") }
+        // A default subcommand (`replica-apply DIR` for `apply`) is not on the command line.
+        let start = arguments.firstIndex(of: subcommand).map { $0 + 1 } ?? 0
+        return arguments[start...].prefix { $0 != "--" }.filter { !$0.hasPrefix("-") }
     }
 
     /// The value of `--name V` or `--name=V` in `arguments`.

@@ -25,7 +25,13 @@ private struct Fake: ParsableCommand {
 /// Stand-ins for the two commands that act on a retention policy, with their real names (the
 /// policy is looked up by tool and subcommand).
 private struct FakeReplicaApply: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "replica-apply", subcommands: [Prune.self])
+    static let configuration = CommandConfiguration(commandName: "replica-apply", subcommands: [Apply.self, Prune.self], defaultSubcommand: Apply.self)
+    struct Apply: ParsableCommand {
+        @Argument var replica: String
+        @Flag var follow = false
+        @Option var pruneWindow: String?
+        @Option var pruneDaily = 0
+    }
     struct Prune: ParsableCommand {
         @Argument var replica: String
         @Option var window: String?
@@ -142,6 +148,7 @@ final class DeploymentConfigTests: XCTestCase {
         XCTAssertEqual(message("replicas:\n  a:\n    path: /srv/a\n    retention:\n      window: 4\n"), "l.yml:5: 'replicas.a.retention.window' must be a duration like 14d")
         XCTAssertEqual(message("targets:\n  nas:\n    retention:\n      daily: 3\n"), "l.yml:4: unknown key 'daily' in 'targets.nas.retention'")
         XCTAssertEqual(message("targets: [/t]\n"), "l.yml:1: 'targets' must be a mapping of names to their settings")
+        XCTAssertEqual(message("replicas:\n  a:\n    path: /a\n    prune: yes\n"), "l.yml:4: 'replicas.a.prune' must be auto or off")
         XCTAssertTrue(DeploymentFile.looksLikeDeployment(yaml: "replicas:\n  a: {path: /a}\ntargets:\n  b: {path: /b}\n"))
     }
 
@@ -162,6 +169,7 @@ final class DeploymentConfigTests: XCTestCase {
             replicas:
               a:
                 path: /srv/replica-a
+                prune: auto
                 retention: {window: 4d, daily: 3, pins: [snapshot-1]}
               b:
                 path: /srv/replica-b/
@@ -188,6 +196,15 @@ final class DeploymentConfigTests: XCTestCase {
         let a = try prune(["prune", "/srv/replica-a"])
         XCTAssertEqual([a.window, String(a.daily)], ["4d", "3"])
         XCTAssertEqual(a.pin, ["snapshot-1"])
+        // The follower prunes only by a replica's own policy marked `prune: auto`.
+        func apply(_ args: [String]) throws -> FakeReplicaApply.Apply {
+            let rewritten = try DeploymentArguments(tool: "replica-apply", options: try ToolOptions(FakeReplicaApply.self), environment: env).rewrite(args)
+            return try XCTUnwrap(try FakeReplicaApply.parseAsRoot(rewritten) as? FakeReplicaApply.Apply, "\(rewritten)")
+        }
+        XCTAssertEqual(try apply(["/srv/replica-a", "--follow"]).pruneWindow, "4d")
+        XCTAssertEqual(try apply(["/srv/replica-a", "--follow"]).pruneDaily, 3)
+        XCTAssertNil(try apply(["/srv/replica-b", "--follow"]).pruneWindow, "no prune: auto")
+        XCTAssertNil(try apply(["/srv/other", "--follow"]).pruneWindow, "the retention section never prunes a follower")
         let b = try prune(["prune", "/srv/replica-b"])
         XCTAssertEqual([b.window, String(b.daily)], ["20d", "0"])
         XCTAssertEqual(try prune(["prune", "/srv/other"]).window, "30d", "a replica not in the file: the retention section")

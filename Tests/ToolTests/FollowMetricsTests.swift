@@ -13,8 +13,9 @@ final class FollowMetricsTests: XCTestCase {
         let process = Process()
         private let err = Pipe()
 
-        init(_ tool: String, _ args: [String], environment: [String: String]? = nil) throws {
-            process.executableURL = URL(fileURLWithPath: ToolRunner.path(tool))
+        /// `tool` is a built tool's name, or with `absolute` the executable's path.
+        init(_ tool: String, _ args: [String], environment: [String: String]? = nil, absolute: Bool = false) throws {
+            process.executableURL = URL(fileURLWithPath: absolute ? tool : ToolRunner.path(tool))
             process.arguments = args
             if let environment { process.environment = environment }
             process.standardError = err

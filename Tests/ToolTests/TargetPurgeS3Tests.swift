@@ -63,6 +63,13 @@ final class TargetPurgeS3Tests: XCTestCase {
         let held = try run("binlog-ship", ["purge", "--in-target", "one"] + ship, extra: withConfig)
         XCTAssertEqual(held.status, 0, held.stderr)
         XCTAssertTrue(held.stdout.contains("the master still holds \(segments[0].name)"), held.stdout)
+        // The master's own purge with S3 targets honours a window too: the first round's last
+        // segment holds the state at the window's start and stays, with all of the second round.
+        let windowMs = (microsecondsNow() - (firstRoundEnd + 1_000_000)) / 1000
+        let masterWindow = try ok("binlog-ship", ["purge", "--window", "\(windowMs)ms", "--json"] + ship)
+        let mw = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(masterWindow.stdout.utf8)) as? [String: Any], masterWindow.stdout)
+        XCTAssertEqual((mw["segments"] as? [[String: Any]])?.compactMap { $0["segment"] as? String }, Array(firstRound.dropLast()))
+        XCTAssertTrue((mw["keptBecause"] as? String)?.contains("holds the state at the window's start") ?? false, masterWindow.stdout)
         _ = try ok("binlog-ship", ["purge", "--older-than", "0s", "--confirm"] + ship)
 
         try writeConfig()

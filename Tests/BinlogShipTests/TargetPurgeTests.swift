@@ -92,4 +92,63 @@ final class TargetPurgeTests: XCTestCase {
         XCTAssertNil(try f.ship().worstKind)
         XCTAssertEqual(try segments(f.a), [segmentName(4), segmentName(5)])
     }
+
+    /// The property (seeded; the seed is printed on failure): after any sequence of purges of a
+    /// target with random windows at increasing times, interleaved with new segments and new
+    /// snapshots, every moment at or after the latest of the windows' starts still has a restore
+    /// plan whose segments are all in the target, and so does the latest state.
+    func testAnySequenceOfPurgesKeepsEveryMomentOfTheWindowsRestorable() throws {
+        var rng = SeededRandom()
+        let context = "seed \(rng.seed) (rerun with LOGSHIP_SEED=\(rng.seed))"
+        let f = try ShipFixture(targets: ["a"], seed: rng.seed)
+        let store = DirectoryStore(target: ShipTarget(path: f.a))
+        let snapshots = f.a + "/snapshots"
+        try FileManager.default.createDirectory(atPath: snapshots, withIntermediateDirectories: true)
+        let planner = RemoteRestorePlan(segments: store, snapshots: RemoteSnapshots(store: DirectoryStore(target: ShipTarget(path: snapshots))))
+        let hour: Int64 = 3_600_000_000
+        var clock = f.master.clock, floor = Int64.min, deleted = 0
+        var commits: [(lsn: UInt64, time: Int64)] = []
+        for round in 0..<12 {
+            // A few segments of a few commits, hours apart.
+            for _ in 0..<(1 + Int(rng.next() % 3)) {
+                for _ in 0..<(1 + Int(rng.next() % 3)) {
+                    clock += Int64(rng.next() % 6 + 1) * hour
+                    f.master.clock = clock
+                    try f.master.commit(bytes: 200)
+                    commits.append((f.master.lastLSN, clock))
+                }
+                try f.master.seal()
+            }
+            try f.ship()
+            // Sometimes a snapshot of the state at some commit (its metadata is what the planner reads).
+            if rng.next() % 2 == 0, let c = commits.dropFirst(commits.count / 2).randomElement(using: &rng) {
+                let key = String(format: "snapshot-%016llx.db", c.lsn)
+                try Data([0]).write(to: URL(fileURLWithPath: snapshots + "/" + key))
+                try JSONEncoder().encode(RemoteSnapshot(key: key, sourceID: f.master.sourceID, epoch: 1, lsn: c.lsn, commitTime: c.time, bytes: 1,
+                                                        sha256: String(repeating: "0", count: 64)))
+                    .write(to: URL(fileURLWithPath: snapshots + "/" + RemoteSnapshot.metadataKey(for: key)))
+            }
+            // The master first (its newest sealed segment stays), then the target with a random window.
+            let now = clock + Int64(rng.next() % 12) * hour
+            _ = try Purger.execute(config: f.config, retention: 0, now: now)
+            let window = Double(rng.next() % 120 + 1) * 3600
+            let plan = try TargetPurger.execute(config: f.config, target: "a", window: window, now: now)
+            floor = max(floor, now - Int64(window * 1e6))
+            deleted += plan.delete.count
+            let held = Set(try store.list().map(\.key))
+            for c in commits where c.time >= floor {
+                let selection: RemoteRestorePlan.Selection
+                do { selection = try planner.select(.time(c.time)) } catch {
+                    return XCTFail("round \(round), LSN \(c.lsn) no longer restores: \(error); \(context)")
+                }
+                XCTAssertTrue(selection.segments.allSatisfy { held.contains($0.key) }, "round \(round), LSN \(c.lsn): \(context)")
+                if selection.snapshot == nil {
+                    XCTAssertEqual(selection.segments.first?.firstLSN, 1, "round \(round), LSN \(c.lsn): no start: \(context)")
+                }
+            }
+            XCTAssertEqual((try? planner.select(.latest))?.targetLSN, commits.last?.lsn, "round \(round): \(context)")
+            XCTAssertTrue(plan.delete.allSatisfy { !held.contains($0.key) }, context)
+        }
+        print("TargetPurgeTests: \(deleted) segments purged in 12 rounds, \(context)")
+    }
 }

@@ -36,9 +36,11 @@ struct FileValues {
         if let replica, let own = replica.retention {
             (node, prefix) = (own, "replicas.\(replica.name).retention")
         }
-        // The follower prunes only by a replica's own policy marked `prune: auto`.
+        // The follower prunes only by a replica's own policy marked `prune: auto`, and only a
+        // follower (`--follow` on its command line): a cron apply of the same replica must not
+        // get options it refuses without --follow.
         if running == "apply" {
-            guard let replica, replica.pruneAuto, replica.retention != nil else { return [:] }
+            guard let replica, replica.pruneAuto, replica.retention != nil, arguments.contains("--follow") else { return [:] }
         }
         if tool == "binlog-ship", let target = Self.optionValue("--in-target", in: arguments) {
             if let own = file.entries("targets").first(where: { $0.name == target })?.retention {

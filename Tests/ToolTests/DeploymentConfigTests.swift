@@ -204,6 +204,7 @@ final class DeploymentConfigTests: XCTestCase {
         XCTAssertEqual(try apply(["/srv/replica-a", "--follow"]).pruneWindow, "4d")
         XCTAssertEqual(try apply(["/srv/replica-a", "--follow"]).pruneDaily, 3)
         XCTAssertNil(try apply(["/srv/replica-b", "--follow"]).pruneWindow, "no prune: auto")
+        XCTAssertNil(try apply(["/srv/replica-a"]).pruneWindow, "a cron apply (no --follow) of the same replica does not prune")
         XCTAssertNil(try apply(["/srv/other", "--follow"]).pruneWindow, "the retention section never prunes a follower")
         let b = try prune(["prune", "/srv/replica-b"])
         XCTAssertEqual([b.window, String(b.daily)], ["20d", "0"])

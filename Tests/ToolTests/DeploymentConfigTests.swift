@@ -156,6 +156,7 @@ final class DeploymentConfigTests: XCTestCase {
     func testTheSampleFileReads() throws {
         let file = try DeploymentFile.load(path: SampleSetup.sample("logship.yml"), environment: [:])
         XCTAssertEqual(file.replica(directory: "/srv/replica-b")?.name, "replica-b")
+        XCTAssertEqual(file.replica(directory: "/srv/replica-a")?.pruneAuto, true)
         XCTAssertEqual(Set(file.entries("targets").map(\.name)), ["replica-a", "replica-b", "offsite"])
     }
 

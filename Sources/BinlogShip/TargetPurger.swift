@@ -37,7 +37,7 @@ public enum TargetPurger {
     /// Works out what may go from target `name` with a window of `window` seconds.
     public static func plan(config: ShipConfig, target name: String, window: Double, now: Int64 = microsecondsNow()) throws -> Plan {
         guard let target = config.targets.first(where: { $0.name == name }) else {
-            throw ShipError(.config, "purge --in-target \(name): no target has that name",
+            throw ShipError(.config, "unable to purge inside target \(name): no target has that name",
                             hint: "configured targets: " + (config.targets.isEmpty ? "none" : config.targets.map(\.name).joined(separator: ", ")))
         }
         let store = config.openStore(target)

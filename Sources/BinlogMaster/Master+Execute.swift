@@ -254,7 +254,7 @@ extension Master {
         commitsSinceSync += 1
         do {
             if syncBinlog == 1 || (syncBinlog > 1 && commitsSinceSync >= syncBinlog) {
-                try w.sync()
+                try syncLatency.time { try w.sync() }
                 commitsSinceSync = 0
             }
         } catch {

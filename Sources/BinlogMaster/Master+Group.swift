@@ -234,7 +234,7 @@ extension Master {
         do {
             CrashPoint.reach("master.group-before-sync")   // fault injection, see CrashPoint
             if syncBinlog == 1 || (syncBinlog > 1 && commitsSinceSync >= syncBinlog) {
-                try w.sync()
+                try syncLatency.time { try w.sync() }
                 commitsSinceSync = 0
             }
         } catch {

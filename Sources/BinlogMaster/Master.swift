@@ -72,6 +72,8 @@ public final class Master: @unchecked Sendable {
     var openGroup: OpenGroup?
     var inGroupMember = false
     var groupCounts = (groups: 0, transactions: 0)
+    /// Every binlog fsync a commit waited for, for `processMetrics` (SyncLatency.swift).
+    public let syncLatency = SyncLatency()
     /// At most this many transactions share one fsync (the rest collect for the next group).
     public var maxGroupSize = 256
     /// The key sealed segments are signed with: `signing.key` in the master directory, when there.

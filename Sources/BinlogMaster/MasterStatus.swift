@@ -124,6 +124,8 @@ extension MasterStatus {
         }
         let activeBytes = activeSegment?.bytes ?? 0
         metric("last_lsn", "Last LSN committed to the binlog.", .uint(lastLSN))
+        text.counter("logship_master_transactions_total", "Transactions in the binlog's history (the last LSN: one per commit); rate() of it is the commit rate.",
+                     [.init([("master", directory)], .uint(lastLSN))])
         metric("last_commit_time_seconds", "Commit time of the last LSN, Unix seconds (0 when nothing was committed).",
                PrometheusText.seconds(lastCommitTime.flatMap(parseTimestamp)))
         metric("binlog_bytes", "Bytes of binlog on disk: sealed segments plus the committed part of the active one.", .int(sealedBytes + activeBytes))

@@ -126,6 +126,7 @@ final class ShipRun {
             t.state.lastAttemptAt = formatTimestamp(started)
             if let e = t.error ?? sourceError {
                 t.state.lastError = ShipState.ErrorRecord(e, at: now)
+                t.state.errors = (t.state.errors ?? 0) + 1
             } else {
                 t.state.lastError = t.result.warnings.first.map { ShipState.ErrorRecord($0, at: now) }
                 t.state.lastSuccessAt = formatTimestamp(now)

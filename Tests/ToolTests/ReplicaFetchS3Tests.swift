@@ -200,6 +200,38 @@ final class ReplicaFetchS3Tests: XCTestCase {
     }
 
     /// A poll interval without a unit and a source that is not s3:// are usage errors (exit 64).
+    /// `fetch --follow --metrics-listen`: the loop's passes, objects and bytes at /metrics
+    /// (promtool-clean), counting a segment shipped while it runs; SIGTERM stops it with 0.
+    func testFetchFollowServesItsMetricsOverHTTP() throws {
+        let server = try start(.moto)
+        let dir = TestDirectory("fetch-metrics")
+        let url = "s3://\(bucket)/logs"
+        let master = try shippedMaster(dir, server)
+        let replica = dir.sub("replica")
+        XCTAssertEqual(try run("replica-apply", ["init", replica], server).status, 0)
+        let listen = "127.0.0.1:\(try FollowMetricsTests.freePort())"
+        let fetcher = try FollowMetricsTests.Background("replica-apply", ["fetch", replica, "--source", url, "--follow", "--quiet",
+                                                                          "--poll-interval", "1s", "--metrics-listen", listen],
+                                                        environment: environment(server))
+        let labels = ["source": url, "replica": replica]
+        let sizes = { try master.sealedSegments().reduce(0.0) { $0 + Double(try XCTUnwrap(FileManager.default.attributesOfItem(atPath: $1.path)[.size] as? Int)) } }
+        let count = Double(try master.sealedSegments().count)
+        let (text, p) = try XCTUnwrap(try FollowMetricsTests.scrape(listen) { $0.value("logship_fetch_objects_total", labels) == count }, "never fetched")
+        XCTAssertNil(try PrometheusExposition.promtoolProblems(text))
+        XCTAssertEqual(p.value("logship_fetch_bytes_total", labels), try sizes())
+        XCTAssertGreaterThan(try XCTUnwrap(p.value("logship_fetch_last_success_time_seconds", labels)), 0)
+        try master.exec(String(repeating: "INSERT INTO t (v) VALUES (randomblob(1500));\n", count: 6))
+        try master.rotate()
+        XCTAssertEqual(try run("binlog-ship", ["--source", master.path, "--target", "off=\(url)"], server).status, 0)
+        let total = Double(try master.sealedSegments().count)
+        let later = try XCTUnwrap(try FollowMetricsTests.scrape(listen) { $0.value("logship_fetch_objects_total", labels) == total }, "the new segments were never counted").1
+        XCTAssertEqual(later.value("logship_fetch_bytes_total", labels), try sizes())
+        XCTAssertGreaterThan(try XCTUnwrap(later.value("logship_fetch_passes_total", labels)), 1)
+        let (status, stderr) = fetcher.stop()
+        XCTAssertEqual(status, 0, stderr)
+        XCTAssertEqual(try run("replica-apply", ["fetch", replica, "--source", url, "--metrics-listen", listen], server).status, 64)
+    }
+
     func testPollIntervalNeedsAUnitAndSourceMustBeS3() throws {
         let noUnit = try ToolRunner.run("replica-apply", ["fetch", "/nonexistent", "--source", "s3://b/p", "--poll-interval", "2"])
         XCTAssertEqual(noUnit.status, 64)

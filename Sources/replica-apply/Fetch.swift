@@ -50,14 +50,16 @@ struct Fetch: ParsableCommand {
                 throw ReplicaError(.invalid, "\(dir.path) has no remote source", hint: "pass --source s3://bucket/prefix, or create the replica with `replica-apply init --source`")
             }
             let store = S3Store(target: ShipTarget(name: "source", path: source))
-            let fetch = RemoteFetch(store: store, inbox: dir.inboxPath)
+            var fetch = RemoteFetch(store: store, inbox: dir.inboxPath)
             let interval = parseDuration(pollInterval) ?? 5
             if follow {
                 signal(SIGINT) { _ in stopRequested = true }
                 signal(SIGTERM) { _ in stopRequested = true }
             }
             repeat {
+                fetch.appliedSegment = dir.appliedSegmentName()
                 let outcome = try fetch.run()
+                try RemoteFetchRecord.write(replica: dir.path, source: source, outcome: outcome)
                 if json {
                     if !follow || !outcome.fetched.isEmpty {
                         printLine(try jsonText(Output(source: source, fetched: outcome.fetched, present: outcome.present)))

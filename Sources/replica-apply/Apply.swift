@@ -92,8 +92,11 @@ struct Apply: ParsableCommand {
         let remote = r.directory.identity?.source.map { source in
             RemoteFetch(store: S3Store(target: ShipTarget(name: "source", path: source)), inbox: r.directory.inboxPath)
         }
-        options.beforePass = remote.map { fetch in {
+        options.beforePass = remote.map { base in {
+            var fetch = base
+            fetch.appliedSegment = r.directory.appliedSegmentName()
             let outcome = try fetch.run()
+            try RemoteFetchRecord.write(replica: r.directory.path, source: r.directory.identity?.source ?? fetch.store.location, outcome: outcome)
             if !quiet && !json && !outcome.fetched.isEmpty { printLine("fetched \(outcome.fetched.count) object(s) from \(fetch.store.location)") }
         } }
         if follow {

@@ -57,7 +57,7 @@ struct Fetch: ParsableCommand {
                 throw ReplicaError(.invalid, "\(dir.path) has no remote source", hint: "pass --source s3://bucket/prefix, or create the replica with `replica-apply init --source`")
             }
             let store = S3Store(target: ShipTarget(name: "source", path: source))
-            let fetch = RemoteFetch(store: store, inbox: dir.inboxPath)
+            var fetch = RemoteFetch(store: store, inbox: dir.inboxPath)
             let interval = parseDuration(pollInterval) ?? 5
             let metrics = FetchMetrics(source: source, replica: dir.path)
             if let metricsListen, follow { try MetricsEndpoint.start(listen: metricsListen) { metrics.text } }
@@ -66,8 +66,10 @@ struct Fetch: ParsableCommand {
                 signal(SIGTERM) { _ in stopRequested = true }
             }
             repeat {
+                fetch.appliedSegment = dir.appliedSegmentName()
                 let outcome = try fetch.run()
                 metrics.record(outcome, inbox: dir.inboxPath)
+                try RemoteFetchRecord.write(replica: dir.path, source: source, outcome: outcome)
                 if json {
                     if !follow || !outcome.fetched.isEmpty {
                         printLine(try jsonText(Output(source: source, fetched: outcome.fetched, present: outcome.present)))

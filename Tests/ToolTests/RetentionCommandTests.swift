@@ -81,7 +81,8 @@ final class RetentionCommandTests: XCTestCase {
         // JSON: the documented keys.
         let json = try prune(["--window", "4d", "--daily", "3", "--json"])
         let o = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any], json.stdout)
-        XCTAssertEqual(Set(o.keys), ["confirmed", "now", "windowStart", "anchorLSN", "snapshots", "deleteSegments", "keptSegments", "segmentsKeptBecause", "unmatchedPins"])
+        XCTAssertEqual(Set(o.keys), ["confirmed", "now", "windowStart", "anchorLSN", "snapshots", "deleteSegments", "keptSegments", "segmentsKeptBecause", "unmatchedPins", "remoteSnapshots"])
+        XCTAssertTrue(o["remoteSnapshots"] is NSNull, "null without --remote")
         XCTAssertEqual(o["anchorLSN"] as? Int, Int(lastLSNs[1]))
         let first = try XCTUnwrap((o["snapshots"] as? [[String: Any]])?.first)
         XCTAssertEqual(Set(first.keys), ["path", "lsn", "commitTime", "delete", "keptBecause"])

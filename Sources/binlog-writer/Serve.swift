@@ -26,10 +26,11 @@ struct Serve: ParsableCommand {
             """)
 
     @OptionGroup var master: MasterOptions
+    @OptionGroup var semiSync: SemiSyncOptions
 
     func run() throws {
         try runReporting("binlog-writer") {
-            let m = try master.open()
+            let m = try master.open(semiSync: semiSync.settings)
             let path = WriterSocket.path(m.directory.path)
             let server: WriterServer
             do { server = try WriterServer(master: m, socketPath: path) } catch {

@@ -1,0 +1,102 @@
+import Foundation
+import GRDB
+import LogshipTestSupport
+import XCTest
+
+/// Issue 15, semi-synchronous acknowledgement as a user runs it: `binlog-writer exec
+/// --sync-replicas 1` with `binlog-ship --follow` to a replica's inbox (a directory target).
+/// Right after the k-th acknowledgement line, the master (the exec process) and the shipper are
+/// killed -9. The target, and a replica applied from it, hold that transaction, every round.
+/// `tools/semisync-torture` runs it for 50+ rounds (LOGSHIP_SEMISYNC_ROUNDS).
+final class SemiSyncKillTests: XCTestCase {
+    private func start(_ tool: String, _ arguments: [String], stdout: Pipe? = nil, stderrPath: String) throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: ToolRunner.path(tool))
+        p.arguments = arguments
+        FileManager.default.createFile(atPath: stderrPath, contents: nil)
+        p.standardError = FileHandle(forWritingAtPath: stderrPath)
+        p.standardOutput = stdout ?? FileHandle.nullDevice
+        try p.run()
+        return p
+    }
+
+    private func kill9(_ p: Process) {
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+    }
+
+    /// Reads `pipe` until `count` acknowledgement lines came (or end of file); returns them.
+    private func readAcks(_ pipe: Pipe, _ count: Int) -> [String] {
+        var buffer = [UInt8]()
+        var lines: [String] = []
+        let fd = pipe.fileHandleForReading.fileDescriptor
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while lines.count < count {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            buffer += chunk[0..<n]
+            while let nl = buffer.firstIndex(of: 10) {
+                let line = String(decoding: buffer[..<nl], as: UTF8.self)
+                buffer.removeSubrange(...nl)
+                if line.hasPrefix("lsn=") { lines.append(line) }
+                if lines.count == count { break }
+            }
+        }
+        return lines
+    }
+
+    func testKillingTheMasterRightAfterEachAcknowledgementLosesNothing() throws {
+        let rounds = Int(ProcessInfo.processInfo.environment["LOGSHIP_SEMISYNC_ROUNDS"] ?? "") ?? 5
+        let f = try ReplicaCLIFixture("semisync-kill", segmentSize: "32KiB")
+        var rng = SeededRandom(seed: f.seed)
+        print("SemiSyncKillTests: \(rounds) rounds, \(f.context)")
+        try f.master.exec("CREATE TABLE acked(id INTEGER PRIMARY KEY, round INTEGER NOT NULL, k INTEGER NOT NULL, note TEXT NOT NULL)")
+        var nextID = 1
+        var everAcked: [Int] = []
+        for round in 0..<rounds {
+            let ship = try start("binlog-ship", ["--source", f.master.path, "--target", f.inbox, "--follow", "--quiet"],
+                                 stderrPath: f.dir.sub("ship-\(round).stderr"))
+            let n = Int.random(in: 1...8, using: &rng), k = Int.random(in: 1...n, using: &rng)
+            var script = ""
+            for j in 0..<n {
+                let note = String(rng.next(), radix: 16)
+                // Some transactions are blocks of two statements, some single statements.
+                if j % 3 == 2 {
+                    script += "BEGIN; INSERT INTO acked VALUES (\(nextID + j), \(round), \(j), '\(note)'); UPDATE acked SET note = note || '+' WHERE id = \(nextID + j); COMMIT;\n"
+                } else {
+                    script += "INSERT INTO acked VALUES (\(nextID + j), \(round), \(j), '\(note)');\n"
+                }
+            }
+            let file = f.dir.sub("round-\(round).sql")
+            try Data(script.utf8).write(to: URL(fileURLWithPath: file))
+            let out = Pipe()
+            let exec = try start("binlog-writer", ["exec", f.master.path, "--direct", "--file", file, "--sync-replicas", "1",
+                                                   "--sync-timeout", "120s", "--sync-fallback", "wait"],
+                                 stdout: out, stderrPath: f.dir.sub("exec-\(round).stderr"))
+            let acks = readAcks(out, k)
+            // The moment the k-th acknowledgement is read: the master and the shipper die.
+            kill9(exec)
+            kill9(ship)
+            let execErr = (try? String(contentsOfFile: f.dir.sub("exec-\(round).stderr"), encoding: .utf8)) ?? ""
+            XCTAssertEqual(acks.count, k, "round \(round): \(k) acknowledgements expected; exec stderr: \(execErr); \(f.context)")
+            guard acks.count == k, let lsn = try ToolMaster.parseCommits(acks.joined(separator: "\n")).last?.lsn else { break }
+            everAcked += (nextID..<(nextID + k))
+            nextID += n
+
+            // The replica, from nothing but what the target holds, has every acknowledged transaction.
+            let r = try f.apply()
+            f.assertExit(r, 0, "round \(round): apply from the target after kill -9")
+            let stored = try f.storeLSN()
+            XCTAssertGreaterThanOrEqual(stored, lsn, "round \(round): LSN \(lsn) was acknowledged but the target holds only LSN \(stored); \(f.context)")
+            let ids = try DatabaseQueue(path: f.store).read { db in try Int.fetchAll(db, sql: "SELECT id FROM acked ORDER BY id") }
+            let missing = Set(everAcked).subtracting(ids)
+            XCTAssertTrue(missing.isEmpty, "round \(round): acknowledged rows \(missing.sorted()) are not on the replica; \(f.context)")
+            // Nothing on the replica that the master does not hold, byte for byte at that LSN.
+            try f.assertStore(at: stored, "round \(round)")
+            if missing.isEmpty == false || stored < lsn { break }
+        }
+        XCTAssertEqual(everAcked.isEmpty, false)
+        print("figures: semisync-kill rounds=\(rounds) acknowledged_transactions=\(everAcked.count) seed=\(f.seed)")
+    }
+}

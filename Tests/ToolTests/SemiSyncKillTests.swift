@@ -46,6 +46,47 @@ final class SemiSyncKillTests: XCTestCase {
         return lines
     }
 
+    /// `serve --sync-replicas`: its clients get exit 5 at the timeout and success once the
+    /// follower acknowledges; `exec --sync-replicas` refuses a server that does not give it.
+    func testServeWaitsForTheFollowerAndExecRefusesAServerWithoutSemiSync() throws {
+        let f = try ReplicaCLIFixture("semisync-serve")
+        try f.master.exec("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT NOT NULL)")
+        func serve(_ extra: [String], _ name: String) throws -> Process {
+            let errPath = f.dir.sub("serve-\(name).stderr")
+            let p = try start("binlog-writer", ["serve", f.master.path] + extra, stderrPath: errPath)
+            while p.isRunning && !((try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "").contains("serving ") { usleep(2_000) }
+            return p
+        }
+        func stop(_ p: Process) {
+            kill(p.processIdentifier, SIGTERM)
+            p.waitUntilExit()
+            XCTAssertEqual(p.terminationStatus, 0)
+        }
+        func exec(_ sql: String, _ extra: [String] = []) throws -> ToolRunner.Result {
+            try ToolRunner.run("binlog-writer", ["exec", f.master.path, sql] + extra)
+        }
+
+        var server = try serve([], "plain")
+        f.assertExit(try exec("INSERT INTO t(v) VALUES ('refused')", ["--sync-replicas", "1"]), 64, containing: ["without --sync-replicas 1"])
+        stop(server)
+
+        server = try serve(["--sync-replicas", "1", "--sync-timeout", "300ms"], "timeout")
+        f.assertExit(try exec("INSERT INTO t(v) VALUES ('not acknowledged')"), 5, containing: ["not acknowledged", "committed and durable on the master"])
+        stop(server)
+
+        server = try serve(["--sync-replicas", "1", "--sync-timeout", "120s"], "sync")
+        let ship = try start("binlog-ship", ["--source", f.master.path, "--target", f.inbox, "--follow", "--quiet"], stderrPath: f.dir.sub("ship.stderr"))
+        let r = try exec("INSERT INTO t(v) VALUES ('acknowledged')", ["--sync-replicas", "1"])
+        f.assertExit(r, 0)
+        let lsn = try XCTUnwrap(ToolMaster.parseCommits(r.stdout).last?.lsn)
+        kill9(ship)
+        stop(server)
+        f.assertExit(try f.apply(), 0)
+        XCTAssertGreaterThanOrEqual(try f.storeLSN(), lsn)
+        let values = try DatabaseQueue(path: f.store).read { db in try String.fetchAll(db, sql: "SELECT v FROM t ORDER BY id") }
+        XCTAssertEqual(values, ["not acknowledged", "acknowledged"], "the unacknowledged commit was kept, not undone")
+    }
+
     func testKillingTheMasterRightAfterEachAcknowledgementLosesNothing() throws {
         let rounds = Int(ProcessInfo.processInfo.environment["LOGSHIP_SEMISYNC_ROUNDS"] ?? "") ?? 5
         let f = try ReplicaCLIFixture("semisync-kill", segmentSize: "32KiB")

@@ -87,6 +87,20 @@ final class SemiSyncKillTests: XCTestCase {
         XCTAssertEqual(values, ["not acknowledged", "acknowledged"], "the unacknowledged commit was kept, not undone")
     }
 
+    /// `load --sync-replicas` stops at the first batch not acknowledged in time, and says how many
+    /// rows are committed (that batch included).
+    func testLoadStopsAtTheFirstUnacknowledgedBatch() throws {
+        let f = try ReplicaCLIFixture("semisync-load")
+        try f.master.exec("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT NOT NULL)")
+        let csv = f.dir.sub("rows.csv")
+        try Data(("id,v\n" + (1...5).map { "\($0),row \($0)\n" }.joined()).utf8).write(to: URL(fileURLWithPath: csv))
+        let r = try ToolRunner.run("binlog-writer", ["load", f.master.path, "--table", "t", csv, "--batch", "2",
+                                                     "--sync-replicas", "1", "--sync-timeout", "200ms"])
+        f.assertExit(r, 5, containing: ["not acknowledged", "2 rows committed, this batch included"])
+        let count = try DatabaseQueue(path: f.master.databasePath).read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM t") }
+        XCTAssertEqual(count, 2, "the first batch is committed; the load went no further")
+    }
+
     func testKillingTheMasterRightAfterEachAcknowledgementLosesNothing() throws {
         let rounds = Int(ProcessInfo.processInfo.environment["LOGSHIP_SEMISYNC_ROUNDS"] ?? "") ?? 5
         let f = try ReplicaCLIFixture("semisync-kill", segmentSize: "32KiB")

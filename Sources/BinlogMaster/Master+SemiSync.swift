@@ -79,7 +79,8 @@ extension Master {
         public var degraded = false
     }
 
-    public var semiSyncStatistics: SemiSyncStatistics? { semiSyncWaiter?.statistics }
+    /// Safe to read from any thread, also while a commit waits.
+    public var semiSyncStatistics: SemiSyncStatistics? { semiSyncWaiter?.snapshot }
 
     /// Set up at `open` when `Options.semiSync` asks for replicas.
     func startSemiSync(_ settings: SemiSync?) throws {
@@ -125,7 +126,12 @@ final class SemiSyncWaiter {
     var record: Master.SemiSyncRecord
     /// The highest LSN enough targets acknowledged, as last read.
     var acknowledged: UInt64 = 0
-    var statistics = Master.SemiSyncStatistics()
+    private var statistics = Master.SemiSyncStatistics()
+    private let statisticsLock = NSLock()
+
+    var snapshot: Master.SemiSyncStatistics { statisticsLock.withLock { statistics } }
+
+    private func count(_ change: (inout Master.SemiSyncStatistics) -> Void) { statisticsLock.withLock { change(&statistics) } }
 
     init(settings: Master.SemiSync, master: MasterDirectory, sourceID: String, record: Master.SemiSyncRecord) {
         self.settings = settings
@@ -150,10 +156,10 @@ final class SemiSyncWaiter {
             if acknowledged >= lsn {
                 record.degraded = false
                 record.recoveredAt = formatTimestamp(microsecondsNow())
-                statistics.degraded = false
+                count { $0.degraded = false }
                 try? record.write(directory)
             } else {
-                statistics.degradedCommits += 1
+                count { $0.degradedCommits += 1 }
             }
             return nil
         }
@@ -167,10 +173,10 @@ final class SemiSyncWaiter {
             refresh(committed: committed)
         }
         if acknowledged >= lsn {
-            statistics.acknowledged += 1
+            count { $0.acknowledged += 1 }
             return nil
         }
-        statistics.timeouts += 1
+        count { $0.timeouts += 1 }
         let have = SyncAcks.read(master: directory.path, sourceID: sourceID)
         let seen = have.isEmpty ? "no target has reported (is `binlog-ship --follow` running on this master?)"
             : have.map { "\($0.target) at LSN \($0.lsn)" }.joined(separator: ", ")
@@ -183,8 +189,7 @@ final class SemiSyncWaiter {
             record.degraded = true
             record.degradedSince = formatTimestamp(microsecondsNow())
             record.degradedAtLSN = lsn
-            statistics.degraded = true
-            statistics.degradedCommits += 1
+            count { $0.degraded = true; $0.degradedCommits += 1 }
             try? record.write(directory)
             return nil
         }

@@ -32,7 +32,7 @@ final class SemiSyncTests: XCTestCase {
     /// committed and still there after a reopen); two acks are.
     func testACommitNeedsNAcksAndFallbackWaitFailsWithoutUndoingIt() throws {
         let f = try fixture("semisync-n")
-        let m = try f.reopen(options: options(2, .milliseconds(300), .wait))
+        let m = try f.reopen(options: options(2, .milliseconds(100), .wait))
         XCTAssertTrue(FileManager.default.fileExists(atPath: SyncAcks.directory(master: f.path)), "the master makes acks/ for the followers")
         XCTAssertThrowsError(try m.execute("INSERT INTO t VALUES (1, 'none')")) { error in
             guard let e = error as? MasterError else { return XCTFail("\(error)") }
@@ -83,7 +83,7 @@ final class SemiSyncTests: XCTestCase {
     /// latest LSN makes it synchronous again.
     func testFallbackAsyncDegradesShowsItAndRecovers() throws {
         let f = try fixture("semisync-async")
-        var m = try f.reopen(options: options(1, .milliseconds(200), .async))
+        var m = try f.reopen(options: options(1, .milliseconds(100), .async))
         XCTAssertEqual(try m.execute("INSERT INTO t VALUES (1, 'x')").map(\.lsn), [2])
         XCTAssertEqual(m.semiSyncStatistics?.degraded, true)
         var status = try MasterStatus.read(f.path)
@@ -96,7 +96,7 @@ final class SemiSyncTests: XCTestCase {
         XCTAssertEqual(m.semiSyncStatistics?.degradedCommits, 2)
         XCTAssertEqual(m.semiSyncStatistics?.timeouts, 1, "degraded commits do not wait")
 
-        m = try f.reopen(options: options(1, .milliseconds(200), .async))
+        m = try f.reopen(options: options(1, .milliseconds(100), .async))
         XCTAssertEqual(m.semiSyncStatistics?.degraded, true, "the next writer starts degraded")
 
         try ack(f, "nas", 4)
@@ -118,7 +118,7 @@ final class SemiSyncTests: XCTestCase {
         let f = try fixture("semisync-stale")
         try FileManager.default.createDirectory(atPath: SyncAcks.directory(master: f.path), withIntermediateDirectories: false)
         try ack(f, "old", 1000)
-        let m = try f.reopen(options: options(1, .milliseconds(200), .wait))
+        let m = try f.reopen(options: options(1, .milliseconds(100), .wait))
         XCTAssertThrowsError(try m.execute("INSERT INTO t VALUES (1, 'x')"))
         try ack(f, "other-master", 3)
         var foreign = try XCTUnwrap(SyncAcks.read(master: f.path, sourceID: m.identity.sourceID.uuidString).first { $0.target == "other-master" })

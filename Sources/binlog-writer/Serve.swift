@@ -52,6 +52,9 @@ struct Serve: ParsableCommand {
             try m.close()
             let groups = m.groupStatistics
             printError("binlog-writer", "stopped; last LSN \(m.lastLSN), all of it durable (\(groups.transactions) transactions committed in \(groups.groups) groups)")
+            if let semi = m.semiSyncStatistics {
+                printError("binlog-writer", "semi-sync: \(semi.acknowledged) waits acknowledged, \(semi.timeouts) timed out, \(semi.degradedCommits) commits acknowledged degraded" + (semi.degraded ? "; still DEGRADED" : ""))
+            }
             _ = sources
         }
     }

@@ -81,6 +81,8 @@ final class SemiSyncKillTests: XCTestCase {
         let lsn = try XCTUnwrap(ToolMaster.parseCommits(r.stdout).last?.lsn)
         kill9(ship)
         stop(server)
+        let served = (try? String(contentsOfFile: f.dir.sub("serve-sync.stderr"), encoding: .utf8)) ?? ""
+        XCTAssertTrue(served.contains("semi-sync: 1 waits acknowledged, 0 timed out"), served)
         f.assertExit(try f.apply(), 0)
         XCTAssertGreaterThanOrEqual(try f.storeLSN(), lsn)
         let values = try DatabaseQueue(path: f.store).read { db in try String.fetchAll(db, sql: "SELECT v FROM t ORDER BY id") }

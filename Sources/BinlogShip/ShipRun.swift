@@ -136,6 +136,9 @@ final class ShipRun {
             }
             t.result.lastSegment = t.state.lastSegment
             t.result.lastLSN = t.state.lastLSN
+            if t.error == nil && sourceError == nil, let last = t.state.lastLSN ?? t.state.partial?.lastLSN {
+                t.result.durableLSN = max(last, t.state.partial?.lastLSN ?? 0)
+            }
         }
         state.lastRun?.finishedAt = formatTimestamp(now)
         state.lastRun?.outcome = report.worstKind.map { "failed: \($0.rawValue)" } ?? "ok"

@@ -45,6 +45,10 @@ public final class SegmentReader {
     public private(set) var contentSHA256: [UInt8]?
     /// Where the data ends: the footer's offset in a sealed segment.
     public var dataEndOffset: Int64 { dataEnd }
+    /// Bytes this reader has read from the file so far (header, footer, frames, tail scans):
+    /// what shows that a follower resuming an active segment or a partial copy reads only what
+    /// is new (`resume`).
+    public private(set) var bytesRead: Int64 = 0
 
     private let file: FileDescriptor
     private let expectFooter: Bool
@@ -73,6 +77,7 @@ public final class SegmentReader {
         fileSize = try file.size()
         expectFooter = !(parsed?.isActive ?? name.hasSuffix(".partial") || name.hasSuffix(".active"))
         let headBytes = try file.read(at: 0, count: SegmentHeader.size)
+        bytesRead = Int64(headBytes.count)
         do {
             header = try headBytes.withUnsafeBytes { try SegmentHeader.decode($0) }
         } catch let e as FormatError {
@@ -96,6 +101,14 @@ public final class SegmentReader {
 
     public var isSealed: Bool { footer != nil }
 
+    /// The device and inode of the file this reader holds open: tells whether a path still
+    /// names that file, or another one renamed over it.
+    public func fileIdentity() -> (device: UInt64, inode: UInt64)? {
+        var st = stat()
+        guard fstat(file.fd, &st) == 0 else { return nil }
+        return (UInt64(st.st_dev), UInt64(st.st_ino))
+    }
+
     /// Opens `path` (regular files only, never blocking: `RegularFile`). An active segment, or a
     /// partial copy of one, that is gone was sealed meanwhile: the sealed segment is read instead.
     private static func open(_ path: String) throws -> (FileDescriptor, String) {
@@ -116,7 +129,7 @@ public final class SegmentReader {
             throw FormatError(.truncated, "sealed segment is \(fileSize) bytes, shorter than a header and a footer", path: path, offset: fileSize)
         }
         let at = fileSize - Int64(footerSize)
-        let bytes = try file.read(at: at, count: footerSize)
+        let bytes = try readFile(at: at, count: footerSize)
         do {
             footer = try bytes.withUnsafeBytes { try SegmentFooter.decode($0, offset: at, version: header.version) }
         } catch let e as FormatError {
@@ -134,7 +147,7 @@ public final class SegmentReader {
     private func detectUnrenamedFooter() throws {
         guard fileSize >= Int64(SegmentHeader.size + footerSize) else { return }
         let at = fileSize - Int64(footerSize)
-        let bytes = try file.read(at: at, count: footerSize)
+        let bytes = try readFile(at: at, count: footerSize)
         if let f = try? bytes.withUnsafeBytes({ try SegmentFooter.decode($0, offset: at, version: header.version) }), f.previousChecksum == header.previousChecksum {
             footer = f
             dataEnd = at
@@ -260,11 +273,18 @@ public final class SegmentReader {
         }
         guard count < Self.readAheadSize else {
             readAhead = nil
-            return try file.read(at: offset, count: count)
+            return try readFile(at: offset, count: count)
         }
-        let bytes = try file.read(at: offset, count: Int(min(Int64(Self.readAheadSize), max(fileSize - offset, Int64(count)))))
+        let bytes = try readFile(at: offset, count: Int(min(Int64(Self.readAheadSize), max(fileSize - offset, Int64(count)))))
         readAhead = (offset, bytes)
         return Array(bytes.prefix(count))
+    }
+
+    /// `file.read`, counted in `bytesRead`.
+    private func readFile(at offset: Int64, count: Int) throws -> [UInt8] {
+        let bytes = try file.read(at: offset, count: count)
+        bytesRead += Int64(bytes.count)
+        return bytes
     }
 
     static let readAheadSize = 256 << 10
@@ -358,7 +378,7 @@ public final class SegmentReader {
         if let frameEnd {
             return try frameEnd >= fileSize || onlyZeros(from: frameEnd)
         }
-        let startsFooter = remaining < Int64(footerSize) ? try file.read(at: frameAt, count: 4) == SegmentFooter.magic : false
+        let startsFooter = remaining < Int64(footerSize) ? try readFile(at: frameAt, count: 4) == SegmentFooter.magic : false
         return try remaining < Int64(FrameHeader.size) || startsFooter || onlyZeros(from: frameAt + Int64(FrameHeader.size))
     }
 
@@ -374,7 +394,7 @@ public final class SegmentReader {
     private func onlyZeros(from start: Int64) throws -> Bool {
         var at = start
         while at < fileSize {
-            let chunk = try file.read(at: at, count: Int(min(1 << 20, fileSize - at)))
+            let chunk = try readFile(at: at, count: Int(min(1 << 20, fileSize - at)))
             if chunk.isEmpty { break }
             if !Self.allZero(chunk) { return false }
             at += Int64(chunk.count)

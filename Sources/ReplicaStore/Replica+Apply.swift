@@ -27,6 +27,10 @@ extension Replica {
         /// Run by `follow` before each pass (a remote source's fetch into the inbox); its error
         /// ends the loop like a pass's.
         public var beforePass: (() throws -> Void)?
+        /// Kept across passes by `follow`: a partial copy read to its end last time is read on
+        /// from there, not from its first frame (`PartialCursor`). Nil: every run reads the
+        /// copy from the start, as a one-shot `replica-apply` does.
+        public var partialCursor: PartialCursor?
 
         public init(untilLSN: UInt64? = nil, untilTime: Int64? = nil, delay: Double? = nil) {
             self.untilLSN = untilLSN
@@ -54,6 +58,9 @@ extension Replica {
         public var stop: StopReason = .caughtUp
         /// Set when a later segment is a partial copy whose tail is still being written.
         public var incompleteTail: String?
+        /// Bytes of segment files read to find, verify and decode this run's transactions (the
+        /// inbox listing's header and footer reads are not counted).
+        public var bytesRead: Int64 = 0
     }
 
     /// Applies every complete transaction the inbox holds beyond the applied LSN, in order,
@@ -72,7 +79,7 @@ extension Replica {
         // another source): everything before that problem is applied, then it is reported.
         let applied = try queue.read { db in try AppliedSegment.read(db) }
         let chain = try Inbox(path: directory.inboxPath).follow(after: start, source: position.map { ($0.sourceID, $0.epoch) }, applied: applied)
-        var source = InboxReplaySource(segments: chain.segments, verifier: try directory.verifier())
+        var source = InboxReplaySource(segments: chain.segments, verifier: try directory.verifier(), cursor: options.partialCursor, storeLSN: start)
         let outcome = try queue.inDatabase { db -> ReplayOutcome in
             let observers = try options.observers.compactMap { try $0(db, start) }
             // The segment of each batch's last transaction is written with its position (AppliedSegment).
@@ -97,6 +104,12 @@ extension Replica {
         result.lastCommitTime = outcome.lastCommitTime
         result.stop = StopReason(outcome.stop)
         result.incompleteTail = source.incompleteTail
+        result.bytesRead = source.bytesRead
+        // The cursor gave its reader up to this run (`take`); it gets one back only from a run
+        // that read a partial copy to its end and applied all of it.
+        if let cursor = options.partialCursor, let partial = source.finishedPartial, partial.reader.lastLSN == outcome.toLSN {
+            cursor.keep(partial.reader, path: partial.path)
+        }
         if result.stop == .caughtUp, let problem = chain.problem {
             // Everything before the problem is applied; what follows cannot be, in order.
             throw problem.stopped(at: result.toLSN)
@@ -170,15 +183,26 @@ struct InboxReplaySource: ReplaySource {
     private var reader: SegmentReader?
     /// Set when a segment read to its end is a partial copy whose tail is still being written.
     private(set) var incompleteTail: String?
+    /// `follow`'s reader of the partial copy from its last pass, and the store's LSN.
+    private let cursor: PartialCursor?
+    private let storeLSN: UInt64
+    /// The partial copy read to its end in this run, with its reader: the cursor's for the next pass.
+    private(set) var finishedPartial: (reader: SegmentReader, path: String)?
+    /// Bytes read by the segment readers (see `ApplyResult.bytesRead`).
+    private(set) var bytesRead: Int64 = 0
+    /// The current reader's `bytesRead` when this run began with it (a resumed reader's earlier passes).
+    private var readerBase: Int64 = 0
 
     /// Set when the replica requires signatures: a segment is read once in full and its
     /// signature checked before any of its transactions is applied; a partial copy of an active
     /// segment (unsigned) ends the run, as its tail would (applied once sealed and shipped).
     let verifier: SegmentVerifier?
 
-    init(segments: [Inbox.Segment], verifier: SegmentVerifier? = nil) {
+    init(segments: [Inbox.Segment], verifier: SegmentVerifier? = nil, cursor: PartialCursor? = nil, storeLSN: UInt64 = 0) {
         self.segments = segments
         self.verifier = verifier
+        self.cursor = cursor
+        self.storeLSN = storeLSN
     }
 
     mutating func next() throws -> ReplayItem<AppliedSegment>? {
@@ -198,16 +222,26 @@ struct InboxReplaySource: ReplaySource {
                         try verifier.check(check)
                     } catch let e as FormatError { throw ReplicaError(e, while: "checking the signature of \(segment.fileName)") } catch let e as SystemError { throw ReplicaError(e, while: "checking the signature of \(segment.fileName)") }
                 }
-                do { r = try SegmentReader(path: segment.path) } catch let e as FormatError { throw ReplicaError(e, while: "opening \(segment.fileName)") } catch let e as SystemError { throw ReplicaError(e, while: "opening \(segment.fileName)") }
+                if segment.isPartial, let resumed = cursor?.take(path: segment.path, storeLSN: storeLSN) {
+                    r = resumed.reader
+                    readerBase = resumed.bytesBefore
+                } else {
+                    do { r = try SegmentReader(path: segment.path) } catch let e as FormatError { throw ReplicaError(e, while: "opening \(segment.fileName)") } catch let e as SystemError { throw ReplicaError(e, while: "opening \(segment.fileName)") }
+                    readerBase = 0
+                }
                 reader = r
             }
             let tx: Transaction?
-            do { tx = try r.next() } catch let e as FormatError { throw ReplicaError(e, while: "reading \(segment.fileName)") } catch let e as SystemError { throw ReplicaError(e, while: "reading \(segment.fileName)") }
+            do {
+                defer { bytesRead += r.bytesRead - readerBase; readerBase = r.bytesRead }
+                tx = try r.next()
+            } catch let e as FormatError { throw ReplicaError(e, while: "reading \(segment.fileName)") } catch let e as SystemError { throw ReplicaError(e, while: "reading \(segment.fileName)") }
             if let tx, tx.lsn <= (segment.end ?? .max) {
                 return ReplayItem(tx, sourceID: r.header.sourceID, epoch: r.header.epoch,
                                   origin: AppliedSegment(fileName: segment.fileName, header: r.header, footer: r.footer))
             }
             if r.tornTailOffset != nil || segment.isPartial { incompleteTail = segment.fileName }
+            if tx == nil, segment.isPartial, !r.isSealed, r.path == segment.path { finishedPartial = (r, segment.path) }
             reader = nil
             index += 1
         }

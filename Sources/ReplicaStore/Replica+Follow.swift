@@ -15,10 +15,15 @@ extension Replica {
     /// each pass reads the inbox as it is, and without a notification a pass runs anyway after
     /// `pollInterval` seconds: a safety net for a file system that does not report, and the
     /// heartbeat `replica-apply --follow` records after each pass, which `check` reads as "a
-    /// successful run within --max-lag" (an idle pass reads only the inbox's headers).
+    /// successful run within --max-lag" (an idle pass reads only the inbox's headers). A partial copy
+    /// of the active segment is read incrementally (`PartialCursor`): each pass reads only the
+    /// frames appended since the last one.
     public func follow(_ options: ApplyOptions, pollInterval: Double = 1, onPass: (ApplyResult) throws -> Void) throws {
         let watcher = FileWatcher(directories: [directory.inboxPath])
         let recheck = pollInterval
+        // A partial copy the shipper appends to is read on from where the last pass stopped.
+        var options = options
+        if options.partialCursor == nil { options.partialCursor = PartialCursor() }
         while true {
             try options.beforePass?()
             // Changes made before the pass (a remote fetch included) are seen by it; changes made

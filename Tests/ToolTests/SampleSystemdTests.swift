@@ -154,6 +154,40 @@ final class SampleSystemdTests: XCTestCase {
         XCTAssertTrue(snapshots.contains(String(format: "snapshot-%016llx.db", last)), "\(snapshots)")
     }
 
+    /// `logship-ship-follow.service` as systemd runs it: it ships the master's committed
+    /// transactions (active segment included) into every target while running, a one-shot
+    /// apply then holds the master's state, and SIGTERM stops it with exit 0.
+    func testTheShipFollowServiceShipsWhatIsCommittedAndStopsCleanly() throws {
+        let setup = try SampleSetup("systemd-ship-follow")
+        try setup.createMasterAndReplicas(segmentSize: "16KiB")
+        let last = try setup.masterLastLSN()
+        let command = try XCTUnwrap(try Self.execStarts("logship-ship-follow.service").first)
+        let words = setup.substitute(command.replacingOccurrences(of: "/usr/local/bin/", with: ToolRunner.productsDirectory + "/"))
+            .split(separator: " ").map(String.init)
+        XCTAssertTrue(words.contains("--follow"), command)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: words[0])
+        process.arguments = Array(words.dropFirst())
+        process.standardOutput = FileHandle.nullDevice
+        let err = Pipe()
+        process.standardError = err
+        try process.run()
+        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() } }
+        let deadline = Date().addingTimeInterval(60)
+        for name in ["a", "b"] {
+            while Date() < deadline, (try? appliedLSN(ofStore: setup.replica(name) + "/store.db")) != last {
+                _ = try ToolRunner.run("replica-apply", [setup.replica(name), "--quiet"])
+                usleep(100_000)
+            }
+            XCTAssertEqual(try appliedLSN(ofStore: setup.replica(name) + "/store.db"), last, "replica \(name)")
+        }
+        XCTAssertTrue(process.isRunning, "the follower is still running")
+        process.terminate()
+        process.waitUntilExit()
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        XCTAssertEqual(process.terminationStatus, 0, "\(command) after SIGTERM: \(stderr)")
+    }
+
     /// Starts a `--follow` command as systemd would, waits until its store has applied `lsn`,
     /// then stops it with SIGTERM (KillSignal=) and expects a clean exit 0.
     private func followUntil(_ command: String, store: String, lsn: UInt64) throws {

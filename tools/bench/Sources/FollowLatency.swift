@@ -1,4 +1,5 @@
 import ArgumentParser
+import BinlogFormat
 import BinlogMaster
 import Foundation
 import GRDB
@@ -9,7 +10,10 @@ import GRDB
 /// acknowledged; a reader thread polls the replica's store (read-only, every 0.5 ms) and notes
 /// when each row became visible. Also: the followers' CPU while idle, and the master's durable
 /// commit rate with and without the followers beside it. The physical floor (one fdatasync of
-/// 4 KiB) is printed beside it.
+/// 4 KiB) is printed beside it. Where the time goes: the reader also notes when the replica's
+/// inbox partial copy first holds each commit's frame (its size reaches the master's active file
+/// size after the commit), so each latency splits into commit → inbox (the shipper) and inbox →
+/// visible (the applier). `tools/bench/lag` runs this beside PostgreSQL streaming replication.
 struct FollowLatency: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "follow-latency",
@@ -19,6 +23,7 @@ struct FollowLatency: ParsableCommand {
     @Option(help: "Commits per rate.") var commits: Int = 500
     @Option(help: "Directory of binlog-writer, binlog-ship and replica-apply (default: this executable's).") var bin: String?
     @Option(help: "Work directory (default: a new one under /tmp, removed afterwards).") var workdir: String?
+    @Option(help: "Seconds over which the followers' idle CPU is taken.") var idleSeconds: Double = 10
 
     func run() throws {
         let tools = bin ?? (ChildProcess.selfPath() as NSString).deletingLastPathComponent
@@ -26,16 +31,22 @@ struct FollowLatency: ParsableCommand {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { if workdir == nil { try? FileManager.default.removeItem(atPath: dir) } }
         print("load      \(Machine.loadAverage())")
-        print("floor     fdatasync of 4 KiB: \(String(format: "%.2f", try Machine.fsyncLatency(in: dir))) ms (median of none: mean of 50)")
+        print("floor     fdatasync of 4 KiB: \(String(format: "%.2f", try Machine.fsyncLatency(in: dir))) ms (mean of 50)")
+        let floor = try Machine.shippingFloor(in: dir)
+        print(String(format: "floor     commit → replica, physical (fdatasync master + copy fdatasynced + fdatasync store, 200 rounds): p50 %.2f ms p99 %.2f ms",
+                     percentile(floor, 0.5), percentile(floor, 0.99)))
         for rate in rates {
             let run = try Pipeline(dir: dir + "/rate-\(rate)", tools: tools)
             defer { run.stop() }
-            let latencies = try run.measure(rate: rate, commits: commits)
+            let m = try run.measure(rate: rate, commits: commits)
+            let latencies = m.total
             print(String(format: "rate %5d/s  commits %d  p50 %.2f ms  p99 %.2f ms  max %.2f ms", rate, latencies.count,
                          percentile(latencies, 0.5), percentile(latencies, 0.99), latencies.max() ?? 0))
+            print(String(format: "stages %5d/s  commit→inbox p50 %.2f ms p99 %.2f ms  inbox→visible p50 %.2f ms p99 %.2f ms", rate,
+                         percentile(m.shipped, 0.5), percentile(m.shipped, 0.99), percentile(m.applied, 0.5), percentile(m.applied, 0.99)))
             if rate == rates.last {
-                let idle = run.idleCPU(seconds: 5)
-                print(String(format: "idle CPU over 5 s: binlog-ship --follow %.2f %%, replica-apply --follow %.2f %%", idle.ship, idle.apply))
+                let idle = run.idleCPU(seconds: idleSeconds)
+                print(String(format: "idle CPU over %.0f s: binlog-ship --follow %.2f %%, replica-apply --follow %.2f %%", idleSeconds, idle.ship, idle.apply))
             }
         }
         // The master's own rate, as fast as it goes, with followers beside it and without.
@@ -60,6 +71,8 @@ struct FollowLatency: ParsableCommand {
 final class Pipeline {
     let master: Master
     let storePath: String
+    let masterBinlog: String
+    let inbox: String
     var followers: [Process] = []
 
     init(dir: String, tools: String, followers start: Bool = true) throws {
@@ -72,6 +85,8 @@ final class Pipeline {
         master = try Master.open(dir + "/master")
         _ = try master.execute("CREATE TABLE stamps(id INTEGER PRIMARY KEY, note TEXT)")
         storePath = dir + "/replica/store.db"
+        masterBinlog = dir + "/master/binlog"
+        inbox = dir + "/replica/inbox"
         if start {
             let null = FileHandle(forWritingAtPath: "/dev/null")
             for (tool, args) in [("binlog-ship", ["--source", dir + "/master", "--target", dir + "/replica/inbox", "--follow", "--quiet"]),
@@ -92,17 +107,38 @@ final class Pipeline {
         try? master.close()
     }
 
-    /// Commits `commits` stamped rows at `rate` per second; returns each one's commit → visible time in ms.
-    func measure(rate: Int, commits: Int) throws -> [Double] {
+    /// Per commit, in ms: commit → visible on the replica (`total`), commit → its frame in the
+    /// inbox's partial copy (`shipped`), and partial copy → visible (`applied`).
+    struct Latencies {
+        var total: [Double]
+        var shipped: [Double]
+        var applied: [Double]
+    }
+
+    /// Commits `commits` stamped rows at `rate` per second; each one's latencies.
+    func measure(rate: Int, commits: Int) throws -> Latencies {
         // Wait for the store to exist and hold the table (the followers' first passes).
         let first = try master.execute("INSERT INTO stamps(note) VALUES ('warm-up')")[0].lsn
         let queue = try waitForStore(lsn: first)
+        // No rotation within a run (64 MiB segments): one active file, one partial copy.
+        guard let active = try FileManager.default.contentsOfDirectory(atPath: masterBinlog).first(where: { $0.hasSuffix(".binlog.active") }) else {
+            throw BenchError("no active segment in \(masterBinlog)")
+        }
+        let activePath = masterBinlog + "/" + active
+        let partialPath = inbox + "/" + String(active.dropLast(".active".count)) + ".partial"
         var acked = [Double](repeating: 0, count: commits + 1)
         var seen = [Double](repeating: 0, count: commits + 1)
+        // (time, size) each time the partial copy's size changed.
+        var grown: [(Double, Int64)] = []
         let done = Flag()
         let reader = Thread {
-            var visible = 0
+            var visible = 0, size: Int64 = -1
             while visible < commits {
+                var st = stat()
+                if stat(partialPath, &st) == 0, Int64(st.st_size) != size {
+                    size = Int64(st.st_size)
+                    grown.append((monotonicSeconds(), size))
+                }
                 let n = (try? queue.read { db in try Int.fetchOne(db, sql: "SELECT count(*) - 1 FROM stamps") ?? 0 }) ?? 0
                 let now = monotonicSeconds()
                 while visible < n && visible < commits { visible += 1; seen[visible] = now }
@@ -124,7 +160,27 @@ final class Pipeline {
         while !done.isSet && monotonicSeconds() < deadline { usleep(10_000) }
         guard done.isSet else { throw BenchError("the replica did not show every commit within 60 s") }
         try queue.close()
-        return (1...commits).map { max(0, seen[$0] - acked[$0]) * 1000 }
+        // Where each commit's frame ends in the active segment (read after the run, untimed):
+        // commit i is LSN first + i.
+        var ends = [Int64](repeating: .max, count: commits + 1)
+        let segment = try SegmentReader(path: activePath)
+        while let tx = try segment.next(decode: false) {
+            let i = Int(tx.lsn) - Int(first)
+            if i >= 1 && i <= commits { ends[i] = segment.offset }
+        }
+        var inInbox = [Double](repeating: 0, count: commits + 1)
+        var g = 0
+        for i in 1...commits {
+            while g < grown.count && grown[g].1 < ends[i] { g += 1 }
+            if g < grown.count { inInbox[i] = grown[g].0 }
+        }
+        let total = (1...commits).map { max(0, seen[$0] - acked[$0]) * 1000 }
+        // A frame seen in the inbox before the reader's clock passed its acknowledgement counts
+        // from the acknowledgement; one never seen there (the partial replaced by a full run
+        // between two looks) is left out of the stages.
+        let shipped = (1...commits).filter { inInbox[$0] > 0 }.map { max(0, inInbox[$0] - acked[$0]) * 1000 }
+        let applied = (1...commits).filter { inInbox[$0] > 0 }.map { max(0, seen[$0] - max(inInbox[$0], acked[$0])) * 1000 }
+        return Latencies(total: total, shipped: shipped, applied: applied)
     }
 
     private func waitForStore(lsn: UInt64) throws -> DatabaseQueue {

@@ -64,4 +64,29 @@ struct Machine {
         }
         return (monotonicSeconds() - started) * 1000 / Double(appends)
     }
+
+    /// The least a commit → replica trip costs on this disk, per round in ms: a 200-byte frame
+    /// appended to the "master" file and fdatasynced, read back and appended to the "partial
+    /// copy" and fdatasynced, and a 4 KiB page appended to the "store" and fdatasynced (the
+    /// three durable steps a commit crosses), with no process hand-offs between them.
+    static func shippingFloor(in directory: String, rounds: Int = 200) throws -> [Double] {
+        let paths = ["floor-master", "floor-partial", "floor-store"].map { directory + "/" + $0 }
+        let fds = paths.map { open($0, O_RDWR | O_CREAT | O_TRUNC | O_APPEND, 0o644) }
+        defer { for (fd, path) in zip(fds, paths) { if fd >= 0 { close(fd) }; unlink(path) } }
+        guard fds.allSatisfy({ $0 >= 0 }) else { throw BenchError("unable to create the floor probe files in \(directory)") }
+        let frame = [UInt8](repeating: 0x5a, count: 200), page = [UInt8](repeating: 0xa5, count: 4096)
+        var buffer = [UInt8](repeating: 0, count: frame.count)
+        var times: [Double] = []
+        for round in 0..<rounds {
+            let started = monotonicSeconds()
+            guard write(fds[0], frame, frame.count) == frame.count, fdatasync(fds[0]) == 0,
+                  pread(fds[0], &buffer, buffer.count, off_t(round * frame.count)) == buffer.count,
+                  write(fds[1], buffer, buffer.count) == buffer.count, fdatasync(fds[1]) == 0,
+                  write(fds[2], page, page.count) == page.count, fdatasync(fds[2]) == 0 else {
+                throw BenchError("unable to write the floor probe files: \(String(cString: strerror(errno)))")
+            }
+            times.append((monotonicSeconds() - started) * 1000)
+        }
+        return times
+    }
 }

@@ -102,4 +102,22 @@ final class SignedPipelineTests: XCTestCase {
         assertExit(try run("replica-apply", [replica]), 0, "apply sealed")
         XCTAssertEqual(try appliedLSN(ofStore: replica + "/store.db"), master.lastLSN)
     }
+
+    /// A signing key others can read stops the master (exit 14, naming file and mode) before it
+    /// writes anything; a trusted key others can write is refused by replica-apply init.
+    func testKeyFilesOpenToOthersAreRefusedByTheTools() throws {
+        let dir = TestDirectory("signed-modes")
+        let master = try ToolMaster(dir)
+        assertExit(try run("binlog-writer", ["keygen", master.path]), 0, "keygen")
+        chmod(master.path + "/signing.key", 0o644)
+        assertExit(try run("binlog-writer", ["exec", master.path, "CREATE TABLE t(id INTEGER PRIMARY KEY)"]), 14,
+                   containing: ["signing.key has mode 644", "chmod 600"], "exec with a readable signing key")
+        XCTAssertEqual(try master.sealedSegments().count, 0)
+        chmod(master.path + "/signing.key", 0o600)
+        try master.exec("CREATE TABLE t(id INTEGER PRIMARY KEY)")
+        chmod(master.path + "/signing.pub", 0o666)
+        assertExit(try run("replica-apply", ["init", dir.sub("replica"), "--verify-key", master.path + "/signing.pub"]), 14,
+                   containing: ["must not be writable by group or others"], "init with a writable public key")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.sub("replica") + "/replica.json"), "no half-made replica")
+    }
 }

@@ -76,6 +76,8 @@ public final class Master: @unchecked Sendable {
     public var maxGroupSize = 256
     /// The key sealed segments are signed with: `signing.key` in the master directory, when there.
     var signer: SegmentSigner?
+    /// The key new segments' frames are encrypted with: `encryption.key`, when there.
+    var cipher: SegmentCipher?
     private let lock: DirectoryLock
     private var closed = false
 
@@ -139,6 +141,12 @@ public final class Master: @unchecked Sendable {
             if access(directory.signingKeyPath, F_OK) == 0 {
                 do { master.signer = try SigningKeyFile.readPrivate(directory.signingKeyPath) } catch let e as FormatError {
                     throw MasterError(e, while: "reading the signing key")
+                }
+            }
+            if access(directory.encryptionKeyPath, F_OK) == 0 {
+                // In the keyring too: recovery reads (and redoes) the master's own encrypted frames.
+                do { master.cipher = try EncryptionKeyFile.read(directory.encryptionKeyPath, register: true) } catch let e as FormatError {
+                    throw MasterError(e, while: "reading the encryption key")
                 }
             }
             try master.recover()
@@ -212,8 +220,12 @@ public final class Master: @unchecked Sendable {
         var header = SegmentHeader(sourceID: identity.sourceID, epoch: identity.epoch, sequence: sequence, firstLSN: lastLSN + 1,
                                    createdAt: microsecondsNow(), previousChecksum: lastSealed?.footer.segmentChecksum ?? 0)
         header.version = newSegmentVersion
+        if let cipher {
+            header.version = SegmentHeader.encryptedVersion
+            header.encryptionKeyID = cipher.keyID
+        }
         do {
-            let w = try SegmentWriter.create(directory: directory.binlogPath, header: header)
+            let w = try SegmentWriter.create(directory: directory.binlogPath, header: header, cipher: cipher)
             w.preallocationStep = preallocationStep
             writer = w
             return w

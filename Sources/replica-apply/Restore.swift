@@ -26,6 +26,7 @@ struct Restore: ParsableCommand {
     @Flag(help: "Print the plan (snapshot, segments, LSN range) and change nothing.") var dryRun = false
     @Flag(help: "Replace an existing output file.") var force = false
     @Flag(help: "Print the plan as JSON.") var json = false
+    @Option(name: .customLong("decrypt-key"), help: "An encryption key file (mode 0600) to read encrypted segments with, besides the replica's own (repeatable, for keys rotated out).") var decryptKeys: [String] = []
 
     func validate() throws {
         let targets = [toLSN != nil, toTime != nil, latest].filter { $0 }.count
@@ -41,6 +42,7 @@ struct Restore: ParsableCommand {
 
     func run() throws {
         try runReporting("replica-apply") {
+            for key in decryptKeys { _ = try EncryptionKeyFile.read(key, register: true) }
             if let source {
                 let goal: RemoteRestorePlan.Goal = toLSN.map { .lsn($0) } ?? toTime.flatMap(parseTimestamp).map { .time($0) } ?? .latest
                 return try RemoteRestore(source: source, output: replica, goal: goal, dryRun: dryRun, force: force, json: json).run()

@@ -176,6 +176,9 @@ struct InboxReplaySource: ReplaySource {
     /// segment (unsigned) ends the run, as its tail would (applied once sealed and shipped).
     let verifier: SegmentVerifier?
 
+    /// Tests only: runs between the signature check and the read that applies.
+    nonisolated(unsafe) static var afterCheck: ((String) -> Void)?
+
     init(segments: [Inbox.Segment], verifier: SegmentVerifier? = nil) {
         self.segments = segments
         self.verifier = verifier
@@ -186,6 +189,7 @@ struct InboxReplaySource: ReplaySource {
             let segment = segments[index]
             let r: SegmentReader
             if let reader { r = reader } else {
+                var checked: SegmentReader?
                 if let verifier {
                     do {
                         let check = try SegmentReader(path: segment.path)
@@ -196,9 +200,13 @@ struct InboxReplaySource: ReplaySource {
                         }
                         try check.verifyAll(decode: false)
                         try verifier.check(check)
+                        checked = check
                     } catch let e as FormatError { throw ReplicaError(e, while: "checking the signature of \(segment.fileName)") } catch let e as SystemError { throw ReplicaError(e, while: "checking the signature of \(segment.fileName)") }
                 }
-                do { r = try SegmentReader(path: segment.path) } catch let e as FormatError { throw ReplicaError(e, while: "opening \(segment.fileName)") } catch let e as SystemError { throw ReplicaError(e, while: "opening \(segment.fileName)") }
+                // The transactions come from the file whose signature was checked, not from whatever
+                // the name points at by now (a segment replaced between check and read).
+                Self.afterCheck?(segment.path)
+                do { r = try checked.map(SegmentReader.init(sameFileAs:)) ?? SegmentReader(path: segment.path) } catch let e as FormatError { throw ReplicaError(e, while: "opening \(segment.fileName)") } catch let e as SystemError { throw ReplicaError(e, while: "opening \(segment.fileName)") }
                 reader = r
             }
             let tx: Transaction?

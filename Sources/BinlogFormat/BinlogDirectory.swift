@@ -136,7 +136,14 @@ public struct BinlogDirectory {
                 if entry.name.isActive && index != segments.count - 1 {
                     throw FormatError(.corrupted, "active segment \(entry.name) is not the last segment", path: entry.path)
                 }
-                while let tx = try reader.next(decode: decode) {
+                // An encrypted segment whose key this process does not hold is checked for integrity
+                // (checksums, chain, LSNs, counts, signature) but not decoded (docs/FORMAT.md §3.1).
+                let decodeThis = decode && (reader.header.encryptionKeyID.map { SegmentKeyring.cipher(for: $0) != nil } ?? true)
+                let note = "encrypted with key id \(SegmentSignature.keyIDText(reader.header.encryptionKeyID ?? [])), not held here: integrity checked, events not decoded"
+                if decode && !decodeThis && !report.warnings.contains(where: { $0.hasSuffix(note) }) {
+                    report.warnings.append("\(entry.name) and later segments " + note)
+                }
+                while let tx = try reader.next(decode: decodeThis) {
                     if report.firstLSN == nil { report.firstLSN = tx.lsn }
                     report.lastLSN = tx.lsn
                     report.lastCommitTime = tx.commitTime

@@ -8,7 +8,7 @@ import Foundation
 /// |---|---|---|
 /// | 0 | 4 | magic `LSFR` |
 /// | 4 | 1 | kind (1 = transaction data) |
-/// | 5 | 1 | flags: bit 0 first frame, bit 1 commit (last frame), bit 2 LZ4 |
+/// | 5 | 1 | flags: bit 0 first frame, bit 1 commit (last frame), bit 2 LZ4, bit 3 encrypted (§3.1) |
 /// | 6 | 2 | reserved (0) |
 /// | 8 | 8 | LSN |
 /// | 16 | 8 | master commit time, µs since 1970-01-01 UTC |
@@ -31,7 +31,10 @@ public struct FrameHeader: Equatable, Sendable {
         public static let first = Flags(rawValue: 1)
         public static let commit = Flags(rawValue: 2)
         public static let lz4 = Flags(rawValue: 4)
-        static let known: Flags = [.first, .commit, .lz4]
+        /// The stored payload is `nonce ‖ ciphertext ‖ tag` (SegmentCipher); only in a segment
+        /// whose header says encrypted, and there on every frame.
+        public static let encrypted = Flags(rawValue: 8)
+        static let known: Flags = [.first, .commit, .lz4, .encrypted]
     }
 
     public var flags: Flags
@@ -93,12 +96,18 @@ public struct FrameHeader: Equatable, Sendable {
         let reserved = try r.u16()
         let lsn = try r.u64()
         let commitTime = try r.i64()
-        let stored = try r.u32()
+        let storedTotal = try r.u32()
         let raw = try r.u32()
         let checksum = try r.u64()
         guard kind == kindTransaction, reserved == 0, Flags.known.isSuperset(of: flags) else {
             throw FormatError(.corrupted, "frame kind \(kind), flags \(flags.rawValue) or reserved \(reserved) not understood", offset: offset + 4)
         }
+        let sealed = flags.contains(.encrypted)
+        guard !sealed || storedTotal >= UInt32(SegmentCipher.overhead) else {
+            throw FormatError(.corrupted, "encrypted frame stores \(storedTotal) bytes, fewer than its nonce and tag", offset: offset + 24)
+        }
+        // What the payload holds before encryption: the compressed or raw bytes.
+        let stored = sealed ? storedTotal - UInt32(SegmentCipher.overhead) : storedTotal
         guard raw <= maxRawLength, stored <= raw || !flags.contains(.lz4) else {
             throw FormatError(.corrupted, "frame declares \(stored) stored and \(raw) raw bytes, beyond the format's bounds", offset: offset + 24)
         }
@@ -111,7 +120,8 @@ public struct FrameHeader: Equatable, Sendable {
             throw FormatError(.corrupted, "uncompressed frame stores \(stored) bytes but declares \(raw)", offset: offset + 24)
         }
         guard lsn >= 1 else { throw FormatError(.corrupted, "frame LSN 0", offset: offset + 8) }
-        return FrameHeader(flags: flags, lsn: lsn, commitTime: commitTime, storedLength: stored, rawLength: raw, checksum: checksum)
+        return FrameHeader(flags: flags, lsn: lsn, commitTime: commitTime, storedLength: storedTotal,
+                           rawLength: raw, checksum: checksum)
     }
 
     /// Verifies the checksum over the header prefix and the stored payload.

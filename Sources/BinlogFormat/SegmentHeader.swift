@@ -7,10 +7,10 @@ import Foundation
 /// | 0 | 8 | magic `LSHPBLOG` |
 /// | 8 | 2 | format version (1; 2 when the segment may carry digest markers; 3 when its footer carries a signature) |
 /// | 10 | 2 | header size (80) |
-/// | 12 | 4 | flags (0) |
+/// | 12 | 4 | flags (0; version 4: bit 0 = frames encrypted, §3.1) |
 /// | 16 | 16 | source id (UUID of the master) |
 /// | 32 | 4 | epoch |
-/// | 36 | 4 | reserved (0) |
+/// | 36 | 4 | reserved (0); encryption key id when flag bit 0 is set |
 /// | 40 | 8 | segment sequence number |
 /// | 48 | 8 | first LSN |
 /// | 56 | 8 | creation time, µs since 1970-01-01 UTC |
@@ -28,8 +28,12 @@ public struct SegmentHeader: Equatable, Sendable {
     /// Version 3: version 2 with a 160-byte footer that carries an Ed25519 signature and its key
     /// id (docs/FORMAT.md §5.1). A master with a signing key starts its segments at this version.
     public static let signedVersion: UInt16 = 3
+    /// Version 4: version 3 whose frames may be encrypted (flag bit 0, key id at bytes 36..<40;
+    /// docs/FORMAT.md §3.1). A master with an encryption key starts its segments at this version.
+    public static let encryptedVersion: UInt16 = 4
     /// The versions this build reads.
-    public static let readableVersions: ClosedRange<UInt16> = 1...3
+    public static let readableVersions: ClosedRange<UInt16> = 1...4
+    public static let flagEncrypted: UInt32 = 1
 
     public var version: UInt16 = SegmentHeader.currentVersion
     public var sourceID: UUID
@@ -38,6 +42,9 @@ public struct SegmentHeader: Equatable, Sendable {
     public var firstLSN: UInt64
     public var createdAt: Int64
     public var previousChecksum: UInt64
+    /// The 4-byte id of the key the frames are encrypted with; nil for a clear segment.
+    public var encryptionKeyID: [UInt8]?
+    public var isEncrypted: Bool { encryptionKeyID != nil }
 
     public init(sourceID: UUID, epoch: UInt32, sequence: UInt64, firstLSN: UInt64, createdAt: Int64, previousChecksum: UInt64) {
         self.sourceID = sourceID
@@ -53,10 +60,10 @@ public struct SegmentHeader: Equatable, Sendable {
         w.raw(Self.magic)
         w.u16(version)
         w.u16(UInt16(Self.size))
-        w.u32(0)
+        w.u32(encryptionKeyID == nil ? 0 : Self.flagEncrypted)
         w.uuid(sourceID)
         w.u32(epoch)
-        w.u32(0)
+        if let id = encryptionKeyID { w.raw(id) } else { w.u32(0) }
         w.u64(sequence)
         w.u64(firstLSN)
         w.i64(createdAt)
@@ -80,7 +87,8 @@ public struct SegmentHeader: Equatable, Sendable {
         let flags = try r.u32()
         let sourceID = try r.uuid()
         let epoch = try r.u32()
-        let reserved = try r.u32()
+        let reservedBytes = try r.rawBytes(4, "reserved")
+        let reserved = reservedBytes.allSatisfy { $0 == 0 } ? 0 : 1
         let sequence = try r.u64()
         let firstLSN = try r.u64()
         let createdAt = try r.i64()
@@ -94,7 +102,8 @@ public struct SegmentHeader: Equatable, Sendable {
             throw FormatError(.unsupported, "segment format version \(version); this build reads versions \(readableVersions.lowerBound) to \(readableVersions.upperBound)", offset: 8,
                               hint: "upgrade logship on this machine")
         }
-        guard headerSize == size, flags == 0, reserved == 0 else {
+        let encrypted = version >= encryptedVersion && flags == flagEncrypted
+        guard headerSize == size, flags == 0 || encrypted, reserved == 0 || encrypted else {
             throw FormatError(.unsupported, "segment header size \(headerSize) or flags \(flags) not understood", offset: 10)
         }
         guard epoch >= 1, sequence >= 1, firstLSN >= 1 else {
@@ -102,6 +111,7 @@ public struct SegmentHeader: Equatable, Sendable {
         }
         var h = SegmentHeader(sourceID: sourceID, epoch: epoch, sequence: sequence, firstLSN: firstLSN, createdAt: createdAt, previousChecksum: previous)
         h.version = version
+        if encrypted { h.encryptionKeyID = Array(reservedBytes) }
         return h
     }
 }

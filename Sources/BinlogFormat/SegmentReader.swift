@@ -68,8 +68,19 @@ public final class SegmentReader {
     private var rereadAt: Int64?
 
     /// Opens `path`; a `.binlog` name must carry a footer, a `.binlog.active` one may not yet.
-    public init(path given: String) throws {
+    public convenience init(path given: String) throws {
         let (file, path) = try Self.open(given)
+        try self.init(file: file, path: path)
+    }
+
+    /// A new reader, from the start, of the very file `other` read (its open descriptor, not its
+    /// name): what a check with `other` verified is what this one reads, even when the name was
+    /// pointed at another file meanwhile (a replaced inbox copy).
+    public convenience init(sameFileAs other: SegmentReader) throws {
+        try self.init(file: other.file, path: other.path)
+    }
+
+    private init(file: FileDescriptor, path: String) throws {
         self.path = path
         let name = (path as NSString).lastPathComponent
         let parsed = SegmentName.parse(name)
@@ -317,6 +328,10 @@ public final class SegmentReader {
     }
 
     private func checkSequence(_ h: FrameHeader, isFirstOfTransaction: Bool, txLSN: UInt64, txTime: Int64, at cursor: Int64) throws {
+        guard h.flags.contains(.encrypted) == header.isEncrypted else {
+            throw FormatError(.corrupted, "frame for LSN \(h.lsn) is \(header.isEncrypted ? "clear in an encrypted" : "encrypted in a clear") segment",
+                              path: path, offset: cursor + 5)
+        }
         if isFirstOfTransaction {
             guard h.flags.contains(.first) else {
                 throw FormatError(.corrupted, "frame for LSN \(h.lsn) continues a transaction that never began", path: path, offset: cursor)
@@ -334,8 +349,29 @@ public final class SegmentReader {
         }
     }
 
-    private func decodePayload(_ payload: [UInt8], _ h: FrameHeader, at payloadOffset: Int64, into events: inout [Event],
+    /// The frame key of an encrypted segment, from the process's keyring (SegmentKeyring).
+    private lazy var frameKey: SymmetricKey? = header.encryptionKeyID.flatMap(SegmentKeyring.cipher(for:)).map { $0.segmentKey(header: self.header.encoded()) }
+
+    /// The payload as written before encryption (§3.1): the frame opened with the segment's key.
+    private func plainPayload(_ payload: [UInt8], _ h: FrameHeader, at payloadOffset: Int64) throws -> [UInt8] {
+        guard let id = header.encryptionKeyID else { return payload }
+        let idText = SegmentSignature.keyIDText(id)
+        guard let key = frameKey else {
+            let held = SegmentKeyring.keyIDs
+            throw FormatError(.unsupported, "segment is encrypted with key id \(idText), and \(held.isEmpty ? "no decryption key was given" : "the keys given have ids \(held.joined(separator: ", "))")",
+                              path: path, offset: 36, hint: "pass --decrypt-key with the master's encryption key \(idText) (docs/OPERATIONS.md, \"Signing and encryption\")")
+        }
+        let aad = h.encodedPrefix()
+        guard let plain = payload.withUnsafeBytes({ SegmentCipher.open($0, aad: aad, key: key) }) else {
+            throw FormatError(.corrupted, "frame for LSN \(h.lsn) does not decrypt with key \(idText): changed after it was written, or moved from another segment",
+                              path: path, offset: payloadOffset - Int64(FrameHeader.size))
+        }
+        return plain
+    }
+
+    private func decodePayload(_ sealed: [UInt8], _ h: FrameHeader, at payloadOffset: Int64, into events: inout [Event],
                                digest: inout DigestMarker?) throws {
+        let payload = try plainPayload(sealed, h, at: payloadOffset)
         do {
             if h.flags.contains(.lz4) {
                 let raw = try payload.withUnsafeBytes { try LZ4.decompress($0, rawLength: Int(h.rawLength)) }
@@ -345,10 +381,10 @@ public final class SegmentReader {
             }
         } catch let e as FormatError {
             var located = e.at(path: path, offset: payloadOffset)
-            if h.flags.contains(.lz4) {
-                // Offsets inside a compressed payload mean nothing in the file: name the frame.
+            if h.flags.contains(.lz4) || h.flags.contains(.encrypted) {
+                // Offsets inside a compressed or encrypted payload mean nothing in the file: name the frame.
                 located.offset = payloadOffset - Int64(FrameHeader.size)
-                located.message += " (in the LZ4 payload of the frame for LSN \(h.lsn))"
+                located.message += " (in the \(h.flags.contains(.lz4) ? "LZ4" : "decrypted") payload of the frame for LSN \(h.lsn))"
             }
             throw located
         }

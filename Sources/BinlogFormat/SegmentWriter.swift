@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import LogshipSystem
 
@@ -29,25 +30,45 @@ public final class SegmentWriter {
     public var compress = true
     /// Payloads are cut into frames of about this many raw bytes, at event boundaries.
     public var chunkSize: Int
+    /// The segment's frame key when its header says encrypted (docs/FORMAT.md §3.1).
+    private var frameKey: SymmetricKey?
+    /// Tests only: where nonces come from (a golden file needs fixed ones); random otherwise.
+    public var nonceSource: (() -> [UInt8])?
+
+    /// Checks that `cipher` is the key `header` names, and derives the segment's frame key.
+    private static func frameKey(for header: SegmentHeader, cipher: SegmentCipher?, path: String) throws -> SymmetricKey? {
+        guard let id = header.encryptionKeyID else { return nil }
+        guard let cipher, cipher.keyID == id else {
+            throw FormatError(.invalidArgument, "segment is encrypted with key id \(SegmentSignature.keyIDText(id)), and \(cipher.map { "the key given has id \($0.keyIDText)" } ?? "no encryption key was given")",
+                              path: path, hint: "the master's encryption.key must be the key its segments name")
+        }
+        return cipher.segmentKey(header: header.encoded())
+    }
 
     /// Creates a new active segment durably (temp file, fsync, rename, fsync directory).
-    public static func create(directory: String, header: SegmentHeader, chunkSize: Int = 1 << 20) throws -> SegmentWriter {
+    public static func create(directory: String, header: SegmentHeader, chunkSize: Int = 1 << 20, cipher: SegmentCipher? = nil) throws -> SegmentWriter {
         let name = SegmentName(epoch: header.epoch, sequence: header.sequence, isActive: true)
         let path = directory + "/" + name.description
+        precondition(!header.isEncrypted || header.version >= SegmentHeader.encryptedVersion, "an encrypted segment is format version 4")
+        let key = try frameKey(for: header, cipher: cipher, path: path)
         guard access(path, F_OK) != 0, access(directory + "/" + name.sealed.description, F_OK) != 0 else {
             throw FormatError(.invalidArgument, "segment \(name.sealed) already exists", path: path,
                               hint: "segments are never overwritten; check that only one master writes to this directory")
         }
         try DurableFile.publish(header.encoded(), to: path)
         let file = try FileDescriptor(path: path, flags: O_RDWR)
-        return SegmentWriter(directory: directory, file: file, header: header, length: Int64(SegmentHeader.size),
-                             lastLSN: header.firstLSN - 1, lastCommitTime: header.createdAt, transactions: 0, events: 0, frames: 0,
-                             chunkSize: chunkSize)
+        let writer = SegmentWriter(directory: directory, file: file, header: header, length: Int64(SegmentHeader.size),
+                                   lastLSN: header.firstLSN - 1, lastCommitTime: header.createdAt, transactions: 0, events: 0, frames: 0,
+                                   chunkSize: chunkSize)
+        writer.frameKey = key
+        return writer
     }
 
     /// Reopens an active segment after a reader has verified it up to `reader.offset`;
     /// any torn tail beyond that is cut off (and the cut made durable) first.
-    public static func reopen(directory: String, verified reader: SegmentReader, eventCount: UInt64, chunkSize: Int = 1 << 20) throws -> SegmentWriter {
+    public static func reopen(directory: String, verified reader: SegmentReader, eventCount: UInt64, chunkSize: Int = 1 << 20,
+                              cipher: SegmentCipher? = nil) throws -> SegmentWriter {
+        let key = try frameKey(for: reader.header, cipher: cipher, path: reader.path)
         let file = try FileDescriptor(path: reader.path, flags: O_RDWR)
         if try file.size() != reader.offset {
             try file.truncate(to: reader.offset)
@@ -58,6 +79,7 @@ public final class SegmentWriter {
                                    transactions: reader.transactionCount, events: eventCount, frames: reader.frameCount, chunkSize: chunkSize)
         // Rebuild the encoder's table map? Not needed: descriptors are re-emitted on first use,
         // and a reader accepts a descriptor for a table it already knows (it replaces it).
+        writer.frameKey = key
         return writer
     }
 
@@ -117,12 +139,22 @@ public final class SegmentWriter {
                 if i == ranges.count - 1 { flags.insert(.commit) }
                 let useLZ4 = compress && LZ4.compress(chunk, into: &compressed)
                 if useLZ4 { flags.insert(.lz4) }
-                func emit(_ stored: UnsafeRawBufferPointer) {
+                func emit(_ stored: UnsafeRawBufferPointer) throws {
+                    if let frameKey {
+                        // §3.1: the checksum covers the sealed bytes, the AEAD the header prefix.
+                        flags.insert(.encrypted)
+                        var h = FrameHeader(flags: flags, lsn: lsn, commitTime: commitTime, storedLength: UInt32(stored.count + SegmentCipher.overhead),
+                                            rawLength: UInt32(chunk.count))
+                        let sealed = try SegmentCipher.seal(stored, aad: h.encodedPrefix(), key: frameKey, nonce: nonceSource?())
+                        out.append(contentsOf: sealed.withUnsafeBytes { h.encode(payload: $0) })
+                        out.append(contentsOf: sealed)
+                        return
+                    }
                     var h = FrameHeader(flags: flags, lsn: lsn, commitTime: commitTime, storedLength: UInt32(stored.count), rawLength: UInt32(chunk.count))
                     out.append(contentsOf: h.encode(payload: stored))
                     out.append(contentsOf: stored)
                 }
-                if useLZ4 { compressed.withUnsafeBytes { emit($0) } } else { emit(chunk) }
+                if useLZ4 { try compressed.withUnsafeBytes { try emit($0) } } else { try emit(chunk) }
                 if out.count >= writeBuffer || i == ranges.count - 1 {
                     try writePreallocated(out, at: length + written)
                     written += Int64(out.count)

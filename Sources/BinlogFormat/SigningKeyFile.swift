@@ -63,7 +63,7 @@ public enum SigningKeyFile {
         return key
     }
 
-    private static func read(_ path: String, tag: String, forbidden: mode_t, what: String) throws -> (bytes: [UInt8], id: [UInt8]) {
+    static func read(_ path: String, tag: String, forbidden: mode_t, idLength: Int = 8, what: String) throws -> (bytes: [UInt8], id: [UInt8]) {
         let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else {
             let e = errno
@@ -86,7 +86,7 @@ public enum SigningKeyFile {
             throw FormatError(.corrupted, "\(path) is not a logship key file", path: path)
         }
         let lines = text.split(separator: "\n").map(String.init)
-        guard lines.count == 3, lines[0] == tag, lines[1].hasPrefix("key-id "), let id = hexBytes(String(lines[1].dropFirst(7))), id.count == 8,
+        guard lines.count == 3, lines[0] == tag, lines[1].hasPrefix("key-id "), let id = hexBytes(String(lines[1].dropFirst(7))), id.count == idLength,
               let raw = Data(base64Encoded: lines[2]), raw.count == 32 else {
             throw FormatError(.corrupted, "\(path) is not a logship key file (expected a first line \"\(tag)\")", path: path)
         }
@@ -108,7 +108,7 @@ public enum SigningKeyFile {
 
     /// Writes `text` to a temp file created with `mode` (never wider, whatever the umask),
     /// fsyncs it, links it into place (failing if the name exists) and fsyncs the directory.
-    private static func write(_ text: String, to path: String, mode: mode_t) throws {
+    static func write(_ text: String, to path: String, mode: mode_t) throws {
         let tmp = path + ".tmp-\(getpid())"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
         guard fd >= 0 else {

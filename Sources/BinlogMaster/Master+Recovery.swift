@@ -88,7 +88,8 @@ extension Master {
         }
         if let active = activeReader {
             do {
-                writer = try SegmentWriter.reopen(directory: directory.binlogPath, verified: active, eventCount: activeEvents)
+                writer = try SegmentWriter.reopen(directory: directory.binlogPath, verified: active, eventCount: activeEvents,
+                                                  cipher: active.header.encryptionKeyID.flatMap(SegmentKeyring.cipher(for:)) ?? self.cipher)
                 writer?.preallocationStep = preallocationStep
             } catch let e as FormatError {
                 throw MasterError(e, while: "reopening the active segment")

@@ -83,6 +83,8 @@ public final class Master: @unchecked Sendable {
     var signer: SegmentSigner?
     /// Set when the master runs with `Options.semiSync` (Master+SemiSync.swift).
     var semiSyncWaiter: SemiSyncWaiter?
+    /// The key new segments' frames are encrypted with: `encryption.key`, when there.
+    var cipher: SegmentCipher?
     private let lock: DirectoryLock
     private var closed = false
 
@@ -146,6 +148,12 @@ public final class Master: @unchecked Sendable {
             if access(directory.signingKeyPath, F_OK) == 0 {
                 do { master.signer = try SigningKeyFile.readPrivate(directory.signingKeyPath) } catch let e as FormatError {
                     throw MasterError(e, while: "reading the signing key")
+                }
+            }
+            if access(directory.encryptionKeyPath, F_OK) == 0 {
+                // In the keyring too: recovery reads (and redoes) the master's own encrypted frames.
+                do { master.cipher = try EncryptionKeyFile.read(directory.encryptionKeyPath, register: true) } catch let e as FormatError {
+                    throw MasterError(e, while: "reading the encryption key")
                 }
             }
             try master.recover()
@@ -220,8 +228,12 @@ public final class Master: @unchecked Sendable {
         var header = SegmentHeader(sourceID: identity.sourceID, epoch: identity.epoch, sequence: sequence, firstLSN: lastLSN + 1,
                                    createdAt: microsecondsNow(), previousChecksum: lastSealed?.footer.segmentChecksum ?? 0)
         header.version = newSegmentVersion
+        if let cipher {
+            header.version = SegmentHeader.encryptedVersion
+            header.encryptionKeyID = cipher.keyID
+        }
         do {
-            let w = try SegmentWriter.create(directory: directory.binlogPath, header: header)
+            let w = try SegmentWriter.create(directory: directory.binlogPath, header: header, cipher: cipher)
             w.preallocationStep = preallocationStep
             writer = w
             return w

@@ -20,6 +20,8 @@ public struct MasterDirectory {
     public var lockPath: String { path + "/lock" }
     public var signingKeyPath: String { path + "/signing.key" }
     public var signingPublicKeyPath: String { path + "/signing.pub" }
+    /// The key frames are encrypted with, when there (docs/FORMAT.md §3.1).
+    public var encryptionKeyPath: String { path + "/encryption.key" }
 
     public init(path: String) {
         var p = path

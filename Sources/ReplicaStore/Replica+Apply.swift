@@ -198,6 +198,9 @@ struct InboxReplaySource: ReplaySource {
     /// segment (unsigned) ends the run, as its tail would (applied once sealed and shipped).
     let verifier: SegmentVerifier?
 
+    /// Tests only: runs between the signature check and the read that applies.
+    nonisolated(unsafe) static var afterCheck: ((String) -> Void)?
+
     init(segments: [Inbox.Segment], verifier: SegmentVerifier? = nil, cursor: PartialCursor? = nil, storeLSN: UInt64 = 0) {
         self.segments = segments
         self.verifier = verifier
@@ -210,6 +213,7 @@ struct InboxReplaySource: ReplaySource {
             let segment = segments[index]
             let r: SegmentReader
             if let reader { r = reader } else {
+                var checked: SegmentReader?
                 if let verifier {
                     do {
                         let check = try SegmentReader(path: segment.path)
@@ -220,13 +224,17 @@ struct InboxReplaySource: ReplaySource {
                         }
                         try check.verifyAll(decode: false)
                         try verifier.check(check)
+                        checked = check
                     } catch let e as FormatError { throw ReplicaError(e, while: "checking the signature of \(segment.fileName)") } catch let e as SystemError { throw ReplicaError(e, while: "checking the signature of \(segment.fileName)") }
                 }
                 if segment.isPartial, let resumed = cursor?.take(path: segment.path, storeLSN: storeLSN) {
                     r = resumed.reader
                     readerBase = resumed.bytesBefore
                 } else {
-                    do { r = try SegmentReader(path: segment.path) } catch let e as FormatError { throw ReplicaError(e, while: "opening \(segment.fileName)") } catch let e as SystemError { throw ReplicaError(e, while: "opening \(segment.fileName)") }
+                    // The transactions come from the file whose signature was checked, not from whatever
+                    // the name points at by now (a segment replaced between check and read).
+                    Self.afterCheck?(segment.path)
+                    do { r = try checked.map(SegmentReader.init(sameFileAs:)) ?? SegmentReader(path: segment.path) } catch let e as FormatError { throw ReplicaError(e, while: "opening \(segment.fileName)") } catch let e as SystemError { throw ReplicaError(e, while: "opening \(segment.fileName)") }
                     readerBase = 0
                 }
                 reader = r

@@ -38,6 +38,9 @@ public struct ReplicaDirectory {
         /// When true, only sealed segments signed by a key in keys/ are applied (docs/OPERATIONS.md,
         /// "Signing and encryption"); absent or false: signatures are not checked.
         public var requireSignatures: Bool?
+        /// The encryption key file (absolute path) encrypted segments are read with; the key itself
+        /// is never stored here (docs/OPERATIONS.md, "Signing and encryption").
+        public var decryptKey: String?
     }
 
     public init(path: String) {
@@ -50,7 +53,8 @@ public struct ReplicaDirectory {
     @discardableResult
     /// With `verifyKeys` (public key files), the replica requires signatures: each key is
     /// copied to keys/<key id>.pub.
-    public static func initialize(at path: String, inbox: String? = nil, source: String? = nil, verifyKeys: [String] = []) throws -> ReplicaDirectory {
+    public static func initialize(at path: String, inbox: String? = nil, source: String? = nil, verifyKeys: [String] = [],
+                                  decryptKey: String? = nil) throws -> ReplicaDirectory {
         var dir = ReplicaDirectory(path: path)
         let fm = FileManager.default
         var isDir: ObjCBool = false
@@ -68,7 +72,9 @@ public struct ReplicaDirectory {
             try FilePermissions.createDirectory(dir.path)
             // Read the keys before anything is created: a bad key file leaves no half-made replica.
             let keys = try verifyKeys.map(SigningKeyFile.readPublic)
+            if let decryptKey { _ = try EncryptionKeyFile.read(decryptKey) }
             var identity = Identity(createdAt: formatTimestamp(microsecondsNow()), inbox: inbox ?? "inbox", source: source)
+            identity.decryptKey = decryptKey.map { $0.hasPrefix("/") ? $0 : FileManager.default.currentDirectoryPath + "/" + $0 }
             if !keys.isEmpty { identity.requireSignatures = true }
             dir.identity = identity
             try FilePermissions.createDirectory(dir.inboxPath)
@@ -112,6 +118,11 @@ public struct ReplicaDirectory {
         }
         dir.identity = identity
         FilePermissions.warnIfOpen(dir.path)
+        if let key = identity.decryptKey {
+            do { _ = try EncryptionKeyFile.read(key, register: true) } catch let e as FormatError {
+                throw ReplicaError(e, while: "reading the decryption key named in \(dir.identityPath)")
+            }
+        }
         return dir
     }
 

@@ -18,6 +18,7 @@ struct Dump: ParsableCommand {
     @Option(help: "Show transactions committed at or before this time (with its zone: 2026-03-01T12:00:00Z or +01:00; a time without one is refused).") var until: String?
     @Option(help: "Only events of this table (repeatable).") var table: [String] = []
     @Option(help: "text or jsonl.") var format: String = "text"
+    @Option(name: .customLong("decrypt-key"), help: "An encryption key file (mode 0600) to read encrypted segments with (repeatable).") var decryptKeys: [String] = []
 
     func validate() throws {
         guard DumpFormat(rawValue: format) != nil else { throw ValidationError("--format must be text or jsonl") }
@@ -27,6 +28,7 @@ struct Dump: ParsableCommand {
 
     func run() throws {
         try runReporting("binlog-writer") {
+            for key in decryptKeys { _ = try EncryptionKeyFile.read(key, register: true) }
             var filter = DumpFilter()
             filter.fromLSN = fromLSN
             filter.toLSN = toLSN

@@ -17,9 +17,18 @@ struct Keygen: ParsableCommand {
     @Argument(help: "Where to write signing.key and signing.pub: the master data directory.")
     var directory: String
 
+    @Flag(help: "Write DIRECTORY/encryption.key instead (32 random bytes, mode 0600): the master encrypts the frames of every segment it starts from its next open on (docs/FORMAT.md §3.1).")
+    var encryption = false
+
     func run() throws {
         try runReporting("binlog-writer") {
             let dir = MasterDirectory(path: directory)
+            if encryption {
+                let id = try EncryptionKeyFile.generate(dir.encryptionKeyPath)
+                printLine("wrote \(dir.encryptionKeyPath) (0600), key id \(id); copy it (over a private channel) to each replica and restore host: `--decrypt-key`")
+                printLine("losing every copy of this key loses the data of every segment encrypted with it")
+                return
+            }
             let id = try SigningKeyFile.generate(privatePath: dir.signingKeyPath, publicPath: dir.signingPublicKeyPath)
             printLine("wrote \(dir.signingKeyPath) (private, 0600) and \(dir.signingPublicKeyPath) (public), key id \(id)")
             if FileManager.default.fileExists(atPath: dir.identityPath) {

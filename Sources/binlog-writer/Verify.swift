@@ -24,6 +24,9 @@ struct Verify: ParsableCommand {
     @Option(name: .customLong("verify-key"), help: "A public key file (signing.pub); every sealed segment must carry a good signature by one of these keys (repeatable).")
     var verifyKeys: [String] = []
 
+    @Option(name: .customLong("decrypt-key"), help: "An encryption key file (mode 0600): encrypted segments are decoded too, not only checked for integrity (repeatable).")
+    var decryptKeys: [String] = []
+
     struct Output: Encodable {
         var outcome: String
         var segments: Int
@@ -44,6 +47,7 @@ struct Verify: ParsableCommand {
 
     func run() throws {
         try runReporting("binlog-writer") {
+            for key in decryptKeys { _ = try EncryptionKeyFile.read(key, register: true) }
             let dir = FileManager.default.fileExists(atPath: directory + "/master.json") ? directory + "/binlog" : directory
             let verifier = verifyKeys.isEmpty ? nil : SegmentVerifier(keys: try verifyKeys.map(SigningKeyFile.readPublic))
             let r = try BinlogDirectory(path: dir).verify(decode: !quick, verifier: verifier)

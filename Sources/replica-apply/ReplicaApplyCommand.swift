@@ -39,19 +39,23 @@ struct Init: ParsableCommand {
     @Option(name: .customLong("verify-key"), help: "The master's public key (signing.pub): apply only sealed segments it signed (repeatable, for rotation).")
     var verifyKeys: [String] = []
 
+    @Option(name: .customLong("decrypt-key"), help: "The master's encryption key file (encryption.key, mode 0600): replica.json records its path (never the key); encrypted segments are read with it.")
+    var decryptKey: String?
+
     func validate() throws {
         if let source, !source.hasPrefix("s3://") { throw ValidationError("--source takes s3://bucket/prefix") }
     }
 
     func run() throws {
         try runReporting("replica-apply") {
-            let dir = try ReplicaDirectory.initialize(at: replica, inbox: inbox, source: source, verifyKeys: verifyKeys)
+            let dir = try ReplicaDirectory.initialize(at: replica, inbox: inbox, source: source, verifyKeys: verifyKeys, decryptKey: decryptKey)
             printLine("created replica \(dir.path)")
             if let source { printLine("  source     \(source)   (apply fetches from it)") }
             printLine("  inbox      \(dir.inboxPath)" + (source == nil ? "   (point binlog-ship here)" : ""))
             printLine("  store      \(dir.storePath)")
             printLine("  snapshots  \(dir.snapshotsPath)")
             if !verifyKeys.isEmpty { printLine("  keys       \(dir.keysPath)   (signatures required)") }
+            if let key = dir.identity?.decryptKey { printLine("  decrypt    \(key)   (encrypted segments are read with it)") }
         }
     }
 }

@@ -30,6 +30,7 @@ struct Restore: ParsableCommand {
     var verifyKeys: [String] = []
     @Option(name: .customLong("snapshot-key"), help: "With --source and --verify-key: trust snapshots signed by this replica snapshot key (its keys/snapshots/snapshot.pub; repeatable).")
     var snapshotKeys: [String] = []
+    @Option(name: .customLong("decrypt-key"), help: "An encryption key file (mode 0600) to read encrypted segments with, besides the replica's own (repeatable, for keys rotated out).") var decryptKeys: [String] = []
 
     func validate() throws {
         let targets = [toLSN != nil, toTime != nil, latest].filter { $0 }.count
@@ -49,6 +50,7 @@ struct Restore: ParsableCommand {
 
     func run() throws {
         try runReporting("replica-apply") {
+            for key in decryptKeys { _ = try EncryptionKeyFile.read(key, register: true) }
             if let source {
                 let goal: RemoteRestorePlan.Goal = toLSN.map { .lsn($0) } ?? toTime.flatMap(parseTimestamp).map { .time($0) } ?? .latest
                 return try RemoteRestore(source: source, output: replica, goal: goal, dryRun: dryRun, force: force, json: json,

@@ -94,11 +94,11 @@ final class DigestMarkerTests: XCTestCase {
 
     func testUnknownVersionIsUnsupported() throws {
         var h = GoldenV2.header
-        h.version = 4
+        h.version = 5
         let e = expectFormatError { _ = try h.encoded().withUnsafeBytes { try SegmentHeader.decode($0) } }
         XCTAssertEqual(e?.kind, .unsupported)
         XCTAssertEqual(e?.offset, 8)
-        XCTAssertTrue(e?.message.contains("reads versions 1 to 3") ?? false, e?.message ?? "")
+        XCTAssertTrue(e?.message.contains("reads versions 1 to 4") ?? false, e?.message ?? "")
     }
 
     /// A version-1 segment whose frames hold a marker (the header's version forged from 2 to 1).

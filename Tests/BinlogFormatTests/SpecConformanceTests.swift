@@ -233,7 +233,9 @@ final class SpecConformanceTests: XCTestCase {
 
     func testHeaderVersionFlagsAndSizeAreUnsupportedNotCorrupt() {
         for (name, bytes, kind) in [
-            ("version 4 (3 is the signed version)", Self.header(version: 4), FormatError.Kind.unsupported),
+            ("version 5 (4 is the encrypted version)", Self.header(version: 5), FormatError.Kind.unsupported),
+            ("flags 1 in version 3 (encryption is version 4)", Self.header(version: 3, flags: 1), .unsupported),
+            ("flags 2 in version 4", Self.header(version: 4, flags: 2), .unsupported),
             ("version 0", Self.header(version: 0), .unsupported),
             ("header size 96", Self.header(size: 96), .unsupported),
             ("flags 1", Self.header(flags: 1), .unsupported),

@@ -185,4 +185,54 @@ final class SignedPipelineTests: XCTestCase {
         XCTAssertFalse(second.stdout.contains("the key is new"), second.stdout)
         XCTAssertFalse(FileManager.default.fileExists(atPath: sigPath), "--keep deletes an old snapshot's .sig with it")
     }
+
+    /// A signing key others can read stops the master (exit 14, naming file and mode) before it
+    /// writes anything; a trusted key others can write is refused by replica-apply init.
+    func testKeyFilesOpenToOthersAreRefusedByTheTools() throws {
+        let dir = TestDirectory("signed-modes")
+        let master = try ToolMaster(dir)
+        assertExit(try run("binlog-writer", ["keygen", master.path]), 0, "keygen")
+        chmod(master.path + "/signing.key", 0o644)
+        assertExit(try run("binlog-writer", ["exec", master.path, "CREATE TABLE t(id INTEGER PRIMARY KEY)"]), 14,
+                   containing: ["signing.key has mode 644", "chmod 600"], "exec with a readable signing key")
+        XCTAssertEqual(try master.sealedSegments().count, 0)
+        chmod(master.path + "/signing.key", 0o600)
+        try master.exec("CREATE TABLE t(id INTEGER PRIMARY KEY)")
+        chmod(master.path + "/signing.pub", 0o666)
+        assertExit(try run("replica-apply", ["init", dir.sub("replica"), "--verify-key", master.path + "/signing.pub"]), 14,
+                   containing: ["must not be writable by group or others"], "init with a writable public key")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.sub("replica") + "/replica.json"), "no half-made replica")
+    }
+
+    /// Rotation of the signing key: segments signed before and after both apply on a replica that
+    /// trusts both public keys; a replica that trusts only the new key refuses the old segment.
+    func testSegmentsSignedBeforeAndAfterRotationApplyAndARemovedKeyIsRefused() throws {
+        let dir = TestDirectory("signed-rotation")
+        let master = try ToolMaster(dir)
+        assertExit(try run("binlog-writer", ["keygen", master.path]), 0, "keygen A")
+        try master.exec("CREATE TABLE t(id INTEGER PRIMARY KEY); INSERT INTO t VALUES (1);")
+        try master.rotate()
+        let oldPub = dir.sub("old-signing.pub")
+        XCTAssertEqual(rename(master.path + "/signing.pub", oldPub), 0)
+        XCTAssertEqual(rename(master.path + "/signing.key", dir.sub("old-signing.key")), 0)
+        assertExit(try run("binlog-writer", ["keygen", master.path]), 0, "keygen B")
+        try master.exec("INSERT INTO t VALUES (2);")
+        try master.rotate()
+        let ids = try master.sealedSegments().map { try SegmentReader(path: $0.path) }.map { r -> String in
+            try r.verifyAll(decode: false)
+            return SegmentSignature.keyIDText(r.footer!.keyID)
+        }
+        XCTAssertEqual(ids.count, 2)
+        XCTAssertNotEqual(ids[0], ids[1], "the second segment is signed by the new key")
+        let both = dir.sub("both")
+        assertExit(try run("replica-apply", ["init", both, "--verify-key", oldPub, "--verify-key", master.path + "/signing.pub"]), 0, "init trusting both")
+        assertExit(try run("binlog-ship", ["--source", master.path, "--target", both + "/inbox"]), 0, "ship")
+        assertExit(try run("replica-apply", [both]), 0, "apply across the rotation")
+        XCTAssertEqual(try appliedLSN(ofStore: both + "/store.db"), master.lastLSN)
+        let newOnly = dir.sub("new-only")
+        assertExit(try run("replica-apply", ["init", newOnly, "--verify-key", master.path + "/signing.pub"]), 0, "init trusting the new key only")
+        assertExit(try run("binlog-ship", ["--source", master.path, "--target", newOnly + "/inbox"]), 0, "ship")
+        assertExit(try run("replica-apply", [newOnly]), 3, containing: ["key id \(ids[0])", "not trusted"], "apply with the old key removed")
+        XCTAssertEqual((try? appliedLSN(ofStore: newOnly + "/store.db")) ?? 0, 0, "nothing applied")
+    }
 }

@@ -20,7 +20,7 @@ final class VersionTests: XCTestCase {
                                               options: .regularExpression) != nil, true, r.stdout)
             XCTAssertTrue(lines.first?.contains("(commit \(commit))") ?? false,
                           "\(tool) was built from \(commit) (rebuild after a commit to restamp): \(r.stdout)")
-            XCTAssertTrue(r.stdout.contains("binlog segments: reads versions 1-3, writes 2"), r.stdout)
+            XCTAssertTrue(r.stdout.contains("binlog segments: reads versions 1-4, writes 2"), r.stdout)
         }
     }
 }

@@ -94,7 +94,9 @@ final class ContinuousShippingTests: XCTestCase {
     /// exact tables. `tools/follow-torture` runs this for 50+ rounds.
     func testKillingTheFollowersAtRandomMomentsLosesNothing() throws {
         let rounds = Int(ProcessInfo.processInfo.environment["LOGSHIP_FOLLOW_ROUNDS"] ?? "") ?? 6
-        let f = try ReplicaCLIFixture("follow-kill", segmentSize: "32KiB")
+        // nonisolated(unsafe): while the writer thread runs the workload through `f`, this thread
+        // reads only `f`'s paths (fixed at init); it reads the master's state after `done.wait()`.
+        nonisolated(unsafe) let f = try ReplicaCLIFixture("follow-kill", segmentSize: "32KiB")
         var rng = SeededRandom(seed: f.seed)
         try f.runWorkload(20, seal: false)
         var ship = try shipper(f), apply = try applier(f)

@@ -98,7 +98,9 @@ final class Pipeline {
         let first = try master.execute("INSERT INTO stamps(note) VALUES ('warm-up')")[0].lsn
         let queue = try waitForStore(lsn: first)
         var acked = [Double](repeating: 0, count: commits + 1)
-        var seen = [Double](repeating: 0, count: commits + 1)
+        // nonisolated(unsafe): only the reader thread writes `seen`; this thread reads it only after
+        // `done.isSet`, and Flag's lock orders the reader's writes before that read.
+        nonisolated(unsafe) var seen = [Double](repeating: 0, count: commits + 1)
         let done = Flag()
         let reader = Thread {
             var visible = 0

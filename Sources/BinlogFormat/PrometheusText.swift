@@ -56,6 +56,36 @@ public struct PrometheusText: Sendable {
         }
     }
 
+    /// Adds a counter family: a value that only grows (it restarts at 0 with its process or
+    /// state), named `…_total` by the convention.
+    public mutating func counter(_ name: String, _ help: String, _ samples: [Sample]) {
+        family(name, help, "counter", samples)
+    }
+
+    /// Adds a histogram family `name` (`_bucket`, `_sum`, `_count`): `buckets` are the upper
+    /// bounds with the count of observations at or below each (cumulative); `+Inf` is added.
+    public mutating func histogram(_ name: String, _ help: String, labels: [(String, String)], buckets: [(Double, UInt64)], sum: Double, count: UInt64) {
+        lines.append("# HELP \(name) \(Self.escapeHelp(help))")
+        lines.append("# TYPE \(name) histogram")
+        let base = labels.map { "\($0.0)=\"\(Self.escapeLabel($0.1))\"" }
+        for (le, n) in buckets + [(.infinity, count)] {
+            let bound = Value.double(le).text
+            lines.append("\(name)_bucket{" + (base + ["le=\"\(bound)\""]).joined(separator: ",") + "} \(n)")
+        }
+        let plain = base.isEmpty ? "" : "{" + base.joined(separator: ",") + "}"
+        lines.append("\(name)_sum\(plain) \(Value.double(sum).text)")
+        lines.append("\(name)_count\(plain) \(count)")
+    }
+
+    private mutating func family(_ name: String, _ help: String, _ type: String, _ samples: [Sample]) {
+        lines.append("# HELP \(name) \(Self.escapeHelp(help))")
+        lines.append("# TYPE \(name) \(type)")
+        for s in samples {
+            let labels = s.labels.map { "\($0.0)=\"\(Self.escapeLabel($0.1))\"" }.joined(separator: ",")
+            lines.append(name + (labels.isEmpty ? "" : "{\(labels)}") + " " + s.value.text)
+        }
+    }
+
     /// The exposition, one line each, ending in a newline.
     public var text: String { lines.isEmpty ? "" : lines.joined(separator: "\n") + "\n" }
 

@@ -43,10 +43,12 @@ extension Master {
                 guard let (statement, kind) = next else { break }
                 do {
                     if let info = try run(statement, kind, db, onRow: onRow) {
+                        if let unacknowledged = awaitAcknowledgement(info.lsn) { throw unacknowledged }
                         commits.append(info)
                         onCommit?(info)
                     }
                 } catch let kept as KeptRowsFailure {
+                    if let unacknowledged = awaitAcknowledgement(kept.info.lsn) { throw unacknowledged }
                     commits.append(kept.info)
                     onCommit?(kept.info)
                     throw kept.error
@@ -254,7 +256,7 @@ extension Master {
         commitsSinceSync += 1
         do {
             if syncBinlog == 1 || (syncBinlog > 1 && commitsSinceSync >= syncBinlog) {
-                try w.sync()
+                try syncLatency.time { try w.sync() }
                 commitsSinceSync = 0
             }
         } catch {

@@ -234,7 +234,7 @@ extension Master {
         do {
             CrashPoint.reach("master.group-before-sync")   // fault injection, see CrashPoint
             if syncBinlog == 1 || (syncBinlog > 1 && commitsSinceSync >= syncBinlog) {
-                try w.sync()
+                try syncLatency.time { try w.sync() }
                 commitsSinceSync = 0
             }
         } catch {
@@ -251,10 +251,15 @@ extension Master {
         openGroup = nil
         lastLSN = group.lastLSN
         lastCommitTime = group.lastCommitTime
+        // Semi-sync: one wait for the whole group, after its fsync and COMMIT (durable here).
+        let unacknowledged = awaitAcknowledgement(group.lastLSN)
         groupCondition.lock()
         groupCounts.groups += 1
         groupCounts.transactions += group.tickets.count
-        for t in group.tickets { t.done = true }
+        for t in group.tickets {
+            t.error = unacknowledged
+            t.done = true
+        }
         groupCondition.broadcast()
         groupCondition.unlock()
         if w.length >= segmentSize {
@@ -316,6 +321,9 @@ extension Master {
             let attempt: Committed<Void>
             do {
                 attempt = try write { tx in consumed = try runUnit(statements, from: index, tx.db, rows: rows) }
+            } catch let e as MasterError where e.kind == .unacknowledged {
+                // Committed, only not acknowledged by the replicas in time: never run it again.
+                throw e
             } catch {
                 try ensureOpen()
                 return commits + (try execute(statements[index...].joined(), onRow: onRow, onCommit: onCommit))

@@ -26,8 +26,11 @@ public final class Master: @unchecked Sendable {
         /// Digest markers every N transactions / T seconds (0 = off); nil takes master.json's.
         public var digestEvery: Int?
         public var digestInterval: Double?
+        /// Semi-synchronous acknowledgement (Master+SemiSync.swift); nil = off.
+        public var semiSync: SemiSync?
         public init(lockTimeout: Double = 10, syncBinlog: Int? = nil, segmentSize: Int64? = nil,
-                    digestEvery: Int? = nil, digestInterval: Double? = nil) {
+                    digestEvery: Int? = nil, digestInterval: Double? = nil, semiSync: SemiSync? = nil) {
+            self.semiSync = semiSync
             self.lockTimeout = lockTimeout
             self.syncBinlog = syncBinlog
             self.segmentSize = segmentSize
@@ -72,10 +75,14 @@ public final class Master: @unchecked Sendable {
     var openGroup: OpenGroup?
     var inGroupMember = false
     var groupCounts = (groups: 0, transactions: 0)
+    /// Every binlog fsync a commit waited for, for `processMetrics` (SyncLatency.swift).
+    public let syncLatency = SyncLatency()
     /// At most this many transactions share one fsync (the rest collect for the next group).
     public var maxGroupSize = 256
     /// The key sealed segments are signed with: `signing.key` in the master directory, when there.
     var signer: SegmentSigner?
+    /// Set when the master runs with `Options.semiSync` (Master+SemiSync.swift).
+    var semiSyncWaiter: SemiSyncWaiter?
     private let lock: DirectoryLock
     private var closed = false
 
@@ -142,6 +149,7 @@ public final class Master: @unchecked Sendable {
                 }
             }
             try master.recover()
+            try master.startSemiSync(options.semiSync)
             try queue.inDatabase { db in
                 try master.prepareDigestMarkers(db, options: options)
                 master.capture.descriptors = try ChangeCapture.loadDescriptors(db)

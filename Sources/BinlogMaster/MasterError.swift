@@ -26,6 +26,9 @@ public struct MasterError: LogshipError {
         case splitBrain = "split brain"
         /// A request that makes no sense for this master (bad option value, unknown table).
         case invalid = "invalid request"
+        /// Semi-sync (`--sync-replicas`, fallback `wait`): the commit is durable on the master but
+        /// not enough targets acknowledged it in time.
+        case unacknowledged = "not acknowledged"
     }
 
     public var kind: Kind
@@ -74,6 +77,7 @@ public struct MasterError: LogshipError {
         case .input: return .badInput
         case .invalid: return .usage
         case .splitBrain: return .splitBrain
+        case .unacknowledged: return .lagging
         }
     }
 

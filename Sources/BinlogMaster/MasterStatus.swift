@@ -40,6 +40,16 @@ public struct MasterStatus: Codable, Sendable {
     public var digestEveryTransactions: Int?
     public var digestIntervalSeconds: Double?
     public var lastMarkerLSN: UInt64?
+    /// Semi-synchronous acknowledgement: the settings and state the last writer with
+    /// `--sync-replicas` recorded (nil when the last writer ran without it), and every target's ack.
+    public var semiSync: SemiSyncStatus?
+
+    public struct SemiSyncStatus: Codable, Sendable {
+        public var settings: Master.SemiSyncRecord
+        public var acks: [SyncAcks.Ack]
+        /// The highest LSN `settings.replicas` targets acknowledged.
+        public var acknowledgedLSN: UInt64
+    }
 
     public static func read(_ path: String) throws -> MasterStatus {
         let dir = MasterDirectory(path: path)
@@ -90,6 +100,10 @@ public struct MasterStatus: Codable, Sendable {
         status.fencedBy = fence(identity, dir, history)
         (status.digestEveryTransactions, status.digestIntervalSeconds) = (identity.digestEveryTransactions, identity.digestIntervalSeconds)
         status.lastMarkerLSN = marker?.lsn
+        if let record = Master.SemiSyncRecord.read(dir) {
+            let acks = SyncAcks.read(master: dir.path, sourceID: identity.sourceID.uuidString)
+            status.semiSync = SemiSyncStatus(settings: record, acks: acks, acknowledgedLSN: min(SyncAcks.acknowledged(by: record.replicas, in: acks), last))
+        }
         return status
     }
 
@@ -124,6 +138,8 @@ extension MasterStatus {
         }
         let activeBytes = activeSegment?.bytes ?? 0
         metric("last_lsn", "Last LSN committed to the binlog.", .uint(lastLSN))
+        text.counter("logship_master_transactions_total", "Transactions in the binlog's history (the last LSN: one per commit); rate() of it is the commit rate.",
+                     [.init([("master", directory)], .uint(lastLSN))])
         metric("last_commit_time_seconds", "Commit time of the last LSN, Unix seconds (0 when nothing was committed).",
                PrometheusText.seconds(lastCommitTime.flatMap(parseTimestamp)))
         metric("binlog_bytes", "Bytes of binlog on disk: sealed segments plus the committed part of the active one.", .int(sealedBytes + activeBytes))
@@ -133,6 +149,13 @@ extension MasterStatus {
         metric("last_marker_lsn", "Last LSN that carried a digest marker (0 when none).", .uint(lastMarkerLSN ?? 0))
         metric("recovery_pending", "1 when the database is behind the binlog (the next open redoes the rest).", PrometheusText.flag(databaseLSN != lastLSN))
         metric("fenced", "1 when a newer epoch took over and this master refuses to write.", PrometheusText.flag(fencedBy != nil))
+        if let semi = semiSync {
+            metric("semisync_replicas", "--sync-replicas of the last writer that ran with semi-sync (targets each commit waits for).", .int(Int64(semi.settings.replicas)))
+            metric("semisync_degraded", "1 when semi-sync timed out with --sync-fallback async and commits are acknowledged without their replicas.", PrometheusText.flag(semi.settings.degraded))
+            metric("semisync_acknowledged_lsn", "Highest LSN that --sync-replicas targets acknowledged.", .uint(semi.acknowledgedLSN))
+            text.gauge("logship_master_semisync_target_lsn", "Highest LSN each target acknowledged (binlog-ship --follow, DIR/acks/).",
+                       semi.acks.map { .init([("master", directory), ("target", $0.target)], .uint($0.lsn)) })
+        }
         return text.text
     }
 }

@@ -258,7 +258,8 @@ extension Master {
         var done = false
         while !done {
             var inBatch = 0
-            let info = try transaction { tx in
+            let info: CommitInfo?
+            do { info = try transaction { tx in
                 let statement = try tx.prepare(sql)
                 // Bound through the C API: GRDB's StatementArguments(some Sequence) was 17 % of a
                 // CSV load's CPU time (docs/BENCHMARKS.md).
@@ -269,6 +270,10 @@ extension Master {
                     }
                     inBatch += 1
                 }
+            } } catch let e as MasterError where e.kind == .unacknowledged {
+                // Semi-sync timed out: this batch IS committed; say how far the load got.
+                throw MasterError(.unacknowledged, e.message + "; the load stopped there: \(result.rows + inBatch) rows committed, this batch included, up to \(source.position)",
+                                  hint: e.hint)
             }
             result.rows += inBatch
             if let info {

@@ -89,6 +89,7 @@ final class ActiveTail {
                 var result = ShipReport.TargetResult(name: t.name, path: t.store.location)
                 result.partial = partialName
                 result.lastLSN = reader.lastLSN
+                result.durableLSN = reader.lastLSN
                 report.targets.append(result)
                 shipper.onEvent(.shippedPartial(target: t.name, file: partialName, bytes: end, firstLSN: reader.header.firstLSN, lastLSN: reader.lastLSN))
                 targets[i].end = end

@@ -126,6 +126,7 @@ final class ShipRun {
             t.state.lastAttemptAt = formatTimestamp(started)
             if let e = t.error ?? sourceError {
                 t.state.lastError = ShipState.ErrorRecord(e, at: now)
+                t.state.errors = (t.state.errors ?? 0) + 1
             } else {
                 t.state.lastError = t.result.warnings.first.map { ShipState.ErrorRecord($0, at: now) }
                 t.state.lastSuccessAt = formatTimestamp(now)
@@ -135,6 +136,9 @@ final class ShipRun {
             }
             t.result.lastSegment = t.state.lastSegment
             t.result.lastLSN = t.state.lastLSN
+            if t.error == nil && sourceError == nil, let last = t.state.lastLSN ?? t.state.partial?.lastLSN {
+                t.result.durableLSN = max(last, t.state.partial?.lastLSN ?? 0)
+            }
         }
         state.lastRun?.finishedAt = formatTimestamp(now)
         state.lastRun?.outcome = report.worstKind.map { "failed: \($0.rawValue)" } ?? "ok"

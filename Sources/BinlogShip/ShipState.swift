@@ -35,6 +35,8 @@ public struct ShipState: Codable, Sendable {
         public var shippedAt: String?
         public var segmentsShipped: UInt64 = 0
         public var bytesShipped: Int64 = 0
+        /// Runs that ended with an error for this target (absent in older state files: 0).
+        public var errors: UInt64?
         public var lastAttemptAt: String?
         /// The end of the last run that finished this target without an error.
         public var lastSuccessAt: String?

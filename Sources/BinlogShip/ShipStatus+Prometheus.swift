@@ -46,6 +46,12 @@ extension ShipStatus {
         family("behind_lsns", "Transactions the source has and the target lacks.") { .uint($0.lsnsBehind) }
         family("behind_segments", "Sealed segments the source has and the target lacks.") { .int(Int64($0.segmentsBehind)) }
         family("behind_bytes", "Bytes of those segments plus the committed bytes of the active segment not yet shipped.") { .int($0.bytesBehind) }
+        func counter(_ name: String, _ help: String, _ value: (Target) -> PrometheusText.Value) {
+            text.counter("logship_ship_" + name, help, targets.map { .init([("source", source), ("target", $0.name)], value($0)) })
+        }
+        counter("shipped_segments_total", "Sealed segments copied to the target, from its state (since it was first shipped to or forgotten).") { .uint($0.segmentsShipped) }
+        counter("shipped_bytes_total", "Bytes of those segments.") { .int($0.bytesShipped) }
+        counter("errors_total", "Runs (or --follow passes) that ended with an error for the target.") { .uint($0.errors) }
         text.gauge("logship_ship_target_guarantee", "1 for each guarantee the target's backend gives beyond the contract.",
                    targets.flatMap { t in (t.guarantees ?? []).map { PrometheusText.Sample([("source", source), ("target", t.name), ("guarantee", $0)], .int(1)) } })
     }

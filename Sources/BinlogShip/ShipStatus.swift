@@ -34,6 +34,11 @@ public struct ShipStatus: Codable, Sendable {
         /// What the target's backend guarantees beyond the contract (`TargetCapabilities`);
         /// nil for a target that is no longer configured.
         public var guarantees: [String]?
+        /// Counters kept in the state since the target was first shipped to (or forgotten):
+        /// segments and bytes shipped, runs that ended with an error for it.
+        public var segmentsShipped: UInt64 = 0
+        public var bytesShipped: Int64 = 0
+        public var errors: UInt64 = 0
     }
 
     public var source: String
@@ -107,11 +112,13 @@ public struct ShipStatus: Codable, Sendable {
             seconds = 0
         }
         let activeBehind = (active?.dataEnd ?? 0) - (behind.isEmpty ? partial?.bytes ?? 0 : 0)
-        return Target(name: name, path: t.path, configured: configured, lastSegment: t.lastSegment, lastLSN: t.lastLSN, lastCommitTime: t.lastCommitTime,
+        var target = Target(name: name, path: t.path, configured: configured, lastSegment: t.lastSegment, lastLSN: t.lastLSN, lastCommitTime: t.lastCommitTime,
                       partial: t.partial?.file, partialLastLSN: t.partial?.lastLSN, shippedAt: t.shippedAt, lastSuccessAt: t.lastSuccessAt,
                       lastAttemptAt: t.lastAttemptAt, lastError: t.lastError?.message, lastErrorAt: t.lastError?.at, segmentsBehind: behind.count,
                       bytesBehind: behind.reduce(0) { $0 + $1.size } + max(0, activeBehind),
                       lsnsBehind: (newest?.lsn ?? 0) - min(newest?.lsn ?? 0, lsn ?? 0), secondsBehind: seconds)
+        (target.segmentsShipped, target.bytesShipped, target.errors) = (t.segmentsShipped, t.bytesShipped, t.errors ?? 0)
+        return target
     }
 }
 

@@ -44,6 +44,7 @@ extension Shipper {
         var tail: ActiveTail?
         var lastFull = Date.distantPast
         var lastFailed = false
+        var acks = Acknowledger(source: source)
         while !options.shouldStop() {
             // Changes before this pass are seen by it; changes during it wake the next wait.
             watcher.drain()
@@ -65,13 +66,36 @@ extension Shipper {
                 if !lastFailed { tail = ActiveTail(after: full, shipper: self) }
                 report = full
             }
-            if let report { try onPass(report) }
+            if let report {
+                acknowledge(report, to: &acks)
+                try onPass(report)
+            }
             // A full run is due after `recheck` seconds without a wake.
             if !watcher.wait(timeout: 0) {
                 if Self.waitForChange(watcher, upTo: options.recheck, shouldStop: options.shouldStop) == false { tail = nil }
             }
         }
         try tail?.saveState(self, force: true)
+    }
+
+    /// Semi-sync (docs/OPERATIONS.md): after a pass, tells a master that waits for its targets
+    /// (its directory has `acks/`) how far each target now holds the binlog durably. Done before
+    /// `onPass` reports, and only for targets the pass left without error; a failure to write
+    /// the ack is reported as an event and only delays the master (the target's copy is the truth).
+    private func acknowledge(_ report: ShipReport, to acks: inout Acknowledger) {
+        guard let master = source.masterPath else { return }
+        guard access(SyncAcks.directory(master: master), F_OK) == 0 else { return }
+        guard let sourceID = acks.sourceID() else { return }
+        for t in report.targets {
+            guard t.error == nil, let lsn = t.durableLSN, lsn > (acks.sent[t.name] ?? 0) else { continue }
+            do {
+                try SyncAcks.write(SyncAcks.Ack(target: t.name, sourceID: sourceID, lsn: lsn, at: formatTimestamp(microsecondsNow())), master: master)
+                acks.sent[t.name] = lsn
+            } catch {
+                onEvent(.failed(ShipError(.io, "unable to acknowledge LSN \(lsn) to the master for semi-sync: \(error)", target: t.name,
+                                          path: SyncAcks.path(master: master, target: t.name))))
+            }
+        }
     }
 
     /// Waits up to `seconds` for a notification, in quarter seconds so `shouldStop` is seen;
@@ -95,5 +119,23 @@ extension Shipper {
             usleep(UInt32(min(0.25, left) * 1_000_000))
         }
         return true
+    }
+}
+
+/// What the follower acknowledged so far, and the master's source id (from `master.json`).
+struct Acknowledger {
+    let source: ShipSource
+    var sent: [String: UInt64] = [:]
+    private var cachedID: String?
+
+    init(source: ShipSource) { self.source = source }
+
+    mutating func sourceID() -> String? {
+        if let cachedID { return cachedID }
+        guard let master = source.masterPath, let data = FileManager.default.contents(atPath: master + "/master.json"),
+              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let id = object["sourceID"] as? String else { return nil }
+        cachedID = id.uppercased()
+        return cachedID
     }
 }

@@ -88,6 +88,9 @@ public struct ShipReport: Sendable {
         /// The newest sealed segment the target holds after the run.
         public var lastSegment: String?
         public var lastLSN: UInt64?
+        /// The highest LSN the target holds durably after this run, sealed or in the partial copy
+        /// (nil when the run failed for it): what `--follow` acknowledges to a semi-sync master.
+        public var durableLSN: UInt64?
         public var error: ShipError?
         /// Problems that did not stop the target (a partial that disagreed with the sealed segment).
         public var warnings: [ShipError] = []

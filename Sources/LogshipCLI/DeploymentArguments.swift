@@ -44,7 +44,7 @@ public struct DeploymentArguments {
         let given = Set(givenSpellings(args))
         let subcommands = path.dropFirst().map(\.name)
         let fromEnv = try environmentValues(subcommands: subcommands)
-        let fromFile = try file.map { try FileValues(file: $0, tool: tool, options: options).values(subcommands: subcommands) } ?? [:]
+        let fromFile = try file.map { try FileValues(file: $0, tool: tool, options: options).values(subcommands: subcommands, arguments: args) } ?? [:]
         var extra: [String] = []
         for option in command.options where !option.spellings.contains(where: given.contains) {
             guard let value = fromEnv[option.name] ?? fromFile[option.name] else { continue }

@@ -40,5 +40,6 @@ public func deploymentHelp(tool: String) -> String {
         Every command also takes:
           --config FILE      the deployment file (logship.yml): default \(DeploymentArguments.defaultPath), or LOGSHIP_CONFIG. Any option can be set there, or as \(prefix)_<OPTION> (\(prefix)_<SUBCOMMAND>_<OPTION> for one subcommand); the command line wins. docs/OPERATIONS.md has the file.
           --log-level LEVEL  log lines on stderr, with time and level: trace, debug, info, notice, warning (default), error, critical; or LOGSHIP_LOG_LEVEL.
+          --group-read       files this run creates are readable by the group (0640, directories 0750) instead of the owner only (0600, 0700); or LOGSHIP_GROUP_READ=true, or files: {group_read: true} in the deployment file.
         """
 }

@@ -20,6 +20,7 @@ import Glibc
 /// | `apply.before-position` | the batch's rows are written; its position row is not |
 /// | `apply.after-position` | rows and position are written; the SQLite COMMIT has not run |
 /// | `apply.after-commit` | the batch is committed; the run has not gone on |
+/// | `restore.after-download` | `restore --source`: the snapshot and segments are in the scratch directory beside the output; nothing replayed |
 /// | `snapshot.before-rename` | the snapshot's temp file is complete and fsynced, not yet renamed |
 /// | `snapshot.after-rename` | renamed under its final name; the directory not yet fsynced |
 /// | `store.before-rename` | a new replica's empty store complete under its temp name, not yet renamed |

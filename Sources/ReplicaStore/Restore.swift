@@ -148,6 +148,9 @@ public enum Restore {
             throw ReplicaError(.gap, "LSN \(targetLSN) cannot be restored: \(window())",
                                hint: "restore to a point inside the window; nothing was written")
         }
+        // A replica that requires signatures starts only from a snapshot signed by a trusted
+        // snapshot key whose bytes and position are the ones signed (Snapshots+Signature).
+        if verifier != nil, let snapshot = start.snapshot { try Snapshot.verifySignature(snapshot, in: dir) }
         let needed = spans.filter { $0.last > start.lsn && $0.first <= targetLSN }
         return Plan(replica: dir.path, targetLSN: targetLSN, targetCommitTime: try time(of: targetLSN).map(formatTimestamp),
                     requestedTime: requested.map(formatTimestamp), snapshot: start.snapshot, fromLSN: start.lsn,

@@ -137,6 +137,15 @@ public enum Prune {
         let dir = try ReplicaDirectory.open(path)
         let applyLock = try lock(dir.lockPath, timeout: lockTimeout, what: "the replica is locked by another replica-apply")
         defer { applyLock.release() }
+        return try executeHoldingApplyLock(replica: path, policy: policy, now: now, lockTimeout: lockTimeout)
+    }
+
+    /// `execute` for the process that already holds the replica's lock: `replica-apply --follow`
+    /// pruning between two passes (`--prune-window` …; docs/OPERATIONS.md "Retention"). No
+    /// apply runs meanwhile, since the caller is the applier; a snapshot being written holds
+    /// `snapshots/.lock`, which is still taken (busy: `.busy`, the caller tries again later).
+    public static func executeHoldingApplyLock(replica path: String, policy: RetentionPolicy, now: Int64 = microsecondsNow(), lockTimeout: Double = 0) throws -> Plan {
+        let dir = try ReplicaDirectory.open(path)
         try? FileManager.default.createDirectory(atPath: dir.snapshotsPath, withIntermediateDirectories: true)
         let snapshotLock = try lock(dir.snapshotsPath + "/.lock", timeout: lockTimeout, what: "a snapshot of this replica is being written")
         defer { snapshotLock.release() }

@@ -94,7 +94,7 @@ extension Snapshot {
         var created = false
         let final: String
         do {
-            try FilePermissions.createFileIfMissing(temp)
+            try FilePermissions.createFileIfMissing(temp)   // FilePermissions.file, before SQLite (which would use the umask)
             let target = try DatabaseQueue(path: temp)
             try store.backup(to: target)
             try target.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_mode = DELETE") }
@@ -130,9 +130,15 @@ extension Snapshot {
             throw ReplicaError(.io, "writing a snapshot: \(error)")
         }
         let snap = try read(final)
+        // Signed after the file is durable; a run killed in between leaves an unsigned snapshot
+        // that the next run (finding the file there) signs.
+        if let (signer, _) = try dir.snapshotSigner() { try sign(snap, with: signer) }
         var deleted: [Snapshot] = []
         if let keep, keep >= 1 {
-            for old in list(dir).dropLast(keep) where unlink(old.path) == 0 { deleted.append(old) }
+            for old in list(dir).dropLast(keep) where unlink(old.path) == 0 {
+                unlink(signaturePath(for: old.path))
+                deleted.append(old)
+            }
             if !deleted.isEmpty { try? DurableFile.syncDirectory(dir.snapshotsPath) }
         }
         return (snap, created, deleted)

@@ -2,6 +2,7 @@ import ArgumentParser
 import BinlogShip
 import Foundation
 import LogshipCLI
+import BinlogFormat
 
 struct Purge: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -20,6 +21,9 @@ struct Purge: ParsableCommand {
 
     @Option(help: "Also keep every segment holding a commit in this window, e.g. 14d, and the one before it (default: `retention_window` in the config file).")
     var window: String?
+
+    @Option(help: "Purge inside this target instead of the master: delete its segments a restore of the --window's oldest moment from it no longer needs (default window: the target's `retention` in logship.yml).")
+    var inTarget: String?
 
     @Flag(help: "Delete; without it nothing is deleted.")
     var confirm = false
@@ -41,6 +45,7 @@ struct Purge: ParsableCommand {
     func run() throws {
         try runReporting("binlog-ship") {
             let config = try options.load()
+            if let inTarget { return try purgeTarget(inTarget, config: config) }
             let window = self.window.flatMap(parseDuration) ?? config.retentionWindow
             guard let retention = olderThan.flatMap(parseDuration) ?? config.retention ?? (window == nil ? nil : 0) else {
                 throw ShipError(.config, "purge needs a retention", hint: "pass --older-than 7d or --window 14d, or set `retention:` or `retention_window:` in the config file")
@@ -60,6 +65,53 @@ struct Purge: ParsableCommand {
                 printLine("dry run: nothing deleted" + (plan.delete.isEmpty ? "" : "; rerun with --confirm to delete \(segments(plan.delete.count)) (\(formatBytes(plan.bytes)))"))
             }
         }
+    }
+}
+
+extension Purge {
+    /// `--in-target NAME`: the target's own window; the master's segments are not touched.
+    func purgeTarget(_ name: String, config: ShipConfig) throws {
+        guard olderThan == nil else { throw ShipError(.config, "--older-than applies to the master's segments, not with --in-target", hint: "give the target's --window") }
+        guard let window = self.window.flatMap(parseDuration) else {
+            throw ShipError(.config, "purge --in-target \(name) needs a window", hint: "pass --window 14d, or set `targets: {\(name): {retention: {window: 14d}}}` in logship.yml")
+        }
+        let plan = confirm ? try TargetPurger.execute(config: config, target: name, window: window, lockTimeout: lockTimeout)
+                           : try TargetPurger.plan(config: config, target: name, window: window)
+        if json { printLine(try jsonText(TargetPurgeJSON(plan, deleted: confirm))); return }
+        if quiet { return }
+        let verb = confirm ? "deleted" : "would delete"
+        printLine("target \(name): every moment since \(formatTimestamp(plan.windowStart)) stays restorable"
+                  + (plan.anchorLSN.map { " (restores start at LSN \($0)" + (plan.anchorSnapshot.map { ", \($0)" } ?? "") + ")" } ?? ""))
+        for s in plan.delete { printLine("\(verb) \(s.key) (\(formatBytes(s.bytes)), LSN \(s.firstLSN)…\(s.lastLSN)): before the window's anchor") }
+        if let why = plan.keptBecause { printLine("keeping \(segments(plan.kept)): \(why)") }
+        printLine(confirm ? "deleted \(segments(plan.delete.count)) (\(formatBytes(plan.bytes))) from target \(name)"
+                          : "dry run: nothing deleted" + (plan.delete.isEmpty ? "" : "; rerun with --confirm to delete \(segments(plan.delete.count)) (\(formatBytes(plan.bytes)))"))
+    }
+}
+
+/// `purge --in-target --json` (docs/JSON.md).
+struct TargetPurgeJSON: Encodable {
+    struct Segment: Encodable { var key: String; var bytes: Int64; var firstLSN: UInt64; var lastLSN: UInt64 }
+    var confirmed: Bool
+    var target: String
+    var windowStart: String
+    var anchorLSN: UInt64?
+    var anchorSnapshot: String?
+    var segments: [Segment]
+    var bytes: Int64
+    var kept: Int
+    var keptBecause: String?
+
+    init(_ plan: TargetPurger.Plan, deleted: Bool) {
+        confirmed = deleted
+        target = plan.target
+        windowStart = formatTimestamp(plan.windowStart)
+        anchorLSN = plan.anchorLSN
+        anchorSnapshot = plan.anchorSnapshot
+        segments = plan.delete.map { .init(key: $0.key, bytes: $0.bytes, firstLSN: $0.firstLSN, lastLSN: $0.lastLSN) }
+        bytes = plan.bytes
+        kept = plan.kept
+        keptBecause = plan.keptBecause
     }
 }
 

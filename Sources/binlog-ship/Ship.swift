@@ -28,6 +28,9 @@ struct Ship: ParsableCommand {
     @Option(help: "Seconds to wait for another run to finish (default 0: exit 12 at once).")
     var lockTimeout: Double = 0
 
+    @Option(help: "With --follow, serve `status --prometheus` at http://HOST:PORT/metrics (e.g. 127.0.0.1:9465).")
+    var metricsListen: String?
+
     @Flag(name: .shortAndLong, help: "Print only problems (for cron).")
     var quiet = false
 
@@ -59,6 +62,10 @@ struct Ship: ParsableCommand {
                 if !quiet && !json { printLine(line) }
             }
             if follow {
+                if let metricsListen {
+                    let status = config
+                    try MetricsEndpoint.start(listen: metricsListen) { (try? ShipStatus.read(config: status).prometheus) ?? "" }
+                }
                 try followLoop(shipper)
                 return
             }
@@ -84,6 +91,10 @@ nonisolated(unsafe) var stopRequested = false
 extension Ship {
     func validate() throws {
         guard parseDuration(flushInterval) != nil else { throw ValidationError("--flush-interval takes a duration like 1s or 500ms") }
+        if let metricsListen {
+            guard follow else { throw ValidationError("--metrics-listen serves metrics while --follow runs; without it use status --metrics-file") }
+            guard MetricsEndpoint.parse(metricsListen) != nil else { throw ValidationError("--metrics-listen takes an IPv4 address and port, like 127.0.0.1:9465") }
+        }
     }
 
     /// `--follow`: runs until a signal; a source problem that stops shipping for good

@@ -39,6 +39,15 @@ struct ShipOptions: ParsableArguments {
     @Option(name: .customLong("verify-key"), help: "A public key file (signing.pub): ship only sealed segments with a good signature by one of these keys (repeatable).")
     var verifyKeys: [String] = []
 
+    @Option(help: ArgumentHelp("For S3 targets: the most bytes per second to and from the bucket, with a unit (10MiB/s, 512KiB/s); overrides ship.yml's max-bandwidth.", valueName: "rate"))
+    var maxBandwidth: String?
+
+    func validate() throws {
+        if let maxBandwidth, S3TargetSettings.parseBandwidth(maxBandwidth) == nil {
+            throw ValidationError("--max-bandwidth takes bytes per second with a unit, like 10MiB/s or 512KiB/s (not \(maxBandwidth))")
+        }
+    }
+
     func load() throws -> ShipConfig {
         var c = try config.map { try ShipConfig.load(path: absolute($0), parseDuration: parseDuration) } ?? ShipConfig()
         if let source { c.source = absolute(source) }
@@ -49,6 +58,13 @@ struct ShipOptions: ParsableArguments {
             let dir = String(flag[flag.index(after: eq)...])
             return dir.isEmpty ? flag : String(flag[...eq]) + absolute(dir)
         })
+        if let limit = maxBandwidth.flatMap(S3TargetSettings.parseBandwidth) {
+            for i in c.targets.indices where c.targets[i].isS3 {
+                var settings = c.targets[i].s3 ?? S3TargetSettings()
+                settings.maxBandwidth = limit
+                c.targets[i].s3 = settings
+            }
+        }
         return c
     }
 }

@@ -23,6 +23,7 @@ struct Exec: ParsableCommand {
             """)
 
     @OptionGroup var master: MasterOptions
+    @OptionGroup var semiSync: SemiSyncOptions
 
     @Argument(help: "SQL text; omit or use - to read standard input.")
     var sql: String?
@@ -52,10 +53,15 @@ struct Exec: ParsableCommand {
             }
             let json = self.json
             if !direct, let server = WriterConnection(directory: master.directory) {
+                // The server's settings govern its commits: refuse to claim semi-sync it does not give.
+                if let wanted = semiSync.settings, (Master.SemiSyncRecord.read(master: master.directory)?.replicas ?? 0) < wanted.replicas {
+                    throw MasterError(.invalid, "a `binlog-writer serve` runs on \(master.directory) without --sync-replicas \(wanted.replicas); its commits would not wait for the replicas",
+                                      hint: "restart serve with --sync-replicas \(wanted.replicas), or drop --sync-replicas here")
+                }
                 try server.exec(text, printRow: { printLine($0) }, printCommit: { printCommitLine(lsn: $0, commitTime: $1, events: $2, json: json) })
                 return
             }
-            let m = try master.open()
+            let m = try master.open(semiSync: semiSync.settings)
             defer { try? m.close() }
             try m.execute(text, onRow: { row in
                 printLine(row.databaseValues.map { $0.isNull ? "" : String(describing: $0.storage.value ?? "") }.joined(separator: "|"))

@@ -9,6 +9,7 @@ struct Load: ParsableCommand {
         discussion: "Empty CSV fields load as NULL. A bad row stops the load: its batch is rolled back, earlier batches stay committed, and the message names the line.")
 
     @OptionGroup var master: MasterOptions
+    @OptionGroup var semiSync: SemiSyncOptions
 
     @Option(name: .shortAndLong, help: "The table to insert into.")
     var table: String
@@ -33,7 +34,7 @@ struct Load: ParsableCommand {
     func run() throws {
         try runReporting("binlog-writer") {
             let kind = format ?? (input.hasSuffix(".jsonl") || input.hasSuffix(".ndjson") ? "jsonl" : "csv")
-            let m = try master.open()
+            let m = try master.open(semiSync: semiSync.settings)
             defer { try? m.close() }
             let bar = ProgressBar(label: "loading \(table)")
             var source: any RowSource = kind == "jsonl" ? try JSONLinesRowSource(path: input) : try CSVRowSource(path: input)

@@ -26,10 +26,29 @@ struct Serve: ParsableCommand {
             """)
 
     @OptionGroup var master: MasterOptions
+    @OptionGroup var semiSync: SemiSyncOptions
+
+    @Option(help: "Also serve metrics at http://HOST:PORT/metrics (e.g. 127.0.0.1:9463): `status --prometheus` plus this process's fsync latency histogram and commit groups.")
+    var metricsListen: String?
+
+    func validate() throws {
+        if let metricsListen, MetricsEndpoint.parse(metricsListen) == nil {
+            throw ValidationError("--metrics-listen takes an IPv4 address and port, like 127.0.0.1:9463")
+        }
+    }
 
     func run() throws {
         try runReporting("binlog-writer") {
-            let m = try master.open()
+            let m = try master.open(semiSync: semiSync.settings)
+            if let metricsListen {
+                let directory = m.directory.path
+                do {
+                    try MetricsEndpoint.start(listen: metricsListen) { ((try? MasterStatus.read(directory).prometheus) ?? "") + m.processMetrics }
+                } catch {
+                    try? m.close()
+                    throw error
+                }
+            }
             let path = WriterSocket.path(m.directory.path)
             let server: WriterServer
             do { server = try WriterServer(master: m, socketPath: path) } catch {
@@ -51,6 +70,9 @@ struct Serve: ParsableCommand {
             try m.close()
             let groups = m.groupStatistics
             printError("binlog-writer", "stopped; last LSN \(m.lastLSN), all of it durable (\(groups.transactions) transactions committed in \(groups.groups) groups)")
+            if let semi = m.semiSyncStatistics {
+                printError("binlog-writer", "semi-sync: \(semi.acknowledged) waits acknowledged, \(semi.timeouts) timed out, \(semi.degradedCommits) commits acknowledged degraded" + (semi.degraded ? "; still DEGRADED" : ""))
+            }
             _ = sources
         }
     }

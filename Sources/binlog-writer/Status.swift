@@ -49,6 +49,13 @@ struct Status: ParsableCommand {
             printLine("settings    segment size \(formatBytes(s.segmentSizeBytes)), sync-binlog \(s.syncBinlog)")
             printLine("markers     \(describeDigestMarkers(every: s.digestEveryTransactions, interval: s.digestIntervalSeconds))"
                       + (s.lastMarkerLSN.map { "; last at LSN \($0)" } ?? ""))
+            if let semi = s.semiSync {
+                let st = semi.settings
+                let mode = st.degraded ? "DEGRADED since \(st.degradedSince ?? "?") at LSN \(st.degradedAtLSN.map(String.init) ?? "?"): commits are acknowledged without their replicas until they catch up"
+                    : "synchronous"
+                printLine("semi-sync   \(st.replicas) replica\(st.replicas == 1 ? "" : "s"), timeout \(st.timeoutSeconds) s, fallback \(st.fallback.rawValue); \(mode); acknowledged LSN \(semi.acknowledgedLSN)")
+                for ack in semi.acks { printLine("  ack       \(ack.target) at LSN \(ack.lsn)  \(ack.at)") }
+            }
         }
     }
 }

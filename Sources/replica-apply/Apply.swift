@@ -35,6 +35,7 @@ struct Apply: ParsableCommand {
     @Flag(help: "Print nothing on success (for cron: mail only on errors, which still go to stderr).") var quiet = false
     @Flag(help: "Print the result as JSON, one object per pass with --follow (docs/JSON.md).") var json = false
     @Option(help: "With --follow, serve `status --prometheus` at http://HOST:PORT/metrics (e.g. 127.0.0.1:9464).") var metricsListen: String?
+    @OptionGroup var prune: FollowPruneOptions
 
     func validate() throws {
         if let untilTime, let problem = typedTimeProblem(untilTime) { throw ValidationError("--until-time: cannot read \(untilTime): \(problem)") }
@@ -44,6 +45,7 @@ struct Apply: ParsableCommand {
             guard follow else { throw ValidationError("--metrics-listen serves metrics while --follow runs; without it use status --metrics-file") }
             guard MetricsEndpoint.parse(metricsListen) != nil else { throw ValidationError("--metrics-listen takes an IPv4 address and port, like 127.0.0.1:9464") }
         }
+        try prune.check(follow: follow)
         if let pollInterval, !(pollInterval.contains(where: \.isLetter) && (parseDuration(pollInterval) ?? 0) > 0) {
             throw ValidationError("--poll-interval takes a duration with a unit, like 2s or 1m")
         }
@@ -90,17 +92,22 @@ struct Apply: ParsableCommand {
         let remote = r.directory.identity?.source.map { source in
             RemoteFetch(store: S3Store(target: ShipTarget(name: "source", path: source)), inbox: r.directory.inboxPath)
         }
-        options.beforePass = remote.map { fetch in {
+        options.beforePass = remote.map { base in {
+            var fetch = base
+            fetch.appliedSegment = r.directory.appliedSegmentName()
             let outcome = try fetch.run()
+            try RemoteFetchRecord.write(replica: r.directory.path, source: r.directory.identity?.source ?? fetch.store.location, outcome: outcome)
             if !quiet && !json && !outcome.fetched.isEmpty { printLine("fetched \(outcome.fetched.count) object(s) from \(fetch.store.location)") }
         } }
         if follow {
             // A follower is a run that never ends: record each good pass, or `check` would
             // report "no successful run" once --max-lag has passed since it started.
             let interval = pollInterval.flatMap(parseDuration) ?? (remote == nil ? 1 : 5)
+            let pruner = prune.pruner(replica: replica, quiet: quiet || json)
             try r.follow(options, pollInterval: interval) { result in
                 report(result, bar)
                 if result.stop != .interrupted { record(error: nil, code: 0) }
+                pruner?.afterPass()
             }
         } else {
             try options.beforePass?()

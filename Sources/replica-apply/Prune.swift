@@ -22,6 +22,7 @@ struct Prune: ParsableCommand {
     @Option(help: "Keep the newest snapshot of each of the last N ISO weeks.") var weekly = 0
     @Option(help: "Keep the newest snapshot of each of the last N months.") var monthly = 0
     @Option(help: "A snapshot that stays whatever its age: its file name or its LSN (repeatable).") var pin: [String] = []
+    @Option(help: "Also judge the snapshots uploaded to this bucket prefix (s3://bucket/prefix, as `snapshot --upload`) by the same policy.") var remote: String?
     @Flag(help: "Delete; without it nothing is deleted.") var confirm = false
     @Option(help: "Seconds to wait for a running replica-apply or snapshot to finish (default 0: exit 12 at once).") var lockTimeout: Double = 0
     @Flag(help: "Print the plan as JSON (docs/JSON.md).") var json = false
@@ -33,6 +34,7 @@ struct Prune: ParsableCommand {
         for (name, n) in [("--daily", daily), ("--weekly", weekly), ("--monthly", monthly)] where n < 0 {
             throw ValidationError("\(name) must be 0 or more")
         }
+        if let remote, !remote.hasPrefix("s3://") { throw ValidationError("--remote takes s3://bucket/prefix (where `snapshot --upload` uploads)") }
         if window == nil && daily == 0 && weekly == 0 && monthly == 0 {
             throw ValidationError("give a retention: --window and/or --daily, --weekly, --monthly (or set them in logship.yml)")
         }
@@ -44,9 +46,16 @@ struct Prune: ParsableCommand {
                                          daily: daily, weekly: weekly, monthly: monthly, pins: pin)
             let plan = confirm ? try ReplicaStore.Prune.execute(replica: replica, policy: policy, lockTimeout: lockTimeout)
                                : try ReplicaStore.Prune.plan(replica: replica, policy: policy)
-            if json { printLine(try jsonText(PruneJSON(plan: plan, confirmed: confirm))); return }
+            let pruner = remote.map { RemotePrune(source: $0, policy: policy) }
+            let remoteDecisions = try pruner.map { p in confirm ? try p.execute(try p.plan()) : try p.plan() }
+            if json { printLine(try jsonText(PruneJSON(plan: plan, confirmed: confirm, remote: remoteDecisions))); return }
             if quiet { return }
             let verb = confirm ? "deleted" : "would delete"
+            for d in remoteDecisions ?? [] {
+                let address = "\(remote ?? "")/snapshots/\(d.key)"
+                printLine(d.delete ? (confirm ? "\(d.outcome ?? "deleted") \(address)" : "would delete \(address)") + " (LSN \(d.lsn), commit \(d.commitTime)): no age class, pin or window keeps it"
+                                   : "keeping \(address) (LSN \(d.lsn), commit \(d.commitTime)): " + d.keptBecause.joined(separator: "; "))
+            }
             if let start = plan.windowStart {
                 printLine("window: every moment since \(start) stays restorable (restores start at LSN \(plan.anchorLSN ?? 0))")
             }
@@ -69,8 +78,10 @@ struct Prune: ParsableCommand {
 struct PruneJSON: Encodable {
     var plan: ReplicaStore.Prune.Plan
     var confirmed: Bool
+    /// With --remote, the bucket's snapshots (null without).
+    var remote: [RemotePrune.Decision]?
 
-    enum Keys: String, CodingKey { case confirmed, now, windowStart, anchorLSN, snapshots, deleteSegments, keptSegments, segmentsKeptBecause, unmatchedPins }
+    enum Keys: String, CodingKey { case confirmed, now, windowStart, anchorLSN, snapshots, deleteSegments, keptSegments, segmentsKeptBecause, unmatchedPins, remoteSnapshots }
 
     func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: Keys.self)
@@ -83,5 +94,6 @@ struct PruneJSON: Encodable {
         try c.encode(plan.keptSegments, forKey: .keptSegments)
         try c.encode(plan.segmentsKeptBecause, forKey: .segmentsKeptBecause)
         try c.encode(plan.unmatchedPins, forKey: .unmatchedPins)
+        try c.encode(remote, forKey: .remoteSnapshots)
     }
 }

@@ -16,6 +16,10 @@ struct RemoteRestore {
     var dryRun: Bool
     var force: Bool
     var json: Bool
+    /// Master public keys: with any, signatures are required of segments and snapshots.
+    var verifyKeys: [String] = []
+    /// Replica snapshot public keys trusted for snapshots.
+    var snapshotKeys: [String] = []
 
     func run() throws {
         try ReplicaStore.Restore.checkOutput(output, force: force)
@@ -31,10 +35,13 @@ struct RemoteRestore {
         }
         if dryRun { return }
         let parent = (output as NSString).deletingLastPathComponent
-        let scratch = (parent.isEmpty ? "." : parent) + "/.restore-scratch-\(getpid())"
+        let scratch = (parent.isEmpty ? "." : parent) + "/" + Self.scratchPrefix + "\(getpid())"
+        Self.removeStaleScratch(in: parent.isEmpty ? "." : parent)
         defer { try? FileManager.default.removeItem(atPath: scratch) }
-        let dir = try ReplicaDirectory.initialize(at: scratch)
+        let dir = try ReplicaDirectory.initialize(at: scratch, verifyKeys: verifyKeys)
+        try dir.trustSnapshotKeys(snapshotKeys)
         try planner.download(selection, inbox: dir.inboxPath, snapshotsDirectory: dir.snapshotsPath)
+        CrashPoint.reach("restore.after-download")   // fault injection, see CrashPoint
         let target: ReplicaStore.Restore.Target
         switch goal {
         case .lsn(let n): target = .lsn(n)
@@ -47,5 +54,21 @@ struct RemoteRestore {
         if json { return }
         printLine("restored \(result.output) at LSN \(result.lsn) from \(source) (\(result.transactions) transactions replayed; checked: quick_check ok, content digests match)")
         for note in result.notes { printLine("  note: \(note)") }
+    }
+
+    static let scratchPrefix = ".restore-scratch-"
+
+    /// Removes scratch directories that restores killed before their cleanup left in `parent`
+    /// (`kill -9`, a power cut): those whose process no longer runs. A running restore's is kept.
+    static func removeStaleScratch(in parent: String) {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? []
+        for name in names where name.hasPrefix(scratchPrefix) {
+            guard let pid = pid_t(name.dropFirst(scratchPrefix.count)), pid > 0, pid != getpid() else { continue }
+            if kill(pid, 0) == 0 || errno != ESRCH { continue }
+            let path = parent + "/" + name
+            // Only a directory that is a scratch replica (replica.json) is removed.
+            guard FileManager.default.fileExists(atPath: path + "/replica.json") else { continue }
+            try? FileManager.default.removeItem(atPath: path)
+        }
     }
 }

@@ -26,11 +26,19 @@ struct Restore: ParsableCommand {
     @Flag(help: "Print the plan (snapshot, segments, LSN range) and change nothing.") var dryRun = false
     @Flag(help: "Replace an existing output file.") var force = false
     @Flag(help: "Print the plan as JSON.") var json = false
+    @Option(name: .customLong("verify-key"), help: "With --source: require segments signed by this master public key (repeatable).")
+    var verifyKeys: [String] = []
+    @Option(name: .customLong("snapshot-key"), help: "With --source and --verify-key: trust snapshots signed by this replica snapshot key (its keys/snapshots/snapshot.pub; repeatable).")
+    var snapshotKeys: [String] = []
 
     func validate() throws {
         let targets = [toLSN != nil, toTime != nil, latest].filter { $0 }.count
         guard targets == 1 else { throw ValidationError("give exactly one of --to-lsn, --to-time, --latest") }
         if let toTime, let problem = typedTimeProblem(toTime) { throw ValidationError("--to-time: cannot read \(toTime): \(problem)") }
+        if !snapshotKeys.isEmpty && verifyKeys.isEmpty { throw ValidationError("--snapshot-key needs --verify-key (snapshots are checked when signatures are required)") }
+        if source == nil && !(verifyKeys.isEmpty && snapshotKeys.isEmpty) {
+            throw ValidationError("--verify-key and --snapshot-key go with --source; a replica's restore uses the keys in its keys/ directory")
+        }
         if let source {
             guard source.hasPrefix("s3://") else { throw ValidationError("--source takes s3://bucket/prefix") }
             guard output == nil else { throw ValidationError("with --source, the argument is the database file to create; drop --output") }
@@ -43,7 +51,8 @@ struct Restore: ParsableCommand {
         try runReporting("replica-apply") {
             if let source {
                 let goal: RemoteRestorePlan.Goal = toLSN.map { .lsn($0) } ?? toTime.flatMap(parseTimestamp).map { .time($0) } ?? .latest
-                return try RemoteRestore(source: source, output: replica, goal: goal, dryRun: dryRun, force: force, json: json).run()
+                return try RemoteRestore(source: source, output: replica, goal: goal, dryRun: dryRun, force: force, json: json,
+                                         verifyKeys: verifyKeys, snapshotKeys: snapshotKeys).run()
             }
             if let output, !dryRun { try ReplicaStore.Restore.checkOutput(output, force: force, replica: replica) }
             let target: ReplicaStore.Restore.Target = toLSN.map { .lsn($0) } ?? toTime.flatMap(parseTimestamp).map { .time($0) } ?? .latest

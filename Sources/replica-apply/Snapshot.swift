@@ -25,6 +25,8 @@ struct Snapshot: ParsableCommand {
 
     func run() throws {
         try runReporting("replica-apply") {
+            let dir = ReplicaDirectory(path: replica)
+            let hadKey = access(dir.snapshotKeyPath, F_OK) == 0
             let (snap, created, deleted) = try ReplicaStore.Snapshot.take(replica: replica, keep: keep, lockTimeout: lockTimeout)
             let uploaded = try upload.map { try SnapshotUpload.run(snap, to: $0) }
             if json {
@@ -35,6 +37,10 @@ struct Snapshot: ParsableCommand {
             if quiet { return }
             printLine((created ? "wrote " : "already have ") + "\(snap.path) at LSN \(snap.lsn) (commit \(formatTimestamp(snap.commitTime)), \(formatBytes(snap.bytes)))")
             for d in deleted { printLine("deleted \(d.path) (LSN \(d.lsn)), beyond --keep \(keep ?? 0)") }
+            if let sig = try ReplicaStore.Snapshot.signature(of: snap.path) {
+                printLine("signed with snapshot key id \(sig.keyID) (\((ReplicaStore.Snapshot.signaturePath(for: snap.path) as NSString).lastPathComponent))"
+                          + (hadKey ? "" : "; the key is new: copy \(dir.snapshotKeysPath)/snapshot.pub to where restores from the bucket run (--snapshot-key)"))
+            }
             if let uploaded { printLine(uploaded) }
         }
     }
@@ -56,7 +62,8 @@ enum SnapshotUpload {
         let remote = RemoteSnapshots.s3(source: source)
         let key = (snap.path as NSString).lastPathComponent
         let meta = RemoteSnapshot(key: key, sourceID: snap.sourceID, epoch: snap.epoch, lsn: snap.lsn, commitTime: snap.commitTime,
-                                  bytes: snap.bytes, sha256: try RemoteSnapshots.sha256(file: snap.path))
+                                  bytes: snap.bytes, sha256: try RemoteSnapshots.sha256(file: snap.path),
+                                  signature: try ReplicaStore.Snapshot.signature(of: snap.path))
         let done = try remote.upload(file: snap.path, metadata: meta)
         return (done == .published ? "uploaded " : "already uploaded ") + remote.store.address(of: key) + " (SHA-256 \(meta.sha256.prefix(16))…)"
     }

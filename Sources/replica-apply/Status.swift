@@ -19,9 +19,13 @@ struct Status: ParsableCommand {
     func run() throws {
         try runReporting("replica-apply") {
             let s = try ReplicaStatus.read(replica)
-            if let metricsFile { try MetricsFile.write(s.prometheus, to: metricsFile); return }
-            if json { printLine(try jsonText(s)); return }
-            if prometheus { FileHandle.standardOutput.write(Data(s.prometheus.utf8)); return }
+            let dir = try ReplicaDirectory.open(replica)
+            // The bucket is read only for the machine-readable forms and the text's last line.
+            let remote = dir.identity?.source.map { RemoteView.status($0, replica: dir, applied: s) }
+            let prom = s.prometheus + (remote?.prometheus(replica: s.replica) ?? "")
+            if let metricsFile { try MetricsFile.write(prom, to: metricsFile); return }
+            if json { printLine(try jsonText(StatusJSON(status: s, remote: remote))); return }
+            if prometheus { FileHandle.standardOutput.write(Data(prom.utf8)); return }
             printLine("replica     \(s.replica)")
             printLine("source      " + (s.sourceID.map { "\($0) epoch \(s.epoch ?? 0)" } ?? "none yet (nothing applied)"))
             printLine("applied     LSN \(s.appliedLSN)" + (s.appliedCommitTime.map { ", committed \($0) (\(String(format: "%.0f", s.appliedAgeSeconds ?? 0)) s ago)" } ?? ""))
@@ -35,38 +39,7 @@ struct Status: ParsableCommand {
             printLine("snapshots   \(s.snapshots.count)" + (s.snapshots.last.map { ", newest at LSN \($0.lsn) (\(formatTimestamp($0.commitTime)))" } ?? ""))
             printLine("last run    " + (s.lastRunAt ?? "never") + (s.lastSuccessAt.map { ", last success \($0)" } ?? ""))
             if let e = s.lastError { printLine("last error  \(s.lastErrorAt ?? ""): \(e)") }
-            if let source = try ReplicaDirectory.open(replica).identity?.source {
-                printLine("remote      " + RemoteView.line(source, inbox: try ReplicaDirectory.open(replica).inboxPath))
-            }
-        }
-    }
-}
-
-/// The remote source's part of `status` and `check` (replica.json "source"): read-only.
-enum RemoteView {
-    static func read(_ source: String, inbox: String) -> Result<RemoteSourceStatus, Error> {
-        Result { try RemoteSourceStatus.read(store: S3Store(target: ShipTarget(name: "source", path: source)), inbox: inbox) }
-    }
-
-    static func line(_ source: String, inbox: String) -> String {
-        switch read(source, inbox: inbox) {
-        case .failure(let e): return "\(source): unreachable: \(e)"
-        case .success(let r):
-            return "\(source): " + (r.newest.map { "newest \($0) (up to LSN \(r.newestLastLSN ?? 0), committed \(formatTimestamp(r.newestCommitTime ?? 0)))" } ?? "no sealed segment")
-                + ", \(r.notFetched.count) segments not fetched yet (\(formatBytes(r.notFetchedBytes)))"
-        }
-    }
-
-    /// Problems for `check`: an unreachable source, or a segment not fetched whose transactions
-    /// all committed longer ago than the limit (the replica then lags at least that much).
-    static func problems(_ source: String, inbox: String, limit: Double, maxLag: String) -> [String] {
-        switch read(source, inbox: inbox) {
-        case .failure(let e): return ["remote source \(source) cannot be read: \(e)"]
-        case .success(let r):
-            guard let first = r.notFetched.first, let time = r.oldestNotFetchedCommitTime else { return [] }
-            let age = Double(microsecondsNow() - time) / 1e6
-            guard age > limit else { return [] }
-            return ["\(first) in \(source) (committed by \(formatTimestamp(time)), \(Int(age)) s ago) is not fetched yet; \(r.notFetched.count) segments wait in the bucket (max lag \(maxLag))"]
+            if let remote { printLine("remote      " + remote.line) }
         }
     }
 }

@@ -19,7 +19,7 @@ final class ErrorShapeTests: XCTestCase {
     ]
     private let masterCodes: [MasterError.Kind: Int32] = [
         .sql: 10, .busy: 12, .notFound: 15, .exists: 16, .binlog: 3, .diskFull: 13, .io: 14, .input: 11,
-        .splitBrain: 6, .invalid: 64,
+        .splitBrain: 6, .invalid: 64, .unacknowledged: 5,
     ]
     private let shipCodes: [ShipError.Kind: Int32] = [
         .busy: 12, .gap: 2, .corruption: 3, .divergence: 4, .lagging: 5, .diskFull: 13, .io: 14, .notFound: 15,

@@ -22,6 +22,33 @@ private struct Fake: ParsableCommand {
     }
 }
 
+/// Stand-ins for the two commands that act on a retention policy, with their real names (the
+/// policy is looked up by tool and subcommand).
+private struct FakeReplicaApply: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "replica-apply", subcommands: [Apply.self, Prune.self], defaultSubcommand: Apply.self)
+    struct Apply: ParsableCommand {
+        @Argument var replica: String
+        @Flag var follow = false
+        @Option var pruneWindow: String?
+        @Option var pruneDaily = 0
+    }
+    struct Prune: ParsableCommand {
+        @Argument var replica: String
+        @Option var window: String?
+        @Option var daily = 0
+        @Option var pin: [String] = []
+    }
+}
+
+private struct FakeBinlogShip: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "binlog-ship", subcommands: [Purge.self])
+    struct Purge: ParsableCommand {
+        @Option var target: [String] = []
+        @Option var window: String?
+        @Option var inTarget: String?
+    }
+}
+
 /// logship.yml, `LOGSHIP_<TOOL>_<OPTION>` and `${VAR}` (issue 17, docs/OPERATIONS.md "Configuration").
 final class DeploymentConfigTests: XCTestCase {
     private var scratch = TestDirectory("deployment")
@@ -101,11 +128,96 @@ final class DeploymentConfigTests: XCTestCase {
                 return (error as? ConfigError)?.message
             }
         }
-        XCTAssertEqual(message("reports:\n  store: /r\nreplicas:\n  x: 1\n"), "l.yml:3: unknown key 'replicas' in the config file")
+        XCTAssertEqual(message("reports:\n  store: /r\nreplica_sets:\n  x: 1\n"), "l.yml:3: unknown key 'replica_sets' in the config file")
         XCTAssertEqual(message("retention:\n  window: 14\n"), "l.yml:2: 'retention.window' must be a duration like 14d")
         XCTAssertEqual(message("retention:\n  daily: -1\n"), "l.yml:2: 'retention.daily' must be a whole number of snapshots to keep")
         XCTAssertEqual(message("retention:\n  hourly: 3\n"), "l.yml:2: unknown key 'hourly' in 'retention'")
         XCTAssertNil(message("retention:\n  window: 14d\n  daily: 7\n  weekly: 4\n  monthly: 12\n  pins: [a, b]\n"))
+    }
+
+    /// `replicas:` and `targets:` sections: each entry checked with its line, like the rest.
+    func testReplicaAndTargetSectionsAreCheckedWithTheirLines() {
+        func message(_ yaml: String) -> String? {
+            do { _ = try DeploymentFile.parse(yaml: yaml, path: "l.yml", environment: [:]); return nil } catch {
+                return (error as? ConfigError)?.message
+            }
+        }
+        XCTAssertNil(message("replicas:\n  a:\n    path: /srv/a\n    retention: {window: 4d, daily: 3}\ntargets:\n  nas:\n    retention: {window: 14d}\n"))
+        XCTAssertEqual(message("replicas:\n  a:\n    path: /srv/a\n    keep: 3\n"), "l.yml:4: unknown key 'keep' in 'replicas.a'")
+        XCTAssertEqual(message("replicas:\n  a:\n    retention: {window: 4d}\n"), "l.yml:2: 'replicas.a' needs a path")
+        XCTAssertEqual(message("replicas:\n  a:\n    path: /srv/a\n    retention:\n      window: 4\n"), "l.yml:5: 'replicas.a.retention.window' must be a duration like 14d")
+        XCTAssertEqual(message("targets:\n  nas:\n    retention:\n      daily: 3\n"), "l.yml:4: unknown key 'daily' in 'targets.nas.retention'")
+        XCTAssertEqual(message("targets: [/t]\n"), "l.yml:1: 'targets' must be a mapping of names to their settings")
+        XCTAssertEqual(message("replicas:\n  a:\n    path: /a\n    prune: yes\n"), "l.yml:4: 'replicas.a.prune' must be auto or off")
+        XCTAssertTrue(DeploymentFile.looksLikeDeployment(yaml: "replicas:\n  a: {path: /a}\ntargets:\n  b: {path: /b}\n"))
+    }
+
+    /// samples/logship.yml reads, and gives each replica and target its own policy.
+    func testTheSampleFileReads() throws {
+        let file = try DeploymentFile.load(path: SampleSetup.sample("logship.yml"), environment: [:])
+        XCTAssertEqual(file.replica(directory: "/srv/replica-b")?.name, "replica-b")
+        XCTAssertEqual(file.replica(directory: "/srv/replica-a")?.pruneAuto, true)
+        XCTAssertEqual(Set(file.entries("targets").map(\.name)), ["replica-a", "replica-b", "offsite"])
+    }
+
+    /// Two replicas and two targets with different windows in one file: `prune DIR` takes the
+    /// policy of the replica at DIR, `purge --in-target NAME` the target's; anything else the
+    /// `retention` section; a flag still wins.
+    func testPruneAndPurgeTakeThePolicyOfWhatTheyActOn() throws {
+        let yaml = """
+            retention:
+              window: 30d
+            replicas:
+              a:
+                path: /srv/replica-a
+                prune: auto
+                retention: {window: 4d, daily: 3, pins: [snapshot-1]}
+              b:
+                path: /srv/replica-b/
+                retention: {window: 20d}
+            targets:
+              nas:
+                path: /mnt/nas
+                retention: {window: 7d}
+              s3:
+                retention: {window: 90d}
+
+            """
+        let file = scratch.path + "/logship.yml"
+        try yaml.write(toFile: file, atomically: true, encoding: .utf8)
+        let env = ["LOGSHIP_CONFIG": file]
+        func prune(_ args: [String]) throws -> FakeReplicaApply.Prune {
+            let rewritten = try DeploymentArguments(tool: "replica-apply", options: try ToolOptions(FakeReplicaApply.self), environment: env).rewrite(args)
+            return try XCTUnwrap(try FakeReplicaApply.parseAsRoot(rewritten) as? FakeReplicaApply.Prune, "\(rewritten)")
+        }
+        func purge(_ args: [String]) throws -> FakeBinlogShip.Purge {
+            let rewritten = try DeploymentArguments(tool: "binlog-ship", options: try ToolOptions(FakeBinlogShip.self), environment: env).rewrite(args)
+            return try XCTUnwrap(try FakeBinlogShip.parseAsRoot(rewritten) as? FakeBinlogShip.Purge, "\(rewritten)")
+        }
+        let a = try prune(["prune", "/srv/replica-a"])
+        XCTAssertEqual([a.window, String(a.daily)], ["4d", "3"])
+        XCTAssertEqual(a.pin, ["snapshot-1"])
+        // The follower prunes only by a replica's own policy marked `prune: auto`.
+        func apply(_ args: [String]) throws -> FakeReplicaApply.Apply {
+            let rewritten = try DeploymentArguments(tool: "replica-apply", options: try ToolOptions(FakeReplicaApply.self), environment: env).rewrite(args)
+            return try XCTUnwrap(try FakeReplicaApply.parseAsRoot(rewritten) as? FakeReplicaApply.Apply, "\(rewritten)")
+        }
+        XCTAssertEqual(try apply(["/srv/replica-a", "--follow"]).pruneWindow, "4d")
+        XCTAssertEqual(try apply(["/srv/replica-a", "--follow"]).pruneDaily, 3)
+        XCTAssertNil(try apply(["/srv/replica-b", "--follow"]).pruneWindow, "no prune: auto")
+        XCTAssertNil(try apply(["/srv/replica-a"]).pruneWindow, "a cron apply (no --follow) of the same replica does not prune")
+        XCTAssertNil(try apply(["/srv/other", "--follow"]).pruneWindow, "the retention section never prunes a follower")
+        let b = try prune(["prune", "/srv/replica-b"])
+        XCTAssertEqual([b.window, String(b.daily)], ["20d", "0"])
+        XCTAssertEqual(try prune(["prune", "/srv/other"]).window, "30d", "a replica not in the file: the retention section")
+        XCTAssertEqual(try prune(["prune", "--window", "1d", "/srv/replica-b"]).window, "1d", "a flag wins")
+        XCTAssertEqual(try prune(["prune", "/srv/replica-b/../replica-a/"]).window, "4d", "paths are compared standardized")
+
+        XCTAssertEqual(try purge(["purge", "--in-target", "nas"]).window, "7d")
+        XCTAssertEqual(try purge(["purge", "--in-target=s3"]).window, "90d", "a target named only for its retention (its address in ship.yml)")
+        XCTAssertEqual(try purge(["purge"]).window, "30d", "the master's segments: the retention section")
+        XCTAssertEqual(try purge(["purge"]).target, ["nas=/mnt/nas"], "a target's path becomes --target NAME=PATH")
+        XCTAssertEqual(try purge(["purge", "--target", "x=/x"]).target, ["x=/x"], "--target on the command line wins")
     }
 
     /// `binlog-ship --config` and `report site --config` keep taking ship.yml and site.yml.

@@ -18,7 +18,7 @@ final class HelpWidthTests: XCTestCase {
                     XCTFail("\(tool) --help at COLUMNS=\(width): \(line.count) columns: \(line)")
                 }
                 // The options runTool reads before ArgumentParser are in every tool's help too.
-                for piece in ["--config FILE", "/etc/logship/logship.yml", "LOGSHIP_CONFIG", "--log-level LEVEL"] {
+                for piece in ["--config FILE", "/etc/logship/logship.yml", "LOGSHIP_CONFIG", "--log-level LEVEL", "--group-read", "LOGSHIP_GROUP_READ"] {
                     XCTAssertTrue(r.stdout.replacingOccurrences(of: "\n", with: " ").contains(piece), "\(tool) --help does not mention \(piece)")
                 }
                 let start = try XCTUnwrap(lines.firstIndex { $0.hasPrefix("  0  success") }, r.stdout)

@@ -118,6 +118,7 @@ final class JSONSchemaDocsTests: XCTestCase {
             ("binlog-ship check --json", "binlog-ship", ["check"] + ship + ["--max-lag", "1h", "--json"], 0),
             ("binlog-ship verify --json", "binlog-ship", ["verify"] + ship + ["a", "--json"], 0),
             ("binlog-ship purge --json", "binlog-ship", ["purge"] + ship + ["--older-than", "0", "--json"], 0),
+            ("binlog-ship purge --in-target --json", "binlog-ship", ["purge"] + ship + ["--in-target", "a", "--window", "1d", "--json"], 0),
             ("replica-apply [apply] --json", "replica-apply", [f.replica, "--json"], 0),
             ("replica-apply status --json", "replica-apply", ["status", f.replica, "--json"], 0),
             ("replica-apply check --json", "replica-apply", ["check", f.replica, "--max-lag", "1h", "--json"], 0),

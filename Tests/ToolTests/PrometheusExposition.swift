@@ -1,4 +1,5 @@
 import Foundation
+import LogshipTestSupport
 import XCTest
 
 /// A small checker of the Prometheus text exposition format (0.0.4), enough to catch what the
@@ -29,6 +30,16 @@ enum PrometheusExposition {
 
     static let namePattern = #"[a-zA-Z_:][a-zA-Z0-9_:]*"#
 
+    /// `promtool check metrics` on `text` where promtool is installed (Debian's `prometheus`
+    /// package): the exposition and the naming conventions (counters end in `_total`, units
+    /// in base units as suffixes). Returns its complaints, or nil when it accepts (or is absent).
+    static func promtoolProblems(_ text: String) throws -> String? {
+        let promtool = ["/usr/bin/promtool", "/usr/local/bin/promtool"].first { FileManager.default.isExecutableFile(atPath: $0) }
+        guard let promtool else { return nil }
+        let r = try ToolRunner.runProcess(promtool, ["check", "metrics"], stdin: text)
+        return r.status == 0 ? nil : r.stdout + r.stderr
+    }
+
     static func parse(_ text: String) throws -> Parsed {
         guard text.hasSuffix("\n") else { throw Problem(description: "the text does not end with a newline") }
         var parsed = Parsed()
@@ -54,7 +65,13 @@ enum PrometheusExposition {
                 continue
             }
             let sample = try parseSample(line, fail: fail)
-            guard sample.name == current, type[sample.name] != nil, help[sample.name] != nil else { throw fail("is a sample outside its family's HELP and TYPE") }
+            // A histogram's or summary's samples carry a suffix (_bucket, _sum, _count).
+            var family = sample.name
+            if let current, ["histogram", "summary"].contains(type[current] ?? ""),
+               let suffix = ["_bucket", "_sum", "_count"].first(where: { sample.name == current + $0 }) {
+                family = String(sample.name.dropLast(suffix.count))
+            }
+            guard family == current, type[family] != nil, help[family] != nil else { throw fail("is a sample outside its family's HELP and TYPE") }
             parsed.samples.append(sample)
         }
         return parsed

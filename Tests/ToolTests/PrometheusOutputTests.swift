@@ -15,6 +15,7 @@ final class PrometheusOutputTests: XCTestCase {
 
     private func metrics(_ tool: String, _ args: [String]) throws -> (text: String, parsed: PrometheusExposition.Parsed) {
         let text = try run(tool, args).stdout
+        XCTAssertNil(try PrometheusExposition.promtoolProblems(text), "\(tool) \(args.joined(separator: " "))")
         return (text, try PrometheusExposition.parse(text))
     }
 
@@ -22,7 +23,7 @@ final class PrometheusOutputTests: XCTestCase {
         Double(try XCTUnwrap(FileManager.default.attributesOfItem(atPath: path)[.size] as? Int))
     }
 
-    static let masterFamilies = ["last_lsn", "last_commit_time_seconds", "binlog_bytes", "active_segment_bytes", "segments", "epoch",
+    static let masterFamilies = ["last_lsn", "transactions_total", "last_commit_time_seconds", "binlog_bytes", "active_segment_bytes", "segments", "epoch",
                                  "last_marker_lsn", "recovery_pending", "fenced"].map { "logship_master_" + $0 }
 
     func testMasterMetricsBeforeAndAfterCommits() throws {
@@ -32,7 +33,7 @@ final class PrometheusOutputTests: XCTestCase {
         let label = ["master": m]
         let empty = try metrics("binlog-writer", ["status", m, "--prometheus"])
         XCTAssertEqual(empty.parsed.families.map(\.name), Self.masterFamilies)
-        XCTAssertTrue(empty.parsed.families.allSatisfy { $0.type == "gauge" && !$0.help.isEmpty })
+        XCTAssertTrue(empty.parsed.families.allSatisfy { $0.type == ($0.name.hasSuffix("_total") ? "counter" : "gauge") && !$0.help.isEmpty })
         for name in Self.masterFamilies where name != "logship_master_epoch" {
             XCTAssertEqual(empty.parsed.value(name, label), 0, "\(name) before any commit")
         }
@@ -90,7 +91,7 @@ final class PrometheusOutputTests: XCTestCase {
 
         let out = try metrics("binlog-ship", ["status"] + flags + ["--prometheus"])
         let p = out.parsed
-        XCTAssertTrue(p.families.allSatisfy { $0.type == "gauge" && !$0.help.isEmpty })
+        XCTAssertTrue(p.families.allSatisfy { $0.type == ($0.name.hasSuffix("_total") ? "counter" : "gauge") && !$0.help.isEmpty })
         let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(try run("binlog-ship", ["status"] + flags + ["--json"]).stdout.utf8)) as? [String: Any])
         let source = try XCTUnwrap(json["source"] as? String)
         let src = ["source": source], a = ["source": source, "target": "a"], b = ["source": source, "target": "b"]
@@ -129,6 +130,17 @@ final class PrometheusOutputTests: XCTestCase {
         XCTAssertEqual(p.value("logship_ship_last_attempt_failed", b), 1)
         XCTAssertGreaterThan(try XCTUnwrap(p.value("logship_ship_last_error_time_seconds", b)), 0)
         XCTAssertEqual(p.value("logship_ship_last_attempt_time_seconds", b), p.value("logship_ship_last_attempt_time_seconds", a))
+
+        // Counters from the state: a got the sealed segment, b one error per run that failed for it.
+        XCTAssertEqual(p.value("logship_ship_shipped_segments_total", a), 1)
+        XCTAssertEqual(p.value("logship_ship_shipped_bytes_total", a), try size(m + "/binlog/" + sealed))
+        XCTAssertEqual(p.value("logship_ship_errors_total", a), 0)
+        XCTAssertEqual(p.value("logship_ship_shipped_segments_total", b), 0)
+        XCTAssertEqual(p.value("logship_ship_errors_total", b), 1)
+        try run("binlog-ship", flags, status: 15)
+        let again = try metrics("binlog-ship", ["status"] + flags + ["--prometheus"]).parsed
+        XCTAssertEqual(again.value("logship_ship_errors_total", b), 2)
+        XCTAssertEqual(again.value("logship_ship_shipped_segments_total", a), 1, "nothing new to ship")
     }
 
     func testReplicaMetricsCarryTheLastSuccessTime() throws {
@@ -150,7 +162,7 @@ final class PrometheusOutputTests: XCTestCase {
         XCTAssertTrue(success >= before - 0.001 && success <= after + 0.001, "last success \(success) outside [\(before), \(after)]")
         XCTAssertEqual(p.value("logship_replica_last_run_time_seconds", label), success)
         XCTAssertEqual(p.value("logship_replica_last_run_failed", label), 0)
-        XCTAssertTrue(p.families.allSatisfy { $0.type == "gauge" && !$0.help.isEmpty })
+        XCTAssertTrue(p.families.allSatisfy { $0.type == ($0.name.hasSuffix("_total") ? "counter" : "gauge") && !$0.help.isEmpty })
 
         // A gap: the failed run moves the last run, not the last success.
         try f.shipAll()

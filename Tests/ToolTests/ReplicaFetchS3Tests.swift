@@ -1,5 +1,6 @@
 import BinlogFormat
 import Foundation
+import LogshipSystem
 import LogshipTestSupport
 import ObjectStorage
 import XCTest
@@ -199,7 +200,133 @@ final class ReplicaFetchS3Tests: XCTestCase {
         XCTAssertEqual(try TableDigest.digest(path: replica + "/store.db"), try master.digest(at: last, scratch: dir))
     }
 
+    /// `status --json` and `--prometheus` of a replica with a remote source carry the bucket's
+    /// view (issue 13): before any fetch the bucket's newest LSN and the whole lag, and no fetch
+    /// time; after `apply` (which fetches) the fetch time and no lag; with the endpoint gone,
+    /// `reachable` false and the error, the last fetch time kept. The JSON matches docs/JSON.md.
+    func testStatusJSONAndPrometheusCarryTheRemoteView() throws {
+        let server = try start(.moto)
+        let dir = TestDirectory("fetch-status-remote")
+        let url = "s3://\(bucket)/logs"
+        let master = try shippedMaster(dir, server)
+        let sealed = try master.sealedSegments()
+        let last = try XCTUnwrap(sealed.last).lastLSN
+        let replica = dir.sub("replica")
+        XCTAssertEqual(try run("replica-apply", ["init", replica, "--source", url], server).status, 0)
+        let rows = try XCTUnwrap(try JSONSchemaDocsTests.documented()["replica-apply status --json"])
+        func status(_ env: [String: String]? = nil) throws -> [String: Any] {
+            let r = try ToolRunner.run("replica-apply", ["status", replica, "--json"], environment: env ?? environment(server))
+            XCTAssertEqual(r.status, 0, r.stderr)
+            let output = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8))
+            XCTAssertEqual(JSONSchemaDocsTests.validate(output, rows), [], r.stdout)
+            return try XCTUnwrap((output as? [String: Any])?["remote"] as? [String: Any], r.stdout)
+        }
+        let before = try status()
+        XCTAssertEqual(before["source"] as? String, url)
+        XCTAssertEqual(before["reachable"] as? Bool, true)
+        XCTAssertTrue(before["lastFetchAt"] is NSNull, "\(before)")
+        XCTAssertEqual(before["newestSegment"] as? String, sealed.last!.name)
+        XCTAssertEqual(before["newestLSN"] as? Int, Int(last))
+        XCTAssertEqual(before["notFetchedSegments"] as? Int, sealed.count)
+        XCTAssertEqual(before["lagLSNs"] as? Int, Int(last))
+        XCTAssertGreaterThanOrEqual(before["lagSeconds"] as? Double ?? -1, 0)
+
+        let startedAt = microsecondsNow()
+        XCTAssertEqual(try run("replica-apply", ["apply", replica], server).status, 0)
+        let after = try status()
+        let fetchedAt = try XCTUnwrap(parseTimestamp(try XCTUnwrap(after["lastFetchAt"] as? String)))
+        XCTAssertGreaterThanOrEqual(fetchedAt, startedAt - 1_000_000)
+        XCTAssertEqual(after["lastFetchObjects"] as? Int, sealed.count)
+        XCTAssertEqual(after["notFetchedSegments"] as? Int, 0)
+        XCTAssertEqual(after["lagLSNs"] as? Int, 0)
+        XCTAssertEqual(after["lagSeconds"] as? Double, 0)
+
+        let prom = try run("replica-apply", ["status", replica, "--prometheus"], server)
+        XCTAssertEqual(prom.status, 0, prom.stderr)
+        let labels = "{replica=\"\(replica)\",source=\"\(url)\"}"
+        for line in ["logship_replica_remote_reachable\(labels) 1", "logship_replica_remote_lag_lsns\(labels) 0",
+                     "logship_replica_remote_newest_lsn\(labels) \(last)", "logship_replica_remote_not_fetched_segments\(labels) 0"] {
+            XCTAssertTrue(prom.stdout.contains(line + "\n"), "no \(line) in\n\(prom.stdout)")
+        }
+        XCTAssertTrue(prom.stdout.contains("logship_replica_remote_last_fetch_time_seconds\(labels) "), prom.stdout)
+
+        var gone = environment(server)
+        gone["AWS_ENDPOINT_URL"] = "http://127.0.0.1:\(try S3TestServer.freePort())"
+        let down = try status(gone)
+        XCTAssertEqual(down["reachable"] as? Bool, false)
+        XCTAssertTrue((down["error"] as? String)?.contains("check the endpoint URL") ?? false, "\(down)")
+        XCTAssertEqual(down["lastFetchAt"] as? String, after["lastFetchAt"] as? String, "the last good fetch is kept")
+        XCTAssertTrue(down["lagLSNs"] is NSNull, "\(down)")
+    }
+
+    /// `fetch` after `prune` removed applied segments from the inbox does not download them
+    /// again: it starts at the segment the store applied last. Counted at a proxy in front of
+    /// the server. Failed before: every pruned segment was fetched again on each pass.
+    func testFetchSkipsSegmentsTheStoreAppliedAfterPrune() throws {
+        let server = try start(.moto)
+        let proxy = try S3FaultProxy(upstreamPort: server.endpoint.port!)
+        var env = environment(server)
+        env["AWS_ENDPOINT_URL"] = "http://127.0.0.1:\(proxy.port)"
+        let dir = TestDirectory("fetch-after-prune")
+        let url = "s3://\(bucket)/logs"
+        let master = try shippedMaster(dir, server)
+        let sealed = try master.sealedSegments()
+        XCTAssertGreaterThan(sealed.count, 2)
+        let replica = dir.sub("replica")
+        XCTAssertEqual(try ToolRunner.run("replica-apply", ["init", replica, "--source", url]).status, 0)
+        XCTAssertEqual(try ToolRunner.run("replica-apply", ["apply", replica], environment: env).status, 0)
+        XCTAssertEqual(try appliedLSN(ofStore: replica + "/store.db"), sealed.last!.lastLSN)
+        // What prune does to applied segments: gone from the inbox (all but the last one applied).
+        for s in sealed.dropLast() { XCTAssertEqual(unlink(replica + "/inbox/" + s.name), 0) }
+        let before = proxy.log.count
+        let again = try ToolRunner.run("replica-apply", ["fetch", replica, "--json"], environment: env)
+        XCTAssertEqual(again.status, 0, again.stderr)
+        let gets = proxy.log.dropFirst(before).filter { $0.hasPrefix("GET ") && $0.contains(".binlog") }
+        XCTAssertEqual(gets, [], "segments the store holds were downloaded again")
+        let output = try JSONSerialization.jsonObject(with: Data(again.stdout.utf8)) as? [String: Any]
+        XCTAssertEqual(output?["fetched"] as? [String], [], again.stdout)
+        // New segments are still fetched, and apply continues from the store.
+        try master.exec(String(repeating: "INSERT INTO t (v) VALUES (randomblob(1500));\n", count: 4))
+        try master.rotate()
+        XCTAssertEqual(try run("binlog-ship", ["--source", master.path, "--target", "off=\(url)"], server).status, 0)
+        let applied = try ToolRunner.run("replica-apply", ["apply", replica], environment: env)
+        XCTAssertEqual(applied.status, 0, applied.stderr)
+        XCTAssertEqual(try TableDigest.digest(path: replica + "/store.db"), try master.digest(at: master.lastLSN, scratch: dir))
+    }
+
     /// A poll interval without a unit and a source that is not s3:// are usage errors (exit 64).
+    /// `fetch --follow --metrics-listen`: the loop's passes, objects and bytes at /metrics
+    /// (promtool-clean), counting a segment shipped while it runs; SIGTERM stops it with 0.
+    func testFetchFollowServesItsMetricsOverHTTP() throws {
+        let server = try start(.moto)
+        let dir = TestDirectory("fetch-metrics")
+        let url = "s3://\(bucket)/logs"
+        let master = try shippedMaster(dir, server)
+        let replica = dir.sub("replica")
+        XCTAssertEqual(try run("replica-apply", ["init", replica], server).status, 0)
+        let listen = "127.0.0.1:\(try FollowMetricsTests.freePort())"
+        let fetcher = try FollowMetricsTests.Background("replica-apply", ["fetch", replica, "--source", url, "--follow", "--quiet",
+                                                                          "--poll-interval", "1s", "--metrics-listen", listen],
+                                                        environment: environment(server))
+        let labels = ["source": url, "replica": replica]
+        let sizes = { try master.sealedSegments().reduce(0.0) { $0 + Double(try XCTUnwrap(FileManager.default.attributesOfItem(atPath: $1.path)[.size] as? Int)) } }
+        let count = Double(try master.sealedSegments().count)
+        let (text, p) = try XCTUnwrap(try FollowMetricsTests.scrape(listen) { $0.value("logship_fetch_objects_total", labels) == count }, "never fetched")
+        XCTAssertNil(try PrometheusExposition.promtoolProblems(text))
+        XCTAssertEqual(p.value("logship_fetch_bytes_total", labels), try sizes())
+        XCTAssertGreaterThan(try XCTUnwrap(p.value("logship_fetch_last_success_time_seconds", labels)), 0)
+        try master.exec(String(repeating: "INSERT INTO t (v) VALUES (randomblob(1500));\n", count: 6))
+        try master.rotate()
+        XCTAssertEqual(try run("binlog-ship", ["--source", master.path, "--target", "off=\(url)"], server).status, 0)
+        let total = Double(try master.sealedSegments().count)
+        let later = try XCTUnwrap(try FollowMetricsTests.scrape(listen) { $0.value("logship_fetch_objects_total", labels) == total }, "the new segments were never counted").1
+        XCTAssertEqual(later.value("logship_fetch_bytes_total", labels), try sizes())
+        XCTAssertGreaterThan(try XCTUnwrap(later.value("logship_fetch_passes_total", labels)), 1)
+        let (status, stderr) = fetcher.stop()
+        XCTAssertEqual(status, 0, stderr)
+        XCTAssertEqual(try run("replica-apply", ["fetch", replica, "--source", url, "--metrics-listen", listen], server).status, 64)
+    }
+
     func testPollIntervalNeedsAUnitAndSourceMustBeS3() throws {
         let noUnit = try ToolRunner.run("replica-apply", ["fetch", "/nonexistent", "--source", "s3://b/p", "--poll-interval", "2"])
         XCTAssertEqual(noUnit.status, 64)

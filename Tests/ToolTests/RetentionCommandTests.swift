@@ -54,6 +54,26 @@ final class RetentionCommandTests: XCTestCase {
         XCTAssertEqual(fromFile.status, 0, fromFile.stderr)
         XCTAssert(fromFile.stdout.contains("keeping \(snapshots[0])") && fromFile.stdout.contains("pinned"), fromFile.stdout)
         XCTAssertEqual(fromFile.stdout.components(separatedBy: "would delete inbox/").count - 1, segmentsByDay[0].count + segmentsByDay[1].count)
+        // The replica's own policy in a `replicas:` section wins over the `retention:` section
+        // (whose 20-day window would keep every segment); another replica's entry is not used.
+        let perReplica = f.dir.sub("per-replica.yml")
+        try """
+            retention:
+              window: 20d
+            replicas:
+              other:
+                path: \(f.dir.sub("other-replica"))
+                retention: {window: 1d}
+              this:
+                path: \(f.replica)/
+                retention: {window: 4d, daily: 3, pins: [\(snapshots[0])]}
+
+            """.write(toFile: perReplica, atomically: true, encoding: .utf8)
+        let fromEntry = try prune([], environment: ["LOGSHIP_CONFIG": perReplica])
+        XCTAssertEqual(fromEntry.status, 0, fromEntry.stderr)
+        // The same plan (but the window's start, which moves with the clock between the runs).
+        let plan = { (s: String) in s.replacingOccurrences(of: "since [^ ]+|moment \\([^,]+", with: "…", options: .regularExpression) }
+        XCTAssertEqual(plan(fromEntry.stdout), plan(fromFile.stdout))
         let overridden = try prune(["--window", "20d"], environment: ["LOGSHIP_CONFIG": yml])
         XCTAssertEqual(overridden.status, 0, overridden.stderr)
         XCTAssertFalse(overridden.stdout.contains("would delete inbox/"), "a 20-day window reaches back before everything: \(overridden.stdout)")
@@ -61,7 +81,8 @@ final class RetentionCommandTests: XCTestCase {
         // JSON: the documented keys.
         let json = try prune(["--window", "4d", "--daily", "3", "--json"])
         let o = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any], json.stdout)
-        XCTAssertEqual(Set(o.keys), ["confirmed", "now", "windowStart", "anchorLSN", "snapshots", "deleteSegments", "keptSegments", "segmentsKeptBecause", "unmatchedPins"])
+        XCTAssertEqual(Set(o.keys), ["confirmed", "now", "windowStart", "anchorLSN", "snapshots", "deleteSegments", "keptSegments", "segmentsKeptBecause", "unmatchedPins", "remoteSnapshots"])
+        XCTAssertTrue(o["remoteSnapshots"] is NSNull, "null without --remote")
         XCTAssertEqual(o["anchorLSN"] as? Int, Int(lastLSNs[1]))
         let first = try XCTUnwrap((o["snapshots"] as? [[String: Any]])?.first)
         XCTAssertEqual(Set(first.keys), ["path", "lsn", "commitTime", "delete", "keptBecause"])
@@ -93,6 +114,57 @@ final class RetentionCommandTests: XCTestCase {
             let r = try prune(args, environment: ["LOGSHIP_CONFIG": ""])
             XCTAssertEqual(r.status, 64, "\(args): \(r.stderr)")
         }
+    }
+
+    /// `replicas: {NAME: {path, prune: auto, retention}}`: `replica-apply --follow` prunes by the
+    /// replica's own policy between passes (with `prune --confirm`'s rules), while a cron prune
+    /// beside it still exits 12; the follower keeps applying and stops cleanly on SIGTERM.
+    func testFollowerPrunesByTheReplicasOwnPolicy() throws {
+        let f = try ReplicaCLIFixture("retention-follow", segmentSize: "4KiB")
+        let clock = try SkewedClock(scratch: f.dir.path)
+        f.master.environment = clock.environment
+        var snapshots: [String] = [], segmentsByDay: [[String]] = []
+        for (i, d) in [0, 5, 10].enumerated() {
+            try clock.set(Int64(d) * Self.day)
+            try f.master.exec((i == 0 ? ReplicaWorkload.schema : "") + f.workload.sql(transactions: 8))
+            try f.master.rotate()
+            segmentsByDay.append(try f.shipAll())
+            XCTAssertEqual(try f.apply("--quiet").status, 0)
+            XCTAssertEqual(try f.tool(["snapshot", f.replica, "--quiet"]).status, 0)
+            snapshots.append(Self.snapshotName(f.master.lastLSN))
+        }
+        try clock.set(12 * Self.day)
+        let yml = f.dir.sub("logship.yml")
+        try "replicas:\n  this:\n    path: \(f.replica)\n    prune: auto\n    retention: {window: 4d, daily: 3}\n".write(toFile: yml, atomically: true, encoding: .utf8)
+        var env = clock.environment
+        env["LOGSHIP_CONFIG"] = yml
+        let follower = try FollowMetricsTests.Background("replica-apply", [f.replica, "--follow", "--quiet"], environment: env)
+        let files = { (try FileManager.default.contentsOfDirectory(atPath: f.replica + "/snapshots")).filter { $0.hasSuffix(".db") }.sorted() }
+        let inbox = { (try FileManager.default.contentsOfDirectory(atPath: f.inbox)).filter { $0.hasSuffix(".binlog") }.sorted() }
+        var pruned = false
+        for _ in 0..<400 where !pruned {   // bounded wait for the first pass's prune (no timing asserted)
+            pruned = try files() == Array(snapshots.dropFirst()).sorted() && inbox() == segmentsByDay[2].sorted()
+            if !pruned { usleep(50_000) }
+        }
+        XCTAssertTrue(pruned, "snapshots \((try? files()) ?? []), inbox \((try? inbox()) ?? [])")
+        // A cron prune beside it: the follower holds the replica's lock (exit 12).
+        let cron = try ToolRunner.run("replica-apply", ["prune", f.replica, "--window", "4d", "--confirm"], environment: env)
+        XCTAssertEqual(cron.status, 12, cron.stderr)
+        // The follower still applies what arrives.
+        try clock.set(13 * Self.day)
+        _ = try f.master.exec(f.workload.sql(transactions: 3))
+        try f.master.rotate()
+        try f.shipAll()
+        var caughtUp = false
+        for _ in 0..<400 where !caughtUp {
+            caughtUp = (try? f.storeLSN()) == f.master.lastLSN
+            if !caughtUp { usleep(50_000) }
+        }
+        XCTAssertTrue(caughtUp, "the follower stopped applying")
+        let (status, stderr) = follower.stop()
+        XCTAssertEqual(status, 0, stderr)
+        XCTAssertFalse(stderr.contains("unable to prune"), stderr)
+        try f.assertStore(at: f.master.lastLSN)
     }
 
     static func snapshotName(_ lsn: UInt64) -> String {

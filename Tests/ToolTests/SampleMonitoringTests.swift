@@ -28,6 +28,14 @@ final class SampleMonitoringTests: XCTestCase {
         let file = setup.root + "/report.prom"
         try setup.tool("report", ["query", "--store", setup.replica("a"), "--metrics-file", file, "SELECT 1 AS one"])
         names.formUnion(try PrometheusExposition.parse(try String(contentsOfFile: file, encoding: .utf8)).names)
+        // `binlog-writer serve --metrics-listen`'s own families (the fsync histogram, commit groups).
+        let listen = "127.0.0.1:\(try FollowMetricsTests.freePort())"
+        let server = try FollowMetricsTests.Background("binlog-writer", ["serve", setup.master, "--metrics-listen", listen])
+        let served = try XCTUnwrap(try FollowMetricsTests.scrape(listen) { $0.names.contains("logship_master_sync_duration_seconds") }, "serve's /metrics").1
+        XCTAssertEqual(server.stop().0, 0)
+        names.formUnion(served.names)
+        // A histogram's series carry suffixes in PromQL.
+        for family in served.families where family.type == "histogram" { names.formUnion(["_bucket", "_sum", "_count"].map { family.name + $0 }) }
         return names
     }
 
@@ -69,7 +77,7 @@ final class SampleMonitoringTests: XCTestCase {
         let rules = try alertExpressions()
         // What the samples promise to watch.
         for alert in ["LogshipReplicaLagging", "LogshipTargetLagging", "LogshipReplicaStale", "LogshipTargetStale",
-                      "LogshipMasterNotCommitting", "LogshipVerificationFails"] {
+                      "LogshipMasterNotCommitting", "LogshipVerificationFails", "LogshipMasterSlowFsync", "LogshipShippingErrorsRepeat"] {
             XCTAssertNotNil(rules[alert], "no \(alert) rule")
         }
         let exprs = try dashboardExpressions()

@@ -59,6 +59,25 @@ final class SampleSystemdTests: XCTestCase {
         }
     }
 
+    /// Every long-running mode has a service (issue 17), and every cron job of samples/crontab a
+    /// timer that runs the same tool and subcommand (prune: the follower's `prune: auto` instead).
+    func testEveryFollowModeHasAServiceAndEveryCronJobATimer() throws {
+        let commands = try Self.units().filter { $0.hasSuffix(".service") }.flatMap { try Self.execStarts($0) }
+        for mode in ["binlog-writer serve", "binlog-ship --config /etc/logship/ship.yml --follow", "replica-apply /srv/%i --follow"] {
+            XCTAssertTrue(commands.contains { $0.contains("/usr/local/bin/" + mode) }, "no service runs \(mode)")
+        }
+        let cron = try String(contentsOfFile: SampleSetup.sample("crontab"), encoding: .utf8).split(separator: "\n")
+            .filter { !$0.hasPrefix("#") && $0.range(of: "^[A-Z_]+=", options: .regularExpression) == nil }
+        for line in cron {
+            let words = line.split(separator: " ", omittingEmptySubsequences: true).map(String.init).drop { !["binlog-writer", "binlog-ship", "replica-apply", "report"].contains($0) }
+            guard let tool = words.first else { continue }
+            var sub = words.dropFirst().first ?? ""
+            if sub.hasPrefix("/") || sub.hasPrefix("-") { sub = "" }   // the default subcommand
+            if tool == "replica-apply" && (sub == "" || sub == "prune") { continue }   // the follower service
+            XCTAssertTrue(commands.contains { $0.contains("/usr/local/bin/\(tool) \(sub)") }, "no unit runs the cron job \(line)")
+        }
+    }
+
     func testTheFollowServiceLeavesOperatorErrorsStopped() throws {
         let text = try String(contentsOfFile: Self.directory + "/logship-replica@.service", encoding: .utf8)
         let line = try XCTUnwrap(text.split(separator: "\n").first { $0.hasPrefix("RestartPreventExitStatus=") })
@@ -80,17 +99,53 @@ final class SampleSystemdTests: XCTestCase {
                 XCTAssertEqual(r.status, 0, "\(unit): \(mapped)\nstderr: \(r.stderr)")
             }
         }
+        func command(_ unit: String, instance: String = "replica-a") throws -> [String] {
+            let line = try XCTUnwrap(try Self.execStarts(unit).first)
+            // A free port in place of the unit's, so a test run never meets a real service's.
+            let port = try FollowMetricsTests.freePort()
+            let mapped = setup.substitute(line.replacingOccurrences(of: "/usr/local/bin/", with: ToolRunner.productsDirectory + "/")
+                .replacingOccurrences(of: "%i", with: instance))
+                .replacingOccurrences(of: "127\\.0\\.0\\.1:[0-9]+", with: "127.0.0.1:\(port)", options: .regularExpression)
+            return mapped.split(separator: " ").map(String.init)
+        }
+        // The master's service: a transaction through its socket, then SIGTERM (exit 0).
+        let serve = try command("logship-master.service")
+        let server = try FollowMetricsTests.Background(serve[0], Array(serve.dropFirst()), absolute: true)
+        // The socket is bound before serve accepts; while serve holds the master's lock, exec can
+        // only succeed through it.
+        for _ in 0..<400 where !FileManager.default.fileExists(atPath: setup.master + "/writer.sock") { usleep(50_000) }
+        let served = try ToolRunner.run("binlog-writer", ["exec", setup.master, "INSERT INTO expenses (spent_at, amount_cents, category, currency, merchant) VALUES ('2026-03-01', 100, 'food', 'EUR', 'served')"])
+        let (serveStatus, serveErr) = server.stop()
+        XCTAssertEqual(serveStatus, 0, serveErr)
+        XCTAssertEqual(served.status, 0, "exec through serve: \(served.stderr); serve: \(serveErr)")
         try runService("logship-rotate.service")
         try setup.tool("binlog-writer", ["rotate", setup.master])   // five minutes later, as the timer would
         try runService("logship-ship.service")
-        let last = try setup.masterLastLSN()
+        var last = try setup.masterLastLSN()
         for name in ["a", "b"] {
             let follow = try XCTUnwrap(try Self.execStarts("logship-replica@.service").first)
             try followUntil(setup.substitute(follow.replacingOccurrences(of: "/usr/local/bin/", with: ToolRunner.productsDirectory + "/")
                 .replacingOccurrences(of: "%i", with: "replica-" + name)), store: setup.replica(name) + "/store.db", lsn: last)
         }
+        // Continuous shipping instead of the timer: a new transaction reaches both replicas
+        // through the active segment's partial copy; SIGTERM ends it with 0.
+        let shipFollow = try command("logship-ship-follow.service")
+        let shipper = try FollowMetricsTests.Background(shipFollow[0], Array(shipFollow.dropFirst()), absolute: true)
+        try setup.tool("binlog-writer", ["exec", setup.master, "INSERT INTO expenses (spent_at, amount_cents, category, currency, merchant) VALUES ('2026-03-02', 200, 'food', 'EUR', 'followed')"])
+        last = try setup.masterLastLSN()
+        for name in ["a", "b"] {
+            let follow = try XCTUnwrap(try Self.execStarts("logship-replica@.service").first)
+            try followUntil(setup.substitute(follow.replacingOccurrences(of: "/usr/local/bin/", with: ToolRunner.productsDirectory + "/")
+                .replacingOccurrences(of: "%i", with: "replica-" + name)), store: setup.replica(name) + "/store.db", lsn: last)
+        }
+        let (shipStatus, shipErr) = shipper.stop()
+        XCTAssertEqual(shipStatus, 0, shipErr)
         try runService("logship-snapshot@.service")
         try runService("logship-verify.service")
+        for unit in ["logship-check.service", "logship-metrics.service", "logship-report.service", "logship-purge.service"] { try runService(unit) }
+        let textfiles = try FileManager.default.contentsOfDirectory(atPath: setup.root + "/textfile").sorted()
+        XCTAssertEqual(textfiles, ["logship-master.prom", "logship-replica-a.prom", "logship-replica-b.prom", "logship-report-expenses.prom", "logship-ship.prom"])
+        XCTAssertTrue(FileManager.default.fileExists(atPath: setup.root + "/srv/www/expenses.html"))
         let masterTables = try TableDigest.digest(path: setup.master + "/master.db")
         for name in ["a", "b"] {
             XCTAssertEqual(try TableDigest.digest(path: setup.replica(name) + "/store.db"), masterTables, "replica \(name)")

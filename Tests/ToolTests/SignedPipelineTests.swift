@@ -102,4 +102,87 @@ final class SignedPipelineTests: XCTestCase {
         assertExit(try run("replica-apply", [replica]), 0, "apply sealed")
         XCTAssertEqual(try appliedLSN(ofStore: replica + "/store.db"), master.lastLSN)
     }
+
+    /// Issue 14, "snapshot files carry a signature too": a replica that requires signatures signs
+    /// its snapshots with a key of its own (made by the first one); its restore starts from an
+    /// intact signed snapshot and refuses (exit 3) one whose bytes were changed, one without its
+    /// .sig, one whose .sig was edited, and one signed by a key it does not trust.
+    func testSnapshotsAreSignedAndATamperedSnapshotIsRefusedByRestore() throws {
+        let dir = TestDirectory("signed-snapshot")
+        let master = try ToolMaster(dir)
+        assertExit(try run("binlog-writer", ["keygen", master.path]), 0, "keygen")
+        let pub = master.path + "/signing.pub"
+        let replica = dir.sub("replica")
+        assertExit(try run("replica-apply", ["init", replica, "--verify-key", pub]), 0, "init")
+        try master.exec("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, 'genuine-one'), (2, 'genuine-two');")
+        try master.rotate()
+        assertExit(try run("binlog-ship", ["--source", master.path, "--target", replica + "/inbox", "--verify-key", pub]), 0, "ship")
+        assertExit(try run("replica-apply", [replica]), 0, "apply")
+        let snap = try run("replica-apply", ["snapshot", replica])
+        assertExit(snap, 0, containing: ["signed with snapshot key id", "the key is new"], "first snapshot")
+        let snapshotLSN = master.lastLSN
+        let name = "snapshot-" + String(format: "%016llx", snapshotLSN)
+        let snapPath = replica + "/snapshots/\(name).db", sigPath = replica + "/snapshots/\(name).sig"
+        XCTAssertTrue(FileManager.default.fileExists(atPath: sigPath), "the .sig is written beside the snapshot")
+        let mode = try XCTUnwrap(FileManager.default.attributesOfItem(atPath: replica + "/keys/snapshot.key")[.posixPermissions] as? Int)
+        XCTAssertEqual(mode & 0o077, 0, "the snapshot key is the owner's only")
+        XCTAssertFalse(snap.stdout.contains(String(try String(contentsOfFile: replica + "/keys/snapshot.key", encoding: .utf8).split(separator: "\n")[2])), "the key is never printed")
+
+        try master.exec("INSERT INTO t VALUES (3, 'three'); UPDATE t SET v = 'changed' WHERE id = 2;")
+        try master.rotate()
+        assertExit(try run("binlog-ship", ["--source", master.path, "--target", replica + "/inbox", "--verify-key", pub]), 0, "ship 2")
+        assertExit(try run("replica-apply", [replica]), 0, "apply 2")
+
+        // Intact: the restore starts from the signed snapshot and equals the master.
+        let intact = dir.sub("intact.db")
+        let ok = try run("replica-apply", ["restore", replica, "--latest", "--output", intact])
+        assertExit(ok, 0, containing: ["start from  snapshot \(snapPath)"], "restore from the intact snapshot")
+        XCTAssertEqual(try TableDigest.digest(path: intact), try master.digest(at: master.lastLSN, scratch: dir))
+
+        let genuine = try Data(contentsOf: URL(fileURLWithPath: snapPath))
+        let genuineSig = try Data(contentsOf: URL(fileURLWithPath: sigPath))
+        func restoreRefused(_ what: String, _ says: String) throws {
+            let out = dir.sub("refused-\(what.replacingOccurrences(of: " ", with: "-")).db")
+            assertExit(try run("replica-apply", ["restore", replica, "--latest", "--output", out]), 3, containing: [says, name], what)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: out), "\(what): nothing published")
+            try genuine.write(to: URL(fileURLWithPath: snapPath))
+            try genuineSig.write(to: URL(fileURLWithPath: sigPath))
+        }
+        // A value changed inside the SQLite file (same length; SQLite has no page checksums, and
+        // the content-digest check starts from the snapshot's own rows, so only the signature
+        // tells).
+        var bytes = [UInt8](genuine)
+        let needle = Array("genuine-one".utf8)
+        let at = try XCTUnwrap((0..<(bytes.count - needle.count)).first { Array(bytes[$0..<($0 + needle.count)]) == needle }, "the value is in the snapshot")
+        bytes.replaceSubrange(at..<(at + needle.count), with: Array("forged--one".utf8))
+        try Data(bytes).write(to: URL(fileURLWithPath: snapPath))
+        try restoreRefused("changed snapshot", "SHA-256")
+        unlink(sigPath)
+        try restoreRefused("missing sig", "not signed")
+        let edited = String(decoding: genuineSig, as: UTF8.self).replacingOccurrences(of: "\"commitTime\" : ", with: "\"commitTime\" : 1")
+        XCTAssertNotEqual(edited, String(decoding: genuineSig, as: UTF8.self))
+        try Data(edited.utf8).write(to: URL(fileURLWithPath: sigPath))
+        try restoreRefused("edited sig", "bad signature")
+        // Signed by a key this replica does not trust (another replica's, or a forger's).
+        let other = dir.sub("other")
+        try FileManager.default.createDirectory(atPath: other, withIntermediateDirectories: false)
+        assertExit(try run("binlog-writer", ["keygen", other]), 0, "another key")
+        let record = try JSONDecoder().decode(SnapshotSignature.self, from: genuineSig)
+        let forged = try SnapshotSignature.sign(file: record.file, sha256: record.sha256, bytes: record.bytes, lsn: record.lsn, epoch: record.epoch,
+                                                sourceID: record.sourceID, commitTime: record.commitTime, with: try SigningKeyFile.readPrivate(other + "/signing.key"))
+        try JSONEncoder().encode(forged).write(to: URL(fileURLWithPath: sigPath))
+        try restoreRefused("other key", "not trusted for snapshots")
+
+        // After all that, the intact snapshot restores again.
+        assertExit(try run("replica-apply", ["restore", replica, "--latest", "--output", dir.sub("again.db")]), 0, "restore after the refusals")
+        // A second snapshot reuses the key and does not announce a new one.
+        try master.exec("INSERT INTO t VALUES (4, 'four');")
+        try master.rotate()
+        assertExit(try run("binlog-ship", ["--source", master.path, "--target", replica + "/inbox", "--verify-key", pub]), 0, "ship 3")
+        assertExit(try run("replica-apply", [replica]), 0, "apply 3")
+        let second = try run("replica-apply", ["snapshot", replica, "--keep", "1"])
+        assertExit(second, 0, containing: ["signed with snapshot key id \(record.keyID)"], "second snapshot")
+        XCTAssertFalse(second.stdout.contains("the key is new"), second.stdout)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: sigPath), "--keep deletes an old snapshot's .sig with it")
+    }
 }

@@ -28,11 +28,15 @@ public struct RemoteFetch {
     /// When set, only these segment keys are fetched (a restore's selection; they must follow
     /// one another); every epoch history is fetched either way.
     public var only: Set<String>?
+    /// The segment the store applied last: segments before it (in (epoch, sequence) order) are
+    /// not fetched, whether or not the inbox still holds them (`prune` deletes applied ones).
+    public var appliedSegment: String?
 
-    public init(store: TargetStore, inbox: String, only: Set<String>? = nil) {
+    public init(store: TargetStore, inbox: String, only: Set<String>? = nil, appliedSegment: String? = nil) {
         self.store = store
         self.inbox = inbox
         self.only = only
+        self.appliedSegment = appliedSegment
     }
 
     /// One pass over the source: every sealed segment and epoch history not yet in the inbox.
@@ -40,6 +44,7 @@ public struct RemoteFetch {
         try store.checkReachable()
         let objects = try store.list()
         var outcome = Outcome()
+        let applied = appliedSegment.flatMap(SegmentName.parse)
         for object in objects where EpochHistory.parseFileName(object.key) != nil {
             if try isPresent(object) { continue }
             try DurableFile.publish(try store.read(object.key), to: localPath(object.key))
@@ -47,6 +52,7 @@ public struct RemoteFetch {
         }
         let segments = objects.compactMap { o in SegmentName.parse(o.key).flatMap { $0.isActive ? nil : (o, $0) } }
             .filter { only?.contains($0.0.key) ?? true }
+            .filter { entry in applied.map { entry.1 >= $0 } ?? true }
             .sorted { $0.1 < $1.1 }
         var previous: (name: SegmentName, footer: SegmentFooter?, header: SegmentHeader)?
         for (object, name) in segments {
@@ -92,18 +98,8 @@ public struct RemoteFetch {
         let temp = DurableFile.temporaryPath(for: localPath(object.key))
         do {
             let file = try FileDescriptor(path: temp, flags: O_WRONLY | O_CREAT | O_EXCL, mode: FilePermissions.file)
-            var at: Int64 = 0
-            while at < object.size {
-                let end = min(object.size, at + Int64(Self.chunkSize))
-                let bytes = try store.read(object.key, range: at..<end)
-                guard bytes.count == Int(end - at) else {
-                    throw ShipError(.corruption, "unable to fetch \(object.key): the source returned \(bytes.count) bytes at offset \(at), expected \(end - at)",
-                                    target: store.name, path: store.address(of: object.key), offset: at,
-                                    hint: "the object changed or was cut short while it was read; run again, and check the source if it persists")
-                }
-                try file.write(bytes, at: at)
-                at = end
-            }
+            try store.copy(object.key, size: object.size, to: file, verb: "fetch",
+                           hint: "the object changed or was cut short while it was read; run again, and check the source if it persists")
             try file.sync()
             return temp
         } catch {

@@ -64,9 +64,15 @@ public struct RemoteRestorePlan {
             }
             do {
                 let head = try segments.read(object.key, range: 0..<Int64(SegmentHeader.size))
-                let tail = try segments.read(object.key, range: object.size - Int64(SegmentFooter.size)..<object.size)
                 let header = try head.withUnsafeBytes { try SegmentHeader.decode($0) }
-                let footer = try tail.withUnsafeBytes { try SegmentFooter.decode($0, offset: object.size - Int64(SegmentFooter.size)) }
+                // A signed segment (version 3) ends in a longer footer (docs/FORMAT.md §5.1).
+                let footerSize = Int64(SegmentFooter.size(forVersion: header.version))
+                guard object.size >= Int64(SegmentHeader.size) + footerSize else {
+                    throw ShipError(.corruption, "\(object.key) is \(object.size) bytes, shorter than a header and a footer", target: segments.name,
+                                    path: segments.address(of: object.key), hint: "the object is damaged; remove it and ship it again from the master")
+                }
+                let tail = try segments.read(object.key, range: object.size - footerSize..<object.size)
+                let footer = try tail.withUnsafeBytes { try SegmentFooter.decode($0, offset: object.size - footerSize, version: header.version) }
                 guard header.epoch == name.epoch, header.sequence == name.sequence else {
                     throw ShipError(.corruption, "\(object.key)'s header says epoch \(header.epoch) sequence \(header.sequence)", target: segments.name,
                                     path: segments.address(of: object.key), offset: 0, hint: "the object is not the segment it is named after; remove it and ship again")

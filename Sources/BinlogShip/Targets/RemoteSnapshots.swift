@@ -1,6 +1,7 @@
 import BinlogFormat
 import Crypto
 import Foundation
+import LogshipSystem
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -21,8 +22,12 @@ public struct RemoteSnapshot: Codable, Equatable, Sendable {
     public var bytes: Int64
     /// SHA-256 of the database object, lowercase hex: checked after every download.
     public var sha256: String
+    /// The replica's signature of the snapshot (its `.sig`), when it signs snapshots; a restore
+    /// that requires signatures checks it (docs/FORMAT.md §11). Absent in older metadata.
+    public var signature: SnapshotSignature?
 
-    public init(key: String, sourceID: UUID, epoch: UInt32, lsn: UInt64, commitTime: Int64, bytes: Int64, sha256: String) {
+    public init(key: String, sourceID: UUID, epoch: UInt32, lsn: UInt64, commitTime: Int64, bytes: Int64, sha256: String, signature: SnapshotSignature? = nil) {
+        self.signature = signature
         self.key = key
         self.sourceID = sourceID
         self.epoch = epoch
@@ -133,20 +138,10 @@ public struct RemoteSnapshots {
     public func download(_ snapshot: RemoteSnapshot, to path: String) throws {
         let temp = DurableFile.temporaryPath(for: path)
         do {
-            let file = try FileDescriptor(path: temp, flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o600)
-            var hash = SHA256(), at: Int64 = 0
-            while at < snapshot.bytes {
-                let end = min(snapshot.bytes, at + Int64(RemoteFetch.chunkSize))
-                let bytes = try store.read(snapshot.key, range: at..<end)
-                guard bytes.count == Int(end - at) else {
-                    throw ShipError(.corruption, "unable to download \(snapshot.key): \(bytes.count) bytes at offset \(at), expected \(end - at)",
-                                    target: store.name, path: store.address(of: snapshot.key), offset: at,
-                                    hint: "the object is shorter than its metadata says; upload the snapshot again, or restore from another one")
-                }
-                hash.update(data: bytes)
-                try file.write(bytes, at: at)
-                at = end
-            }
+            let file = try FileDescriptor(path: temp, flags: O_WRONLY | O_CREAT | O_EXCL, mode: FilePermissions.file)
+            var hash = SHA256()
+            try store.copy(snapshot.key, size: snapshot.bytes, to: file, verb: "download",
+                           hint: "the object is shorter than its metadata says; upload the snapshot again, or restore from another one") { hash.update(data: $0) }
             let sum = Self.hex(hash.finalize())
             guard sum == snapshot.sha256 else {
                 throw ShipError(.corruption, "unable to download \(snapshot.key): its SHA-256 is \(sum), the metadata says \(snapshot.sha256)",
@@ -155,6 +150,13 @@ public struct RemoteSnapshots {
             }
             try file.sync()
             let parent = (path as NSString).deletingLastPathComponent
+            // The signature first: a snapshot file is never there without the .sig it came with.
+            if let signature = snapshot.signature {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                let sigPath = (path.hasSuffix(".db") ? String(path.dropLast(3)) : path) + ".sig"
+                try DurableFile.publish(Array(try encoder.encode(signature)) + [10], to: sigPath)
+            }
             try DurableFile.rename(temp, to: path)
             try DurableFile.syncDirectory(parent.isEmpty ? "." : parent)
         } catch {

@@ -37,12 +37,20 @@ public struct RemoteSourceStatus: Sendable {
     }
 
     private static func footer(_ store: TargetStore, _ object: TargetObject) throws -> SegmentFooter {
-        let at = object.size - Int64(SegmentFooter.size)
-        guard at >= 0 else {
-            throw ShipError(.corruption, "\(object.key) is \(object.size) bytes, shorter than a footer", target: store.name, path: store.address(of: object.key))
-        }
-        let tail = try store.read(object.key, range: at..<object.size)
-        do { return try tail.withUnsafeBytes { try SegmentFooter.decode($0, offset: at) } } catch let e as FormatError {
+        do {
+            // The header's version says the footer's size: a signed segment's is longer (docs/FORMAT.md §5.1).
+            guard object.size >= Int64(SegmentHeader.size) else {
+                throw ShipError(.corruption, "\(object.key) is \(object.size) bytes, shorter than a header", target: store.name, path: store.address(of: object.key))
+            }
+            let head = try store.read(object.key, range: 0..<Int64(SegmentHeader.size))
+            let version = try head.withUnsafeBytes { try SegmentHeader.decode($0) }.version
+            let at = object.size - Int64(SegmentFooter.size(forVersion: version))
+            guard at >= Int64(SegmentHeader.size) else {
+                throw ShipError(.corruption, "\(object.key) is \(object.size) bytes, shorter than a header and a footer", target: store.name, path: store.address(of: object.key))
+            }
+            let tail = try store.read(object.key, range: at..<object.size)
+            return try tail.withUnsafeBytes { try SegmentFooter.decode($0, offset: at, version: version) }
+        } catch let e as FormatError {
             throw ShipError(e, target: store.name, context: "reading \(store.address(of: object.key))")
         }
     }

@@ -389,14 +389,14 @@ extension Master {
     /// A serial-free pool for the blocking calls of the async variants (they wait on the group).
     private static let asyncQueue = DispatchQueue(label: "logship-master-async", attributes: .concurrent)
 
-    private func offload<R>(_ work: @escaping () throws -> R) async throws -> R {
+    private func offload<R: Sendable>(_ work: @escaping @Sendable () throws -> R) async throws -> R {
         try await withCheckedThrowingContinuation { continuation in
             Master.asyncQueue.async { continuation.resume(with: Result { try work() }) }
         }
     }
 
     /// `write` for async callers: the body runs on a pool thread; the call resumes once durable.
-    public func write<T>(_ body: @escaping @Sendable (MasterTransaction) throws -> T) async throws -> Committed<T> {
+    public func write<T: Sendable>(_ body: @escaping @Sendable (MasterTransaction) throws -> T) async throws -> Committed<T> {
         try await offload { try self.write(body) }
     }
 

@@ -4,7 +4,7 @@ import Foundation
 
 /// Every failure of the master: the operation, the subject, the cause, and a hint.
 public struct MasterError: LogshipError {
-    public enum Kind: String, CaseIterable {
+    public enum Kind: String, CaseIterable, Sendable {
         /// A SQL statement failed; the transaction was rolled back and nothing was logged.
         case sql = "SQL error"
         /// Another process holds the data directory's lock.

@@ -40,7 +40,8 @@ extension RowSource {
 }
 
 /// A NUL byte: SQLite binds a NULL pointer as NULL, so an empty text or blob needs an address.
-private let emptyText: UnsafePointer<CChar> = {
+/// nonisolated(unsafe): written once when initialized, then only read (SQLite copies from it).
+nonisolated(unsafe) private let emptyText: UnsafePointer<CChar> = {
     let p = UnsafeMutablePointer<CChar>.allocate(capacity: 1)
     p.initialize(to: 0)
     return UnsafePointer(p)

@@ -91,9 +91,12 @@ struct SegmentCopier {
 
     /// Runs `body` for 0..<count on as many threads, and returns the results in order.
     private static func parallel<T>(_ count: Int, _ body: (Int) -> T) -> [T] {
-        let results = UnsafeMutableBufferPointer<T?>.allocate(capacity: count)
+        // nonisolated(unsafe): concurrentPerform returns only after every iteration ran, each
+        // iteration writes its own slot of `results` alone, and `body` is only called, never changed.
+        nonisolated(unsafe) let results = UnsafeMutableBufferPointer<T?>.allocate(capacity: count)
         results.initialize(repeating: nil)
         defer { results.deallocate() }
+        nonisolated(unsafe) let body = body
         DispatchQueue.concurrentPerform(iterations: count) { results[$0] = body($0) }
         return results.map { $0! }
     }

@@ -163,7 +163,9 @@ extension ShipRun {
 
 /// Verifies the next source segment on another thread while the current one is copied and
 /// fsynced, so the disk and the CPU work at the same time. Verification only reads the source.
-final class Prefetch {
+/// `@unchecked Sendable`: the thread writes `result` once before `done.leave()`, and `segment()`
+/// reads it only after `done.wait()`; the group orders the two, and nothing else is mutable.
+final class Prefetch: @unchecked Sendable {
     let entry: BinlogDirectory.Entry
     private let done = DispatchGroup()
     private var result: Result<VerifiedSegment, Error>?
@@ -185,7 +187,10 @@ final class Prefetch {
 }
 
 /// One sealed segment on its way to the targets that need it (`ShipRun.shipSealed`).
-final class Batch {
+/// `@unchecked Sendable`: only the proving thread of `startProving` runs beside the owner; it
+/// reads `pending` (complete before the thread starts, never changed after) and writes `results`,
+/// which the owner reads only after `proving.wait()` in `proven()`.
+final class Batch: @unchecked Sendable {
     enum Entry {
         /// The target already holds the same bytes.
         case present

@@ -20,6 +20,11 @@ public final class DirectoryLock {
     public let path: String
     private var fd: Int32
 
+    /// Waits up to `timeout` for the lock (`.zero` = try once).
+    public convenience init(path: String, timeout: Duration) throws {
+        try self.init(path: path, timeout: timeout.timeInterval)
+    }
+
     /// Waits up to `timeout` seconds for the lock (0 = try once).
     public init(path: String, timeout: Double) throws {
         self.path = path

@@ -3,7 +3,7 @@ import Foundation
 /// One failed attempt: whether another try may help, and the error to report if not.
 struct AttemptFailure: Error {
     var retryable: Bool
-    private var make: (Int) -> ObjectStorageError
+    private var make: @Sendable (Int) -> ObjectStorageError
 
     func error(attempts: Int) -> ObjectStorageError { make(attempts) }
 

@@ -29,7 +29,7 @@ public struct Inbox {
 
     /// A segment file that cannot even be opened: its header or footer is damaged, it is
     /// truncated, or its name disagrees with its header.
-    public struct Unreadable {
+    public struct Unreadable: Sendable {
         public var name: SegmentName
         public var path: String
         public var error: FormatError

@@ -4,7 +4,7 @@ import Foundation
 
 /// Every failure of a replica: what, where (segment, offset, LSN, table, key), and a hint.
 public struct ReplicaError: LogshipError {
-    public enum Kind: String, CaseIterable {
+    public enum Kind: String, CaseIterable, Sendable {
         /// LSNs are missing from the inbox while later ones are there (lost, not just late).
         case gap
         /// A segment is damaged, comes from another source, or breaks the hash chain.

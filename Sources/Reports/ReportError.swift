@@ -3,7 +3,7 @@ import Foundation
 
 /// Every failure of a report, with what the analyst can do about it.
 public struct ReportError: LogshipError {
-    public enum Kind: String, CaseIterable {
+    public enum Kind: String, CaseIterable, Sendable {
         /// The store is staler than --max-lag, or did not reach --min-lsn in time.
         case stale
         /// No such store, or not a replica store.

@@ -33,7 +33,8 @@ final class ActiveTailRaceTests: XCTestCase {
         var rng = SeededGenerator(seed: seed)
         let count: UInt64 = 300
         let plan = (1...count).map { Self.transaction($0, &rng) }
-        let writer = try SegmentWriter.create(directory: dir.path, header: Sample.header(), chunkSize: 8 << 10)
+        // nonisolated(unsafe): once the thread starts, only the thread uses the writer.
+        nonisolated(unsafe) let writer = try SegmentWriter.create(directory: dir.path, header: Sample.header(), chunkSize: 8 << 10)
         writer.preallocationStep = 64 << 10
         let path = writer.path
         let done = Atomic()

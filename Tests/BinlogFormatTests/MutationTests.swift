@@ -8,7 +8,8 @@ import XCTest
 final class MutationTests: XCTestCase {
     private static let decodeKinds: Set<FormatError.Kind> = [.checksumMismatch, .corrupted, .truncated, .unsupported]
     /// Built once: the writer fsyncs, and only the bytes and boundaries are needed here.
-    private static var cachedGolden: BuiltSegment?
+    /// nonisolated(unsafe): XCTest runs this class's tests one at a time, on one thread.
+    nonisolated(unsafe) private static var cachedGolden: BuiltSegment?
     private var dir: TemporaryDirectory!
     private var golden: BuiltSegment!
     private var scratch: [String: ScratchFile] = [:]

@@ -9,7 +9,8 @@ import XCTest
 enum GoldenV3 {
     static let fileName = Golden.fileName
     /// The test key: seed bytes 1...32. Never a real key.
-    static let privateKey = try! Curve25519.Signing.PrivateKey(rawRepresentation: (1...32).map { UInt8($0) })
+    /// nonisolated(unsafe): an immutable value that swift-crypto does not mark Sendable.
+    nonisolated(unsafe) static let privateKey = try! Curve25519.Signing.PrivateKey(rawRepresentation: (1...32).map { UInt8($0) })
     static let signer = SegmentSigner(privateKey)
     static let verifier = SegmentVerifier(keys: [privateKey.publicKey])
 

@@ -237,6 +237,9 @@ final class GroupCommitTests: XCTestCase {
 /// Runs `body` on a thread of its own (GCD's pool grows slowly when its threads block).
 private func spawn(_ group: DispatchGroup, _ body: @escaping () -> Void) {
     group.enter()
+    // nonisolated(unsafe): the bodies share the Master (Sendable), lock-guarded boxes and
+    // semaphores; the test reads what they did only after `group.wait()`.
+    nonisolated(unsafe) let body = body
     Thread { body(); group.leave() }.start()
 }
 

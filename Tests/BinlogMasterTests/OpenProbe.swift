@@ -60,6 +60,6 @@ final class OpenProbeChild: XCTestCase {
             line = "error other: \(error)"
         }
         print("PROBE " + line.replacingOccurrences(of: "\n", with: " "))
-        fflush(stdout)
+        fflush(nil)   // every output stream: Swift 6 refuses the C global `stdout` (shared mutable state)
     }
 }

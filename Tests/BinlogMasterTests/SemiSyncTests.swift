@@ -143,11 +143,13 @@ final class SemiSyncTests: XCTestCase {
         let f = try fixture("semisync-group")
         let m = try f.reopen(options: options(1, .seconds(120), .wait))
         let stop = Box()
+        // The thread takes the path and the source ID (Sendable), not the fixture or the test case (Swift 6).
+        let path = f.path, sourceID = f.master.identity.sourceID.uuidString
         let follower = Thread {
             var last: UInt64 = 0
             while stop.result == nil {
-                if let lsn = try? MasterStatus.read(f.path).lastLSN, lsn > last {
-                    try? self.ack(f, "nas", lsn)
+                if let lsn = try? MasterStatus.read(path).lastLSN, lsn > last {
+                    try? SyncAcks.write(SyncAcks.Ack(target: "nas", sourceID: sourceID, lsn: lsn, at: formatTimestamp(microsecondsNow())), master: path)
                     last = lsn
                 } else { usleep(1_000) }
             }

@@ -39,7 +39,7 @@ final class BusyMasterReaderTests: XCTestCase {
         // More than 20 runs however loaded the machine is (up to four times the duration): with a
         // fixed 6 s, a run at load 15 got exactly 20 and failed the floor below.
         let cap = Date().addingTimeInterval(4 * deadline.timeIntervalSinceNow)
-        let goOn = { Date() < deadline || (failures.runs <= 20 && Date() < cap) }
+        let goOn: @Sendable () -> Bool = { Date() < deadline || (failures.runs <= 20 && Date() < cap) }
         let group = DispatchGroup()
         let readers: [[String]] = [["binlog-writer", "verify", m, "--quick"], ["binlog-writer", "verify", m],
                                    ["binlog-writer", "dump", m, "--table", "none"], ["binlog-writer", "status", m]]

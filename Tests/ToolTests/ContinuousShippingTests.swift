@@ -97,7 +97,9 @@ final class ContinuousShippingTests: XCTestCase {
     /// `tools/follow-torture` runs this for 50+ rounds of each victim.
     func testKillingTheFollowersAtRandomMomentsLosesNothing() throws {
         let rounds = Int(ProcessInfo.processInfo.environment["LOGSHIP_FOLLOW_ROUNDS"] ?? "") ?? 6
-        let f = try ReplicaCLIFixture("follow-kill", segmentSize: "32KiB")
+        // nonisolated(unsafe): while the writer thread runs the workload through `f`, this thread
+        // reads only `f`'s paths (fixed at init); it reads the master's state after `done.wait()`.
+        nonisolated(unsafe) let f = try ReplicaCLIFixture("follow-kill", segmentSize: "32KiB")
         var rng = SeededRandom(seed: f.seed)
         try f.runWorkload(20, seal: false)
         var ship = try shipper(f), apply = try applier(f)
@@ -147,7 +149,9 @@ final class ContinuousShippingTests: XCTestCase {
 
     /// The master's writer for one round: `binlog-writer exec --file` in a process the test can
     /// kill -9, and the transactions it acknowledged.
-    final class Writer {
+    // @unchecked Sendable: the two reader blocks each write one of outData/errData, and the
+    // DispatchGroup they leave orders those writes before any read (which waits on the group).
+    final class Writer: @unchecked Sendable {
         let process = Process()
         let out = Pipe(), err = Pipe()
         let script: String

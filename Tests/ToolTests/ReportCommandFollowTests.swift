@@ -62,14 +62,15 @@ final class ReportCommandFollowTests: XCTestCase {
         defer { follower.terminate(); _ = follower.finish() }
 
         let shared = Shared()
+        let replica = p.replica
         let reporters = DispatchGroup()
         for kind in 0..<2 {
             reporters.enter()
             DispatchQueue.global().async {
                 defer { reporters.leave() }
                 while shared.locked({ $0.running }) {
-                    let args = kind == 0 ? ["monthly-expenses", "--store", p.replica, "-f", "json", "--top", "100"]
-                        : ["query", "--store", p.replica, "-f", "json", "SELECT count(*) AS n, coalesce(sum(amount_cents), 0) AS total FROM expenses"]
+                    let args = kind == 0 ? ["monthly-expenses", "--store", replica, "-f", "json", "--top", "100"]
+                        : ["query", "--store", replica, "-f", "json", "SELECT count(*) AS n, coalesce(sum(amount_cents), 0) AS total FROM expenses"]
                     do {
                         let r = try ToolRunner.run("report", args)
                         let o = try Self.observation(r)

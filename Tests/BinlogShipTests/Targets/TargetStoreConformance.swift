@@ -10,7 +10,7 @@ import XCTest
 /// inherited `test…` methods: XCTest on Linux does not discover inherited tests.)
 class TargetStoreConformance: XCTestCase {
     /// Every check, by name; each runs on fresh stores and fails naming itself.
-    static let checks: [(name: String, run: (TargetStoreConformance) throws -> Void)] = [
+    static let checks: [(name: String, run: @Sendable (TargetStoreConformance) throws -> Void)] = [
         ("AnEmptyTargetIsReachableAndHoldsNothing", { try $0.checkAnEmptyTargetIsReachableAndHoldsNothing() }),
         ("AnUnreachableTargetIsNotFound", { try $0.checkAnUnreachableTargetIsNotFound() }),
         ("PutPublishesAndReadsBackWholeAndByRange", { try $0.checkPutPublishesAndReadsBackWholeAndByRange() }),

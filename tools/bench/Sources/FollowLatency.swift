@@ -127,9 +127,11 @@ final class Pipeline {
         let activePath = masterBinlog + "/" + active
         let partialPath = inbox + "/" + String(active.dropLast(".active".count)) + ".partial"
         var acked = [Double](repeating: 0, count: commits + 1)
-        var seen = [Double](repeating: 0, count: commits + 1)
+        // nonisolated(unsafe): only the reader thread writes `seen` and `grown`; this thread reads them
+        // only after `done.isSet`, and Flag's lock orders the reader's writes before that read.
+        nonisolated(unsafe) var seen = [Double](repeating: 0, count: commits + 1)
         // (time, size) each time the partial copy's size changed.
-        var grown: [(Double, Int64)] = []
+        nonisolated(unsafe) var grown: [(Double, Int64)] = []
         let done = Flag()
         let reader = Thread {
             var visible = 0, size: Int64 = -1

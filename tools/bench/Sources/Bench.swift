@@ -63,7 +63,8 @@ struct RunBench: ParsableCommand {
         }
         let dir = try workdir ?? makeTemporaryDirectory()
         try FileManager.default.createDirectory(atPath: dir + "/logs", withIntermediateDirectories: true)
-        let suites = BenchSuites(workdir: dir, selfPath: selfPath, binlogWriter: writer, seed: seed, rounds: rounds)
+        let cLoader = cliLoad ? try BenchSuites.compileCLoader(workdir: dir) : nil
+        let suites = BenchSuites(workdir: dir, selfPath: selfPath, binlogWriter: writer, cLoader: cLoader, seed: seed, rounds: rounds)
         let machine = try Machine.describe(workdir: dir)
         FileHandle.standardError.write(Data("logship-bench: rows \(bulkRows) and \(bulkRows / 4), single \(singleRows), seed \(seed), \(rounds) round(s), in \(dir)\n".utf8))
         let loadBefore = Machine.loadAverage()

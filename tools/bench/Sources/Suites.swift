@@ -39,6 +39,8 @@ struct BenchSuites {
     var workdir: String
     var selfPath: String
     var binlogWriter: String
+    /// tools/bench/sqlite-csv-load.c compiled for this run (nil: no C-API contender).
+    var cLoader: String?
     var seed: UInt64
     /// Runs of each contender; the report shows the median. Rounds are interleaved so a slow
     /// spell of a shared machine or disk does not fall on one contender only.
@@ -75,6 +77,7 @@ struct BenchSuites {
             progress("bulk-\(rows): writing \(dir)/expenses.csv …")
             try InputFiles.writeCSV(dir + "/expenses.csv", rows: rows, seed: seed)
             contenders.append(("cli", { try cliLoad(rows: rows, dir: dir, round: $0) }))
+            if let cLoader { contenders.append(("c", { try cLoad(cLoader, rows: rows, dir: dir, round: $0) })) }
         }
         let results = try interleaved(contenders, once: ["generator alone (no database)"])
         try checkSameData(results.filter { $0.fingerprint != "-" }, "bulk load of \(rows) rows")
@@ -112,6 +115,41 @@ struct BenchSuites {
                             fingerprint: try fingerprint(directory.databasePath))
         progress(String(format: "%@ %.2f s", name, outcome.seconds))
         return m
+    }
+
+    /// Plain SQLite through its C API alone on the same CSV (tools/bench/sqlite-csv-load.c:
+    /// prepare, bind, step, one transaction; WAL, synchronous NORMAL), timed as a whole process
+    /// like `binlog-writer load`: the peer a skeptic would pick (issue 15), beside the GRDB one.
+    private func cLoad(_ loader: String, rows: Int, dir: String, round: Int) throws -> Measurement {
+        let csv = dir + "/expenses.csv", name = "bulk-\(rows)-c-r\(round)", db = dir + "/" + name + ".db"
+        defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: db + suffix) } }
+        let queue = try DatabaseQueue(path: db, configuration: plainConfiguration(synchronous: "NORMAL"))
+        try queue.inDatabase { db in try db.execute(sql: ExpenseSchema.createSQL) }
+        try queue.close()
+        progress("\(name) …")
+        let outcome = try ChildProcess.run([loader, db, "expenses", csv], log: logs + "/" + name, measurePeak: true)
+        let said = (try? String(contentsOfFile: outcome.stdoutPath, encoding: .utf8)) ?? ""
+        guard said.contains("loaded \(rows) rows") else { throw BenchError("sqlite-csv-load said: \(said)") }
+        progress(String(format: "%@ %.2f s", name, outcome.seconds))
+        return Measurement(label: "plain SQLite C API (CSV, whole process)", rows: rows, seconds: outcome.seconds, timing: "process",
+                           peakKiB: outcome.maxRSSKiB, peakSource: outcome.peakSource, binlogBytes: nil, fingerprint: try fingerprint(db))
+    }
+
+    /// Compiles tools/bench/sqlite-csv-load.c into `workdir` with the system's cc (-O2,
+    /// Debian's libsqlite3, the SQLite the other contenders use); nil, with a note, without cc.
+    static func compileCLoader(workdir: String) throws -> String? {
+        let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("sqlite-csv-load.c").path
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/cc"), FileManager.default.fileExists(atPath: source) else {
+            FileHandle.standardError.write(Data("logship-bench: no /usr/bin/cc or no \(source): the C-API contender is left out\n".utf8))
+            return nil
+        }
+        let out = workdir + "/sqlite-csv-load"
+        let outcome = try ChildProcess.run(["/usr/bin/cc", "-O2", "-o", out, source, "-lsqlite3"], log: workdir + "/logs/cc")
+        guard FileManager.default.isExecutableFile(atPath: out) else {
+            throw BenchError("cc failed on \(source); see \(outcome.stderrPath)")
+        }
+        return out
     }
 
     /// `binlog-writer init` and the CREATE TABLE, untimed.

@@ -45,3 +45,19 @@ extension Replica {
         try open(path, lockTimeout: lockTimeout.timeInterval)
     }
 }
+
+extension ReplicaState {
+    /// `lastRunAt` as a `Date`: when the last replica-apply run ended.
+    public var lastRunDate: Date? { lastRunAt.map(Date.init(binlogMicroseconds:)) }
+    /// `lastSuccessAt` as a `Date`: when the last run that succeeded ended.
+    public var lastSuccessDate: Date? { lastSuccessAt.map(Date.init(binlogMicroseconds:)) }
+    /// `lastErrorAt` as a `Date`.
+    public var lastErrorDate: Date? { lastErrorAt.map(Date.init(binlogMicroseconds:)) }
+}
+
+extension Replica {
+    /// `follow` with the safety-net pass interval as a `Duration`.
+    public func follow(_ options: ApplyOptions, pollInterval: Duration, onPass: (ApplyResult) throws -> Void) throws {
+        try follow(options, pollInterval: pollInterval.timeInterval, onPass: onPass)
+    }
+}

@@ -49,4 +49,31 @@ final class DateAndDurationTests: XCTestCase {
             try Replica.waitUntilApplied(last.lsn + 1, replica: f.replicaPath, timeout: .milliseconds(100))
         }
     }
+
+    func testStateDatesAndTheDurationFollowAgreeWithTheirRawValues() throws {
+        let f = try ReplicaFixture("dates-follow")
+        let commits = try f.runWorkload(15)
+        try f.shipAll()
+        let replica = try Replica.open(f.replicaPath, lockTimeout: .seconds(1))
+        var passes: [Replica.ApplyResult] = []
+        var options = Replica.ApplyOptions()
+        options.shouldStop = { passes.count >= 2 }
+        let started = Date()
+        try replica.follow(options, pollInterval: .milliseconds(200)) { passes.append($0) }
+        let elapsed = Date().timeIntervalSince(started)
+        XCTAssertEqual(passes.count, 2, "stopped after the second pass; \(f.context)")
+        XCTAssertEqual(passes.first?.toLSN, commits.last?.lsn, "the first pass applies everything shipped")
+        XCTAssertEqual(passes.last?.transactions, 0)
+        XCTAssertGreaterThanOrEqual(elapsed, 0.15, "the idle pass waited the 200 ms poll interval, not 0")
+        try ReplicaState.record(replica.directory, error: "a test error", exitCode: 3)
+        try ReplicaState.record(replica.directory, error: nil, exitCode: 0)
+        replica.close()
+        let state = ReplicaState.read(try ReplicaDirectory.open(f.replicaPath))
+        let run = try XCTUnwrap(state.lastRunAt), success = try XCTUnwrap(state.lastSuccessAt), failure = try XCTUnwrap(state.lastErrorAt)
+        XCTAssertEqual(state.lastRunDate?.binlogMicroseconds, run)
+        XCTAssertEqual(state.lastSuccessDate?.binlogMicroseconds, success)
+        XCTAssertEqual(state.lastErrorDate?.binlogMicroseconds, failure)
+        XCTAssertLessThanOrEqual(failure, success)
+        XCTAssertLessThan(abs(Date().timeIntervalSince(try XCTUnwrap(state.lastRunDate))), 60, "a run recorded just now is dated now")
+    }
 }

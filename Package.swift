@@ -118,7 +118,7 @@ let package = Package(
         ], path: "Tests/Support"),
         .testTarget(name: "BinlogFormatTests", dependencies: ["BinlogFormat", "LogshipSystem", .product(name: "Crypto", package: "swift-crypto")], exclude: ["Fixtures"]),
         .testTarget(name: "BinlogMasterTests", dependencies: [
-            "BinlogMaster", "BinlogApply", "BinlogFormat", "LogshipSystem", "LogshipTestSupport",
+            "BinlogMaster", "BinlogApply", "BinlogFormat", "BinlogShip", "LogshipSystem", "LogshipTestSupport",
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         .testTarget(name: "BinlogShipTests", dependencies: ["BinlogShip", "BinlogFormat", "LogshipSystem", "ObjectStorage", "LogshipTestSupport"]),

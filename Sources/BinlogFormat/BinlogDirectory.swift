@@ -36,6 +36,7 @@ public struct BinlogDirectory {
         var unrecognized: [String] = []
         for n in names.sorted() {
             if n.hasPrefix(".tmp-") { continue }
+            if n == CommitMark.fileName { continue }   // the master's committed mark (§12)
             if EpochHistory.parseFileName(n) != nil { continue }   // epoch history (§10), not a segment
             let partial = SegmentName.parsePartial(n)
             guard var name = partial ?? SegmentName.parse(n) else { unrecognized.append(n); continue }

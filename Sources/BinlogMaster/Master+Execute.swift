@@ -278,6 +278,7 @@ extension Master {
         lastLSN = lsn
         lastCommitTime = commitTime
         digestCommitted(lsn: lsn, commitTime: commitTime)
+        publishCommitMark()
         if w.length >= segmentSize {
             // The transaction is committed and durable; a failed seal is retried on the next commit.
             _ = try? sealActive()

@@ -251,6 +251,7 @@ extension Master {
         openGroup = nil
         lastLSN = group.lastLSN
         lastCommitTime = group.lastCommitTime
+        publishCommitMark()
         // Semi-sync: one wait for the whole group, after its fsync and COMMIT (durable here).
         let unacknowledged = awaitAcknowledgement(group.lastLSN)
         groupCondition.lock()

@@ -85,6 +85,8 @@ public final class Master: @unchecked Sendable {
     var semiSyncWaiter: SemiSyncWaiter?
     /// The key new segments' frames are encrypted with: `encryption.key`, when there.
     var cipher: SegmentCipher?
+    /// `binlog/.committed`, rewritten after every commit (Master+CommitMark.swift).
+    var commitMark: CommitMarkWriter?
     private let lock: DirectoryLock
     private var closed = false
 
@@ -157,6 +159,7 @@ public final class Master: @unchecked Sendable {
                 }
             }
             try master.recover()
+            try master.openCommitMark()
             try master.startSemiSync(options.semiSync)
             try queue.inDatabase { db in
                 try master.prepareDigestMarkers(db, options: options)

@@ -7,7 +7,8 @@ import Glibc
 
 /// What `Shipper.follow` keeps between passes to ship the active segment incrementally: a
 /// reader of the active segment that resumes where it stopped (`SegmentReader.resume`: only
-/// new frames are read and verified, an incomplete last frame is "not yet"), and how many
+/// new frames are read and verified, an incomplete last frame is "not yet", and nothing beyond
+/// the master's committed mark is read: such frames may still be undone), and how many
 /// bytes each directory target's partial copy holds. Anything unexpected (the segment sealed
 /// or renamed, damage, a partial that is not the size it should be, a write that fails) hands
 /// back to a full run, which checks everything and reports the problem in the usual way.
@@ -27,6 +28,7 @@ final class ActiveTail {
         case needsFullRun
     }
 
+    let activeName: SegmentName
     let activePath: String
     let partialName: String
     private let reader: SegmentReader
@@ -54,12 +56,15 @@ final class ActiveTail {
         do {
             reader = try SegmentReader(path: active.path)
             source = try RegularFile.open(active.path)
-            while try reader.next(decode: false) != nil {}
+            let committed = shipper.source.committedLimit(active: active.name, firstLSN: reader.header.firstLSN)
+            guard committed.reason == nil else { return nil }
+            while reader.lastLSN < committed.limit, try reader.next(decode: false) != nil {}
         } catch { return nil }
         // The master undid a transaction the partials hold (or they are not prefixes): a full run decides.
         let end = reader.offset
         guard !reader.isSealed, targets.allSatisfy({ $0.end >= Int64(SegmentHeader.size) && $0.end <= end }) else { return nil }
         self.reader = reader
+        activeName = active.name
         activePath = active.path
         partialName = name
         self.targets = targets
@@ -68,9 +73,11 @@ final class ActiveTail {
     /// Ships the transactions committed since the last pass to every target.
     func shipNew(_ shipper: Shipper) -> Outcome {
         guard access(activePath, F_OK) == 0 else { return .needsFullRun }   // sealed (renamed) or removed
+        // Only what the master committed (its mark) leaves it: frames beyond may still be undone.
+        let committed = shipper.source.committedLimit(active: activeName, firstLSN: reader.header.firstLSN)
+        guard committed.reason == nil else { return .needsFullRun }
         do {
-            try reader.resume()
-            while try reader.next(decode: false) != nil {}
+            try readCommitted(upTo: committed.limit)
         } catch {
             return .needsFullRun
         }
@@ -100,6 +107,17 @@ final class ActiveTail {
         unsaved = true
         try? saveState(shipper, force: false)
         return .shipped(report)
+    }
+
+    /// Reads on to LSN `limit`. A reader stopped at the mark has not reached the end it knew of,
+    /// so `resume` (which looks again at the file) does nothing at first; when the frames it
+    /// knew of run out before the mark, it looks again once.
+    private func readCommitted(upTo limit: UInt64) throws {
+        for _ in 0..<2 {
+            try reader.resume()
+            while reader.lastLSN < limit, try reader.next(decode: false) != nil {}
+            if reader.lastLSN >= limit { return }
+        }
     }
 
     /// Writes `bytes` at the end of the partial copy, fsyncs it and reads it back. The partial

@@ -8,8 +8,9 @@ import Glibc
 extension ShipRun {
     /// `--include-active`: ships the committed prefix of the active segment as
     /// `<sealed name>.partial` to every target that holds all sealed segments before it.
-    /// The active file is fsynced before the copy, so a partial never holds a transaction
-    /// that a power loss on the master could take back.
+    /// Committed means up to the master's committed mark (SQLite's COMMIT succeeded), and the
+    /// active file is fsynced before the copy, so a partial never holds a transaction that the
+    /// master may still undo or that a power loss on the master could take back.
     func shipActive(_ listing: ShipSource.Listing) throws {
         guard let active = listing.active else { return }
         let lastSealed = listing.sealed.last?.name
@@ -19,7 +20,14 @@ extension ShipRun {
         let source: FileDescriptor
         do {
             source = try RegularFile.open(active.path)
-            segment = try VerifiedSegment(entry: active)
+            let header = try SegmentReader(path: active.path).header
+            let committed = shipper.source.committedLimit(active: active.name, firstLSN: header.firstLSN)
+            if let reason = committed.reason {
+                let w = ShipError(.notFound, reason, path: active.path, hint: "run a binlog-writer command that opens the master (exec, rotate --if-older-than 1h), or ship without --include-active")
+                for run in needing { run.result.warnings.append(w) }
+                emit(.failed(w))
+            }
+            segment = try VerifiedSegment(entry: active, committedThrough: committed.limit)
             guard segment.transactionCount > 0 else { return }
             try source.sync()
             if let last = listing.sealed.last {

@@ -82,6 +82,23 @@ public struct ShipSource: Sendable {
         }
     }
 
+    /// How far the active segment `name`, which begins at `firstLSN`, may be shipped: up to the
+    /// master's committed mark (`binlog/.committed`, docs/FORMAT.md §12), so a transaction the
+    /// master appended and then undid (its fsync or COMMIT failed) never reaches a target.
+    /// Without a mark, a master's directory ships none of its active segment (`reason` says
+    /// why); a bare binlog directory that no master writes (an inbox) ships all of it.
+    public func committedLimit(active name: SegmentName, firstLSN: UInt64) -> (limit: UInt64, reason: String?) {
+        switch CommitMark.read(binlogDirectory: binlogPath) {
+        case .mark(let mark):
+            return (mark.committedLimit(for: name, firstLSN: firstLSN), nil)
+        case .missing:
+            guard masterPath != nil else { return (UInt64.max, nil) }
+            return (firstLSN &- 1, "the master has not written its committed mark \(CommitMark.path(binlogDirectory: binlogPath)) (a master opened by an older logship); the active segment is shipped once a binlog-writer command has opened the master (exec, load, rotate, serve)")
+        case .damaged:
+            return (firstLSN &- 1, "the master's committed mark \(CommitMark.path(binlogDirectory: binlogPath)) does not read as one; the active segment is not shipped until the master rewrites it (its next commit, or when it opens)")
+        }
+    }
+
     public func list() throws -> Listing {
         var segments: [BinlogDirectory.Entry] = []
         // The master renames its active segment when it seals it; a listing that catches the
@@ -197,10 +214,15 @@ struct VerifiedSegment {
     /// Bytes a copy holds: the whole sealed file, or the committed prefix.
     var length: Int64 { footer.map { dataEnd + Int64($0.encodedSize) } ?? dataEnd }
 
-    /// Reads and checks `entry`; for an active segment, only its committed prefix counts.
-    init(entry: BinlogDirectory.Entry, verifier: SegmentVerifier? = nil) throws {
+    /// Reads and checks `entry`; for an active segment, only its committed prefix counts: its
+    /// complete transactions up to LSN `committedThrough` (the master's committed mark).
+    init(entry: BinlogDirectory.Entry, verifier: SegmentVerifier? = nil, committedThrough: UInt64 = .max) throws {
         let reader = try SegmentReader(path: entry.path)
-        try reader.verifyAll(decode: false)
+        if entry.name.isActive {
+            while reader.lastLSN < committedThrough, try reader.next(decode: false) != nil {}
+        } else {
+            try reader.verifyAll(decode: false)
+        }
         name = entry.name
         path = entry.path
         header = reader.header

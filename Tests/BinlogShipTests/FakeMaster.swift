@@ -40,6 +40,21 @@ final class FakeMaster {
         try writer!.append(lsn: lastLSN, commitTime: clock, events: [.insert(table: table, rowid: Int64(lastLSN), values: [.integer(Int64(lastLSN)), .blob(blob)])])
         try writer!.sync()
         clock += 60_000_000
+        // Committed, as a master says after SQLite's COMMIT (docs/FORMAT.md §12).
+        try markCommitted()
+    }
+
+    /// Writes the committed mark for everything appended so far (`commit` does it itself).
+    func markCommitted() throws {
+        try CommitMarkWriter(binlogDirectory: binlog).publish(CommitMark(epoch: 1, sequence: sequence, lastLSN: lastLSN))
+    }
+
+    /// Appends one transaction as `commit` does but does not mark it committed: a frame the
+    /// master may still undo.
+    func appendUncommitted(bytes: Int = 2000) throws {
+        let mark = CommitMark.read(binlogDirectory: binlog)
+        try commit(bytes: bytes)
+        if case .mark(let m) = mark { try CommitMarkWriter(binlogDirectory: binlog).publish(m) }
     }
 
     /// Seals the active segment at `sealedAt` (default: the clock).

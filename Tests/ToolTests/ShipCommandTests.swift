@@ -115,6 +115,25 @@ final class ShipCommandTests: XCTestCase {
         XCTAssertEqual(try ship(flags).status, 0)
     }
 
+    func testAMasterWithoutItsCommittedMarkShipsItsSealedSegmentsButNotItsActiveOneAndExits15() throws {
+        // docs/SHIPPING.md "Partial files": frames past the master's committed mark may still be
+        // undone, and without the mark nothing tells which are committed.
+        let dir = TestDirectory("ship-nomark")
+        let m = try master(dir)
+        let t = try targets(dir, "nas")
+        try insert(m, 1)
+        try FileManager.default.removeItem(atPath: m + "/binlog/" + CommitMark.fileName)
+        let r = try ship(["--source", m, "--target", "nas=" + t[0], "--include-active"])
+        XCTAssertEqual(r.status, 15, r.stderr)
+        XCTAssertTrue(r.stderr.contains("committed mark"), r.stderr)
+        try assertComplete(t[0], m)
+        XCTAssertFalse(try files(t[0]).contains { $0.hasSuffix(".partial") })
+        try writer("rotate", m, "--if-older-than", "1h")   // opens the master, seals nothing
+        let again = try ship(["--source", m, "--target", "nas=" + t[0], "--include-active"])
+        XCTAssertEqual(again.status, 0, again.stderr)
+        XCTAssertTrue(try files(t[0]).contains { $0.hasSuffix(".partial") }, "opening the master wrote the mark")
+    }
+
     func testConfigFileAndItsUnknownKeys() throws {
         let dir = TestDirectory("shipcli")
         let m = try master(dir)

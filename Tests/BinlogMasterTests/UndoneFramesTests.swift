@@ -1,0 +1,145 @@
+import BinlogFormat
+import BinlogMaster
+@testable import BinlogShip
+import Foundation
+import GRDB
+import GRDBSQLite
+import LogshipTestSupport
+import XCTest
+
+/// A master appends a transaction's frames before SQLite's COMMIT; when that COMMIT (or the
+/// fsync before it) fails, it cuts the frames off again and reuses the LSN. A shipper that
+/// copied the active segment in between used to ship the undone transaction, and a replica
+/// following the partial copy applied a transaction the master never committed. Shippers now
+/// stop at the master's committed mark (docs/FORMAT.md §12). Each test ships from inside the
+/// failing COMMIT (SQLite's commit hook runs after the frames are appended and synced), then
+/// checks what the target holds.
+final class UndoneFramesTests: XCTestCase {
+    /// What the commit hook does, then it refuses the commit (SQLite turns it into a ROLLBACK).
+    nonisolated(unsafe) static var duringCommit: (() -> Void)?
+
+    private func refuseNextCommits(_ master: Master, running body: @escaping () -> Void) throws {
+        Self.duringCommit = body
+        try master.read { db in
+            _ = sqlite3_commit_hook(db.sqliteConnection, { _ in
+                UndoneFramesTests.duringCommit?()
+                return 1
+            }, nil)
+        }
+    }
+
+    private func acceptCommits(_ master: Master) throws {
+        Self.duringCommit = nil
+        try master.read { db in _ = sqlite3_commit_hook(db.sqliteConnection, nil, nil) }
+    }
+
+    private struct Setup {
+        let fixture: MasterFixture
+        let target: String
+        let shipper: Shipper
+    }
+
+    /// A master with a table and one row (LSNs 1 and 2), shipped with its active segment to one target.
+    private func setUp(_ label: String) throws -> Setup {
+        let f = try MasterFixture(label)
+        try f.master.execute("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT NOT NULL)")
+        try f.master.execute("INSERT INTO t VALUES (1, 'committed')")
+        let target = f.dir.sub("target")
+        try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: true)
+        var config = ShipConfig()
+        config.source = f.path
+        config.targets = [ShipTarget(name: "a", path: target)]
+        config.includeActive = true
+        let shipper = try Shipper(config: config)
+        let first = try shipper.run()
+        XCTAssertNil(first.worstKind, "\(first.failures)")
+        let setup = Setup(fixture: f, target: target, shipper: shipper)
+        XCTAssertEqual(try partial(setup).lsns, [1, 2])
+        return setup
+    }
+
+    /// The target's partial copy: the LSNs it holds, and whether its bytes are a prefix of the
+    /// master's active segment now.
+    private func partial(_ s: Setup) throws -> (lsns: [UInt64], isPrefix: Bool) {
+        let listing = try BinlogDirectory(path: s.fixture.binlogPath).list()
+        let active = try XCTUnwrap(listing.segments.last(where: { $0.name.isActive }))
+        let path = s.target + "/" + active.name.partialFileName
+        let reader = try SegmentReader(path: path)
+        var lsns: [UInt64] = []
+        while let tx = try reader.next(decode: false) { lsns.append(tx.lsn) }
+        let copy = try XCTUnwrap(FileManager.default.contents(atPath: path))
+        let master = try XCTUnwrap(FileManager.default.contents(atPath: active.path))
+        return (lsns, master.count >= copy.count && master.prefix(copy.count) == copy)
+    }
+
+    func testAFullRunDuringAFailedCommitShipsOnlyWhatTheMasterCommitted() throws {
+        let s = try setUp("undone-full")
+        var inside: ShipReport?
+        try refuseNextCommits(s.fixture.master) { inside = try? s.shipper.run() }
+        XCTAssertThrowsError(try s.fixture.master.execute("INSERT INTO t VALUES (2, 'undone')"), "the commit hook refuses the COMMIT")
+        try acceptCommits(s.fixture.master)
+        let run = try XCTUnwrap(inside, "the shipper ran inside the COMMIT")
+        XCTAssertNil(run.worstKind, "\(run.failures)")
+        XCTAssertEqual(try partial(s).lsns, [1, 2], "LSN 3 was appended, then undone: it must not reach the target")
+
+        // The master reuses LSN 3 for another transaction; the target follows without divergence.
+        try s.fixture.master.execute("INSERT INTO t VALUES (3, 'reused LSN')")
+        let after = try s.shipper.run()
+        XCTAssertNil(after.worstKind, "no divergence: the target never held the undone frame (\(after.failures))")
+        let p = try partial(s)
+        XCTAssertEqual(p.lsns, [1, 2, 3])
+        XCTAssertTrue(p.isPrefix)
+    }
+
+    func testAFollowerPassDuringAFailedGroupCommitShipsNothingOfIt() throws {
+        let s = try setUp("undone-follow")
+        let tail = try XCTUnwrap(ActiveTail(after: try s.shipper.run(), shipper: s.shipper), "the follower follows the active segment")
+        var inside: ActiveTail.Outcome?
+        try refuseNextCommits(s.fixture.master) { inside = tail.shipNew(s.shipper) }
+        XCTAssertThrowsError(try s.fixture.master.write { tx in try tx.execute("INSERT INTO t VALUES (2, 'undone')") })
+        try acceptCommits(s.fixture.master)
+        switch try XCTUnwrap(inside, "the follower passed inside the COMMIT") {
+        case .nothingNew: break
+        case .shipped(let r): XCTFail("the follower shipped LSN \(r.targets.map { $0.lastLSN ?? 0 }) from a group the master undid")
+        case .needsFullRun: XCTFail("the follower gave up instead of waiting for the commit")
+        }
+        XCTAssertEqual(try partial(s).lsns, [1, 2])
+
+        _ = try s.fixture.master.write { tx in try tx.execute("INSERT INTO t VALUES (3, 'reused LSN')") }
+        switch tail.shipNew(s.shipper) {
+        case .shipped(let r): XCTAssertEqual(r.targets.first?.lastLSN, 3)
+        case let other: XCTFail("expected LSN 3 shipped, got \(other)")
+        }
+        let p = try partial(s)
+        XCTAssertEqual(p.lsns, [1, 2, 3])
+        XCTAssertTrue(p.isPrefix)
+    }
+
+    func testAFollowerShipsACommittedTransactionOnTheFirstPassAfterTheMark() throws {
+        // The follower wakes when the frame is appended (before the mark moves): that pass ships
+        // nothing; the pass after the mark's rewrite must ship it without waiting for more frames.
+        let s = try setUp("undone-mark")
+        let tail = try XCTUnwrap(ActiveTail(after: try s.shipper.run(), shipper: s.shipper))
+        for id in 10..<14 {
+            try s.fixture.master.execute("INSERT INTO t VALUES (\(id), 'row')")
+            switch tail.shipNew(s.shipper) {
+            case .shipped(let r): XCTAssertEqual(r.targets.first?.lastLSN, s.fixture.master.lastLSN)
+            case let other: XCTFail("commit \(id): expected it shipped at once, got \(other)")
+            }
+        }
+        XCTAssertTrue(try partial(s).isPrefix)
+    }
+
+    func testAMasterWithoutAMarkShipsNoneOfItsActiveSegmentAndSaysWhy() throws {
+        let s = try setUp("undone-nomark")
+        try s.fixture.master.execute("INSERT INTO t VALUES (2, 'after the mark vanished')")
+        try FileManager.default.removeItem(atPath: CommitMark.path(binlogDirectory: s.fixture.binlogPath))
+        let report = try s.shipper.run()
+        XCTAssertTrue(report.targets[0].warnings.contains { $0.message.contains("committed mark") }, "\(report.targets[0].warnings)")
+        XCTAssertEqual(try partial(s).lsns, [1, 2], "nothing beyond what was shipped while the mark was there")
+        // Any open of the master writes it again.
+        try s.fixture.reopen()
+        XCTAssertEqual(try s.shipper.run().targets[0].warnings.map(\.message), [])
+        XCTAssertEqual(try partial(s).lsns, [1, 2, 3])
+    }
+}

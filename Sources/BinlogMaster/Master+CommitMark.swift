@@ -3,12 +3,17 @@ import Foundation
 
 extension Master {
     /// Opens `binlog/.committed` and writes the position recovery left (every frame in the
-    /// binlog is committed once recovery is done). Called once, when the master opens.
+    /// binlog is committed once recovery is done, and durable after one fdatasync of the
+    /// active segment). Called once, when the master opens.
     func openCommitMark() throws {
         do {
+            try writer?.sync()
+            durableLSN = lastLSN
             commitMark = try CommitMarkWriter(binlogDirectory: directory.binlogPath)
         } catch let e as SystemError {
             throw MasterError(e, while: "opening the committed mark")
+        } catch let e as FormatError {
+            throw MasterError(e, while: "syncing the active segment")
         }
         try writeCommitMark()
     }
@@ -26,7 +31,7 @@ extension Master {
     private func writeCommitMark() throws {
         guard let commitMark else { return }
         let name = writer?.name ?? lastSealed?.name
-        let mark = CommitMark(epoch: name?.epoch ?? identity.epoch, sequence: name?.sequence ?? 0, lastLSN: lastLSN)
+        let mark = CommitMark(epoch: name?.epoch ?? identity.epoch, sequence: name?.sequence ?? 0, lastLSN: lastLSN, durableLSN: durableLSN)
         do { try commitMark.publish(mark) } catch let e as SystemError {
             throw MasterError(e, while: "writing the committed mark")
         }

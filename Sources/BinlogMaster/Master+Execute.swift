@@ -254,10 +254,12 @@ extension Master {
         }
         let events = encoded.eventCount
         commitsSinceSync += 1
+        var synced = false
         do {
             if syncBinlog == 1 || (syncBinlog > 1 && commitsSinceSync >= syncBinlog) {
                 try syncLatency.time { try w.sync() }
                 commitsSinceSync = 0
+                synced = true
             }
         } catch {
             undoAppend(w, before, events: events)
@@ -278,6 +280,9 @@ extension Master {
         lastLSN = lsn
         lastCommitTime = commitTime
         digestCommitted(lsn: lsn, commitTime: commitTime)
+        // Durable as far as this master knows only once committed: an fsync of frames that are
+        // then undone says nothing about the LSN's next transaction.
+        if synced { durableLSN = lsn }
         publishCommitMark()
         if w.length >= segmentSize {
             // The transaction is committed and durable; a failed seal is retried on the next commit.

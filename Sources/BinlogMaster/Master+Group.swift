@@ -231,11 +231,13 @@ extension Master {
             return
         }
         commitsSinceSync += group.tickets.count
+        var synced = false
         do {
             CrashPoint.reach("master.group-before-sync")   // fault injection, see CrashPoint
             if syncBinlog == 1 || (syncBinlog > 1 && commitsSinceSync >= syncBinlog) {
                 try syncLatency.time { try w.sync() }
                 commitsSinceSync = 0
+                synced = true
             }
         } catch {
             failGroup(db, liftFormat(error, "syncing LSN \(group.tickets[0].info.lsn)…\(group.lastLSN) to the binlog"))
@@ -251,6 +253,7 @@ extension Master {
         openGroup = nil
         lastLSN = group.lastLSN
         lastCommitTime = group.lastCommitTime
+        if synced { durableLSN = group.lastLSN }
         publishCommitMark()
         // Semi-sync: one wait for the whole group, after its fsync and COMMIT (durable here).
         let unacknowledged = awaitAcknowledgement(group.lastLSN)

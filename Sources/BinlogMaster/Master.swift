@@ -87,6 +87,8 @@ public final class Master: @unchecked Sendable {
     var cipher: SegmentCipher?
     /// `binlog/.committed`, rewritten after every commit (Master+CommitMark.swift).
     var commitMark: CommitMarkWriter?
+    /// The last LSN this master fdatasynced and committed (the mark's durable LSN).
+    var durableLSN: UInt64 = 0
     private let lock: DirectoryLock
     private var closed = false
 

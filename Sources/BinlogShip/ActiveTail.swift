@@ -57,6 +57,7 @@ final class ActiveTail {
             reader = try SegmentReader(path: active.path)
             source = try RegularFile.open(active.path)
             let committed = shipper.source.committedLimit(active: active.name, firstLSN: reader.header.firstLSN)
+            defer { committed.release() }
             guard committed.reason == nil else { return nil }
             while reader.lastLSN < committed.limit, try reader.next(decode: false) != nil {}
         } catch { return nil }
@@ -75,8 +76,11 @@ final class ActiveTail {
         guard access(activePath, F_OK) == 0 else { return .needsFullRun }   // sealed (renamed) or removed
         // Only what the master committed (its mark) leaves it: frames beyond may still be undone.
         let committed = shipper.source.committedLimit(active: activeName, firstLSN: reader.header.firstLSN)
-        guard committed.reason == nil else { return .needsFullRun }
+        guard committed.reason == nil else { committed.release(); return .needsFullRun }
         do {
+            // Complete frames up to the limit stay as they are once read: a master that starts
+            // now keeps them (recovery) and only appends after them.
+            defer { committed.release() }
             try readCommitted(upTo: committed.limit)
         } catch {
             return .needsFullRun
@@ -86,8 +90,9 @@ final class ActiveTail {
         guard targets.contains(where: { $0.end < end }) else { return .nothingNew }
         var report = ShipReport(targets: [], sourceError: nil)
         do {
-            // Only durable frames leave the master: its own fsync may not have returned yet.
-            try source.sync()
+            // Only durable frames leave the master: with a relaxed --sync-binlog (or an older
+            // mark) the master has not fsynced them itself.
+            if reader.lastLSN > committed.durable { try source.sync() }
             for i in targets.indices where targets[i].end < end {
                 let t = targets[i]
                 let bytes = try source.read(at: t.end, count: Int(end - t.end))

@@ -9,8 +9,9 @@ extension ShipRun {
     /// `--include-active`: ships the committed prefix of the active segment as
     /// `<sealed name>.partial` to every target that holds all sealed segments before it.
     /// Committed means up to the master's committed mark (SQLite's COMMIT succeeded), and the
-    /// active file is fsynced before the copy, so a partial never holds a transaction that the
-    /// master may still undo or that a power loss on the master could take back.
+    /// active file is fsynced before the copy unless the mark says the master did that itself,
+    /// so a partial never holds a transaction that the master may still undo or that a power
+    /// loss on the master could take back.
     func shipActive(_ listing: ShipSource.Listing) throws {
         guard let active = listing.active else { return }
         let lastSealed = listing.sealed.last?.name
@@ -22,14 +23,15 @@ extension ShipRun {
             source = try RegularFile.open(active.path)
             let header = try SegmentReader(path: active.path).header
             let committed = shipper.source.committedLimit(active: active.name, firstLSN: header.firstLSN)
+            defer { committed.release() }
             if let reason = committed.reason {
-                let w = ShipError(.notFound, reason, path: active.path, hint: "run a binlog-writer command that opens the master (exec, rotate --if-older-than 1h), or ship without --include-active")
+                let w = ShipError(.notFound, reason, path: active.path, hint: "restart the master with this logship, or ship without --include-active")
                 for run in needing { run.result.warnings.append(w) }
                 emit(.failed(w))
             }
             segment = try VerifiedSegment(entry: active, committedThrough: committed.limit)
             guard segment.transactionCount > 0 else { return }
-            try source.sync()
+            if segment.lastLSN > committed.durable { try source.sync() }
             if let last = listing.sealed.last {
                 try VerifiedSegment.position(of: last).checkFollowed(by: segment.header, name: active.name, path: active.path)
             }

@@ -1,5 +1,6 @@
 import BinlogFormat
 import Foundation
+import LogshipSystem
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -85,18 +86,50 @@ public struct ShipSource: Sendable {
     /// How far the active segment `name`, which begins at `firstLSN`, may be shipped: up to the
     /// master's committed mark (`binlog/.committed`, docs/FORMAT.md §12), so a transaction the
     /// master appended and then undid (its fsync or COMMIT failed) never reaches a target.
-    /// Without a mark, a master's directory ships none of its active segment (`reason` says
-    /// why); a bare binlog directory that no master writes (an inbox) ships all of it.
-    public func committedLimit(active name: SegmentName, firstLSN: UInt64) -> (limit: UInt64, reason: String?) {
-        switch CommitMark.read(binlogDirectory: binlogPath) {
-        case .mark(let mark):
-            return (mark.committedLimit(for: name, firstLSN: firstLSN), nil)
-        case .missing:
-            guard masterPath != nil else { return (UInt64.max, nil) }
-            return (firstLSN &- 1, "the master has not written its committed mark \(CommitMark.path(binlogDirectory: binlogPath)) (a master opened by an older logship); the active segment is shipped once a binlog-writer command has opened the master (exec, load, rotate, serve)")
-        case .damaged:
-            return (firstLSN &- 1, "the master's committed mark \(CommitMark.path(binlogDirectory: binlogPath)) does not read as one; the active segment is not shipped until the master rewrites it (its next commit, or when it opens)")
+    /// When no master runs (its lock is free), every complete transaction is committed (the next
+    /// open's recovery keeps it): the lock is then held shared until the caller has read the
+    /// frames (`release`), so no master starts meanwhile. A running master without a mark ships
+    /// none of its active segment (`reason` says why); a bare binlog directory that no master
+    /// writes (an inbox) ships all of it.
+    public func committedLimit(active name: SegmentName, firstLSN: UInt64) -> CommittedLimit {
+        let mark = CommitMark.read(binlogDirectory: binlogPath)
+        if let masterPath, let hold = DirectoryLock.holdSharedIfFree(path: masterPath + "/lock") {
+            // Durable: unknown (a master killed before its fsync); the shipper fsyncs.
+            return CommittedLimit(limit: .max, durable: 0, reason: nil, hold: hold)
         }
+        switch mark {
+        case .mark(let mark):
+            return CommittedLimit(limit: mark.committedLimit(for: name, firstLSN: firstLSN), durable: mark.durableLimit(for: name, firstLSN: firstLSN))
+        case .missing:
+            guard masterPath != nil else { return CommittedLimit(limit: .max, durable: 0) }
+            return CommittedLimit(limit: firstLSN &- 1, durable: 0,
+                                  reason: "the running master has not written its committed mark \(CommitMark.path(binlogDirectory: binlogPath)) (a master started by an older logship); its active segment is shipped once it stops or is restarted")
+        case .damaged:
+            return CommittedLimit(limit: firstLSN &- 1, durable: 0,
+                                  reason: "the master's committed mark \(CommitMark.path(binlogDirectory: binlogPath)) does not read as one; the active segment is not shipped until the master rewrites it (its next commit, or when it opens)")
+        }
+    }
+
+    /// What `committedLimit` found.
+    public struct CommittedLimit {
+        /// The last LSN of the active segment that may be shipped.
+        public var limit: UInt64
+        /// The last LSN the master fsynced itself; the shipper fsyncs the file before shipping beyond it.
+        public var durable: UInt64
+        /// Why nothing of the active segment may be shipped, when that is so.
+        public var reason: String?
+        /// The master's lock, held shared while no master runs.
+        var hold: DirectoryLock.SharedHold?
+
+        init(limit: UInt64, durable: UInt64, reason: String? = nil, hold: DirectoryLock.SharedHold? = nil) {
+            self.limit = limit
+            self.durable = durable
+            self.reason = reason
+            self.hold = hold
+        }
+
+        /// Lets a master start again (call once the frames up to `limit` are read).
+        public func release() { hold?.release() }
     }
 
     public func list() throws -> Listing {

@@ -76,6 +76,36 @@ public final class DirectoryLock {
         fd = -1
     }
 
+    /// A shared hold on a lock that no tool holds: while it lasts, a tool that wants the lock
+    /// waits (its usual retry, every 20 ms up to its timeout).
+    public final class SharedHold {
+        private var fd: Int32
+
+        fileprivate init(fd: Int32) { self.fd = fd }
+        deinit { release() }
+
+        public func release() {
+            guard fd >= 0 else { return }
+            flock(fd, LOCK_UN)
+            close(fd)
+            fd = -1
+        }
+    }
+
+    /// Holds the lock at `path` shared if no tool holds it: nil when one does, and when the file
+    /// is missing (it is not created: a hold on nothing would not keep a starting tool out),
+    /// cannot be opened for reading (another user's, without group read) or is not a regular file.
+    public static func holdSharedIfFree(path: String) -> SharedHold? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        guard fd >= 0 else { return nil }
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG, flock(fd, LOCK_SH | LOCK_NB) == 0 else {
+            close(fd)
+            return nil
+        }
+        return SharedHold(fd: fd)
+    }
+
     private static func holder(fd: Int32) -> Int32? {
         var buffer = [UInt8](repeating: 0, count: 32)
         let n = pread(fd, &buffer, buffer.count, 0)

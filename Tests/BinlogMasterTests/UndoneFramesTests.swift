@@ -130,6 +130,26 @@ final class UndoneFramesTests: XCTestCase {
         XCTAssertTrue(try partial(s).isPrefix)
     }
 
+    func testTheMarkSaysHowFarTheMasterMadeItsFramesDurable() throws {
+        // With --sync-binlog 1 every committed frame is fsynced by the master, and a shipper
+        // need not fsync the master's file again; with a relaxed setting the mark says less.
+        let f = try MasterFixture("mark-durable")
+        try f.master.execute("CREATE TABLE t(id INTEGER PRIMARY KEY)")
+        try f.master.execute("INSERT INTO t VALUES (1)")
+        guard case .mark(let strict) = CommitMark.read(binlogDirectory: f.binlogPath) else { return XCTFail("no mark") }
+        XCTAssertEqual(strict.lastLSN, 2)
+        XCTAssertEqual(strict.durableLSN, 2)
+        f.master.syncBinlog = 0
+        try f.master.execute("INSERT INTO t VALUES (2)")
+        _ = try f.master.write { tx in try tx.execute("INSERT INTO t VALUES (3)") }
+        guard case .mark(let relaxed) = CommitMark.read(binlogDirectory: f.binlogPath) else { return XCTFail("no mark") }
+        XCTAssertEqual(relaxed.lastLSN, 4)
+        XCTAssertEqual(relaxed.durableLSN, 2, "LSNs 3 and 4 were committed without an fsync")
+        try f.reopen()
+        guard case .mark(let reopened) = CommitMark.read(binlogDirectory: f.binlogPath) else { return XCTFail("no mark") }
+        XCTAssertEqual(reopened.durableLSN, 4, "the master fsyncs its active segment when it opens")
+    }
+
     func testAMasterWithoutAMarkShipsNoneOfItsActiveSegmentAndSaysWhy() throws {
         let s = try setUp("undone-nomark")
         try s.fixture.master.execute("INSERT INTO t VALUES (2, 'after the mark vanished')")
@@ -137,9 +157,30 @@ final class UndoneFramesTests: XCTestCase {
         let report = try s.shipper.run()
         XCTAssertTrue(report.targets[0].warnings.contains { $0.message.contains("committed mark") }, "\(report.targets[0].warnings)")
         XCTAssertEqual(try partial(s).lsns, [1, 2], "nothing beyond what was shipped while the mark was there")
-        // Any open of the master writes it again.
-        try s.fixture.reopen()
+        // A master that stops: its complete transactions are committed (recovery keeps them).
+        try s.fixture.master.close()
         XCTAssertEqual(try s.shipper.run().targets[0].warnings.map(\.message), [])
         XCTAssertEqual(try partial(s).lsns, [1, 2, 3])
+        // Opening the master writes the mark again.
+        try s.fixture.reopen()
+        XCTAssertEqual(CommitMark.read(binlogDirectory: s.fixture.binlogPath), .mark(CommitMark(epoch: 1, sequence: 1, lastLSN: 3, durableLSN: 3)))
+        try s.fixture.master.execute("INSERT INTO t VALUES (3, 'after the reopen')")
+        XCTAssertEqual(try s.shipper.run().targets[0].warnings.map(\.message), [])
+        XCTAssertEqual(try partial(s).lsns, [1, 2, 3, 4])
+    }
+
+    func testAStoppedMasterShipsWhatItAppendedEvenIfItDiedBeforeTheMark() throws {
+        // A master killed between its COMMIT and the mark's rewrite (or before its COMMIT, after
+        // the fsync: recovery redoes that transaction) leaves the mark behind its binlog. With no
+        // master running, every complete transaction is committed, and ships.
+        let s = try setUp("undone-stopped")
+        try s.fixture.master.execute("INSERT INTO t VALUES (2, 'x')")
+        try s.fixture.master.execute("INSERT INTO t VALUES (3, 'y')")
+        try CommitMarkWriter(binlogDirectory: s.fixture.binlogPath).publish(CommitMark(epoch: 1, sequence: 1, lastLSN: 2, durableLSN: 2))
+        XCTAssertNil(try s.shipper.run().worstKind)
+        XCTAssertEqual(try partial(s).lsns, [1, 2], "while the master runs, the mark is the limit")
+        try s.fixture.master.close()
+        XCTAssertNil(try s.shipper.run().worstKind)
+        XCTAssertEqual(try partial(s).lsns, [1, 2, 3, 4])
     }
 }

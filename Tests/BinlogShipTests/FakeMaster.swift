@@ -46,7 +46,7 @@ final class FakeMaster {
 
     /// Writes the committed mark for everything appended so far (`commit` does it itself).
     func markCommitted() throws {
-        try CommitMarkWriter(binlogDirectory: binlog).publish(CommitMark(epoch: 1, sequence: sequence, lastLSN: lastLSN))
+        try CommitMarkWriter(binlogDirectory: binlog).publish(CommitMark(epoch: 1, sequence: sequence, lastLSN: lastLSN, durableLSN: lastLSN))
     }
 
     /// Appends one transaction as `commit` does but does not mark it committed: a frame the

@@ -44,7 +44,12 @@ public struct DeploymentArguments {
         let given = Set(givenSpellings(args))
         let subcommands = path.dropFirst().map(\.name)
         let fromEnv = try environmentValues(subcommands: subcommands)
-        let fromFile = try file.map { try FileValues(file: $0, tool: tool, options: options).values(subcommands: subcommands, arguments: args) } ?? [:]
+        var fromFile = try file.map { try FileValues(file: $0, tool: tool, options: options).values(subcommands: subcommands, arguments: args) } ?? [:]
+        // `--follow` from the environment or the file makes a follower as much as the flag does
+        // (a replica's `prune: auto` policy then applies to it): read the file again as if it were given.
+        if let file, !given.contains("--follow"), let follow = fromEnv["follow"] ?? fromFile["follow"], try follow.flag(origin: follow.origin) {
+            fromFile = try FileValues(file: file, tool: tool, options: options).values(subcommands: subcommands, arguments: args + ["--follow"])
+        }
         var extra: [String] = []
         for option in command.options where !option.spellings.contains(where: given.contains) {
             guard let value = fromEnv[option.name] ?? fromFile[option.name] else { continue }

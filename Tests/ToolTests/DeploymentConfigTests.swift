@@ -220,6 +220,40 @@ final class DeploymentConfigTests: XCTestCase {
         XCTAssertEqual(try purge(["purge", "--target", "x=/x"]).target, ["x=/x"], "--target on the command line wins")
     }
 
+    /// A follower made by the file (`replica: {follow: true}`) or the environment
+    /// (`LOGSHIP_REPLICA_APPLY_FOLLOW`) prunes by its replica's `prune: auto`
+    /// policy as one made by `--follow` does (it used to get no pruning options).
+    func testFollowFromTheFileOrTheEnvironmentPrunesLikeTheFlag() throws {
+        let yaml = """
+            replica:
+              follow: true
+            replicas:
+              a:
+                path: /srv/replica-a
+                prune: auto
+                retention: {window: 4d, daily: 3}
+
+            """
+        let file = scratch.path + "/follow.yml"
+        try yaml.write(toFile: file, atomically: true, encoding: .utf8)
+        func apply(_ args: [String], _ env: [String: String]) throws -> FakeReplicaApply.Apply {
+            let rewritten = try DeploymentArguments(tool: "replica-apply", options: try ToolOptions(FakeReplicaApply.self), environment: env).rewrite(args)
+            return try XCTUnwrap(try FakeReplicaApply.parseAsRoot(rewritten) as? FakeReplicaApply.Apply, "\(rewritten)")
+        }
+        let fromFile = try apply(["/srv/replica-a"], ["LOGSHIP_CONFIG": file])
+        XCTAssertTrue(fromFile.follow)
+        XCTAssertEqual(fromFile.pruneWindow, "4d")
+        XCTAssertEqual(fromFile.pruneDaily, 3)
+
+        let plain = scratch.path + "/plain.yml"
+        try yaml.replacingOccurrences(of: "replica:\n  follow: true\n", with: "").write(toFile: plain, atomically: true, encoding: .utf8)
+        XCTAssertNil(try apply(["/srv/replica-a"], ["LOGSHIP_CONFIG": plain]).pruneWindow, "a cron apply still does not prune")
+        let fromEnv = try apply(["/srv/replica-a"], ["LOGSHIP_CONFIG": plain, "LOGSHIP_REPLICA_APPLY_FOLLOW": "true"])
+        XCTAssertTrue(fromEnv.follow)
+        XCTAssertEqual(fromEnv.pruneWindow, "4d")
+        XCTAssertNil(try apply(["/srv/replica-a"], ["LOGSHIP_CONFIG": plain, "LOGSHIP_REPLICA_APPLY_FOLLOW": "false"]).pruneWindow)
+    }
+
     /// `binlog-ship --config` and `report site --config` keep taking ship.yml and site.yml.
     func testOldShipAndSiteFilesAreNotTakenForTheDeploymentFile() {
         XCTAssertFalse(DeploymentFile.looksLikeDeployment(yaml: "source: /m\nretention: 7d\ntargets: [/t]\n"))

@@ -20,16 +20,30 @@ public enum BinlogReplay {
             try ApplyEngine.prepareConnection(db)
             for entry in try BinlogDirectory(path: binlog).list().segments {
                 let reader = try SegmentReader(path: entry.path)
-                try db.execute(sql: "BEGIN")
-                while let tx = try reader.next() {
-                    if let lastLSN, tx.lsn > lastLSN { break }
-                    try engine.apply(tx, in: db)
-                    applied = tx.lsn
+                if applied == 0, reader.header.firstLSN > 1 {
+                    throw ReplayFailure(description: "the binlog begins at LSN \(reader.header.firstLSN) (\(entry.name)): a replay into an empty database needs every transaction from LSN 1 (were segments purged?)")
                 }
-                try db.execute(sql: "COMMIT")
+                try db.execute(sql: "BEGIN")
+                do {
+                    while let tx = try reader.next() {
+                        if let lastLSN, tx.lsn > lastLSN { break }
+                        try engine.apply(tx, in: db)
+                        applied = tx.lsn
+                    }
+                    try db.execute(sql: "COMMIT")
+                } catch {
+                    // A transaction left open at the end of the access is a GRDB precondition (a crash).
+                    try? db.execute(sql: "ROLLBACK")
+                    throw ReplayFailure(description: "replaying \(entry.name) after LSN \(applied): \(error)")
+                }
             }
             engine.reset()
         }
         return applied
     }
+}
+
+/// Why `BinlogReplay` could not give the binlog's tables.
+public struct ReplayFailure: Error, CustomStringConvertible {
+    public var description: String
 }

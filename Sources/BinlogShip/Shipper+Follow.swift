@@ -16,6 +16,12 @@ extension Shipper {
         /// interval, as Litestream does with its 1 s default. Also the pause after a run that
         /// failed, before the next try.
         public var flushInterval: Double = 1
+        /// The least time from the start of a pass that shipped something to the start of the
+        /// next pass (0: a pass as soon as the master commits). Commits that arrive meanwhile
+        /// go out in one pass: one fsync of each partial copy for all of them, so the follower
+        /// takes less of a busy disk from the master, at up to this much more lag. After a
+        /// quiet spell the first commit still ships at once.
+        public var passInterval: Double = 0
         /// Checked between passes and while waiting; return true to stop.
         public var shouldStop: () -> Bool = { false }
 
@@ -45,7 +51,15 @@ extension Shipper {
         var lastFull = Date.distantPast
         var lastFailed = false
         var acks = Acknowledger(source: source)
+        // When the last pass that shipped something began: a pass that found nothing new (the
+        // wake for a frame appended before the master's commit mark moved) does not count.
+        var shippedPassStarted = Date.distantPast
         while !options.shouldStop() {
+            if options.passInterval > 0 {
+                let wait = shippedPassStarted.addingTimeInterval(options.passInterval).timeIntervalSinceNow
+                if wait > 0, Self.sleep(wait, watcher: watcher, shouldStop: options.shouldStop) { break }
+            }
+            let passStarted = Date()
             // Changes before this pass are seen by it; changes during it wake the next wait.
             watcher.drain()
             var report: ShipReport?
@@ -67,6 +81,7 @@ extension Shipper {
                 report = full
             }
             if let report {
+                shippedPassStarted = passStarted
                 acknowledge(report, to: &acks)
                 try onPass(report)
             }

@@ -24,16 +24,35 @@ extension Replica {
         // A partial copy the shipper appends to is read on from where the last pass stopped.
         var options = options
         if options.partialCursor == nil { options.partialCursor = PartialCursor() }
+        // When the last pass that applied something began (an idle pass does not count).
+        var appliedPassStarted = Date.distantPast
         while true {
+            if options.passInterval > 0 {
+                let wait = appliedPassStarted.addingTimeInterval(options.passInterval).timeIntervalSinceNow
+                if wait > 0, Self.pause(wait, shouldStop: options.shouldStop) { return }
+            }
+            let passStarted = Date()
             try options.beforePass?()
             // Changes made before the pass (a remote fetch included) are seen by it; changes made
             // during it wake the next wait.
             watcher.drain()
             let result = try applyAvailable(options)
+            if result.transactions > 0 { appliedPassStarted = passStarted }
             try onPass(result)
             if result.stop == .untilLSN || result.stop == .untilTime || result.stop == .interrupted { return }
             if Self.waitForChange(watcher, upTo: recheck, shouldStop: options.shouldStop) == .stopped { return }
         }
+    }
+
+    /// Sleeps `seconds` in slices of at most a quarter second; true when asked to stop meanwhile.
+    static func pause(_ seconds: Double, shouldStop: () -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while !shouldStop() {
+            let left = deadline.timeIntervalSinceNow
+            if left <= 0 { return false }
+            usleep(UInt32(min(0.25, left) * 1_000_000))
+        }
+        return true
     }
 
     enum WaitOutcome { case changed, timedOut, stopped }

@@ -35,6 +35,35 @@ final class FollowTests: XCTestCase {
         try f.assertStore(at: f.master.lastLSN)
     }
 
+    /// `passInterval` (`replica-apply --follow --pass-interval`): a pass that applied something
+    /// is followed by the next one no sooner than that, however often the inbox changes or the
+    /// poll comes round. (Each pass here applies the segment shipped after the one before.)
+    func testPassesStartAtLeastThePassIntervalApart() throws {
+        let f = try ReplicaFixture("follow-pace")
+        try f.runWorkload(50)
+        try f.shipAll()
+        let r = try Replica.open(f.replicaPath)
+        defer { r.close() }
+        var options = Replica.ApplyOptions()
+        options.passInterval = 0.3
+        var starts: [Date] = []
+        options.beforePass = { starts.append(Date()) }
+        options.shouldStop = { starts.count >= 4 }
+        var last: Replica.ApplyResult?
+        // A poll every 20 ms would start a pass every 20 ms without the interval; a segment
+        // shipped after each pass is a change the follower is woken for at once.
+        try r.follow(options, pollInterval: 0.02) { result in
+            last = result
+            try f.runWorkload(10, schema: false)
+            try f.shipAll()
+        }
+        XCTAssertGreaterThanOrEqual(starts.count, 4)
+        for (a, b) in zip(starts, starts.dropFirst()) {
+            XCTAssertGreaterThanOrEqual(b.timeIntervalSince(a), 0.3, "passes \(starts); \(f.context)")
+        }
+        XCTAssertNotNil(last)
+    }
+
     func testFollowEndsWhenItReachesUntilLSN() throws {
         let f = try ReplicaFixture("follow-until")
         try f.runWorkload(200)

@@ -138,6 +138,23 @@ final class ShipCommandTests: XCTestCase {
         XCTAssertTrue(try files(t[0]).contains { $0.hasSuffix(".partial") }, "shipped once no master ran")
     }
 
+    func testPassIntervalPacesFollowersOnlyAndTakesADurationUpToAMinute() throws {
+        let dir = TestDirectory("ship-pace")
+        let m = try master(dir, inserts: 1)
+        let t = try targets(dir, "nas")
+        let replica = dir.sub("replica")
+        XCTAssertEqual(try ToolRunner.run("replica-apply", ["init", replica]).status, 0)
+        for args in [["--pass-interval", "5ms"], ["--follow", "--pass-interval", "2m"], ["--follow", "--pass-interval", "often"]] {
+            let r = try ship(["--source", m, "--target", "nas=" + t[0]] + args)
+            XCTAssertEqual(r.status, 64, "binlog-ship \(args): \(r.stderr)")
+            XCTAssertTrue(r.stderr.contains("--pass-interval"), r.stderr)
+            let a = try ToolRunner.run("replica-apply", [replica] + args)
+            XCTAssertEqual(a.status, 64, "replica-apply \(args): \(a.stderr)")
+            XCTAssertTrue(a.stderr.contains("--pass-interval"), a.stderr)
+        }
+        XCTAssertEqual(try files(t[0]), [], "nothing shipped by a refused command line")
+    }
+
     func testConfigFileAndItsUnknownKeys() throws {
         let dir = TestDirectory("shipcli")
         let m = try master(dir)

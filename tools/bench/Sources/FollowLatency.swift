@@ -24,6 +24,9 @@ struct FollowLatency: ParsableCommand {
     @Option(help: "Directory of binlog-writer, binlog-ship and replica-apply (default: this executable's).") var bin: String?
     @Option(help: "Work directory (default: a new one under /tmp, removed afterwards).") var workdir: String?
     @Option(help: "Seconds over which the followers' idle CPU is taken.") var idleSeconds: Double = 10
+    @Option(help: "Passed to both followers as --pass-interval (e.g. 5ms): the least time between two passes.") var passInterval: String?
+    @Option(help: "Commits of the master's as-fast-as-it-goes burst, with and without the followers.") var burst: Int = 2000
+    @ArgumentParser.Flag(help: "Only the master's commit rate with and without the followers (no latency rounds, no idle CPU).") var rateOnly = false
 
     func run() throws {
         let tools = bin ?? (ChildProcess.selfPath() as NSString).deletingLastPathComponent
@@ -35,8 +38,10 @@ struct FollowLatency: ParsableCommand {
         let floor = try Machine.shippingFloor(in: dir)
         print(String(format: "floor     commit → replica, physical (fdatasync master + copy fdatasynced + fdatasync store, 200 rounds): p50 %.2f ms p99 %.2f ms",
                      percentile(floor, 0.5), percentile(floor, 0.99)))
-        for rate in rates {
-            let run = try Pipeline(dir: dir + "/rate-\(rate)", tools: tools)
+        let followerArgs = passInterval.map { ["--pass-interval", $0] } ?? []
+        if let passInterval { print("followers --pass-interval \(passInterval)") }
+        for rate in rates where !rateOnly {
+            let run = try Pipeline(dir: dir + "/rate-\(rate)", tools: tools, followerArgs: followerArgs)
             defer { run.stop() }
             let m = try run.measure(rate: rate, commits: commits)
             let latencies = m.total
@@ -50,11 +55,11 @@ struct FollowLatency: ParsableCommand {
             }
         }
         // The master's own rate, as fast as it goes, with followers beside it and without.
-        let with = try Pipeline(dir: dir + "/rate-with", tools: tools)
-        let rateWith = try with.burst(commits: 2000)
+        let with = try Pipeline(dir: dir + "/rate-with", tools: tools, followerArgs: followerArgs)
+        let rateWith = try with.burst(commits: burst)
         with.stop()
         let without = try Pipeline(dir: dir + "/rate-without", tools: tools, followers: false)
-        let rateWithout = try without.burst(commits: 2000)
+        let rateWithout = try without.burst(commits: burst)
         without.stop()
         print(String(format: "master durable commits/s: %.0f without followers, %.0f with both followers running", rateWithout, rateWith))
         print("load      \(Machine.loadAverage())")
@@ -75,7 +80,7 @@ final class Pipeline {
     let inbox: String
     var followers: [Process] = []
 
-    init(dir: String, tools: String, followers start: Bool = true) throws {
+    init(dir: String, tools: String, followers start: Bool = true, followerArgs: [String] = []) throws {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         for (tool, args) in [("binlog-writer", ["init", dir + "/master", "--digest-interval", "0"]), ("replica-apply", ["init", dir + "/replica"])] {
             let p = try Process.run(URL(fileURLWithPath: tools + "/" + tool), arguments: args)
@@ -93,7 +98,7 @@ final class Pipeline {
                                  ("replica-apply", [dir + "/replica", "--follow", "--quiet"])] {
                 let p = Process()
                 p.executableURL = URL(fileURLWithPath: tools + "/" + tool)
-                p.arguments = args
+                p.arguments = args + followerArgs
                 p.standardOutput = null
                 try p.run()
                 followers.append(p)

@@ -210,7 +210,7 @@ public enum Restore {
         let engine = ApplyEngine()
         let checking = RestoreCheckObserver(expected)
         var source = PlanReplaySource(inbox: dir.inboxPath, names: plan.segments,
-                                      history: try? EpochHistory.newest(in: dir.inboxPath)?.history)
+                                      history: try? EpochHistory.newest(in: dir.inboxPath)?.history, verifier: try dir.verifier())
         var options = ReplayOptions(untilLSN: plan.targetLSN)
         options.progress = progress
         let outcome = try queue.inDatabase { db -> ReplayOutcome in
@@ -301,24 +301,49 @@ public enum Restore {
 
 /// The plan's segments as a replay source: an ended epoch's segment up to its fork point only,
 /// each transaction with its segment, which the restored copy records (AppliedSegment).
+/// A replica that requires signatures has each segment's signature checked again here, when it
+/// is replayed, and the transactions read from the very file that was checked: `plan` checked
+/// them too, but a segment replaced in the inbox since (or between this check and the read) would
+/// otherwise be restored unverified.
 struct PlanReplaySource: ReplaySource {
     let inbox: String
     let names: [String]
     let history: EpochHistory?
+    let verifier: SegmentVerifier?
     private var index = 0
     private var reader: (SegmentReader, end: UInt64)?
+    /// Tests: runs between a segment's signature check and the read that replays it.
+    nonisolated(unsafe) static var afterCheck: ((String) -> Void)?
 
-    init(inbox: String, names: [String], history: EpochHistory?) {
+    init(inbox: String, names: [String], history: EpochHistory?, verifier: SegmentVerifier? = nil) {
         self.inbox = inbox
         self.names = names
         self.history = history
+        self.verifier = verifier
+    }
+
+    /// The segment's reader: when signatures are required, of the file just verified.
+    private func open(_ name: String) throws -> SegmentReader {
+        let path = inbox + "/" + name
+        guard let verifier else { return try SegmentReader(path: path) }
+        do {
+            let check = try SegmentReader(path: path)
+            try check.verifyAll(decode: false)
+            try verifier.check(check)
+            Self.afterCheck?(path)
+            return try SegmentReader(sameFileAs: check)
+        } catch let e as FormatError {
+            throw ReplicaError(e, while: "checking the signature of \(name)")
+        } catch let e as SystemError {
+            throw ReplicaError(e, while: "checking the signature of \(name)")
+        }
     }
 
     mutating func next() throws -> ReplayItem<AppliedSegment>? {
         while index < names.count {
             let current: (SegmentReader, end: UInt64)
             if let reader { current = reader } else {
-                let r = try SegmentReader(path: inbox + "/" + names[index])
+                let r = try open(names[index])
                 current = (r, history?.end(of: r.header.epoch) ?? .max)
                 reader = current
             }

@@ -57,7 +57,7 @@ extension Shipper {
         while !options.shouldStop() {
             if options.passInterval > 0 {
                 let wait = shippedPassStarted.addingTimeInterval(options.passInterval).timeIntervalSinceNow
-                if wait > 0, Self.sleep(wait, watcher: watcher, shouldStop: options.shouldStop) { break }
+                if wait > 0, sleepUnlessStopped(wait, shouldStop: options.shouldStop) { break }
             }
             let passStarted = Date()
             // Changes before this pass are seen by it; changes during it wake the next wait.
@@ -73,7 +73,7 @@ extension Shipper {
             if tail == nil {
                 let pause = (remote || lastFailed) ? options.flushInterval : 0
                 let wait = lastFull.addingTimeInterval(pause).timeIntervalSinceNow
-                if wait > 0, Self.sleep(wait, watcher: watcher, shouldStop: options.shouldStop) { break }
+                if wait > 0, sleepUnlessStopped(wait, shouldStop: options.shouldStop) { break }
                 let full = try runLocked()
                 lastFull = Date()
                 lastFailed = !full.failures.isEmpty
@@ -123,17 +123,6 @@ extension Shipper {
             if watcher.wait(timeout: min(0.25, left)) { return true }
         }
         return nil
-    }
-
-    /// Sleeps `seconds` (notifications do not cut it short); true when asked to stop meanwhile.
-    private static func sleep(_ seconds: Double, watcher: FileWatcher, shouldStop: () -> Bool) -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while !shouldStop() {
-            let left = deadline.timeIntervalSinceNow
-            if left <= 0 { return false }
-            usleep(UInt32(min(0.25, left) * 1_000_000))
-        }
-        return true
     }
 }
 

@@ -69,7 +69,10 @@ public final class DirectoryLock {
     deinit { release() }
 
     /// Releases the lock now (idempotent); the kernel would on exit anyway.
-    public func release() {
+    public func release() { Self.unlock(&fd) }
+
+    /// Unlocks and closes `fd` once (-1 afterwards).
+    fileprivate static func unlock(_ fd: inout Int32) {
         guard fd >= 0 else { return }
         flock(fd, LOCK_UN)
         close(fd)
@@ -84,12 +87,7 @@ public final class DirectoryLock {
         fileprivate init(fd: Int32) { self.fd = fd }
         deinit { release() }
 
-        public func release() {
-            guard fd >= 0 else { return }
-            flock(fd, LOCK_UN)
-            close(fd)
-            fd = -1
-        }
+        public func release() { DirectoryLock.unlock(&fd) }
     }
 
     /// Holds the lock at `path` shared if no tool holds it: nil when one does, and when the file

@@ -71,3 +71,15 @@ public final class FileWatcher {
         }
     }
 }
+
+/// Sleeps `seconds` in slices of at most a quarter second, so that `shouldStop` (set by a signal
+/// handler) is seen soon; true when asked to stop meanwhile. Notifications do not cut it short.
+public func sleepUnlessStopped(_ seconds: Double, shouldStop: () -> Bool) -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while !shouldStop() {
+        let left = deadline.timeIntervalSinceNow
+        if left <= 0 { return false }
+        usleep(UInt32(min(0.25, left) * 1_000_000))
+    }
+    return true
+}

@@ -29,7 +29,7 @@ extension Replica {
         while true {
             if options.passInterval > 0 {
                 let wait = appliedPassStarted.addingTimeInterval(options.passInterval).timeIntervalSinceNow
-                if wait > 0, Self.pause(wait, shouldStop: options.shouldStop) { return }
+                if wait > 0, sleepUnlessStopped(wait, shouldStop: options.shouldStop) { return }
             }
             let passStarted = Date()
             try options.beforePass?()
@@ -42,17 +42,6 @@ extension Replica {
             if result.stop == .untilLSN || result.stop == .untilTime || result.stop == .interrupted { return }
             if Self.waitForChange(watcher, upTo: recheck, shouldStop: options.shouldStop) == .stopped { return }
         }
-    }
-
-    /// Sleeps `seconds` in slices of at most a quarter second; true when asked to stop meanwhile.
-    static func pause(_ seconds: Double, shouldStop: () -> Bool) -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while !shouldStop() {
-            let left = deadline.timeIntervalSinceNow
-            if left <= 0 { return false }
-            usleep(UInt32(min(0.25, left) * 1_000_000))
-        }
-        return true
     }
 
     enum WaitOutcome { case changed, timedOut, stopped }

@@ -21,7 +21,9 @@ public enum BinlogReplay {
             for entry in try BinlogDirectory(path: binlog).list().segments {
                 let reader = try SegmentReader(path: entry.path)
                 if applied == 0, reader.header.firstLSN > 1 {
-                    throw ReplayFailure(description: "the binlog begins at LSN \(reader.header.firstLSN) (\(entry.name)): a replay into an empty database needs every transaction from LSN 1 (were segments purged?)")
+                    // What the directory holds, to tell a purge from a file that vanished.
+                    let names = ((try? FileManager.default.contentsOfDirectory(atPath: binlog)) ?? []).sorted()
+                    throw ReplayFailure(description: "the binlog begins at LSN \(reader.header.firstLSN) (\(entry.name)): a replay into an empty database needs every transaction from LSN 1 (were segments purged?); \(binlog) holds \(names)")
                 }
                 try db.execute(sql: "BEGIN")
                 do {

@@ -76,7 +76,7 @@ final class ActiveTail {
         guard access(activePath, F_OK) == 0 else { return .needsFullRun }   // sealed (renamed) or removed
         // Only what the master committed (its mark) leaves it: frames beyond may still be undone.
         let committed = shipper.source.committedLimit(active: activeName, firstLSN: reader.header.firstLSN)
-        guard committed.reason == nil else { committed.release(); return .needsFullRun }
+        guard committed.reason == nil else { return .needsFullRun }   // no hold comes with a reason
         do {
             // Complete frames up to the limit stay as they are once read: a master that starts
             // now keeps them (recovery) and only appends after them.

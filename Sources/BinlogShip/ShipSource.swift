@@ -92,12 +92,13 @@ public struct ShipSource: Sendable {
     /// none of its active segment (`reason` says why); a bare binlog directory that no master
     /// writes (an inbox) ships all of it.
     public func committedLimit(active name: SegmentName, firstLSN: UInt64) -> CommittedLimit {
-        let mark = CommitMark.read(binlogDirectory: binlogPath)
         if let masterPath, let hold = DirectoryLock.holdSharedIfFree(path: masterPath + "/lock") {
             // Durable: unknown (a master killed before its fsync); the shipper fsyncs.
             return CommittedLimit(limit: .max, durable: 0, reason: nil, hold: hold)
         }
-        switch mark {
+        // A master runs (or none ever did): its mark, read after the lock was found held, is at
+        // least as new as any commit before this call.
+        switch CommitMark.read(binlogDirectory: binlogPath) {
         case .mark(let mark):
             return CommittedLimit(limit: mark.committedLimit(for: name, firstLSN: firstLSN), durable: mark.durableLimit(for: name, firstLSN: firstLSN))
         case .missing:

@@ -81,7 +81,8 @@ extension Shipper {
                 report = full
             }
             if let report {
-                shippedPassStarted = passStarted
+                // A full run that found everything in place shipped nothing: it does not count.
+                if report.targets.contains(where: { !$0.shipped.isEmpty || $0.partial != nil }) { shippedPassStarted = passStarted }
                 acknowledge(report, to: &acks)
                 try onPass(report)
             }

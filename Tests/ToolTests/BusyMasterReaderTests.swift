@@ -30,7 +30,10 @@ final class BusyMasterReaderTests: XCTestCase {
         writer.executableURL = URL(fileURLWithPath: ToolRunner.path("binlog-writer"))
         writer.arguments = ["exec", m, "--file", script, "--sync-binlog", "0"]
         writer.standardOutput = FileHandle.nullDevice
-        writer.standardError = FileHandle.nullDevice
+        // Its stderr goes to a file: a writer that stopped early (seen once in CI) says why.
+        let writerLog = dir.sub("writer.stderr")
+        FileManager.default.createFile(atPath: writerLog, contents: nil)
+        writer.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: writerLog))
         try writer.run()
         defer { if writer.isRunning { kill(writer.processIdentifier, SIGKILL); writer.waitUntilExit() } }
 
@@ -60,7 +63,7 @@ final class BusyMasterReaderTests: XCTestCase {
             }
         }
         group.wait()
-        XCTAssertTrue(writer.isRunning, "the writer finished before the readers did; the run proves less than it should (seed \(seed))")
+        XCTAssertTrue(writer.isRunning, "the writer finished before the readers did (exit \(writer.isRunning ? -1 : writer.terminationStatus), stderr: \((try? String(contentsOfFile: writerLog, encoding: .utf8)) ?? "?")); the run proves less than it should (seed \(seed))")
         XCTAssertGreaterThan(failures.runs, 20, "too few reader runs to mean anything (seed \(seed))")
         for f in failures.list { XCTFail("\(f) (seed \(seed); rerun with LOGSHIP_SEED=\(seed))") }
         kill(writer.processIdentifier, SIGKILL)
@@ -108,7 +111,10 @@ final class BusyMasterReaderTests: XCTestCase {
         writer.executableURL = URL(fileURLWithPath: ToolRunner.path("binlog-writer"))
         writer.arguments = ["exec", m, "--file", script]
         writer.standardOutput = FileHandle.nullDevice
-        writer.standardError = FileHandle.nullDevice
+        // Its stderr goes to a file: a writer that stopped early (seen once in CI) says why.
+        let writerLog = dir.sub("writer.stderr")
+        FileManager.default.createFile(atPath: writerLog, contents: nil)
+        writer.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: writerLog))
         try writer.run()
         defer { if writer.isRunning { kill(writer.processIdentifier, SIGKILL); writer.waitUntilExit() } }
 

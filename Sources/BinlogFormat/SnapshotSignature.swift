@@ -105,6 +105,33 @@ public struct SnapshotSignature: Codable, Equatable, Sendable {
         return hash.finalize().map { String(format: "%02x", $0) }.joined()
     }
 
+    /// Copies the file at `path` to `destination` (an existing file, overwritten) and returns
+    /// the SHA-256 (lowercase hex) and size of the bytes copied: a signature checked against
+    /// these is a check of the copy itself, whatever happens to `path` afterwards.
+    public static func copy(file path: String, to destination: String) throws -> (sha256: String, bytes: Int64) {
+        guard let input = FileHandle(forReadingAtPath: path) else {
+            throw FormatError(.io, "unable to open \(path) to copy it", path: path)
+        }
+        defer { try? input.close() }
+        guard let output = FileHandle(forWritingAtPath: destination) else {
+            throw FormatError(.io, "unable to open \(destination) to copy \(path) into it", path: destination)
+        }
+        defer { try? output.close() }
+        var hash = SHA256()
+        var bytes: Int64 = 0
+        do {
+            try output.truncate(atOffset: 0)
+            while let data = try input.read(upToCount: 4 << 20), !data.isEmpty {
+                hash.update(data: data)
+                try output.write(contentsOf: data)
+                bytes += Int64(data.count)
+            }
+        } catch {
+            throw FormatError(.io, "unable to copy \(path) to \(destination): \(error)", path: path)
+        }
+        return (hash.finalize().map { String(format: "%02x", $0) }.joined(), bytes)
+    }
+
     static func hexBytes(_ s: String) -> [UInt8]? {
         let chars = Array(s.utf8)
         guard chars.count % 2 == 0 else { return nil }

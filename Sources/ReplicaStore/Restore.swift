@@ -185,7 +185,12 @@ public enum Restore {
         let queue: DatabaseQueue
         do {
             try FilePermissions.createFileIfMissing(temp)   // before SQLite, which would use the umask
-            if let snapshot = plan.snapshot {
+            if let snapshot = plan.snapshot, dir.identity?.requireSignatures == true {
+                // Signed: the bytes copied are the bytes checked. `plan` checked the file by name,
+                // and a snapshot replaced since would otherwise be restored unverified.
+                Self.afterPlan?(snapshot.path)
+                try Snapshot.copyVerified(snapshot, to: temp, in: dir)
+            } else if let snapshot = plan.snapshot {
                 var config = Configuration()
                 config.readonly = true
                 let source = try DatabaseQueue(path: snapshot.path, configuration: config)
@@ -198,6 +203,8 @@ public enum Restore {
             // No fsync per batch while building: a crash leaves only a temp file to delete, and
             // the finished file is fsynced once before it is published.
             try queue.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = OFF") }
+        } catch let e as ReplicaError {
+            throw e
         } catch {
             throw ReplicaError(.io, "preparing \(temp): \(error)")
         }
@@ -253,6 +260,9 @@ public enum Restore {
         }
         return Result(output: output, lsn: plan.targetLSN, transactions: applied, rows: actual, notes: notes)
     }
+
+    /// Tests: runs in `execute` just before a signed snapshot is copied and checked.
+    nonisolated(unsafe) static var afterPlan: ((String) -> Void)?
 
     /// Restore's terms for what stopped the replay.
     static func restoreError(_ error: Error) -> Error {

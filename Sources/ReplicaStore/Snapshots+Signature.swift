@@ -99,6 +99,21 @@ extension Snapshot {
     /// when unsigned, signed by another key, or when the file's SHA-256, size or position differ
     /// from what was signed.
     public static func verifySignature(_ snap: Snapshot, in dir: ReplicaDirectory) throws {
+        try verifySignature(snap, in: dir, sha256: try SnapshotSignature.sha256(file: snap.path), bytes: snap.bytes)
+    }
+
+    /// Copies `snap` to `destination` and checks its signature against the bytes copied (not
+    /// against the file by name, which may be replaced between a check and a later read).
+    static func copyVerified(_ snap: Snapshot, to destination: String, in dir: ReplicaDirectory) throws {
+        let copied: (sha256: String, bytes: Int64)
+        do { copied = try SnapshotSignature.copy(file: snap.path, to: destination) } catch let e as FormatError {
+            throw ReplicaError(e, while: "copying snapshot \((snap.path as NSString).lastPathComponent)")
+        }
+        try verifySignature(snap, in: dir, sha256: copied.sha256, bytes: copied.bytes)
+    }
+
+    /// The check of `verifySignature(_:in:)` against a given digest and size.
+    static func verifySignature(_ snap: Snapshot, in dir: ReplicaDirectory, sha256: String, bytes: Int64) throws {
         guard let record = try signature(of: snap.path) else {
             throw ReplicaError(.corruption, "snapshot \(snap.path) is not signed (no \((signaturePath(for: snap.path) as NSString).lastPathComponent)); signatures are required here",
                                hint: "a snapshot taken before this replica signed snapshots, or a forged one; move it away (the restore then starts from an older snapshot or the segments), or take a new snapshot")
@@ -106,7 +121,7 @@ extension Snapshot {
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: dir.snapshotKeysPath)) ?? []).filter { $0.hasSuffix(".pub") }.sorted()
         do {
             let keys = try names.map { try SigningKeyFile.readPublic(dir.snapshotKeysPath + "/" + $0) }
-            try record.verify(path: snap.path, sha256: try SnapshotSignature.sha256(file: snap.path), bytes: snap.bytes, lsn: snap.lsn,
+            try record.verify(path: snap.path, sha256: sha256, bytes: bytes, lsn: snap.lsn,
                               epoch: snap.epoch, sourceID: snap.sourceID, commitTime: snap.commitTime, keys: keys)
         } catch let e as FormatError {
             throw ReplicaError(e, while: "checking the signature of snapshot \((snap.path as NSString).lastPathComponent)")

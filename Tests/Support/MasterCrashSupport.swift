@@ -116,14 +116,15 @@ public struct MasterOracle {
     public mutating func expect(_ script: TaggedScript) { for s in script.statements { expectedParts[s.tag] = s.parts } }
 
     /// Reopens the master (recovery runs), verifies its binlog, and checks every table.
-    public func check(_ master: String, context: String) throws -> Recovery {
+    /// `verifyArguments` go to `binlog-writer verify` (e.g. `--verify-key` for a signing master).
+    public func check(_ master: String, context: String, verifyArguments: [String] = []) throws -> Recovery {
         let open = try ToolRunner.run("binlog-writer", ["exec", master, "SELECT 1"])
         XCTAssertEqual(open.status, 0, "reopen failed: \(open.stderr); \(context)")
         var recovery = Recovery()
         if open.stderr.contains("recovery: redid") { recovery.redone = 1 }
         if open.stderr.contains("dropped an incomplete tail") { recovery.tornTails = 1 }
         if open.stderr.contains("completed the interrupted seal") { recovery.completedSeals = 1 }
-        let verify = try ToolRunner.run("binlog-writer", ["verify", master])
+        let verify = try ToolRunner.run("binlog-writer", ["verify", master] + verifyArguments)
         XCTAssertEqual(verify.status, 0, "verify: \(verify.stdout) \(verify.stderr); \(context)")
 
         let counts = try Self.tagCounts(master + "/master.db")

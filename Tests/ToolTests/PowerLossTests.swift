@@ -12,10 +12,20 @@ import XCTest
 /// LOGSHIP_POWERLOSS_CYCLES sets the cycles (default 6); `tools/torture power-loss` runs 100.
 final class PowerLossTests: XCTestCase {
     func testPowerLossLosesNothingAcknowledged() throws {
+        try powerLossCycles(label: "powerloss", cycles: Int(ProcessInfo.processInfo.environment["LOGSHIP_POWERLOSS_CYCLES"] ?? "") ?? 6, protected: false)
+    }
+
+    /// Issue 14: the same with a master that signs and encrypts its segments. Recovery reads
+    /// encrypted frames back (redo, torn tails, a seal it completes and signs), and every
+    /// segment must then verify against the master's public key and replay with its key.
+    func testPowerLossWithSigningAndEncryptionLosesNothingAcknowledged() throws {
+        try powerLossCycles(label: "powerloss-protected", cycles: max(2, (Int(ProcessInfo.processInfo.environment["LOGSHIP_POWERLOSS_CYCLES"] ?? "") ?? 6) * 2 / 3), protected: true)
+    }
+
+    private func powerLossCycles(label: String, cycles: Int, protected: Bool) throws {
         var rng = SeededRandom()
         let seed = rng.seed
-        let cycles = Int(ProcessInfo.processInfo.environment["LOGSHIP_POWERLOSS_CYCLES"] ?? "") ?? 6
-        let dir = TestDirectory("powerloss")
+        let dir = TestDirectory(label)
         var master = ""
         var oracle = MasterOracle()
         var acknowledgedInAll = 0   // the oracle starts over with each new master
@@ -26,7 +36,17 @@ final class PowerLossTests: XCTestCase {
             let context = "cycle \(cycle), seed \(seed) (rerun with LOGSHIP_SEED=\(seed))"
             if (cycle - 1) % 25 == 0 {
                 master = dir.sub("master-\(cycle)")
-                try MasterOracle.makeMaster(master)
+                if protected {
+                    // The keys before the first segment: every segment is signed and encrypted.
+                    for args in [["init", master, "--segment-size", "16KiB"], ["keygen", master], ["keygen", "--encryption", master], ["exec", master, TaggedScript.schema]] {
+                        let r = try ToolRunner.run("binlog-writer", args)
+                        XCTAssertEqual(r.status, 0, "\(args): \(r.stderr)")
+                    }
+                    // The replay of the oracle reads the segments in this process.
+                    _ = try EncryptionKeyFile.read(master + "/encryption.key", register: true)
+                } else {
+                    try MasterOracle.makeMaster(master)
+                }
                 oracle = MasterOracle()
             }
             let power = try PowerLoss(root: master, scratch: dir.path)
@@ -77,7 +97,8 @@ final class PowerLossTests: XCTestCase {
                 dropped += try power.cut()
                 doubleCuts += 1
             }
-            let r = try oracle.check(master, context: context)
+            let r = try oracle.check(master, context: context, verifyArguments: protected ? ["--verify-key", master + "/signing.pub"] : [])
+            if protected { try assertProtected(master, context: context) }
             recovered.redone += r.redone
             recovered.tornTails += r.tornTails
             recovered.completedSeals += r.completedSeals
@@ -85,9 +106,22 @@ final class PowerLossTests: XCTestCase {
         // Prove the fault fired: most cuts took back bytes that had been written.
         XCTAssertGreaterThan(cutsThatDropped, cycles * 3 / 4, "only \(cutsThatDropped) of \(cycles) power cuts dropped anything; seed \(seed)")
         XCTAssertGreaterThan(recovered.redone, 0, "no power cut ever made recovery redo a transaction from the binlog; seed \(seed)")
-        print("figures: power-loss: \(cycles) cycles (\(cycles - afterExit) cut while writing, \(killedMidWork) of them mid-script; \(afterExit) after the clients exited; "
+        print("figures: power-loss\(protected ? " (signed and encrypted)" : ""): \(cycles) cycles (\(cycles - afterExit) cut while writing, \(killedMidWork) of them mid-script; \(afterExit) after the clients exited; "
               + "\(doubleCuts) cut again after recovery), \(cutsThatDropped) cuts dropped data: \(dropped); \(acknowledgedInAll) acknowledged transactions all kept, 0 partial; "
               + "recovery redid lost transactions after \(recovered.redone) cycles, dropped a torn tail after \(recovered.tornTails), completed a seal after \(recovered.completedSeals); seed \(seed)")
+    }
+
+    /// Every segment is encrypted, and every sealed one signed: recovery never writes a frame in
+    /// clear or seals unsigned.
+    private func assertProtected(_ master: String, context: String) throws {
+        let segments = try BinlogDirectory(path: master + "/binlog").list().segments
+        for entry in segments {
+            let reader = try SegmentReader(path: entry.path)
+            XCTAssertNotNil(reader.header.encryptionKeyID, "\(entry.name) is not encrypted; \(context)")
+            if !entry.name.isActive {
+                XCTAssertTrue(reader.footer?.isSigned == true, "\(entry.name) is sealed unsigned; \(context)")
+            }
+        }
     }
 
     /// The model can fail a master: with `--sync-binlog 0` (documented to lose the last

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import LogshipSystem
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -106,6 +107,50 @@ public enum EncryptionKeyFile {
         let cipher = SegmentCipher(keyBytes: bytes)
         try SigningKeyFile.write("\(tag)\nkey-id \(cipher.keyIDText)\n\(Data(bytes).base64EncodedString())\n", to: path, mode: 0o600)
         return cipher.keyIDText
+    }
+
+    /// Retires the key at `path` into `retiredDirectory` (as `<key id>.key`, 0600, in a 0700
+    /// directory) and puts a new random key in its place, so that the old one is never off the
+    /// disk: the master still reads (and finishes) the segments it encrypted. The copy is durable
+    /// before the new key replaces the old by a rename. Rerun after a crash in between, it finds
+    /// the retired copy already there and goes on. Returns the two key ids.
+    public static func rotate(_ path: String, retiredDirectory: String) throws -> (retired: String, new: String) {
+        let old = try read(path)
+        let text: String
+        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+            throw FormatError(.io, "unable to read \(path): \(error.localizedDescription)", path: path)
+        }
+        do { try FilePermissions.createDirectory(retiredDirectory) } catch let e as SystemError {
+            throw FormatError(.io, "unable to create \(retiredDirectory): \(e.message)", path: retiredDirectory)
+        }
+        let retiredPath = retiredDirectory + "/\(old.keyIDText).key"
+        if access(retiredPath, F_OK) == 0 {
+            guard try read(retiredPath).keyID == old.keyID else {
+                throw FormatError(.corrupted, "\(retiredPath) holds another key than its name says", path: retiredPath)
+            }
+        } else {
+            try SigningKeyFile.write(text, to: retiredPath, mode: 0o600)
+        }
+        let fresh = path + ".new-\(getpid())"
+        unlink(fresh)
+        let id = try generate(fresh)
+        guard rename(fresh, path) == 0 else {
+            let e = errno
+            unlink(fresh)
+            throw FormatError(.io, "unable to rename \(fresh) to \(path): \(String(cString: strerror(e)))", path: path)
+        }
+        let dir = (path as NSString).deletingLastPathComponent
+        let dfd = open(dir.isEmpty ? "." : dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if dfd >= 0 { fsync(dfd); close(dfd) }
+        return (old.keyIDText, id)
+    }
+
+    /// Every `*.key` in `directory` (none when it does not exist), read as `read` does and added
+    /// to the keyring: retired keys, for reading the segments they encrypted.
+    @discardableResult
+    public static func registerAll(in directory: String) throws -> [SegmentCipher] {
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { $0.hasSuffix(".key") }.sorted()
+        return try names.map { try read(directory + "/" + $0, register: true) }
     }
 
     /// Reads a key, refusing a file others can read or write (exit 14), and adds it to the keyring

@@ -160,6 +160,11 @@ public final class Master: @unchecked Sendable {
                     throw MasterError(e, while: "reading the encryption key")
                 }
             }
+            // Retired keys: the active segment may be one of theirs (it is finished with its own
+            // key, and the next segment gets the new one), and recovery may redo from their segments.
+            do { try EncryptionKeyFile.registerAll(in: directory.retiredEncryptionKeysPath) } catch let e as FormatError {
+                throw MasterError(e, while: "reading the retired encryption keys in \(directory.retiredEncryptionKeysPath)")
+            }
             try master.recover()
             try master.openCommitMark()
             try master.startSemiSync(options.semiSync)

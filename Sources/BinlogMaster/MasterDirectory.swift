@@ -22,6 +22,8 @@ public struct MasterDirectory {
     public var signingPublicKeyPath: String { path + "/signing.pub" }
     /// The key frames are encrypted with, when there (docs/FORMAT.md §3.1).
     public var encryptionKeyPath: String { path + "/encryption.key" }
+    /// Keys retired by `keygen --encryption --rotate` (`<key id>.key`): read, never written with.
+    public var retiredEncryptionKeysPath: String { path + "/encryption-keys" }
 
     public init(path: String) {
         var p = path

@@ -21,6 +21,9 @@ public struct ReplicaDirectory {
     public var statePath: String { path + "/state.json" }
     public var lockPath: String { path + "/lock" }
     public var keysPath: String { path + "/keys" }
+    /// More encryption keys (`*.key`, 0600) besides replica.json's `decryptKey`: a rotated
+    /// master's new key goes here before its first segment arrives, and apply reads both.
+    public var encryptionKeysPath: String { path + "/encryption-keys" }
     public var inboxPath: String { identity.map { $0.inbox.hasPrefix("/") ? $0.inbox : path + "/" + $0.inbox } ?? path + "/inbox" }
 
     public private(set) var identity: Identity?
@@ -122,6 +125,9 @@ public struct ReplicaDirectory {
             do { _ = try EncryptionKeyFile.read(key, register: true) } catch let e as FormatError {
                 throw ReplicaError(e, while: "reading the decryption key named in \(dir.identityPath)")
             }
+        }
+        do { try EncryptionKeyFile.registerAll(in: dir.encryptionKeysPath) } catch let e as FormatError {
+            throw ReplicaError(e, while: "reading the encryption keys in \(dir.encryptionKeysPath)")
         }
         return dir
     }

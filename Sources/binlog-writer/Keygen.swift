@@ -20,9 +20,22 @@ struct Keygen: ParsableCommand {
     @Flag(help: "Write DIRECTORY/encryption.key instead (32 random bytes, mode 0600): the master encrypts the frames of every segment it starts from its next open on (docs/FORMAT.md §3.1).")
     var encryption = false
 
+    @Flag(help: "With --encryption: retire the current encryption.key to DIRECTORY/encryption-keys/<key id>.key (kept: the master still reads and finishes the segments it encrypted) and write a new one in its place.")
+    var rotate = false
+
+    func validate() throws {
+        if rotate && !encryption { throw ValidationError("--rotate goes with --encryption (signing keys rotate as docs/OPERATIONS.md says)") }
+    }
+
     func run() throws {
         try runReporting("binlog-writer") {
             let dir = MasterDirectory(path: directory)
+            if rotate {
+                let ids = try EncryptionKeyFile.rotate(dir.encryptionKeyPath, retiredDirectory: dir.retiredEncryptionKeysPath)
+                printLine("retired key id \(ids.retired) to \(dir.retiredEncryptionKeysPath)/\(ids.retired).key (kept: its segments stay readable); wrote \(dir.encryptionKeyPath) (0600), key id \(ids.new)")
+                printLine("copy the new key (over a private channel) to each replica and restore host before its first segment arrives; the master uses it from the segment it starts after its next open (`binlog-writer rotate \(directory)` seals the current one)")
+                return
+            }
             if encryption {
                 let id = try EncryptionKeyFile.generate(dir.encryptionKeyPath)
                 printLine("wrote \(dir.encryptionKeyPath) (0600), key id \(id); copy it (over a private channel) to each replica and restore host: `--decrypt-key`")

@@ -98,4 +98,58 @@ final class EncryptedPipelineTests: XCTestCase {
         chmod(keyPath, 0o640)
         assertExit(try run("binlog-writer", ["exec", master.path, "INSERT INTO t VALUES (9, 'x')"]), 14, containing: ["encryption.key has mode 640"], "master with a readable key")
     }
+
+    /// Key rotation as documented: `keygen --encryption --rotate` retires the key into the
+    /// master's encryption-keys/ and writes a new one. The master goes on opening (it used to
+    /// exit 3 once the key of its active segment was moved aside, as the procedure said), finishes
+    /// that segment with the old key, starts the next with the new one; a replica given the new key
+    /// in its encryption-keys/ applies across the change without stopping.
+    func testKeyRotationKeepsTheMasterOpenAndTheReplicaApplying() throws {
+        let dir = TestDirectory("encrypted-rotation")
+        let master = try ToolMaster(dir)
+        assertExit(try run("binlog-writer", ["keygen", "--encryption", master.path]), 0, "keygen --encryption")
+        let keyPath = master.path + "/encryption.key"
+        func keyID(_ path: String) throws -> String {
+            try XCTUnwrap(try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n")[1].split(separator: " ").last.map(String.init))
+        }
+        let first = try keyID(keyPath)
+        let copied = dir.sub("first.key")
+        try FileManager.default.copyItem(atPath: keyPath, toPath: copied)
+        let replica = dir.sub("replica")
+        assertExit(try run("replica-apply", ["init", replica, "--decrypt-key", copied]), 0, "init with the first key")
+        try master.exec("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, 'one');")
+
+        let rotated = try run("binlog-writer", ["keygen", "--encryption", "--rotate", master.path])
+        assertExit(rotated, 0, containing: ["retired key id \(first)"], "keygen --encryption --rotate")
+        let second = try keyID(keyPath)
+        XCTAssertNotEqual(first, second)
+        let retired = master.path + "/encryption-keys/\(first).key"
+        XCTAssertEqual(try keyID(retired), first)
+        for (path, mode) in [(retired, 0o600), (master.path + "/encryption-keys", 0o700), (keyPath, 0o600)] {
+            var st = stat()
+            XCTAssertEqual(stat(path, &st), 0, path)
+            XCTAssertEqual(st.st_mode & 0o777, mode_t(mode), path)
+        }
+        XCTAssertFalse(rotated.stdout.contains(try String(contentsOfFile: keyPath, encoding: .utf8).split(separator: "\n")[2]), "never prints a key")
+
+        // The active segment (first key) goes on; after a seal the next one has the second key.
+        try master.exec("INSERT INTO t VALUES (2, 'two');")
+        try master.rotate()
+        try master.exec("INSERT INTO t VALUES (3, 'three'); UPDATE t SET v = 'uno' WHERE id = 1;")
+        try master.rotate()
+        let ids = try master.sealedSegments().map { try SegmentReader(path: $0.path).header.encryptionKeyID.map(SegmentSignature.keyIDText) }
+        XCTAssertEqual(ids, [first, second], "the segment started before the rotation keeps its key")
+
+        // Dump needs both keys; the replica, given the new one in encryption-keys/, applies all.
+        assertExit(try run("binlog-writer", ["dump", master.path, "--decrypt-key", keyPath]), 3, containing: ["key id \(first)"], "dump with the new key only")
+        assertExit(try run("binlog-writer", ["dump", master.path, "--decrypt-key", keyPath, "--decrypt-key", retired]), 0, containing: ["uno"], "dump with both")
+        try FileManager.default.createDirectory(atPath: replica + "/encryption-keys", withIntermediateDirectories: false)
+        try FileManager.default.copyItem(atPath: keyPath, toPath: replica + "/encryption-keys/\(second).key")
+        assertExit(try run("binlog-ship", ["--source", master.path, "--target", replica + "/inbox"]), 0, "ship")
+        assertExit(try run("replica-apply", [replica]), 0, "apply across the rotation")
+        XCTAssertEqual(try appliedLSN(ofStore: replica + "/store.db"), master.lastLSN)
+        for key in [keyPath, retired] { SegmentKeyring.add(try EncryptionKeyFile.read(key)) }
+        defer { SegmentKeyring.removeAll() }
+        XCTAssertEqual(try TableDigest.digest(path: replica + "/store.db"), try master.digest(at: master.lastLSN, scratch: dir))
+    }
 }

@@ -38,6 +38,14 @@ public enum SigningKeyFile {
         return id
     }
 
+    /// Writes `key` as a public key file at `path` (0644, never overwriting). Returns its key id.
+    @discardableResult
+    public static func writePublic(_ key: Curve25519.Signing.PublicKey, to path: String) throws -> String {
+        let id = SegmentSignature.keyIDText(SegmentSignature.keyID(of: key))
+        try write("\(publicTag)\nkey-id \(id)\n\(key.rawRepresentation.base64EncodedString())\n", to: path, mode: 0o644)
+        return id
+    }
+
     /// Reads a private key, refusing a file others can read or write.
     public static func readPrivate(_ path: String) throws -> SegmentSigner {
         let raw = try read(path, tag: privateTag, forbidden: 0o077, what: "a private key must be readable by its owner only (chmod 600)")

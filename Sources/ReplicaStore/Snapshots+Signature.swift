@@ -35,6 +35,36 @@ extension ReplicaDirectory {
         }
     }
 
+    /// A new snapshot key (`snapshot --new-key`): the current one's public half stays trusted as
+    /// `keys/snapshots/<key id>.pub` (the snapshots it signed still restore), its private half is
+    /// deleted, and a new pair takes its place. Returns the retired key id (nil when there was no
+    /// key) and the new one. A crash in between leaves no key, and the next snapshot makes one.
+    func rotateSnapshotKey() throws -> (retired: String?, new: String) {
+        do {
+            try FilePermissions.createDirectory(keysPath)
+            try FilePermissions.createDirectory(snapshotKeysPath)
+            var retired: String?
+            if access(snapshotKeyPath, F_OK) == 0 {
+                let old = try SigningKeyFile.readPrivate(snapshotKeyPath)
+                let id = SegmentSignature.keyIDText(old.keyID)
+                let kept = snapshotKeysPath + "/\(id).pub"
+                if access(kept, F_OK) != 0 { try SigningKeyFile.writePublic(old.publicKey, to: kept) }
+                for path in [snapshotKeyPath, snapshotKeysPath + "/snapshot.pub"] where unlink(path) != 0 && errno != ENOENT {
+                    throw ioError("remove \(path)", path: path)
+                }
+                try DurableFile.syncDirectory(keysPath)
+                try DurableFile.syncDirectory(snapshotKeysPath)
+                retired = id
+            }
+            let id = try SigningKeyFile.generate(privatePath: snapshotKeyPath, publicPath: snapshotKeysPath + "/snapshot.pub")
+            return (retired, id)
+        } catch let e as FormatError {
+            throw ReplicaError(e, while: "making a new snapshot key in \(keysPath)")
+        } catch let e as SystemError {
+            throw ReplicaError(e, while: "making a new snapshot key in \(keysPath)")
+        }
+    }
+
     /// Copies public key files into `keys/snapshots/` (restore from a bucket trusts the keys it was given).
     public func trustSnapshotKeys(_ files: [String]) throws {
         guard !files.isEmpty else { return }

@@ -58,7 +58,8 @@ extension Snapshot {
     /// apart; temp files a killed run left are removed under it. With `keep`, deletes the oldest
     /// snapshots beyond that many once the new one is durable.
     @discardableResult
-    public static func take(replica path: String, keep: Int? = nil, lockTimeout: Double = 30) throws -> (snapshot: Snapshot, created: Bool, deleted: [Snapshot]) {
+    /// With `newKey`, the snapshot key is replaced first (`ReplicaDirectory.rotateSnapshotKey`).
+    public static func take(replica path: String, keep: Int? = nil, lockTimeout: Double = 30, newKey: Bool = false) throws -> (snapshot: Snapshot, created: Bool, deleted: [Snapshot]) {
         let dir = try ReplicaDirectory.open(path)
         guard FileManager.default.fileExists(atPath: dir.storePath) else {
             throw ReplicaError(.invalid, "the store has applied nothing yet; there is nothing to snapshot")
@@ -71,12 +72,12 @@ extension Snapshot {
             throw ReplicaError(.io, "unable to open the store \(dir.storePath): \(error)")
         }
         defer { try? store.close() }
-        return try write(from: store, dir: dir, keep: keep, lockTimeout: lockTimeout)
+        return try write(from: store, dir: dir, keep: keep, lockTimeout: lockTimeout, newKey: newKey)
     }
 
     /// Copies `store` into a temp file beside the snapshots, names it by the position the copy
     /// holds, and publishes it durably.
-    static func write(from store: DatabaseQueue, dir: ReplicaDirectory, keep: Int?, lockTimeout: Double) throws -> (snapshot: Snapshot, created: Bool, deleted: [Snapshot]) {
+    static func write(from store: DatabaseQueue, dir: ReplicaDirectory, keep: Int?, lockTimeout: Double, newKey: Bool = false) throws -> (snapshot: Snapshot, created: Bool, deleted: [Snapshot]) {
         let fm = FileManager.default
         try? FilePermissions.createDirectory(dir.snapshotsPath)
         let lock: DirectoryLock
@@ -88,6 +89,8 @@ extension Snapshot {
             throw ReplicaError(e, while: "locking \(dir.snapshotsPath)")
         }
         defer { lock.release() }
+        // Under the lock: no other snapshot signs with the key being replaced.
+        if newKey { _ = try dir.rotateSnapshotKey() }
         DurableFile.removeStaleTemporaries(in: dir.snapshotsPath)
         let temp = DurableFile.temporaryPath(for: dir.snapshotsPath + "/" + prefix + "new" + suffix)
         func removeTemp() { for suffix in ["", "-wal", "-shm", "-journal"] { unlink(temp + suffix) } }

@@ -15,6 +15,7 @@ struct Snapshot: ParsableCommand {
     @Option(help: "Seconds to wait for another snapshot of this replica to finish.") var lockTimeout: Double = 30
     @Option(help: "Also upload it to s3://bucket/prefix/snapshots (put-if-absent, SHA-256 checked), with its metadata, for `restore --source`.") var upload: String?
 
+    @Flag(help: "Sign with a new snapshot key: the current key's public half stays trusted in keys/snapshots/<key id>.pub (its snapshots still restore), its private half is deleted.") var newKey = false
     @Flag(help: "Print the result as JSON (docs/JSON.md).") var json = false
     @Flag(name: .shortAndLong, help: "Print nothing when it succeeds (for cron).") var quiet = false
 
@@ -26,8 +27,9 @@ struct Snapshot: ParsableCommand {
     func run() throws {
         try runReporting("replica-apply") {
             let dir = ReplicaDirectory(path: replica)
-            let hadKey = access(dir.snapshotKeyPath, F_OK) == 0
-            let (snap, created, deleted) = try ReplicaStore.Snapshot.take(replica: replica, keep: keep, lockTimeout: lockTimeout)
+            let hadKey = access(dir.snapshotKeyPath, F_OK) == 0 && !newKey
+            let retiring = newKey ? (try? SigningKeyFile.readPrivate(dir.snapshotKeyPath)).map { SegmentSignature.keyIDText($0.keyID) } : nil
+            let (snap, created, deleted) = try ReplicaStore.Snapshot.take(replica: replica, keep: keep, lockTimeout: lockTimeout, newKey: newKey)
             let uploaded = try upload.map { try SnapshotUpload.run(snap, to: $0) }
             if json {
                 let taken = SnapshotJSON.Taken(path: snap.path, lsn: snap.lsn, commitTime: formatTimestamp(snap.commitTime), bytes: snap.bytes, created: created)
@@ -41,6 +43,7 @@ struct Snapshot: ParsableCommand {
                 printLine("signed with snapshot key id \(sig.keyID) (\((ReplicaStore.Snapshot.signaturePath(for: snap.path) as NSString).lastPathComponent))"
                           + (hadKey ? "" : "; the key is new: copy \(dir.snapshotKeysPath)/snapshot.pub to where restores from the bucket run (--snapshot-key)"))
             }
+            if let retiring { printLine("retired snapshot key id \(retiring): its private half is deleted, its public half stays trusted as \(dir.snapshotKeysPath)/\(retiring).pub") }
             if let uploaded { printLine(uploaded) }
         }
     }

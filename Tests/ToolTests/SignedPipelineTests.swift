@@ -186,6 +186,51 @@ final class SignedPipelineTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: sigPath), "--keep deletes an old snapshot's .sig with it")
     }
 
+    /// Snapshot key rotation: `snapshot --new-key` signs with a new key; the old key's private
+    /// half is gone, its public half stays trusted under its id, so the snapshots it signed still
+    /// restore; taking that public key away (a stolen key) makes them refused.
+    func testANewSnapshotKeyKeepsOldSnapshotsRestorable() throws {
+        let dir = TestDirectory("signed-snapshot-rotation")
+        let master = try ToolMaster(dir)
+        assertExit(try run("binlog-writer", ["keygen", master.path]), 0, "keygen")
+        let pub = master.path + "/signing.pub"
+        let replica = dir.sub("replica")
+        assertExit(try run("replica-apply", ["init", replica, "--verify-key", pub]), 0, "init")
+        func shipAndApply(_ sql: String) throws {
+            try master.exec(sql)
+            try master.rotate()
+            assertExit(try run("binlog-ship", ["--source", master.path, "--target", replica + "/inbox", "--verify-key", pub]), 0, "ship")
+            assertExit(try run("replica-apply", [replica]), 0, "apply")
+        }
+        func keyID(_ path: String) throws -> String {
+            try XCTUnwrap(try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n")[1].split(separator: " ").last.map(String.init))
+        }
+        try shipAndApply("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, 'one');")
+        let firstLSN = master.lastLSN
+        assertExit(try run("replica-apply", ["snapshot", replica]), 0, "first snapshot")
+        let first = try keyID(replica + "/keys/snapshot.key")
+        try shipAndApply("INSERT INTO t VALUES (2, 'two');")
+        let rotated = try run("replica-apply", ["snapshot", replica, "--new-key"])
+        let second = try keyID(replica + "/keys/snapshot.key")
+        XCTAssertNotEqual(first, second)
+        assertExit(rotated, 0, containing: ["retired snapshot key id \(first)", "signed with snapshot key id \(second)", "the key is new"], "snapshot --new-key")
+        XCTAssertEqual(try keyID(replica + "/keys/snapshots/\(first).pub"), first, "the old public key stays trusted under its id")
+        XCTAssertEqual(try keyID(replica + "/keys/snapshots/snapshot.pub"), second)
+        XCTAssertFalse(rotated.stdout.contains(String(try String(contentsOfFile: replica + "/keys/snapshot.key", encoding: .utf8).split(separator: "\n")[2])), "the key is never printed")
+
+        // Both snapshots restore: the old one at its LSN, the new one at the latest.
+        let old = dir.sub("old.db"), new = dir.sub("new.db")
+        assertExit(try run("replica-apply", ["restore", replica, "--to-lsn", "\(firstLSN)", "--output", old]), 0, containing: ["start from  snapshot"], "restore from the old key's snapshot")
+        XCTAssertEqual(try TableDigest.digest(path: old), try master.digest(at: firstLSN, scratch: dir))
+        assertExit(try run("replica-apply", ["restore", replica, "--latest", "--output", new]), 0, "restore from the new key's snapshot")
+        XCTAssertEqual(try TableDigest.digest(path: new), try master.digest(at: master.lastLSN, scratch: dir))
+
+        // Distrusting the old key refuses its snapshots.
+        XCTAssertEqual(unlink(replica + "/keys/snapshots/\(first).pub"), 0)
+        assertExit(try run("replica-apply", ["restore", replica, "--to-lsn", "\(firstLSN)", "--output", dir.sub("refused.db")]), 3,
+                   containing: ["key id \(first)", "not trusted for snapshots"], "restore from a distrusted key's snapshot")
+    }
+
     /// A signing key others can read stops the master (exit 14, naming file and mode) before it
     /// writes anything; a trusted key others can write is refused by replica-apply init.
     func testKeyFilesOpenToOthersAreRefusedByTheTools() throws {

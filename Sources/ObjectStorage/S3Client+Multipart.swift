@@ -39,7 +39,7 @@ extension S3Client {
         let md5 = Insecure.MD5.hash(data: part)
         let r = try perform(Call(method: "PUT", key: key, query: [("partNumber", String(number)), ("uploadId", uploadId)],
                                  headers: [("content-md5", Data(md5).base64EncodedString())], body: part,
-                                 operation: "upload part \(number)"))
+                                 operation: "upload part \(number)", bodySHA256Hex: SigV4Signer.sha256Hex(part)))
         let etag = unquote(r.header("etag") ?? "")
         guard etag.isEmpty || etag == SigV4Signer.hex(md5) else {
             throw makeError(.checksumMismatch, "unable to upload part \(number): ETag \(etag) is not the part's MD5", key: key,

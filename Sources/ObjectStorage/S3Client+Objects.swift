@@ -86,23 +86,24 @@ extension S3Client {
     /// Stores `data` under `key` only if nothing is there. An object with the same content already
     /// there counts as success (`created == false`); different content throws `.alreadyExists`.
     public func putIfAbsent(_ key: String, _ data: Data, support: ConditionalPutSupport) throws -> PutResult {
+        let digests = DataDigests(data)
         // A HEAD first costs one request; a multipart body found already there saves its upload.
         if support == .headThenPut || data.count > configuration.multipartThreshold, let existing = try head(key) {
-            return try existingResult(existing, data, support)
+            return try existingResult(existing, data, support, digests)
         }
         do {
-            var result = try store(key, data, conditional: true)
+            var result = try store(key, data, conditional: true, digests: digests)
             result.guarantee = support
             // Without the server's guarantee, look again: a writer racing into the window between
             // HEAD and PUT shows up as different content (reported; it cannot be undone).
-            if support == .headThenPut, let after = try head(key), try sameContent(after, data) == nil {
+            if support == .headThenPut, let after = try head(key), try sameContent(after, data, digests) == nil {
                 throw makeError(.alreadyExists, "unable to put: another writer replaced the object right after this put", key: key,
                                 hint: "two writers ship to one prefix; the server ignores If-None-Match, so only one writer per prefix is safe")
             }
             return result
         } catch let e as ObjectStorageError where e.kind == .alreadyExists {
             guard let existing = try head(key) else { throw e }
-            return try existingResult(existing, data, support)
+            return try existingResult(existing, data, support, digests)
         }
     }
 
@@ -115,27 +116,32 @@ extension S3Client {
         return second.status == 412 || second.status == 409 ? .enforced : .headThenPut
     }
 
-    func store(_ key: String, _ data: Data, conditional: Bool, extra: [(String, String)] = []) throws -> PutResult {
+    func store(_ key: String, _ data: Data, conditional: Bool, extra: [(String, String)] = [], digests: DataDigests? = nil) throws -> PutResult {
         if data.count > configuration.multipartThreshold { return try putMultipart(key, data, conditional: conditional, extra: extra) }
-        var headers = extra + [("x-amz-checksum-sha256", Data(SHA256.hash(data: data)).base64EncodedString()),
-                       ("content-md5", Data(Insecure.MD5.hash(data: data)).base64EncodedString())]
+        // Each digest once per body: the checksum header, Content-MD5, the signature's payload
+        // hash and the check of the answer share them (they were computed four to six times).
+        let digests = digests ?? DataDigests(data)
+        var headers = extra + [("x-amz-checksum-sha256", digests.sha256Base64), ("content-md5", digests.md5Base64)]
         if conditional { headers.append(("if-none-match", "*")) }
-        let r = try perform(Call(method: "PUT", key: key, headers: headers, body: data, operation: "put"), accept: conditional ? [409, 412] : [])
+        let r = try perform(Call(method: "PUT", key: key, headers: headers, body: data, operation: "put", bodySHA256Hex: digests.sha256Hex),
+                            accept: conditional ? [409, 412] : [])
         if r.status == 412 || r.status == 409 {
             throw makeError(.alreadyExists, "unable to put: an object already holds the key", key: key, code: "PreconditionFailed")
         }
         let etag = unquote(r.header("etag") ?? "")
-        return PutResult(created: true, etag: etag, verification: try verify(key, data, etag: etag, checksum: r.header("x-amz-checksum-sha256")), guarantee: nil)
+        return PutResult(created: true, etag: etag, verification: try verify(key, data, etag: etag, checksum: r.header("x-amz-checksum-sha256"), digests: digests),
+                         guarantee: nil)
     }
 
     /// Confirms the stored content from the returned checksum or ETag, else by reading it back.
-    func verify(_ key: String, _ data: Data, etag: String, checksum: String?, parts: Int? = nil) throws -> PutVerification {
+    func verify(_ key: String, _ data: Data, etag: String, checksum: String?, parts: Int? = nil, digests: DataDigests? = nil) throws -> PutVerification {
+        let digests = digests ?? DataDigests(data)
         if let checksum, !checksum.contains("-") {
-            guard checksum == Data(SHA256.hash(data: data)).base64EncodedString() else { throw mismatch(key, "x-amz-checksum-sha256 \(checksum)") }
+            guard checksum == digests.sha256Base64 else { throw mismatch(key, "x-amz-checksum-sha256 \(checksum)") }
             return .checksumSHA256
         }
         if parts == nil, etag.count == 32, !etag.contains("-") {
-            guard etag == SigV4Signer.hex(Insecure.MD5.hash(data: data)) else { throw mismatch(key, "ETag \(etag)") }
+            guard etag == digests.md5Hex else { throw mismatch(key, "ETag \(etag)") }
             return .etagMD5
         }
         if let parts, etag == multipartETag(data, parts: parts) { return .multipartETag }
@@ -144,20 +150,21 @@ extension S3Client {
     }
 
     /// How an existing object was found to hold exactly `data`, or nil when it holds something else.
-    func sameContent(_ info: S3ObjectInfo, _ data: Data) throws -> PutVerification? {
+    func sameContent(_ info: S3ObjectInfo, _ data: Data, _ digests: DataDigests? = nil) throws -> PutVerification? {
         guard info.size == Int64(data.count) else { return nil }
+        let digests = digests ?? DataDigests(data)
         if let sum = info.checksumSHA256, !sum.contains("-") {
-            return sum == Data(SHA256.hash(data: data)).base64EncodedString() ? .checksumSHA256 : nil
+            return sum == digests.sha256Base64 ? .checksumSHA256 : nil
         }
         if info.etag.count == 32, !info.etag.contains("-") {
-            return info.etag == SigV4Signer.hex(Insecure.MD5.hash(data: data)) ? .etagMD5 : nil
+            return info.etag == digests.md5Hex ? .etagMD5 : nil
         }
         return try get(info.key) == data ? .readBack : nil
     }
 
     /// Success for the same content already there, `.alreadyExists` for different content.
-    private func existingResult(_ info: S3ObjectInfo, _ data: Data, _ support: ConditionalPutSupport) throws -> PutResult {
-        guard let how = try sameContent(info, data) else {
+    private func existingResult(_ info: S3ObjectInfo, _ data: Data, _ support: ConditionalPutSupport, _ digests: DataDigests) throws -> PutResult {
+        guard let how = try sameContent(info, data, digests) else {
             throw makeError(.alreadyExists, "unable to put: an object with different content already holds the key", key: info.key,
                             hint: "logship never overwrites; find out which writer put it there (two masters shipping to one prefix?)")
         }
@@ -171,3 +178,16 @@ extension S3Client {
 }
 
 func unquote(_ s: String) -> String { s.trimmingCharacters(in: CharacterSet(charactersIn: "\"")) }
+
+/// A body's SHA-256 and MD5, each computed on first use and then kept: one put needs them for
+/// its headers, its signature and the check of the server's answer.
+final class DataDigests {
+    private let data: Data
+    init(_ data: Data) { self.data = data }
+    private lazy var sha256: SHA256.Digest = SHA256.hash(data: data)
+    private lazy var md5: Insecure.MD5.Digest = Insecure.MD5.hash(data: data)
+    var sha256Base64: String { Data(sha256).base64EncodedString() }
+    var sha256Hex: String { SigV4Signer.hex(sha256) }
+    var md5Base64: String { Data(md5).base64EncodedString() }
+    var md5Hex: String { SigV4Signer.hex(md5) }
+}

@@ -15,23 +15,42 @@ public struct S3BodySource {
     }
 }
 
-/// What a streamed body's bytes hash to, computed in one pass of part-sized reads.
-struct BodyDigests {
-    let sha256: String
-    let md5Hex: String
+/// What a streamed body's bytes hash to. Computed only when asked (one pass of part-sized reads):
+/// an upload that finds nothing under its key needs none of them, since the parts' own MD5s
+/// give the multipart ETag it checks (`knownMultipartETag`).
+final class BodyDigests: @unchecked Sendable {
+    private let source: S3BodySource
+    private let client: S3Client
+    /// The multipart ETag of the parts just uploaded (from their MD5s), when there was an upload.
+    var knownMultipartETag: String?
+    private var computed: (sha256: String, md5Hex: String, multipartETag: String)?
+
+    init(_ source: S3BodySource, client: S3Client) {
+        self.source = source
+        self.client = client
+    }
+
+    /// SHA-256 (base64), MD5 (hex) and multipart ETag of the whole body: one pass, on first use.
+    func values() throws -> (sha256: String, md5Hex: String, multipartETag: String) {
+        if let computed { return computed }
+        let v = try client.digestPass(source)
+        computed = v
+        return v
+    }
+
     /// The ETag S3 gives the object when it is uploaded in parts of the client's part size.
-    let multipartETag: String
+    func multipartETag() throws -> String { try knownMultipartETag ?? values().multipartETag }
 }
 
 extension S3Client {
     /// `putIfAbsent` for a body read in pieces: at or under the multipart threshold it is read
-    /// once and sent as one PUT; above, its parts are read and sent one at a time, so memory stays
-    /// at one part whatever the body's size. Same outcomes as the in-memory call.
+    /// once and sent as one PUT; above, its parts are read and sent `partConcurrency` at a time, so
+    /// memory stays at that many parts whatever the body's size. Same outcomes as the in-memory call.
     public func putIfAbsent(_ key: String, source: S3BodySource, support: ConditionalPutSupport) throws -> PutResult {
         if source.size <= Int64(configuration.multipartThreshold) {
             return try putIfAbsent(key, try source.read(0, Int(source.size)), support: support)
         }
-        let digests = try self.digests(source)
+        let digests = BodyDigests(source, client: self)
         if let existing = try head(key) { return try existingResult(existing, source, digests, support) }
         do {
             var result = try uploadStreamed(key, source, digests, conditional: true)
@@ -47,10 +66,10 @@ extension S3Client {
         }
     }
 
-    /// `put` (replacing what is there) for a body read in pieces, one part in memory at a time.
+    /// `put` (replacing what is there) for a body read in pieces, `partConcurrency` parts in memory at a time.
     public func put(_ key: String, source: S3BodySource) throws -> PutResult {
         if source.size <= Int64(configuration.multipartThreshold) { return try put(key, try source.read(0, Int(source.size))) }
-        return try uploadStreamed(key, source, try digests(source), conditional: false)
+        return try uploadStreamed(key, source, BodyDigests(source, client: self), conditional: false)
     }
 
     /// The part ranges of a body of `size` bytes.
@@ -69,7 +88,7 @@ extension S3Client {
     }
 
     /// SHA-256, MD5 and the multipart ETag of the source, in one pass of part-sized reads.
-    func digests(_ source: S3BodySource) throws -> BodyDigests {
+    func digestPass(_ source: S3BodySource) throws -> (sha256: String, md5Hex: String, multipartETag: String) {
         var sha = SHA256(), md5 = Insecure.MD5(), partDigests = Data()
         let ranges = partRanges(source.size)
         for range in ranges {
@@ -78,26 +97,30 @@ extension S3Client {
             md5.update(data: part)
             partDigests.append(contentsOf: Insecure.MD5.hash(data: part))
         }
-        return BodyDigests(sha256: Data(sha.finalize()).base64EncodedString(), md5Hex: SigV4Signer.hex(md5.finalize()),
-                           multipartETag: SigV4Signer.hex(Insecure.MD5.hash(data: partDigests)) + "-\(ranges.count)")
+        return (Data(sha.finalize()).base64EncodedString(), SigV4Signer.hex(md5.finalize()),
+                SigV4Signer.hex(Insecure.MD5.hash(data: partDigests)) + "-\(ranges.count)")
     }
 
-    /// A multipart upload whose parts are read from the source one at a time; aborted on any
-    /// failure, so nothing is visible under the key unless it completed.
+    /// A multipart upload whose parts are read from the source and sent `partConcurrency` at a
+    /// time (each part's MD5 and SHA-256 computed once, for its Content-MD5, its signature and
+    /// the check of its ETag); aborted on any failure, so nothing is visible under the key unless
+    /// it completed. The object's multipart ETag, from the parts' MD5s, is checked against the
+    /// completed object's.
     func uploadStreamed(_ key: String, _ source: S3BodySource, _ digests: BodyDigests, conditional: Bool) throws -> PutResult {
         let uploadId = try createMultipartUpload(key)
         let etag: String
+        let etags: [String]
         do {
-            var etags: [String] = []
-            for range in partRanges(source.size) {
-                etags.append(try uploadPart(key, uploadId: uploadId, number: etags.count + 1, try readPart(source, range, key: key)))
-            }
+            etags = try uploadParts(key, uploadId: uploadId, ranges: partRanges(source.size)) { try self.readPart(source, $0, key: key) }
             etag = try completeMultipartUpload(key, uploadId: uploadId, etags: etags, conditional: conditional)
         } catch {
             try? abortMultipartUpload(key, uploadId: uploadId)
             throw error
         }
-        if etag == digests.multipartETag { return PutResult(created: true, etag: etag, verification: .multipartETag, guarantee: nil) }
+        var partDigests = Data()
+        for part in etags { partDigests.append(contentsOf: SigV4Signer.bytes(hex: part) ?? []) }
+        digests.knownMultipartETag = SigV4Signer.hex(Insecure.MD5.hash(data: partDigests)) + "-\(etags.count)"
+        if etag == (try digests.multipartETag()) { return PutResult(created: true, etag: etag, verification: .multipartETag, guarantee: nil) }
         guard try readBackMatches(key, source) else {
             throw makeError(.checksumMismatch, "unable to verify put: the stored object reads back differently from the bytes sent", key: key,
                             hint: "the object is damaged in the store or in flight; delete it and ship again")
@@ -105,12 +128,46 @@ extension S3Client {
         return PutResult(created: true, etag: etag, verification: .readBack, guarantee: nil)
     }
 
+    /// Uploads `ranges` as parts 1…n, up to `configuration.partConcurrency` at a time (each on a
+    /// thread of its own: the transport is synchronous); returns their ETags in order. The first
+    /// failure stops new parts from starting and is thrown once the running ones end.
+    func uploadParts(_ key: String, uploadId: String, ranges: [Range<Int64>], read: @escaping (Range<Int64>) throws -> Data) throws -> [String] {
+        final class Shared: @unchecked Sendable {
+            let lock = NSLock()
+            var etags: [String?]
+            var failure: Error?
+            let read: (Range<Int64>) throws -> Data
+            init(count: Int, read: @escaping (Range<Int64>) throws -> Data) { etags = Array(repeating: nil, count: count); self.read = read }
+            var failed: Bool { lock.lock(); defer { lock.unlock() }; return failure != nil }
+        }
+        let shared = Shared(count: ranges.count, read: read)
+        let slots = DispatchSemaphore(value: max(1, configuration.partConcurrency))
+        let group = DispatchGroup()
+        for (i, range) in ranges.enumerated() {
+            slots.wait()
+            if shared.failed { slots.signal(); break }
+            group.enter()
+            Thread.detachNewThread { [self] in
+                defer { slots.signal(); group.leave() }
+                do {
+                    let etag = try self.uploadPart(key, uploadId: uploadId, number: i + 1, try shared.read(range))
+                    shared.lock.lock(); shared.etags[i] = etag; shared.lock.unlock()
+                } catch {
+                    shared.lock.lock(); if shared.failure == nil { shared.failure = error }; shared.lock.unlock()
+                }
+            }
+        }
+        group.wait()
+        if let failure = shared.failure { throw failure }
+        return shared.etags.map { $0 ?? "" }
+    }
+
     /// How an existing object was found to hold exactly the source's bytes, or nil.
     func sameContent(_ info: S3ObjectInfo, _ source: S3BodySource, _ digests: BodyDigests) throws -> PutVerification? {
         guard info.size == source.size else { return nil }
-        if let sum = info.checksumSHA256, !sum.contains("-") { return sum == digests.sha256 ? .checksumSHA256 : nil }
-        if info.etag.count == 32, !info.etag.contains("-") { return info.etag == digests.md5Hex ? .etagMD5 : nil }
-        if info.etag == digests.multipartETag { return .multipartETag }
+        if let sum = info.checksumSHA256, !sum.contains("-") { return sum == (try digests.values().sha256) ? .checksumSHA256 : nil }
+        if info.etag.count == 32, !info.etag.contains("-") { return info.etag == (try digests.values().md5Hex) ? .etagMD5 : nil }
+        if info.etag == (try digests.multipartETag()) { return .multipartETag }
         return try readBackMatches(info.key, source) ? .readBack : nil
     }
 

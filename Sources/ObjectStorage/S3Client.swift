@@ -41,6 +41,8 @@ public final class S3Client: @unchecked Sendable {
         var body = Data()
         /// What this call is, for messages: "put", "list", "upload part 3".
         var operation: String
+        /// The body's SHA-256 in hex when the caller has it already (signing needs it).
+        var bodySHA256Hex: String? = nil
     }
 
     /// The host header and the encoded path for a key under the configured addressing.
@@ -63,7 +65,7 @@ public final class S3Client: @unchecked Sendable {
     func urlRequest(_ call: Call, date: Date) throws -> URLRequest {
         let (host, path) = location(call.key)
         let payloadHash = configuration.payloadSigning == .unsigned && !call.body.isEmpty
-            ? SigV4Signer.unsignedPayload : SigV4Signer.sha256Hex(call.body)
+            ? SigV4Signer.unsignedPayload : (call.bodySHA256Hex ?? SigV4Signer.sha256Hex(call.body))
         var signable = SignableRequest(method: call.method, encodedPath: path, query: call.query,
                                        headers: [("host", host)] + call.headers, payloadHash: payloadHash)
         signer.sign(&signable, date: date)

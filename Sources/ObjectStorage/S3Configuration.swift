@@ -21,9 +21,13 @@ public struct S3Configuration: Sendable {
     public var payloadSigning: PayloadSigning = .sha256
     /// Bodies larger than this go up in parts (S3 allows single PUTs up to 5 GiB); a streamed
     /// body (`S3BodySource`) is held in memory whole only up to this size.
-    public var multipartThreshold: Int = 16 << 20
+    public var multipartThreshold: Int = 8 << 20
     /// The size of each part but the last (S3's minimum is 5 MiB).
-    public var partSize: Int = 16 << 20
+    public var partSize: Int = 8 << 20
+    /// How many parts of a streamed body are in flight at once (each held in memory while it is
+    /// sent): one request at a time left the link idle while the client hashed and the server
+    /// stored (binlog-ship reached half of awscli's throughput, tools/bench/s3).
+    public var partConcurrency: Int = 4
     public var retry: RetryPolicy = RetryPolicy()
     /// Seconds without progress on one request before it is abandoned (and retried).
     public var requestTimeout: TimeInterval = 60

@@ -137,6 +137,27 @@ public struct SigV4Signer: Sendable {
 
     /// Lowercase hex SHA-256 of a body.
     public static func sha256Hex(_ data: Data) -> String { hex(SHA256.hash(data: data)) }
+
+    /// The bytes of a hex string (either case); nil when it is not one.
+    static func bytes(hex: String) -> [UInt8]? {
+        let chars = Array(hex.utf8)
+        guard chars.count % 2 == 0 else { return nil }
+        func nibble(_ c: UInt8) -> UInt8? {
+            switch c {
+            case 48...57: return c - 48
+            case 97...102: return c - 87
+            case 65...70: return c - 55
+            default: return nil
+            }
+        }
+        var out: [UInt8] = []
+        out.reserveCapacity(chars.count / 2)
+        for i in stride(from: 0, to: chars.count, by: 2) {
+            guard let hi = nibble(chars[i]), let lo = nibble(chars[i + 1]) else { return nil }
+            out.append(hi << 4 | lo)
+        }
+        return out
+    }
 }
 
 /// Percent-encoding as S3 signs it: everything but RFC 3986's unreserved characters, with `/`

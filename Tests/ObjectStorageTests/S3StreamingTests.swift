@@ -9,17 +9,38 @@ import XCTest
 /// Uploads read from a source in pieces (one part in memory at a time) and the multipart uploads
 /// a killed run leaves, listed and aborted; against moto. Seeded content; the seed is printed.
 final class S3StreamingTests: XCTestCase {
-    /// Records the largest request body sent, passing everything on.
+    /// Records the largest request body sent and how many part uploads were in flight at once
+    /// (each held `partDelay` seconds, so that parts sent together overlap); fails the part
+    /// numbered `failPart` (403, not retried); passes everything else on.
     final class RecordingTransport: HTTPTransport, @unchecked Sendable {
         let inner = URLSessionTransport(timeout: 20)
         private let lock = NSLock()
         private(set) var largestBody = 0
+        private(set) var inFlight = 0, mostInFlight = 0
+        var partDelay: TimeInterval = 0
+        var failPart: Int?
         func send(_ request: URLRequest) throws -> HTTPResponse {
+            let query = request.url?.query ?? ""
+            let isPart = query.contains("partNumber=")
+            if let failPart, query.contains("partNumber=\(failPart)&") || query.hasSuffix("partNumber=\(failPart)") {
+                return HTTPResponse(status: 403, headers: [:], body: Data("<Error><Code>AccessDenied</Code><Message>denied by the test</Message></Error>".utf8))
+            }
             lock.lock()
             largestBody = max(largestBody, request.httpBody?.count ?? 0)
+            if isPart { inFlight += 1; mostInFlight = max(mostInFlight, inFlight) }
             lock.unlock()
+            defer { if isPart { lock.lock(); inFlight -= 1; lock.unlock() } }
+            if isPart && partDelay > 0 { Thread.sleep(forTimeInterval: partDelay) }
             return try inner.send(request)
         }
+    }
+
+    /// Counts the largest read of a source (reads come from several threads).
+    final class ReadRecord: @unchecked Sendable {
+        private let lock = NSLock()
+        private var largest = 0
+        func saw(_ count: Int) { lock.lock(); largest = max(largest, count); lock.unlock() }
+        var largestRead: Int { lock.lock(); defer { lock.unlock() }; return largest }
     }
 
     private func fixture() throws -> ServerFixture {
@@ -28,29 +49,34 @@ final class S3StreamingTests: XCTestCase {
         }
     }
 
-    /// A body of 3.4 parts goes up with no read and no request body larger than one part; the
-    /// stored object is the body, verified by its multipart ETag; the same body again is
-    /// "already there", a different one a conflict.
-    func testStreamedUploadHoldsOnePartAtATime() throws {
+    /// A body of 3.4 parts goes up with no read and no request body larger than one part, and
+    /// more than one but at most `partConcurrency` parts in flight; the stored object is the body,
+    /// verified by its multipart ETag; the same body again is "already there", a different one a
+    /// conflict.
+    func testStreamedUploadHoldsAFewPartsAtATime() throws {
         let f = try fixture()
         _ = try f.client()
         var config = f.configuration()
         config.partSize = 5 << 20
         config.multipartThreshold = 5 << 20
+        config.partConcurrency = 3
         let transport = RecordingTransport()
+        transport.partDelay = 0.2
         let client = try S3Client(config, transport: transport)
         var random = SeededRandom()
         let data = randomData(17 << 20 + 4321, &random)
-        var largestRead = 0
+        let reads = ReadRecord()
         let source = S3BodySource(size: Int64(data.count)) { offset, count in
-            largestRead = max(largestRead, count)
+            reads.saw(count)
             return data.subdata(in: Int(offset)..<min(data.count, Int(offset) + count))
         }
         let result = try client.putIfAbsent("stream/one", source: source, support: .enforced)
         XCTAssertTrue(result.created, "seed \(random.seed)")
         XCTAssertEqual(result.verification, .multipartETag)
-        XCTAssertEqual(largestRead, 5 << 20, "reads are at most one part")
+        XCTAssertEqual(reads.largestRead, 5 << 20, "reads are at most one part")
         XCTAssertLessThanOrEqual(transport.largestBody, 5 << 20, "request bodies are at most one part")
+        XCTAssertGreaterThan(transport.mostInFlight, 1, "parts go up side by side")
+        XCTAssertLessThanOrEqual(transport.mostInFlight, 3, "at most partConcurrency parts in flight")
         XCTAssertEqual(try client.get("stream/one"), data, "seed \(random.seed)")
         let again = try client.putIfAbsent("stream/one", source: source, support: .enforced)
         XCTAssertFalse(again.created)
@@ -62,6 +88,28 @@ final class S3StreamingTests: XCTestCase {
             XCTAssertEqual(($0 as? ObjectStorageError)?.kind, .alreadyExists, "\($0)")
         }
         XCTAssertEqual(try client.listMultipartUploads(prefix: "stream/"), [], "no upload left behind")
+    }
+
+    /// One part refused while others are in flight: the upload is aborted once they end, the
+    /// error is the part's, nothing is visible under the key and no upload is left.
+    func testAFailedPartAbortsTheWholeUpload() throws {
+        let f = try fixture()
+        _ = try f.client()
+        var config = f.configuration()
+        config.partSize = 5 << 20
+        config.multipartThreshold = 5 << 20
+        let transport = RecordingTransport()
+        transport.failPart = 3
+        transport.partDelay = 0.1
+        let client = try S3Client(config, transport: transport)
+        var random = SeededRandom()
+        let data = randomData(26 << 20, &random)
+        let source = S3BodySource(size: Int64(data.count)) { offset, count in data.subdata(in: Int(offset)..<min(data.count, Int(offset) + count)) }
+        XCTAssertThrowsError(try client.putIfAbsent("stream/failed", source: source, support: .enforced)) { error in
+            XCTAssertTrue("\(error)".contains("upload part 3"), "\(error)")
+        }
+        XCTAssertNil(try client.head("stream/failed"), "nothing visible under the key")
+        XCTAssertEqual(try client.listMultipartUploads(prefix: "stream/"), [], "the upload was aborted")
     }
 
     /// An upload started and never completed (a killed run) is listed under its prefix, is not an

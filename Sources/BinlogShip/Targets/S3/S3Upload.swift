@@ -34,6 +34,17 @@ final class S3Upload: TargetUpload {
         try spool.write(bytes, at: offset)
     }
 
+    /// The kernel copies from the segment into the spool (`copy_file_range`), without the bytes
+    /// passing through this process; reads and writes where it cannot.
+    func copy(from file: FileDescriptor, at offset: Int64, count: Int) throws -> Int {
+        guard let n = KernelCopy.copy(from: file, at: offset, to: spool, count: count) else {
+            let bytes = try file.read(at: offset, count: count)
+            try bytes.withUnsafeBytes { try write($0, at: offset) }
+            return bytes.count
+        }
+        return n
+    }
+
     /// Checks the staged length and hands the staged bytes to `check` through a mapping; the
     /// server's copy is checked by `publish` (its checksum, ETag or a read-back).
     func seal(length: Int64, check: (UnsafeRawBufferPointer) throws -> Bool) throws -> Bool {
@@ -58,8 +69,11 @@ final class S3Upload: TargetUpload {
             throw ShipError(.io, "unable to publish \(key): the upload was already published or aborted", target: store.name)
         }
         done = true
-        let spool = self.spool
-        let body = S3BodySource(size: try spool.size()) { offset, count in Data(try spool.read(at: offset, count: count)) }
+        // The body is read through a mapping of the spool: a part is handed to the client (hashed,
+        // sent) without being copied out first. Each Data keeps the mapping alive until it is freed.
+        let size = try spool.size()
+        let mapping = try SpoolMapping(spool, size: size)
+        let body = S3BodySource(size: size) { offset, count in mapping.data(at: offset, count: count) }
         let object = store.s3Address.prefix + key
         let result: PutResult
         if replace {
@@ -98,4 +112,28 @@ final class S3Upload: TargetUpload {
     }
 
     func abort() { done = true }
+}
+
+/// A read-only mapping of a spool file, unmapped when the last `Data` made from it is freed.
+final class SpoolMapping: @unchecked Sendable {
+    private let base: UnsafeMutableRawPointer?
+    private let size: Int
+
+    init(_ spool: FileDescriptor, size: Int64) throws {
+        self.size = Int(size)
+        guard size > 0 else { base = nil; return }
+        guard let p = mmap(nil, Int(size), PROT_READ, MAP_SHARED, spool.fd, 0), p != MAP_FAILED else {
+            throw ioError("map the spool for upload", path: spool.path)
+        }
+        base = p
+    }
+
+    deinit { if let base { munmap(base, size) } }
+
+    /// `count` bytes at `offset` (fewer past the end), sharing the mapping's memory.
+    func data(at offset: Int64, count: Int) -> Data {
+        guard let base, offset < Int64(size), count > 0 else { return Data() }
+        let n = min(count, size - Int(offset))
+        return Data(bytesNoCopy: base + Int(offset), count: n, deallocator: .custom { _, _ in withExtendedLifetime(self) {} })
+    }
 }

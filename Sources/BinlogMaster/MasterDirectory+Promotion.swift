@@ -6,7 +6,9 @@ import LogshipSystem
 
 extension MasterDirectory {
     /// Tables a replica keeps for itself (report summaries) that a master must not capture.
-    static let replicaOnlyTables = ["_logship_summary", "_logship_summary_config"]
+    static let replicaOnlyTables = ["_logship_summary", "_logship_summary_merchants", "_logship_summary_names", "_logship_summary_config"]
+    /// Views over those tables (ExpenseSummary's `Summaries.views`), dropped before them.
+    static let replicaOnlyViews = ["_logship_summary_groups", "_logship_summary_by_merchant"]
 
     /// Creates the master data directory of a promoted replica (docs/FAILOVER.md): a copy of
     /// the replica's store taken with SQLite's backup API (never a raw copy of a live file),
@@ -73,6 +75,7 @@ extension MasterDirectory {
             guard position.sourceID == history.sourceID, position.lsn + 1 == history.current.firstLSN else {
                 throw MasterError(.invalid, "the store is at LSN \(position.lsn) of source \(position.sourceID); the history forks at LSN \(history.current.firstLSN - 1) of \(history.sourceID)")
             }
+            for view in replicaOnlyViews { try db.execute(sql: "DROP VIEW IF EXISTS \(quotedIdentifier(view))") }
             for table in replicaOnlyTables { try db.execute(sql: "DROP TABLE IF EXISTS \(quotedIdentifier(table))") }
             try AppliedPosition.write(db, lsn: position.lsn, commitTime: position.commitTime, appliedAt: microsecondsNow(), epoch: history.epoch)
         }

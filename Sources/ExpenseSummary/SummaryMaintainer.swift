@@ -5,31 +5,32 @@ import GRDB
 
 /// Keeps a summary current during apply: each batch's row events become per-group deltas,
 /// written before the batch's position (same SQLite transaction), one write per group the batch
-/// changed. Counts and totals are deltas; minima and maxima come from a few extremes kept per
-/// group (`KeptExtremes`), so the table is read only when all of a group's kept extremes on one
-/// side were removed; DDL rebuilds the whole summary.
+/// changed, found by its rowid (`GroupKey`). Counts and totals are deltas; minima and maxima
+/// (per month, category and currency only) come from a few extremes kept per group
+/// (`KeptExtremes`), so the table is read only when all of a group's kept extremes on one side
+/// were removed; DDL rebuilds the whole summary.
 ///
-/// The summary rows this maintainer read or wrote stay in memory (`rows`) from batch to batch
-/// of one run, so a group is looked up in the summary table once per run rather than once per
-/// batch (with single-row transactions, 1,000 to a batch, most rows touch a group of their own:
-/// the look-up was about half of the summary's cost). The cache holds only what committed
-/// batches wrote: a rolled-back batch or a rebuild empties it (the next batch reads the table
-/// again), and only this connection, holding the replica's lock, writes the summary.
-/// An observer of the replay loop (`ReplayObserver`), so its writes commit with the rows.
+/// The summary rows this maintainer read or wrote stay in memory (`rows`, `merchantRows`) from
+/// batch to batch of one run, so a group is looked up once per run rather than once per batch.
+/// The cache holds only what committed batches wrote: a rolled-back batch or a rebuild empties
+/// it (the next batch reads the table again), and only this connection, holding the replica's
+/// lock, writes the summary. An observer of the replay loop (`ReplayObserver`), so its writes
+/// commit with the rows.
 final class SummaryMaintainer: ReplayObserver {
     let mapping: Summaries.Mapping
-    /// A group, its text compared as bytes (`Value`): a category with a NUL or invalid UTF-8 is
-    /// its own group, as in SQL's GROUP BY (GRDB's strings would cut or repair it).
-    private struct Key: Hashable { var month: String; var category: Value; var currency: Value; var merchant: Value }
-    private struct Entry: Equatable { var key: Key; var amount: Int64 }
     private struct Delta { var n: Int64 = 0; var total: Int64 = 0; var added: [Int64] = []; var removed: [Int64] = [] }
-    private var deltas: [Key: Delta] = [:]
-    /// A group's summary row as the last committed batch left it (`rowid` nil: no row).
-    private struct Stored { var rowid: Int64?; var n: Int64; var total: Int64; var lows: KeptExtremes; var highs: KeptExtremes }
-    private var rows: [Key: Stored] = [:]
-    /// At most this many groups are cached (about 250 bytes each); beyond it the cache is
+    /// This batch's changes per month, category and currency (with the amounts, for the
+    /// extremes) and per merchant too (count and total only).
+    private var deltas: [Int64: Delta] = [:]
+    private var merchantDeltas: [Int64: (n: Int64, total: Int64)] = [:]
+    /// A group's summary row as the last committed batch left it (`exists` false: no row).
+    private struct Stored { var exists: Bool; var n: Int64; var total: Int64; var lows: KeptExtremes; var highs: KeptExtremes }
+    private var rows: [Int64: Stored] = [:]
+    private var merchantRows: [Int64: (exists: Bool, n: Int64, total: Int64)] = [:]
+    private var names: SummaryNames?
+    /// At most this many groups are cached (about 100 bytes each); beyond it the cache is
     /// emptied and refilled by look-ups, so memory stays bounded whatever the summary's size.
-    static let cachedGroupLimit = 1_000_000
+    static let cachedGroupLimit = 2_000_000
     private var rebuildNeeded = false
     private var invalid = false
     private var columns: (descriptor: TableDescriptor, date: Int, amount: Int, category: Int, currency: Int, merchant: Int)?
@@ -41,14 +42,16 @@ final class SummaryMaintainer: ReplayObserver {
     static func load(_ db: Database, at lsn: UInt64) throws -> SummaryMaintainer? {
         guard let state = try Summaries.state(db), state.valid else { return nil }
         let maintainer = SummaryMaintainer(mapping: state.mapping)
-        // A summary of an older binary (no kept extremes, an index on the table) is rebuilt too.
-        let current = try db.columns(in: Summaries.table).contains { $0.name == "lo" }
+        // A summary of an older binary (text keys, no kept extremes, an index) is rebuilt too.
+        let current = try db.tableExists(Summaries.merchantTable) && db.tableExists(Summaries.namesTable)
         maintainer.rebuildNeeded = state.lsn != lsn || !current
+        if !maintainer.rebuildNeeded { maintainer.names = try SummaryNames.load(db) }
         return maintainer
     }
 
     func discard() {
         deltas.removeAll()
+        merchantDeltas.removeAll()
         invalid = false
     }
 
@@ -57,7 +60,7 @@ final class SummaryMaintainer: ReplayObserver {
     }
 
     func rowChanged(_ change: RowChange, lsn: UInt64, in db: Database) throws {
-        guard change.table.name == mapping.table, let c = indexes(change.table) else { return }
+        guard !rebuildNeeded, change.table.name == mapping.table, let c = indexes(change.table) else { return }
         let old = change.before.flatMap { entry($0, c) }, new = change.after.flatMap { entry($0, c) }
         // An UPDATE that leaves the group and the amount as they were (a note, a merchant's
         // spelling in another column) changes no figure: skipping it also spares a look-up when
@@ -74,6 +77,8 @@ final class SummaryMaintainer: ReplayObserver {
     func batchRolledBack() {
         discard()
         rows.removeAll()
+        merchantRows.removeAll()
+        names?.dropNew()
     }
 
     private func indexes(_ t: TableDescriptor) -> (descriptor: TableDescriptor, date: Int, amount: Int, category: Int, currency: Int, merchant: Int)? {
@@ -90,71 +95,97 @@ final class SummaryMaintainer: ReplayObserver {
 
     private static func value(_ row: [Value], _ i: Int) -> Value { i < row.count ? row[i] : .null }
 
-    /// The group and amount of a row image; nil for a row without an amount (left out, as the
-    /// report does) or one the summary cannot hold (then the summary turns invalid).
-    private func entry(_ row: [Value], _ c: (descriptor: TableDescriptor, date: Int, amount: Int, category: Int, currency: Int, merchant: Int)) -> Entry? {
+    /// The group (with its merchant) and amount of a row image; nil for a row without an amount
+    /// (left out, as the report does) or one the summary cannot hold (then it turns invalid).
+    private func entry(_ row: [Value], _ c: (descriptor: TableDescriptor, date: Int, amount: Int, category: Int, currency: Int, merchant: Int)) -> (k: Int64, amount: Int64)? {
         let amountValue = c.amount < row.count ? row[c.amount] : .null
         if case .null = amountValue { return nil }
-        guard case .integer(let amount) = amountValue, c.date < row.count, case .text(let date) = row[c.date], Summaries.isISODate(bytes: date) else {
+        guard case .integer(let amount) = amountValue, c.date < row.count, case .text(let date) = row[c.date], Summaries.isISODate(bytes: date),
+              let month = GroupKey.monthIndex(bytes: date), names != nil,
+              let ca = names!.id(.category, Self.value(row, c.category)), let cu = names!.id(.currency, Self.value(row, c.currency)),
+              let me = names!.id(.merchant, Self.value(row, c.merchant)) else {
             invalid = true
             return nil
         }
-        // The first 7 bytes are ASCII digits and a dash (checked above): a small string, no allocation.
-        let key = Key(month: String(decoding: date.prefix(7), as: UTF8.self), category: Self.value(row, c.category), currency: Self.value(row, c.currency),
-                      merchant: Self.value(row, c.merchant))
-        return Entry(key: key, amount: amount)
+        return (GroupKey.pack(month: month, category: ca, currency: cu, merchant: me), amount)
     }
 
-    private func add(_ e: Entry, sign: Int64) {
-        // One hash look-up per row change (the subscript's modify accessor).
+    private func add(_ e: (k: Int64, amount: Int64), sign: Int64) {
+        // One hash look-up per table per row change (the subscripts' modify accessors).
         func update(_ d: inout Delta) {
             d.n += sign
             d.total &+= sign * e.amount
             if sign > 0 { d.added.append(e.amount) } else { d.removed.append(e.amount) }
         }
-        update(&deltas[e.key, default: Delta()])
+        update(&deltas[GroupKey.withoutMerchant(e.k), default: Delta()])
+        func updateMerchant(_ d: inout (n: Int64, total: Int64)) {
+            d.n += sign
+            d.total &+= sign * e.amount
+        }
+        updateMerchant(&merchantDeltas[e.k, default: (0, 0)])
     }
 
     /// Writes the batch's deltas (inside the batch's transaction, before its position): one
     /// write per group the batch changed, and a look-up for a group not yet cached in this run.
     func flush(_ db: Database, lsn: UInt64) throws {
         defer { discard() }
-        if rebuildNeeded || invalid {
-            // Recompute everything (the rebuild also re-checks validity); the cache is stale.
+        if rebuildNeeded || invalid || names == nil {
+            // Recompute everything (the rebuild also re-checks validity); the caches are stale.
             rows.removeAll()
+            merchantRows.removeAll()
             try Summaries.rebuild(db, mapping, lsn: lsn)
+            names = try db.tableExists(Summaries.namesTable) ? try SummaryNames.load(db) : nil
             rebuildNeeded = false
             return
         }
-        if rows.count + deltas.count > Self.cachedGroupLimit { rows.removeAll() }
-        for (key, d) in deltas {
-            var s = try rows[key] ?? lookup(db, key)
+        try names!.writeNew(db)
+        if rows.count + merchantRows.count + deltas.count + merchantDeltas.count > Self.cachedGroupLimit {
+            rows.removeAll()
+            merchantRows.removeAll()
+        }
+        for (k, d) in deltas {
+            var s = try rows[k] ?? lookup(db, k)
             let before = s.n
             s.n += d.n
             s.total = s.total &+ d.total
             s.lows.apply(added: d.added, removed: d.removed, count: before)
             s.highs.apply(added: d.added, removed: d.removed, count: before)
-            if s.n > 0, s.lows.extreme == nil { s.lows = try refill(db, key, largest: false) }
-            if s.n > 0, s.highs.extreme == nil { s.highs = try refill(db, key, largest: true) }
-            s.rowid = try write(db, key, rowid: s.rowid, n: s.n, total: s.total, lows: s.lows, highs: s.highs)
+            if s.n > 0, s.lows.extreme == nil { s.lows = try refill(db, k, largest: false) }
+            if s.n > 0, s.highs.extreme == nil { s.highs = try refill(db, k, largest: true) }
+            s.exists = try write(db, k, exists: s.exists, n: s.n, total: s.total, lows: s.lows, highs: s.highs)
             // A group with no amount left has no extremes (as a look-up would find it).
-            if s.n == 0 { s = Stored(rowid: nil, n: 0, total: 0, lows: KeptExtremes(largest: false, values: []), highs: KeptExtremes(largest: true, values: [])) }
-            rows[key] = s
+            if s.n == 0 { s = Stored(exists: false, n: 0, total: 0, lows: KeptExtremes(largest: false, values: []), highs: KeptExtremes(largest: true, values: [])) }
+            rows[k] = s
+        }
+        for (k, d) in merchantDeltas where d.n != 0 || d.total != 0 {
+            var s = try merchantRows[k] ?? lookupMerchant(db, k)
+            s.n += d.n
+            s.total = s.total &+ d.total
+            s.exists = try writeMerchant(db, k, exists: s.exists, n: s.n, total: s.total)
+            merchantRows[k] = s.n == 0 ? (false, 0, 0) : s
         }
         try db.execute(sql: "UPDATE \(Summaries.configTable) SET lsn = ? WHERE id = 1", arguments: [Int64(bitPattern: lsn)])
     }
 
-    /// A group's summary row as the table holds it (n = 0 and no rowid when it has none).
-    private func lookup(_ db: Database, _ key: Key) throws -> Stored {
-        let select = try db.cachedStatement(sql: "SELECT rowid, n, total, mn, mx, lo, hi FROM \(Summaries.table) WHERE month = ? AND category IS ? AND currency IS ? AND merchant IS ?")
-        // Bound and read through ExactValues: the group's text byte for byte.
-        try ExactValues.bind([.text(key.month), key.category, key.currency, key.merchant], to: select)
-        let current = try ExactValues.step(select, db) ? (0..<7).map { ExactValues.column(select, Int32($0)) } : nil
+    /// A group's summary row as the table holds it (n = 0 and `exists` false when it has none).
+    private func lookup(_ db: Database, _ k: Int64) throws -> Stored {
+        let select = try db.cachedStatement(sql: "SELECT n, total, mn, mx, lo, hi FROM \(Summaries.table) WHERE k = ?")
+        try ExactValues.bind([.integer(k)], to: select)
+        let current = try ExactValues.step(select, db) ? (0..<6).map { ExactValues.column(select, Int32($0)) } : nil
         if current != nil { ExactValues.reset(select) }
-        let n = current.flatMap { Self.integer($0[1]) } ?? 0
-        return Stored(rowid: current.flatMap { Self.integer($0[0]) }, n: n, total: current.flatMap { Self.integer($0[2]) } ?? 0,
-                      lows: Self.kept(current, stored: 5, extreme: 3, count: n, largest: false),
-                      highs: Self.kept(current, stored: 6, extreme: 4, count: n, largest: true))
+        let n = current.flatMap { Self.integer($0[0]) } ?? 0
+        return Stored(exists: current != nil, n: n, total: current.flatMap { Self.integer($0[1]) } ?? 0,
+                      lows: Self.kept(current, stored: 4, extreme: 2, count: n, largest: false),
+                      highs: Self.kept(current, stored: 5, extreme: 3, count: n, largest: true))
+    }
+
+    private func lookupMerchant(_ db: Database, _ k: Int64) throws -> (exists: Bool, n: Int64, total: Int64) {
+        let select = try db.cachedStatement(sql: "SELECT n, total FROM \(Summaries.merchantTable) WHERE k = ?")
+        try ExactValues.bind([.integer(k)], to: select)
+        guard try ExactValues.step(select, db) else { return (false, 0, 0) }
+        let row = (true, Self.integer(ExactValues.column(select, 0)) ?? 0, Self.integer(ExactValues.column(select, 1)) ?? 0)
+        ExactValues.reset(select)
+        return row
     }
 
     /// A group's kept extremes as stored (`lo`/`hi`); a summary built by `rebuild` stores none,
@@ -168,15 +199,17 @@ final class SummaryMaintainer: ReplayObserver {
     /// Every kept extreme of a group on one side was removed: read the next few from the table
     /// (the rows of one month: a range scan when the date column has an index, such as the
     /// sample schema's expenses_spent_at; a scan of the table otherwise). Rare by design.
-    private func refill(_ db: Database, _ key: Key, largest: Bool) throws -> KeptExtremes {
+    private func refill(_ db: Database, _ k: Int64, largest: Bool) throws -> KeptExtremes {
         let m = mapping, q = Summaries.q
         let statement = try db.cachedStatement(sql: """
             SELECT \(q(m.amount)) FROM \(q(m.table))
-            WHERE \(q(m.category)) IS ? COLLATE BINARY AND \(q(m.currency)) IS ? COLLATE BINARY AND \(q(m.merchant)) IS ? COLLATE BINARY
+            WHERE \(q(m.category)) IS ? COLLATE BINARY AND \(q(m.currency)) IS ? COLLATE BINARY
               AND \(q(m.date)) >= ? AND \(q(m.date)) < ? AND \(q(m.amount)) IS NOT NULL
             ORDER BY \(q(m.amount)) \(largest ? "DESC" : "ASC") LIMIT \(KeptExtremes.capacity)
             """)
-        try ExactValues.bind([key.category, key.currency, key.merchant, .text(key.month + "-01"), .text(nextMonthStart(key.month))], to: statement)
+        let month = GroupKey.month(k)
+        try ExactValues.bind([names!.value(.category, GroupKey.id(k, .category)), names!.value(.currency, GroupKey.id(k, .currency)),
+                              .text(Data(GroupKey.monthStart(month).utf8)), .text(Data(GroupKey.monthStart(month + 1).utf8))], to: statement)
         var values: [Int64] = []
         while try ExactValues.step(statement, db) {
             if let v = Self.integer(ExactValues.column(statement, 0)) { values.append(v) }
@@ -185,36 +218,53 @@ final class SummaryMaintainer: ReplayObserver {
     }
 
     /// Inserts, updates or (when the group has no amount left) deletes a group's summary row;
-    /// returns its rowid afterwards (nil when it has none).
-    private func write(_ db: Database, _ key: Key, rowid: Int64?, n: Int64, total: Int64, lows: KeptExtremes, highs: KeptExtremes) throws -> Int64? {
+    /// returns whether it has one afterwards.
+    private func write(_ db: Database, _ k: Int64, exists: Bool, n: Int64, total: Int64, lows: KeptExtremes, highs: KeptExtremes) throws -> Bool {
         let t = Summaries.table
-        let figures: [Value] = [.integer(n), .integer(total), lows.extreme.map(Value.integer) ?? .null, highs.extreme.map(Value.integer) ?? .null,
-                                .text(lows.text), .text(highs.text)]
-        if let rowid {
+        // Kept extremes that are just the minimum or maximum are stored as NULL (`kept`).
+        let lo: Value = lows.values.count > 1 ? .text(Data(lows.text.utf8)) : .null
+        let hi: Value = highs.values.count > 1 ? .text(Data(highs.text.utf8)) : .null
+        let figures: [Value] = [.integer(n), .integer(total), lows.extreme.map(Value.integer) ?? .null, highs.extreme.map(Value.integer) ?? .null, lo, hi]
+        if exists {
             if n == 0 {
-                try db.cachedStatement(sql: "DELETE FROM \(t) WHERE rowid = ?").execute(arguments: [rowid])
-                return nil
+                try db.cachedStatement(sql: "DELETE FROM \(t) WHERE k = ?").execute(arguments: [k])
+                return false
             }
-            let update = try db.cachedStatement(sql: "UPDATE \(t) SET n = ?, total = ?, mn = ?, mx = ?, lo = ?, hi = ? WHERE rowid = ?")
-            try ExactValues.bind(figures + [.integer(rowid)], to: update)
+            let update = try db.cachedStatement(sql: "UPDATE \(t) SET n = ?, total = ?, mn = ?, mx = ?, lo = ?, hi = ? WHERE k = ?")
+            try ExactValues.bind(figures + [.integer(k)], to: update)
             _ = try ExactValues.step(update, db)
-            return rowid
+            return true
         } else if n != 0 {
-            let insert = try db.cachedStatement(sql: "INSERT INTO \(t) (month, category, currency, merchant, n, total, mn, mx, lo, hi) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-            try ExactValues.bind([.text(key.month), key.category, key.currency, key.merchant] + figures, to: insert)
+            let insert = try db.cachedStatement(sql: "INSERT INTO \(t) (n, total, mn, mx, lo, hi, k) VALUES (?, ?, ?, ?, ?, ?, ?)")
+            try ExactValues.bind(figures + [.integer(k)], to: insert)
             _ = try ExactValues.step(insert, db)
-            return db.lastInsertedRowID
+            return true
         }
-        return nil
+        return false
+    }
+
+    private func writeMerchant(_ db: Database, _ k: Int64, exists: Bool, n: Int64, total: Int64) throws -> Bool {
+        let t = Summaries.merchantTable
+        if exists {
+            if n == 0 {
+                try db.cachedStatement(sql: "DELETE FROM \(t) WHERE k = ?").execute(arguments: [k])
+                return false
+            }
+            let update = try db.cachedStatement(sql: "UPDATE \(t) SET n = ?, total = ? WHERE k = ?")
+            try ExactValues.bind([.integer(n), .integer(total), .integer(k)], to: update)
+            _ = try ExactValues.step(update, db)
+            return true
+        } else if n != 0 {
+            let insert = try db.cachedStatement(sql: "INSERT INTO \(t) (k, n, total) VALUES (?, ?, ?)")
+            try ExactValues.bind([.integer(k), .integer(n), .integer(total)], to: insert)
+            _ = try ExactValues.step(insert, db)
+            return true
+        }
+        return false
     }
 
     private static func integer(_ v: Value) -> Int64? {
         if case .integer(let i) = v { return i }
         return nil
-    }
-
-    private func nextMonthStart(_ month: String) -> String {
-        let y = Int(month.prefix(4)) ?? 0, mo = Int(month.suffix(2)) ?? 0
-        return mo == 12 ? String(format: "%04d-01-01", y + 1) : String(format: "%04d-%02d-01", y, mo + 1)
     }
 }

@@ -145,7 +145,7 @@ extension MonthlyExpenses {
         var rank = 0
         try ExactRows.forEach(db, sql: """
             SELECT \(s.currency), \(s.merchant), \(s.count), \(s.total)
-            FROM \(s.from)\(s.filter) GROUP BY 1, 2 ORDER BY 1, 4 DESC, 2
+            FROM \(s.merchantsFrom)\(s.filter) GROUP BY 1, 2 ORDER BY 1, 4 DESC, 2
             """, arguments: s.arguments) { r in
             let currency = Cell.label(r[0])
             if currency != currentCurrency { currentCurrency = currency; rank = 0 }

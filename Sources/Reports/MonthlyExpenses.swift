@@ -43,6 +43,9 @@ public enum MonthlyExpenses {
     /// rows where the table has millions.
     struct Source {
         var from: String
+        /// Where the per-merchant figures are (the top merchants): the same table, or the
+        /// summary's per-merchant view.
+        var merchantsFrom: String
         var month, category, currency, merchant: String
         var count, total, minimum, maximum: String
         var filter: String
@@ -52,7 +55,7 @@ public enum MonthlyExpenses {
             let m = options.mapping
             let (filter, arguments) = MonthlyExpenses.filter(options)
             // Groups told apart by their bytes whatever the columns' collation, as the summary's.
-            return Source(from: quoted(m.table), month: "substr(\(quoted(m.date)), 1, 7)", category: binary(m.category), currency: binary(m.currency),
+            return Source(from: quoted(m.table), merchantsFrom: quoted(m.table), month: "substr(\(quoted(m.date)), 1, 7)", category: binary(m.category), currency: binary(m.currency),
                           merchant: binary(m.merchant), count: "count(*)", total: "sum(\(quoted(m.amount)))", minimum: "min(\(quoted(m.amount)))",
                           maximum: "max(\(quoted(m.amount)))", filter: filter, arguments: arguments)
         }
@@ -70,7 +73,7 @@ public enum MonthlyExpenses {
                 conditions.append("currency IN (\(Array(repeating: "?", count: options.currencies.count).joined(separator: ", ")))")
                 arguments += options.currencies
             }
-            return Source(from: Summaries.table, month: "month", category: "category", currency: "currency", merchant: "merchant",
+            return Source(from: Summaries.groupsView, merchantsFrom: Summaries.merchantsView, month: "month", category: "category", currency: "currency", merchant: "merchant",
                           count: "sum(n)", total: "sum(total)", minimum: "min(mn)", maximum: "max(mx)",
                           filter: conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND "),
                           arguments: StatementArguments(arguments.map { $0 as (any DatabaseValueConvertible)? }))

@@ -8,10 +8,11 @@ struct Summarize: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Keep a monthly expense summary in the store, updated as segments are applied, for fast `report monthly-expenses`.",
         discussion: """
-            Builds _logship_summary (per month, category, currency and merchant: count, total, minimum, maximum,
-            and a few extreme amounts), then replica-apply keeps it current in the same SQLite transaction as
-            the rows; it adds no index to the table. The report uses the summary when it matches its column mapping and the
-            store's LSN, and scans the table otherwise. Dates must read YYYY-MM-DD and amounts be integers;
+            Builds _logship_summary (per month, category and currency: count, total, minimum, maximum, and a \
+            few extreme amounts) and _logship_summary_merchants (per merchant too: count and total), then \
+            replica-apply keeps them current in the same SQLite transaction as the rows; it adds no index. The \
+            views _logship_summary_groups and _logship_summary_by_merchant show them with names. The report uses the summary when it matches its column mapping and the \
+            store's LSN, and scans the table otherwise. Dates must read YYYY-MM-DD and amounts be integers; \
             if not, the summary is marked invalid and reports scan. --off drops it.
             """)
 

@@ -10,9 +10,11 @@ import XCTest
 /// amounts, a schema change), the report read from the summary equals the report from a full
 /// scan of the table, and the summary is at the store's LSN.
 final class ReportSummaryTests: XCTestCase {
-    /// The summary table itself against a GROUP BY over the store, group by group (month,
-    /// category, currency, merchant: count, total, minimum, maximum); the report's comparison
-    /// alone would not see a wrong minimum of one merchant hidden under its category's.
+    /// The summary itself against a GROUP BY over the store, group by group: per month, category
+    /// and currency the count, total, minimum and maximum; per merchant too the count and total
+    /// (read through the views the report reads, which decode the packed keys and the names);
+    /// the report's comparison alone would not see a wrong figure of one merchant hidden under
+    /// its category's.
     static func assertSummaryEqualsGroupBy(_ store: String, _ context: String, file: StaticString = #filePath, line: UInt = #line) throws {
         var config = Configuration()
         config.readonly = true
@@ -20,11 +22,17 @@ final class ReportSummaryTests: XCTestCase {
         defer { try? q.close() }
         let (kept, scanned) = try q.read { db in
             (try String.fetchAll(db, sql: """
-                SELECT quote(month) || '|' || quote(category) || '|' || quote(currency) || '|' || quote(merchant) || '|' || n || '|' || total || '|' || mn || '|' || mx
-                FROM _logship_summary ORDER BY 1
+                SELECT quote(month) || '|' || quote(category) || '|' || quote(currency) || '|' || n || '|' || total || '|' || mn || '|' || mx
+                FROM _logship_summary_groups
+                UNION ALL
+                SELECT quote(month) || '|' || quote(category) || '|' || quote(currency) || '|' || quote(merchant) || '|' || n || '|' || total
+                FROM _logship_summary_by_merchant ORDER BY 1
                 """),
              try String.fetchAll(db, sql: """
-                SELECT quote(substr(spent_at, 1, 7)) || '|' || quote(category) || '|' || quote(currency) || '|' || quote(merchant) || '|' || count(*) || '|' || sum(amount_cents) || '|' || min(amount_cents) || '|' || max(amount_cents)
+                SELECT quote(substr(spent_at, 1, 7)) || '|' || quote(category) || '|' || quote(currency) || '|' || count(*) || '|' || sum(amount_cents) || '|' || min(amount_cents) || '|' || max(amount_cents)
+                FROM expenses WHERE amount_cents IS NOT NULL GROUP BY substr(spent_at, 1, 7), category, currency
+                UNION ALL
+                SELECT quote(substr(spent_at, 1, 7)) || '|' || quote(category) || '|' || quote(currency) || '|' || quote(merchant) || '|' || count(*) || '|' || sum(amount_cents)
                 FROM expenses WHERE amount_cents IS NOT NULL GROUP BY substr(spent_at, 1, 7), category, currency, merchant ORDER BY 1
                 """))
         }
@@ -242,5 +250,58 @@ final class ReportSummaryTests: XCTestCase {
                 .replacingOccurrences(of: #""(ageSeconds|reportedAt)":[^,]*,"#, with: "", options: .regularExpression)
         }
         XCTAssertEqual(try report([]), try report(["--no-summary"]), "seed \(seed)")
+    }
+
+    /// A summary made by the version before the packed keys (text key columns, an index on them,
+    /// kept extremes per merchant, no names table) is rebuilt by the next apply: the new tables
+    /// and views are there, the old index is gone, and the summary equals the table.
+    func testASummaryOfTheTextKeyedVersionIsRebuiltByTheNextApply() throws {
+        let dir = TestDirectory("summary-upgrade")
+        let master = dir.sub("master"), replica = dir.sub("replica")
+        func tool(_ name: String, _ args: [String], stdin: String? = nil) throws -> ToolRunner.Result {
+            try ToolRunner.expectSuccess(name, args, stdin: stdin, context: "summary upgrade")
+        }
+        _ = try tool("binlog-writer", ["init", master])
+        _ = try tool("binlog-writer", ["exec", master, """
+            CREATE TABLE expenses (id INTEGER PRIMARY KEY, spent_at TEXT NOT NULL, category TEXT, merchant TEXT, amount_cents INTEGER, currency TEXT);
+            INSERT INTO expenses (spent_at, category, merchant, amount_cents, currency) VALUES
+              ('2024-01-05', 'rent', 'A', 100, 'EUR'), ('2024-01-09', 'rent', 'B', 300, 'EUR'), ('2024-02-01', NULL, 'A', 50, NULL);
+            """])
+        _ = try tool("replica-apply", ["init", replica])
+        _ = try tool("binlog-writer", ["rotate", master])
+        try Shipping.shipSealed(binlog: master + "/binlog", to: replica + "/inbox")
+        _ = try tool("replica-apply", [replica])
+        // The older version's summary, at the store's LSN, as that version left it.
+        let q = try DatabaseQueue(path: replica + "/store.db")
+        try q.write { db in
+            let lsn = try Int64.fetchOne(db, sql: "SELECT lsn FROM _logship_position")!
+            try db.execute(sql: """
+                CREATE TABLE _logship_summary_config (id INTEGER PRIMARY KEY CHECK (id = 1), source_table TEXT NOT NULL, date_column TEXT NOT NULL,
+                  amount_column TEXT NOT NULL, category_column TEXT NOT NULL, currency_column TEXT NOT NULL, merchant_column TEXT NOT NULL,
+                  lsn INTEGER NOT NULL, valid INTEGER NOT NULL);
+                INSERT INTO _logship_summary_config VALUES (1, 'expenses', 'spent_at', 'amount_cents', 'category', 'currency', 'merchant', \(lsn), 1);
+                CREATE TABLE _logship_summary (month TEXT, category, currency, merchant, n INTEGER NOT NULL, total INTEGER NOT NULL, mn INTEGER, mx INTEGER, lo TEXT, hi TEXT);
+                CREATE INDEX _logship_summary_key ON _logship_summary (month, category, currency, merchant);
+                INSERT INTO _logship_summary (month, category, currency, merchant, n, total, mn, mx)
+                  SELECT substr(spent_at, 1, 7), category, currency, merchant, count(*), sum(amount_cents), min(amount_cents), max(amount_cents)
+                  FROM expenses GROUP BY 1, 2, 3, 4;
+                """)
+        }
+        try q.close()
+        _ = try tool("binlog-writer", ["exec", master, "INSERT INTO expenses (spent_at, category, merchant, amount_cents, currency) VALUES ('2024-01-20', 'rent', 'A', 7, 'EUR')"])
+        _ = try tool("binlog-writer", ["rotate", master])
+        try Shipping.shipSealed(binlog: master + "/binlog", to: replica + "/inbox")
+        _ = try tool("replica-apply", [replica])
+        let objects = try DatabaseQueue(path: replica + "/store.db").read { db in
+            try String.fetchAll(db, sql: "SELECT type || ' ' || name FROM sqlite_schema WHERE name LIKE '\\_logship\\_summary%' ESCAPE '\\' ORDER BY name")
+        }
+        XCTAssertEqual(objects, ["table _logship_summary", "view _logship_summary_by_merchant", "table _logship_summary_config", "view _logship_summary_groups",
+                                 "table _logship_summary_merchants", "table _logship_summary_names"])
+        try Self.assertSummaryEqualsGroupBy(replica + "/store.db", "after the upgrade")
+        let report = { (extra: [String]) in
+            try tool("report", ["monthly-expenses", "--store", replica, "-f", "json"] + extra).stdout
+                .replacingOccurrences(of: #""(ageSeconds|reportedAt)":[^,]*,"#, with: "", options: .regularExpression)
+        }
+        XCTAssertEqual(try report([]), try report(["--no-summary"]))
     }
 }

@@ -126,7 +126,7 @@ public enum Summaries {
 
     /// The summary tables and the report's views, empty.
     static func createTables(_ db: Database) throws {
-        try db.execute(sql: "CREATE TABLE \(table) (k INTEGER PRIMARY KEY, n INTEGER NOT NULL, total INTEGER NOT NULL, mn INTEGER, mx INTEGER, lo TEXT, hi TEXT)")
+        try db.execute(sql: "CREATE TABLE \(table) (k INTEGER PRIMARY KEY, n INTEGER NOT NULL, total INTEGER NOT NULL, mn INTEGER, mx INTEGER, lo BLOB, hi BLOB)")
         try db.execute(sql: "CREATE TABLE \(merchantTable) (k INTEGER PRIMARY KEY, n INTEGER NOT NULL, total INTEGER NOT NULL)")
         try db.execute(sql: "CREATE TABLE \(namesTable) (field INTEGER NOT NULL, id INTEGER NOT NULL, v, PRIMARY KEY (field, id)) WITHOUT ROWID")
         let month = "printf('%04d-%02d', (s.k >> \(GroupKey.monthShift)) / 12, (s.k >> \(GroupKey.monthShift)) % 12 + 1)"

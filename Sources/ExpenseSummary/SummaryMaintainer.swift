@@ -192,7 +192,7 @@ final class SummaryMaintainer: ReplayObserver {
     /// which stands for its minimum or maximum alone (a valid one-amount prefix).
     private static func kept(_ row: [Value]?, stored: Int, extreme: Int, count: Int64, largest: Bool) -> KeptExtremes {
         guard let row, count > 0 else { return KeptExtremes(largest: largest, values: []) }
-        if let text = row[stored].textString { return KeptExtremes.parse(text, largest: largest) ?? KeptExtremes(largest: largest, values: []) }
+        if case .blob(let data) = row[stored] { return KeptExtremes.parse(data, largest: largest) ?? KeptExtremes(largest: largest, values: []) }
         return KeptExtremes(largest: largest, values: integer(row[extreme]).map { [$0] } ?? [])
     }
 
@@ -222,8 +222,8 @@ final class SummaryMaintainer: ReplayObserver {
     private func write(_ db: Database, _ k: Int64, exists: Bool, n: Int64, total: Int64, lows: KeptExtremes, highs: KeptExtremes) throws -> Bool {
         let t = Summaries.table
         // Kept extremes that are just the minimum or maximum are stored as NULL (`kept`).
-        let lo: Value = lows.values.count > 1 ? .text(Data(lows.text.utf8)) : .null
-        let hi: Value = highs.values.count > 1 ? .text(Data(highs.text.utf8)) : .null
+        let lo: Value = lows.values.count > 1 ? .blob(lows.blob) : .null
+        let hi: Value = highs.values.count > 1 ? .blob(highs.blob) : .null
         let figures: [Value] = [.integer(n), .integer(total), lows.extreme.map(Value.integer) ?? .null, highs.extreme.map(Value.integer) ?? .null, lo, hi]
         if exists {
             if n == 0 {

@@ -1,3 +1,4 @@
+import Foundation
 @testable import ExpenseSummary
 import LogshipTestSupport
 import XCTest
@@ -50,10 +51,12 @@ final class KeptExtremesTests: XCTestCase {
 
     func testStoredFormRoundTripsAndRejectsGarbage() {
         let k = KeptExtremes(largest: true, values: [3, -9, 12, 3])
-        XCTAssertEqual(k.text, "12,3,3,-9")
-        XCTAssertEqual(KeptExtremes.parse(k.text, largest: true), k)
-        XCTAssertNil(KeptExtremes.parse("1,x", largest: false))
-        XCTAssertNil(KeptExtremes.parse("", largest: false))
+        XCTAssertEqual(k.values, [12, 3, 3, -9])
+        XCTAssertEqual(k.blob.count, 32)
+        XCTAssertEqual(Array(k.blob.prefix(8)), [12, 0, 0, 0, 0, 0, 0, 0], "little-endian, most extreme first")
+        XCTAssertEqual(KeptExtremes.parse(k.blob, largest: true), k)
+        XCTAssertNil(KeptExtremes.parse(Data([1, 2, 3]), largest: false), "not a whole number of integers")
+        XCTAssertEqual(KeptExtremes.parse(Data(), largest: false)?.values, [])
         XCTAssertEqual(KeptExtremes.cancel([1, 2, 2, 5], [2, 3, 5]).0, [1, 2])
         XCTAssertEqual(KeptExtremes.cancel([1, 2, 2, 5], [2, 3, 5]).1, [3])
     }

@@ -134,14 +134,14 @@ public enum EncryptionKeyFile {
         let fresh = path + ".new-\(getpid())"
         unlink(fresh)
         let id = try generate(fresh)
-        guard rename(fresh, path) == 0 else {
-            let e = errno
+        do {
+            try DurableFile.rename(fresh, to: path)
+            let dir = (path as NSString).deletingLastPathComponent
+            try DurableFile.syncDirectory(dir.isEmpty ? "." : dir)
+        } catch let e as SystemError {
             unlink(fresh)
-            throw FormatError(.io, "unable to rename \(fresh) to \(path): \(String(cString: strerror(e)))", path: path)
+            throw FormatError(.io, "unable to put the new key in place of \(path): \(e.message)", path: path)
         }
-        let dir = (path as NSString).deletingLastPathComponent
-        let dfd = open(dir.isEmpty ? "." : dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if dfd >= 0 { fsync(dfd); close(dfd) }
         return (old.keyIDText, id)
     }
 

@@ -89,11 +89,18 @@ public struct SnapshotSignature: Codable, Equatable, Sendable {
 
     /// SHA-256 of the file at `path`, lowercase hex, read in 4 MiB pieces.
     public static func sha256(file path: String) throws -> String {
+        try hashed(path, what: "compute its SHA-256") { _ in }.sha256
+    }
+
+    /// Reads the file at `path` in 4 MiB pieces, hashing each and handing it to `each`; returns
+    /// the SHA-256 (lowercase hex) and the bytes read.
+    private static func hashed(_ path: String, what: String, each: (Data) throws -> Void) throws -> (sha256: String, bytes: Int64) {
         guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw FormatError(.io, "unable to open \(path) to compute its SHA-256", path: path)
+            throw FormatError(.io, "unable to open \(path) to \(what)", path: path)
         }
         defer { try? handle.close() }
         var hash = SHA256()
+        var bytes: Int64 = 0
         while true {
             let data: Data
             do { data = try handle.read(upToCount: 4 << 20) ?? Data() } catch {
@@ -101,35 +108,28 @@ public struct SnapshotSignature: Codable, Equatable, Sendable {
             }
             if data.isEmpty { break }
             hash.update(data: data)
+            try each(data)
+            bytes += Int64(data.count)
         }
-        return hash.finalize().map { String(format: "%02x", $0) }.joined()
+        return (hash.finalize().map { String(format: "%02x", $0) }.joined(), bytes)
     }
 
     /// Copies the file at `path` to `destination` (an existing file, overwritten) and returns
     /// the SHA-256 (lowercase hex) and size of the bytes copied: a signature checked against
     /// these is a check of the copy itself, whatever happens to `path` afterwards.
     public static func copy(file path: String, to destination: String) throws -> (sha256: String, bytes: Int64) {
-        guard let input = FileHandle(forReadingAtPath: path) else {
-            throw FormatError(.io, "unable to open \(path) to copy it", path: path)
-        }
-        defer { try? input.close() }
         guard let output = FileHandle(forWritingAtPath: destination) else {
             throw FormatError(.io, "unable to open \(destination) to copy \(path) into it", path: destination)
         }
         defer { try? output.close() }
-        var hash = SHA256()
-        var bytes: Int64 = 0
-        do {
-            try output.truncate(atOffset: 0)
-            while let data = try input.read(upToCount: 4 << 20), !data.isEmpty {
-                hash.update(data: data)
-                try output.write(contentsOf: data)
-                bytes += Int64(data.count)
-            }
-        } catch {
-            throw FormatError(.io, "unable to copy \(path) to \(destination): \(error)", path: path)
+        do { try output.truncate(atOffset: 0) } catch {
+            throw FormatError(.io, "unable to truncate \(destination): \(error)", path: destination)
         }
-        return (hash.finalize().map { String(format: "%02x", $0) }.joined(), bytes)
+        return try hashed(path, what: "copy it") { data in
+            do { try output.write(contentsOf: data) } catch {
+                throw FormatError(.io, "unable to copy \(path) to \(destination): \(error)", path: destination)
+            }
+        }
     }
 
     static func hexBytes(_ s: String) -> [UInt8]? {

@@ -28,13 +28,9 @@ final class DirectoryUpload: TargetUpload {
     }
 
     func copy(from file: FileDescriptor, at offset: Int64, count: Int) throws -> Int {
-        guard let n = KernelCopy.copy(from: file, at: offset, to: output, count: count) else {
-            let bytes = try file.read(at: offset, count: count)
-            try bytes.withUnsafeBytes { try write($0, at: offset) }
-            return bytes.count
-        }
-        Writeback.start(output, offset: offset, length: n)
-        return n
+        let copied = try copyStaged(from: file, at: offset, count: count, into: output)
+        if copied.byKernel { Writeback.start(output, offset: offset, length: copied.count) }
+        return copied.count
     }
 
     /// fsyncs the temp file and maps it: the bytes are checked where they sit in the page cache,

@@ -49,3 +49,14 @@ enum Writeback {
         _ = call?(file.fd, offset, Int64(length), write)
     }
 }
+
+extension TargetUpload {
+    /// `copy(from:at:count:)` for a backend that stages into a local file `output`: the kernel
+    /// copies where it can (`byKernel`), else the bytes are read and written through `write`.
+    func copyStaged(from file: FileDescriptor, at offset: Int64, count: Int, into output: FileDescriptor) throws -> (count: Int, byKernel: Bool) {
+        if let n = KernelCopy.copy(from: file, at: offset, to: output, count: count) { return (n, true) }
+        let bytes = try file.read(at: offset, count: count)
+        try bytes.withUnsafeBytes { try write($0, at: offset) }
+        return (bytes.count, false)
+    }
+}

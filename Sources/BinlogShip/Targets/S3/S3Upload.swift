@@ -37,12 +37,7 @@ final class S3Upload: TargetUpload {
     /// The kernel copies from the segment into the spool (`copy_file_range`), without the bytes
     /// passing through this process; reads and writes where it cannot.
     func copy(from file: FileDescriptor, at offset: Int64, count: Int) throws -> Int {
-        guard let n = KernelCopy.copy(from: file, at: offset, to: spool, count: count) else {
-            let bytes = try file.read(at: offset, count: count)
-            try bytes.withUnsafeBytes { try write($0, at: offset) }
-            return bytes.count
-        }
-        return n
+        try copyStaged(from: file, at: offset, count: count, into: spool).count
     }
 
     /// Checks the staged length and hands the staged bytes to `check` through a mapping; the

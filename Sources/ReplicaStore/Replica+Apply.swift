@@ -16,6 +16,10 @@ extension Replica {
         public var batchTransactions = 1000
         /// Close a batch early once it holds this many events.
         public var batchEvents = 200_000
+        /// SQLite's page cache for the store while applying, in KiB (nil: SQLite's default,
+        /// 2,000 KiB). Inserts into a large table's indexes read pages the default cache has
+        /// evicted (tools/bench/scale).
+        public var cacheKiB: Int?
         /// Called after each committed batch with the applied LSN.
         public var progress: ((UInt64) -> Void)?
         /// Checked between transactions; return true to stop at the next boundary.
@@ -86,6 +90,7 @@ extension Replica {
         let chain = try Inbox(path: directory.inboxPath).follow(after: start, source: position.map { ($0.sourceID, $0.epoch) }, applied: applied)
         var source = InboxReplaySource(segments: chain.segments, verifier: try directory.verifier(), cursor: options.partialCursor, storeLSN: start)
         let outcome = try queue.inDatabase { db -> ReplayOutcome in
+            if let kib = options.cacheKiB { try db.execute(sql: "PRAGMA cache_size = -\(max(1, kib))") }
             let observers = try options.observers.compactMap { try $0(db, start) }
             // The segment of each batch's last transaction is written with its position (AppliedSegment).
             let driver = ReplayDriver<InboxReplaySource>(engine: engine, options: options.replay, observers: observers,

@@ -30,6 +30,7 @@ struct Apply: ParsableCommand {
     @Option(help: "Stop after the last transaction committed at or before this time (with its zone: 2026-03-01T12:00:00Z or +01:00; a time without one is refused).") var untilTime: String?
     @Option(help: "Only apply transactions committed at least this long ago (e.g. 1h): a delayed replica.") var delay: String?
     @Option(help: "Source transactions per store transaction.") var batch: Int = 1000
+    @Option(help: "SQLite's page cache for the store while applying, in MiB (SQLite's own default is 2). Inserts into stores of 0.1–1 million rows ran 21–27 % faster with 64 than with 2 (docs/BENCHMARKS.md, tools/bench/scale); the memory is taken only as pages are read.") var cacheMib: Int = 64
     @Option(help: "Seconds to wait for another replica-apply to release the replica.") var lockTimeout: Double = 0
     @Option(help: "With --follow, the wait between passes, with a unit (default 1s; 5s for a replica with a remote source, which is polled each pass).") var pollInterval: String?
     @Option(help: "With --follow: the least time between two passes (e.g. 5ms; default 0, a pass as soon as the inbox changes). Transactions that arrive meanwhile are applied in one store commit: fewer fsyncs on a busy disk, up to this much more lag.") var passInterval: String = "0s"
@@ -42,6 +43,7 @@ struct Apply: ParsableCommand {
         if let untilTime, let problem = typedTimeProblem(untilTime) { throw ValidationError("--until-time: cannot read \(untilTime): \(problem)") }
         if let delay, parseDuration(delay) == nil { throw ValidationError("--delay takes a duration like 30m or 1h") }
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
+        guard (1...65536).contains(cacheMib) else { throw ValidationError("--cache-mib takes 1 to 65536 (MiB)") }
         if let metricsListen {
             guard follow else { throw ValidationError("--metrics-listen serves metrics while --follow runs; without it use status --metrics-file") }
             guard MetricsEndpoint.parse(metricsListen) != nil else { throw ValidationError("--metrics-listen takes an IPv4 address and port, like 127.0.0.1:9464") }
@@ -86,6 +88,7 @@ struct Apply: ParsableCommand {
         }
         var options = Replica.ApplyOptions(untilLSN: untilLSN, untilTime: untilTime.flatMap(parseTimestamp), delay: delay.flatMap(parseDuration))
         options.batchTransactions = batch
+        options.cacheKiB = cacheMib * 1024
         options.shouldStop = { stopRequested }
         // The expense summary, when the store keeps one, commits with the rows (replica-apply summarize).
         options.observers = [Summaries.observer]

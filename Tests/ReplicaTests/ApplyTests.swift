@@ -33,6 +33,22 @@ final class ApplyTests: XCTestCase {
         try f.assertStore(at: f.master.lastLSN, "after a rerun")
     }
 
+    /// `--cache-mib`: the store's connection applies with the page cache asked for (SQLite's
+    /// default is 2,000 KiB), and the rows are the master's as with the default.
+    func testApplyUsesThePageCacheAskedFor() throws {
+        let f = try ReplicaFixture("apply-cache")
+        try f.runWorkload(200)
+        try f.shipAll()
+        let r = try Replica.open(f.replicaPath)
+        defer { r.close() }
+        XCTAssertEqual(try r.read { try Int.fetchOne($0, sql: "PRAGMA cache_size") }, -2000)
+        var options = Replica.ApplyOptions()
+        options.cacheKiB = 64 * 1024
+        _ = try r.applyAvailable(options)
+        XCTAssertEqual(try r.read { try Int.fetchOne($0, sql: "PRAGMA cache_size") }, -65536)
+        try f.assertStore(at: f.master.lastLSN)
+    }
+
     func testShippingInStepsWithRandomBatchSizesEqualsTheMasterAfterEveryRun() throws {
         let f = try ReplicaFixture("apply-steps")
         var rng = SeededRandom(seed: f.seed)

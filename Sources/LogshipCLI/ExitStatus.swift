@@ -22,7 +22,9 @@ public func printError(_ tool: String, _ message: String) {
 /// `ParsableCommand.run()` so that commands call it without a workaround. At `--log-level info`
 /// it logs how the command ended and how long it took (ToolLog); with `metricsFile` it also
 /// writes them as Prometheus text (MetricsFile.runMetrics), whatever the outcome.
-public func runReporting(_ tool: String, metricsFile: String? = nil, _ body: () throws -> Void) throws {
+/// With `metricsFile`, the run's metrics (`MetricsFile.runMetrics`) are written there when it
+/// ends, followed by what `extraMetrics` gives then (a master's fsync latency histogram).
+public func runReporting(_ tool: String, metricsFile: String? = nil, extraMetrics: (() -> String)? = nil, _ body: () throws -> Void) throws {
     let started = Date()
     func finished(_ status: Int32) {
         let duration = Date().timeIntervalSince(started)
@@ -31,7 +33,7 @@ public func runReporting(_ tool: String, metricsFile: String? = nil, _ body: () 
         let previous = try? String(contentsOfFile: metricsFile, encoding: .utf8)
         do {
             try MetricsFile.write(MetricsFile.runMetrics(command: ToolLog.command, startedAt: started, duration: duration,
-                                                         exitCode: status, previous: previous), to: metricsFile)
+                                                         exitCode: status, previous: previous) + (extraMetrics?() ?? ""), to: metricsFile)
         } catch {
             printError(tool, "unable to write --metrics-file \(metricsFile): \(error)")
         }

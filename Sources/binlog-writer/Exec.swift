@@ -37,12 +37,17 @@ struct Exec: ParsableCommand {
     @Flag(help: "Open the master directly even when `binlog-writer serve` runs on it (then waits for its lock).")
     var direct = false
 
+    @Option(help: "Write this run's metrics here for node_exporter's textfile collector (atomically): when it ran, how long it took, its exit code, and the binlog fsyncs its commits waited for (a histogram); through a running `serve`, the server's /metrics has the fsyncs.")
+    var metricsFile: String?
+
     func validate() throws {
         if sql != nil && file != nil && sql != "-" { throw ValidationError("give SQL either as an argument or with --file, not both") }
     }
 
     func run() throws {
-        try runReporting("binlog-writer") {
+        final class Opened: @unchecked Sendable { var master: Master? }
+        let opened = Opened()
+        try runReporting("binlog-writer", metricsFile: metricsFile, extraMetrics: { opened.master?.processMetrics ?? "" }) {
             let text: String
             if let file {
                 text = String(decoding: try readAll(file), as: UTF8.self)
@@ -62,6 +67,7 @@ struct Exec: ParsableCommand {
                 return
             }
             let m = try master.open(semiSync: semiSync.settings)
+            opened.master = m
             defer { try? m.close() }
             try m.execute(text, onRow: { row in
                 printLine(row.databaseValues.map { $0.isNull ? "" : String(describing: $0.storage.value ?? "") }.joined(separator: "|"))

@@ -25,6 +25,7 @@ struct Load: ParsableCommand {
 
     @Flag(help: "Print the result as JSON (docs/JSON.md).") var json = false
     @Flag(name: .shortAndLong, help: "Print nothing when it succeeds (for cron).") var quiet = false
+    @Option(help: "Write this run's metrics here for node_exporter's textfile collector (atomically): when it ran, how long it took, its exit code, and the binlog fsyncs its commits waited for (a histogram).") var metricsFile: String?
 
     func validate() throws {
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
@@ -32,9 +33,12 @@ struct Load: ParsableCommand {
     }
 
     func run() throws {
-        try runReporting("binlog-writer") {
+        final class Opened: @unchecked Sendable { var master: Master? }
+        let opened = Opened()
+        try runReporting("binlog-writer", metricsFile: metricsFile, extraMetrics: { opened.master?.processMetrics ?? "" }) {
             let kind = format ?? (input.hasSuffix(".jsonl") || input.hasSuffix(".ndjson") ? "jsonl" : "csv")
             let m = try master.open(semiSync: semiSync.settings)
+            opened.master = m
             defer { try? m.close() }
             let bar = ProgressBar(label: "loading \(table)")
             var source: any RowSource = kind == "jsonl" ? try JSONLinesRowSource(path: input) : try CSVRowSource(path: input)

@@ -234,6 +234,37 @@ final class PrometheusOutputTests: XCTestCase {
                        "no temp file left behind")
     }
 
+    /// `exec` and `load --metrics-file` (issue 17: sync latency for cron-run writers): the run's
+    /// metrics and the fsyncs its commits waited for, one observation per durable commit; a
+    /// failing exec records its exit code, and the file parses as the exposition format.
+    func testExecAndLoadWriteTheirRunAndFsyncMetrics() throws {
+        let dir = TestDirectory("prom-exec")
+        let master = dir.sub("master"), out = dir.sub("exec.prom")
+        try run("binlog-writer", ["init", master])
+        try run("binlog-writer", ["exec", master, "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t (v) VALUES ('a'); INSERT INTO t (v) VALUES ('b');",
+                                  "--metrics-file", out])
+        let text = try String(contentsOfFile: out, encoding: .utf8)
+        XCTAssertNil(try PrometheusExposition.promtoolProblems(text), text)
+        let good = try PrometheusExposition.parse(text)
+        let label = ["command": "binlog-writer exec"], masterLabel = ["master": master]
+        XCTAssertEqual(good.value("logship_run_last_exit_code", label), 0, text)
+        XCTAssertEqual(good.value("logship_master_sync_duration_seconds_count", masterLabel), 3, "one fsync per durable commit: \(text)")
+        XCTAssertTrue(good.names.contains("logship_master_sync_duration_seconds"), text)
+        // A failing statement: exit 10 recorded, the last success kept.
+        try run("binlog-writer", ["exec", master, "INSERT INTO nowhere VALUES (1)", "--metrics-file", out], status: 10)
+        let bad = try PrometheusExposition.parse(try String(contentsOfFile: out, encoding: .utf8))
+        XCTAssertEqual(bad.value("logship_run_last_exit_code", label), 10)
+        XCTAssertEqual(bad.value("logship_run_last_success_time_seconds", label), good.value("logship_run_last_success_time_seconds", label))
+        // load: one fsync per batch transaction.
+        let csv = dir.sub("rows.csv")
+        try Data(("v\n" + (0..<25).map { "row \($0)\n" }.joined()).utf8).write(to: URL(fileURLWithPath: csv))
+        let loaded = dir.sub("load.prom")
+        try run("binlog-writer", ["load", master, "--table", "t", csv, "--batch", "10", "--quiet", "--metrics-file", loaded])
+        let l = try PrometheusExposition.parse(try String(contentsOfFile: loaded, encoding: .utf8))
+        XCTAssertEqual(l.value("logship_run_last_exit_code", ["command": "binlog-writer load"]), 0)
+        XCTAssertEqual(l.value("logship_master_sync_duration_seconds_count", masterLabel), 3, "25 rows in batches of 10")
+    }
+
     /// A free loopback port, from the kernel (bind to port 0, read it, close).
     private func freePort() throws -> UInt16 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)

@@ -65,7 +65,8 @@ enum GroupKey {
 /// The name ids of a summary (`_logship_summary_names`): each distinct category, currency and
 /// merchant value, byte for byte (a value with a NUL or invalid UTF-8 is its own name, as in
 /// SQL's GROUP BY), numbered from 1 per field. Ids handed out since the last `writeNew` are
-/// pending: written in the batch's transaction, or forgotten with it (`dropNew`).
+/// pending until it writes them in the batch's transaction; after a rollback the maintainer
+/// reads the names from the table again.
 struct SummaryNames {
     private var ids: [Int: [Value: Int64]] = [:]
     private var values: [Int: [Int64: Value]] = [:]
@@ -114,16 +115,6 @@ struct SummaryNames {
         for p in pending {
             try ExactValues.bind([.integer(Int64(p.field.rawValue)), .integer(p.id), p.value], to: insert)
             _ = try ExactValues.step(insert, db)
-        }
-        pending.removeAll()
-    }
-
-    /// Forgets the ids handed out since the last `writeNew` (their batch rolled back).
-    mutating func dropNew() {
-        for p in pending.reversed() {
-            ids[p.field.rawValue]?[p.value] = nil
-            values[p.field.rawValue]?[p.id] = nil
-            next[p.field.rawValue] = p.id
         }
         pending.removeAll()
     }

@@ -28,6 +28,9 @@ final class SummaryMaintainer: ReplayObserver {
     private var rows: [Int64: Stored] = [:]
     private var merchantRows: [Int64: (exists: Bool, n: Int64, total: Int64)] = [:]
     private var names: SummaryNames?
+    /// Set when a batch rolled back: the names it wrote (if its COMMIT failed after `flush`)
+    /// are gone from the table, so the next batch reads them from the table again.
+    private var namesStale = false
     /// At most this many groups are cached (about 100 bytes each); beyond it the cache is
     /// emptied and refilled by look-ups, so memory stays bounded whatever the summary's size.
     static let cachedGroupLimit = 2_000_000
@@ -61,6 +64,7 @@ final class SummaryMaintainer: ReplayObserver {
 
     func rowChanged(_ change: RowChange, lsn: UInt64, in db: Database) throws {
         guard !rebuildNeeded, change.table.name == mapping.table, let c = indexes(change.table) else { return }
+        try reloadStaleNames(db)
         let old = change.before.flatMap { entry($0, c) }, new = change.after.flatMap { entry($0, c) }
         // An UPDATE that leaves the group and the amount as they were (a note, a merchant's
         // spelling in another column) changes no figure: skipping it also spares a look-up when
@@ -78,7 +82,13 @@ final class SummaryMaintainer: ReplayObserver {
         discard()
         rows.removeAll()
         merchantRows.removeAll()
-        names?.dropNew()
+        if names != nil { namesStale = true }
+    }
+
+    private func reloadStaleNames(_ db: Database) throws {
+        guard namesStale else { return }
+        names = try SummaryNames.load(db)
+        namesStale = false
     }
 
     private func indexes(_ t: TableDescriptor) -> (descriptor: TableDescriptor, date: Int, amount: Int, category: Int, currency: Int, merchant: Int)? {
@@ -129,6 +139,7 @@ final class SummaryMaintainer: ReplayObserver {
     /// write per group the batch changed, and a look-up for a group not yet cached in this run.
     func flush(_ db: Database, lsn: UInt64) throws {
         defer { discard() }
+        try reloadStaleNames(db)
         if rebuildNeeded || invalid || names == nil {
             // Recompute everything (the rebuild also re-checks validity); the caches are stale.
             rows.removeAll()

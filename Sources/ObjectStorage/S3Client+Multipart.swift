@@ -82,7 +82,12 @@ extension S3Client {
             digests.append(contentsOf: Insecure.MD5.hash(data: data.subdata(in: offset..<end)))
             offset = end
         }
-        return SigV4Signer.hex(Insecure.MD5.hash(data: digests)) + "-\(parts)"
+        return Self.multipartETag(partDigests: digests, parts: parts)
+    }
+
+    /// The multipart ETag from the parts' binary MD5s, concatenated in part order.
+    static func multipartETag(partDigests: Data, parts: Int) -> String {
+        SigV4Signer.hex(Insecure.MD5.hash(data: partDigests)) + "-\(parts)"
     }
 }
 

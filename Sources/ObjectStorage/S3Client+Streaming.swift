@@ -98,7 +98,7 @@ extension S3Client {
             partDigests.append(contentsOf: Insecure.MD5.hash(data: part))
         }
         return (Data(sha.finalize()).base64EncodedString(), SigV4Signer.hex(md5.finalize()),
-                SigV4Signer.hex(Insecure.MD5.hash(data: partDigests)) + "-\(ranges.count)")
+                Self.multipartETag(partDigests: partDigests, parts: ranges.count))
     }
 
     /// A multipart upload whose parts are read from the source and sent `partConcurrency` at a
@@ -119,7 +119,7 @@ extension S3Client {
         }
         var partDigests = Data()
         for part in etags { partDigests.append(contentsOf: SigV4Signer.bytes(hex: part) ?? []) }
-        digests.knownMultipartETag = SigV4Signer.hex(Insecure.MD5.hash(data: partDigests)) + "-\(etags.count)"
+        digests.knownMultipartETag = Self.multipartETag(partDigests: partDigests, parts: etags.count)
         if etag == (try digests.multipartETag()) { return PutResult(created: true, etag: etag, verification: .multipartETag, guarantee: nil) }
         guard try readBackMatches(key, source) else {
             throw makeError(.checksumMismatch, "unable to verify put: the stored object reads back differently from the bytes sent", key: key,

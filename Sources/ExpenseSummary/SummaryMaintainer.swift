@@ -231,47 +231,42 @@ final class SummaryMaintainer: ReplayObserver {
     /// Inserts, updates or (when the group has no amount left) deletes a group's summary row;
     /// returns whether it has one afterwards.
     private func write(_ db: Database, _ k: Int64, exists: Bool, n: Int64, total: Int64, lows: KeptExtremes, highs: KeptExtremes) throws -> Bool {
-        let t = Summaries.table
         // Kept extremes that are just the minimum or maximum are stored as NULL (`kept`).
         let lo: Value = lows.values.count > 1 ? .blob(lows.blob) : .null
         let hi: Value = highs.values.count > 1 ? .blob(highs.blob) : .null
-        let figures: [Value] = [.integer(n), .integer(total), lows.extreme.map(Value.integer) ?? .null, highs.extreme.map(Value.integer) ?? .null, lo, hi]
-        if exists {
-            if n == 0 {
-                try db.cachedStatement(sql: "DELETE FROM \(t) WHERE k = ?").execute(arguments: [k])
-                return false
-            }
-            let update = try db.cachedStatement(sql: "UPDATE \(t) SET n = ?, total = ?, mn = ?, mx = ?, lo = ?, hi = ? WHERE k = ?")
-            try ExactValues.bind(figures + [.integer(k)], to: update)
-            _ = try ExactValues.step(update, db)
-            return true
-        } else if n != 0 {
-            let insert = try db.cachedStatement(sql: "INSERT INTO \(t) (n, total, mn, mx, lo, hi, k) VALUES (?, ?, ?, ?, ?, ?, ?)")
-            try ExactValues.bind(figures + [.integer(k)], to: insert)
-            _ = try ExactValues.step(insert, db)
-            return true
-        }
-        return false
+        return try put(db, Self.groupStatements, k, exists: exists,
+                       values: [.integer(n), .integer(total), lows.extreme.map(Value.integer) ?? .null, highs.extreme.map(Value.integer) ?? .null, lo, hi])
     }
 
     private func writeMerchant(_ db: Database, _ k: Int64, exists: Bool, n: Int64, total: Int64) throws -> Bool {
-        let t = Summaries.merchantTable
-        if exists {
-            if n == 0 {
-                try db.cachedStatement(sql: "DELETE FROM \(t) WHERE k = ?").execute(arguments: [k])
-                return false
-            }
-            let update = try db.cachedStatement(sql: "UPDATE \(t) SET n = ?, total = ? WHERE k = ?")
-            try ExactValues.bind([.integer(n), .integer(total), .integer(k)], to: update)
-            _ = try ExactValues.step(update, db)
-            return true
-        } else if n != 0 {
-            let insert = try db.cachedStatement(sql: "INSERT INTO \(t) (k, n, total) VALUES (?, ?, ?)")
-            try ExactValues.bind([.integer(k), .integer(n), .integer(total)], to: insert)
-            _ = try ExactValues.step(insert, db)
-            return true
+        try put(db, Self.merchantStatements, k, exists: exists, values: [.integer(n), .integer(total)])
+    }
+
+    /// The statements that write one summary table's rows by key (built once, not per write).
+    private struct RowStatements {
+        let insert, update, delete: String
+        init(_ table: String, _ columns: [String]) {
+            insert = "INSERT INTO \(table) (\(columns.joined(separator: ", ")), k) VALUES (\(Array(repeating: "?", count: columns.count + 1).joined(separator: ", ")))"
+            update = "UPDATE \(table) SET \(columns.map { "\($0) = ?" }.joined(separator: ", ")) WHERE k = ?"
+            delete = "DELETE FROM \(table) WHERE k = ?"
         }
-        return false
+    }
+    private static let groupStatements = RowStatements(Summaries.table, ["n", "total", "mn", "mx", "lo", "hi"])
+    private static let merchantStatements = RowStatements(Summaries.merchantTable, ["n", "total"])
+
+    /// Row `k` set to `values` (the first is the count): inserted when it has no row, updated when
+    /// it has one, deleted when the count is 0. Returns whether it has a row afterwards.
+    private func put(_ db: Database, _ sql: RowStatements, _ k: Int64, exists: Bool, values: [Value]) throws -> Bool {
+        guard case .integer(let n) = values[0] else { preconditionFailure("the first value is the count") }
+        if exists && n == 0 {
+            try db.cachedStatement(sql: sql.delete).execute(arguments: [k])
+            return false
+        }
+        guard n != 0 else { return false }
+        let statement = try db.cachedStatement(sql: exists ? sql.update : sql.insert)
+        try ExactValues.bind(values + [.integer(k)], to: statement)
+        _ = try ExactValues.step(statement, db)
+        return true
     }
 
     private static func integer(_ v: Value) -> Int64? {

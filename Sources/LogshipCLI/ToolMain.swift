@@ -14,14 +14,17 @@ public func runTool(_ command: ParsableCommand.Type, tool: String,
         var arguments = arguments
         ToolLog.bootstrap(tool: tool, level: try ToolLog.level(&arguments, environment: environment))
         let groupRead = GroupRead.take(&arguments)
-        let options = try ToolOptions(command)
-        let deployment = try DeploymentArguments(tool: tool, options: options, environment: environment).rewriteKeepingFile(arguments)
+        // Building the options tree takes ArgumentParser's whole help dump, a third of a start-up
+        // (about 5 ms of 16 in a release build), so it is built only when a file or a variable can add to the line.
+        let deployment = DeploymentArguments.mayRewrite(arguments, tool: tool, environment: environment)
+            ? try DeploymentArguments(tool: tool, options: try ToolOptions(command), environment: environment).rewriteKeepingFile(arguments)
+            : (arguments: arguments, file: nil)
         rewritten = deployment.arguments
         // Files and directories this run creates: 0600/0700, or 0640/0750 with group read,
         // whatever the umask it was started with (FilePermissions).
         FilePermissions.toolName = tool
         FilePermissions.apply(groupRead: try GroupRead.resolve(flag: groupRead, environment: environment, file: deployment.file))
-        ToolLog.command = options.resolve(rewritten).path.map(\.name).joined(separator: " ")
+        ToolLog.command = ToolOptions.commandPath(command, rewritten).joined(separator: " ")
     } catch {
         printError(tool, "\(error)")
         exit(ExitStatus(error).rawValue)

@@ -68,6 +68,23 @@ public struct ToolOptions {
         return all
     }
 
+    /// The names of the command that `arguments` runs (`replica-apply snapshot`), read from the
+    /// command types' configurations alone, as `resolve` reads them from the tree.
+    public static func commandPath(_ type: ParsableCommand.Type, _ arguments: [String]) -> [String] {
+        var current = type, names = [type._commandName], i = 0
+        while true {
+            let configuration = current.configuration
+            if i < arguments.count, let sub = configuration.subcommands.first(where: { $0._commandName == arguments[i] }) {
+                current = sub; i += 1
+            } else if let sub = configuration.defaultSubcommand {
+                current = sub
+            } else {
+                return names
+            }
+            names.append(current._commandName)
+        }
+    }
+
     /// The command that `arguments` runs and how many leading arguments name it.
     public func resolve(_ arguments: [String]) -> (path: [Command], consumed: Int) {
         var path = [root], i = 0

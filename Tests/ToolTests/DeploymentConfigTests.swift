@@ -301,4 +301,31 @@ final class DeploymentConfigTests: XCTestCase {
         XCTAssertEqual(unknown.status, 64)
         XCTAssertTrue(unknown.stderr.hasPrefix("report: \(file):2: unknown key 'stores' in 'reports' (report)"), unknown.stderr)
     }
+
+    /// runTool builds the options tree (ArgumentParser's whole help dump) only when a file or a
+    /// variable can add to the line; the command's name for the log comes from the types alone.
+    func testTheCommandPathFromTheTypesEqualsTheOneFromTheOptionsTree() throws {
+        let tree = try ToolOptions(Fake.self)
+        for args in [[], ["run"], ["check"], ["check", "--max-lag", "5m"], ["--quiet"], ["dir"], ["run", "check"], ["nonsense", "run"]] {
+            XCTAssertEqual(ToolOptions.commandPath(Fake.self, args), tree.resolve(args).path.map(\.name), "\(args)")
+        }
+        XCTAssertEqual(ToolOptions.commandPath(FakeBinlogShip.self, ["purge", "--window", "7d"]), ["binlog-ship", "purge"])
+        XCTAssertEqual(ToolOptions.commandPath(FakeBinlogShip.self, ["--help"]), ["binlog-ship"])
+    }
+
+    func testOnlyAConfigFlagAConfigVariableOrTheToolsOwnVariablesCanRewriteTheLine() throws {
+        // /etc/logship/logship.yml would count as well; a test machine has none.
+        try XCTSkipIf(FileManager.default.fileExists(atPath: DeploymentArguments.defaultPath), "this machine has \(DeploymentArguments.defaultPath)")
+        let may = { (args: [String], env: [String: String]) in DeploymentArguments.mayRewrite(args, tool: "fake-tool", environment: env) }
+        XCTAssertFalse(may(["run", "--max-lag", "5m"], ["PATH": "/bin", "LOGSHIP_OTHER_TOOL_MAX_LAG": "1m"]))
+        XCTAssertFalse(may(["run", "--", "--config", "x.yml"], [:]), "after -- it is an argument")
+        XCTAssertTrue(may(["run", "--config", "x.yml"], [:]))
+        XCTAssertTrue(may(["run", "--config=x.yml"], [:]))
+        XCTAssertTrue(may(["run"], ["LOGSHIP_CONFIG": ""]), "an empty LOGSHIP_CONFIG is read (it means: no file)")
+        XCTAssertTrue(may(["run"], ["LOGSHIP_FAKE_TOOL_MAX_LAG": "1m"]))
+        XCTAssertTrue(may(["run"], ["LOGSHIP_FAKE_TOOL_TYPO": "1"]), "an unknown variable must still be refused")
+        // And where it says no, the full rewrite leaves the line as it is.
+        let args = ["check", "--max-lag", "5m"]
+        XCTAssertEqual(try DeploymentArguments(tool: "fake-tool", options: try ToolOptions(Fake.self), environment: ["PATH": "/bin"]).rewrite(args), args)
+    }
 }

@@ -17,7 +17,7 @@ import PackageDescription
 //   ExpenseSummary (ReplicaStore): the monthly expense summary, an observer of replica apply
 //   Reports      (ReplicaStore, ExpenseSummary, Parquet): read-only reports on a store, Parquet export
 //   Parquet      (leaf: Foundation, libsnappy): a minimal Parquet file writer
-//   LogshipCLI   (BinlogFormat + ArgumentParser + Yams + swift-log): failure reporting, durations, dump rendering,
+//   LogshipCLI   (BinlogFormat + ArgumentParser + Yams + swift-log): failure reporting, durations, dump rendering, the /metrics endpoint,
 //                --version, logship.yml and LOGSHIP_* variables, --log-level
 //   BuildInfo    (+ the BuildStamp plugin, Plugins/): the git commit of the build
 //   LogshipTestSupport (Tests/Support): what the tests share
@@ -43,7 +43,6 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
-        .package(url: "https://github.com/swhitty/FlyingFox", from: "0.27.1"),
     ],
     targets: [
         .systemLibrary(name: "CLZ4", providers: [.apt(["liblz4-dev"])]),
@@ -90,7 +89,6 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Yams", package: "Yams"),
             .product(name: "Logging", package: "swift-log"),
-            .product(name: "FlyingFox", package: "FlyingFox"),
         ]),
         .executableTarget(name: "binlog-writer", dependencies: [
             "BinlogMaster", "BinlogFormat", "LogshipCLI", "LogshipSystem",

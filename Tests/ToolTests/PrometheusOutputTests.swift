@@ -310,6 +310,15 @@ final class PrometheusOutputTests: XCTestCase {
         try f.shipAll()
         XCTAssertNotNil(try scrape(until: f.master.lastLSN), "the endpoint follows the store")
         XCTAssertEqual(try ToolRunner.runProcess("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "http://\(listen)/other"]).stdout, "404")
+        XCTAssertEqual(try ToolRunner.runProcess("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "http://\(listen)/metrics"]).stdout, "405")
+        let head = try ToolRunner.runProcess("/usr/bin/curl", ["-sI", "http://\(listen)/metrics"])
+        XCTAssertTrue(head.stdout.hasPrefix("HTTP/1.1 200 OK\r\n") && head.stdout.contains("Content-Type: text/plain; version=0.0.4"), head.stdout)
+        // A port already taken is refused with the address and a hint, before the loop starts.
+        let other = f.replica + "-other"
+        XCTAssertEqual(try ToolRunner.run("replica-apply", ["init", other]).status, 0)
+        let taken = try ToolRunner.run("replica-apply", [other, "--follow", "--metrics-listen", listen])
+        XCTAssertEqual(taken.status, 64, taken.stderr)
+        XCTAssertTrue(taken.stderr.contains("unable to listen on \(listen) for --metrics-listen: Address already in use"), taken.stderr)
         kill(process.processIdentifier, SIGTERM)
         process.waitUntilExit()
         XCTAssertEqual(process.terminationStatus, 0, String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))

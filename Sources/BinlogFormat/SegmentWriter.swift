@@ -65,12 +65,17 @@ public final class SegmentWriter {
     }
 
     /// Reopens an active segment after a reader has verified it up to `reader.offset`;
-    /// any torn tail beyond that is cut off (and the cut made durable) first.
+    /// any torn tail beyond that is cut off (and the cut made durable) first. A tail of zeros
+    /// alone is the space the writer preallocated: it is kept, and the next append writes into
+    /// it. Cutting it off made every open of a master pay an fdatasync of the cut, then 4 MiB of
+    /// zeros written again and the inode's size in the first commit's fdatasync.
     public static func reopen(directory: String, verified reader: SegmentReader, eventCount: UInt64, chunkSize: Int = 1 << 20,
                               cipher: SegmentCipher? = nil) throws -> SegmentWriter {
         let key = try frameKey(for: reader.header, cipher: cipher, path: reader.path)
         let file = try FileDescriptor(path: reader.path, flags: O_RDWR)
-        if try file.size() != reader.offset {
+        let size = try file.size()
+        let zeroTail = reader.tornTailOffset == reader.offset && reader.tornTailIsZeros && size == reader.fileSize
+        if size != reader.offset && !zeroTail {
             try file.truncate(to: reader.offset)
             try file.sync()
         }

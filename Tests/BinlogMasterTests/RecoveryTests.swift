@@ -133,9 +133,10 @@ final class RecoveryTests: XCTestCase {
     }
 
     // (c) Zeros after the last frame (preallocated space, or a file system that extended the
-    // file but never wrote it): the end of the log, not a torn write; cut off on open, and
-    // the binlog stays clean for what follows.
-    func testZerosAfterTheLastFrameAreDropped() throws {
+    // file but never wrote it): the end of the log, not a torn write; kept on open (the next
+    // commits write into them, no cut and no zero-filling again), and the binlog stays clean
+    // for what follows.
+    func testZerosAfterTheLastFrameAreKeptAndWrittenInto() throws {
         let f = try MasterFixture("recovery-zeros")
         try f.master.execute(schema)
         try f.master.execute("INSERT INTO account VALUES (1, 'ann', 100)")
@@ -154,8 +155,9 @@ final class RecoveryTests: XCTestCase {
         XCTAssertEqual(m.recovery.tornTailBytes, 0, "zeros are not reported as a torn write")
         XCTAssertNil(m.recovery.redone)
         XCTAssertEqual(m.lastLSN, n)
-        XCTAssertEqual(try fileSize(active), size, "the zeros were cut off on open")
+        XCTAssertEqual(try fileSize(active), size + 4096, "the zeros are kept on open")
         XCTAssertEqual(try m.execute("UPDATE account SET balance = 90; INSERT INTO account VALUES (2, 'bob', 1)").map(\.lsn), [n + 1, n + 2])
+        XCTAssertGreaterThan(try dataLength(active), size, "the commits went into the zeros")
         try m.close()
         let report = try BinlogDirectory(path: f.binlogPath).verify()
         XCTAssertEqual(report.outcome, .clean, "\(String(describing: report.problem))")

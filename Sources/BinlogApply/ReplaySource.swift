@@ -37,8 +37,10 @@ public struct ReplayOptions {
     public var untilTime: Int64?
     /// µs since 1970-01-01 UTC: `now - delay` for a delayed replica.
     public var notAfter: Int64?
-    /// Source transactions per SQLite transaction (one fsync per batch).
-    public var batchTransactions = 1000
+    /// Source transactions per SQLite transaction (one fsync per batch). 5,000: at 1,000 a
+    /// run of single-row transactions paid a commit per 1,000 changes, and the expense
+    /// summary rewrote most of its pages at every one (tools/bench/summary, docs/BENCHMARKS.md).
+    public var batchTransactions = 5000
     /// Close a batch early once it holds this many events.
     public var batchEvents = 200_000
     /// Write the epoch of the segments into the position, and cut a batch where it changes

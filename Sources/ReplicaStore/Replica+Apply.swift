@@ -12,8 +12,10 @@ extension Replica {
         public var untilLSN: UInt64?
         public var untilTime: Int64?
         public var delay: Double?
-        /// Source transactions per SQLite transaction (one fsync per batch).
-        public var batchTransactions = 1000
+        /// Source transactions per SQLite transaction (one fsync per batch). 5,000: at 1,000 a
+        /// run of single-row transactions paid a commit per 1,000 changes, and the expense
+        /// summary rewrote most of its pages at every one (tools/bench/summary, docs/BENCHMARKS.md).
+        public var batchTransactions = 5000
         /// Close a batch early once it holds this many events.
         public var batchEvents = 200_000
         /// SQLite's page cache for the store while applying, in KiB (nil: SQLite's default,

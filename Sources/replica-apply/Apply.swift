@@ -29,7 +29,7 @@ struct Apply: ParsableCommand {
     @Option(help: "Stop after applying this LSN (inclusive).") var untilLSN: UInt64?
     @Option(help: "Stop after the last transaction committed at or before this time (with its zone: 2026-03-01T12:00:00Z or +01:00; a time without one is refused).") var untilTime: String?
     @Option(help: "Only apply transactions committed at least this long ago (e.g. 1h): a delayed replica.") var delay: String?
-    @Option(help: "Source transactions per store transaction.") var batch: Int = 1000
+    @Option(help: "Source transactions per store transaction (a batch also ends at 200,000 row events).") var batch: Int = 5000
     @Option(help: "SQLite's page cache for the store while applying, in MiB (SQLite's own default is 2). Inserts into stores of 0.1–1 million rows ran 21–27 % faster with 64 than with 2 (docs/BENCHMARKS.md, tools/bench/scale); the memory is taken only as pages are read.") var cacheMib: Int = 64
     @Option(help: "Seconds to wait for another replica-apply to release the replica.") var lockTimeout: Double = 0
     @Option(help: "With --follow, the wait between passes, with a unit (default 1s; 5s for a replica with a remote source, which is polled each pass).") var pollInterval: String?

@@ -216,6 +216,22 @@ public struct TransactionDecoder {
     /// Appends the events of one raw payload of a transaction to `events`; a digest marker goes
     /// to `digest`, which must be nil on entry (nothing follows a marker in its transaction).
     public mutating func decode(_ payload: UnsafeRawBufferPointer, offset: Int64, into events: inout [Event], digest: inout DigestMarker?) throws {
+        var skimmed = 0
+        try decode(payload, offset: offset, into: &events, digest: &digest, skim: false, skimmed: &skimmed)
+    }
+
+    /// Reads one raw payload as `decode` does, with the same checks, but builds no events: the
+    /// table descriptors in it are kept (later payloads refer to them) and its events are only
+    /// counted into `skimmed` (insert, update, delete and DDL events, as `decode` appends them).
+    /// For transactions a reader has to pass to reach a position.
+    public mutating func skim(_ payload: UnsafeRawBufferPointer, offset: Int64, skimmed: inout Int) throws {
+        var events: [Event] = []
+        var digest: DigestMarker?
+        try decode(payload, offset: offset, into: &events, digest: &digest, skim: true, skimmed: &skimmed)
+    }
+
+    private mutating func decode(_ payload: UnsafeRawBufferPointer, offset: Int64, into events: inout [Event], digest: inout DigestMarker?,
+                                 skim: Bool, skimmed: inout Int) throws {
         var r = ByteReader(payload, baseOffset: offset)
         while !r.isAtEnd {
             let start = r.fileOffset
@@ -246,6 +262,17 @@ public struct TransactionDecoder {
                     columns.append(ColumnDescriptor(name: cname, declaredType: ctype, primaryKeyPosition: Int(pk), isGenerated: cflags & 1 != 0))
                 }
                 tables[id] = TableDescriptor(name: name, columns: columns, withoutRowid: flags & 1 != 0)
+            case .insert where skim, .delete where skim:
+                let table = try lookup(&r, start)
+                if !table.withoutRowid { _ = try r.svarint("rowid") }
+                try skipValues(&r, table, start)
+                skimmed += 1
+            case .update where skim:
+                let table = try lookup(&r, start)
+                if !table.withoutRowid { _ = try r.svarint("old rowid"); _ = try r.svarint("new rowid") }
+                try skipValues(&r, table, start)
+                try skipValues(&r, table, start)
+                skimmed += 1
             case .insert:
                 let table = try lookup(&r, start)
                 let rowid = table.withoutRowid ? nil : try r.svarint("rowid")
@@ -264,7 +291,8 @@ public struct TransactionDecoder {
                 let old = try decodeValues(&r, table, start)
                 events.append(.delete(table: table, rowid: rowid, old: old))
             case .ddl:
-                events.append(.ddl(sql: try r.string("DDL statement")))
+                let sql = try r.string("DDL statement")
+                if skim { skimmed += 1 } else { events.append(.ddl(sql: sql)) }
             case .digest:
                 guard allowsDigest else {
                     throw FormatError(.corrupted, "digest marker (event type 6) in a version-1 segment, which cannot hold one", offset: start)
@@ -285,13 +313,22 @@ public struct TransactionDecoder {
     }
 
     private func decodeValues(_ r: inout ByteReader, _ table: TableDescriptor, _ start: Int64) throws -> [Value] {
-        let n = try r.uvarint("value count")
-        guard n <= UInt64(table.columns.count) else {
-            throw FormatError(.corrupted, "row of \(table.name) has \(n) values for \(table.columns.count) columns", offset: start)
-        }
+        let n = try valueCount(&r, table, start)
         var values: [Value] = []
         values.reserveCapacity(Int(n))
         for _ in 0..<n { values.append(try Value.decode(&r)) }
         return values
+    }
+
+    private func skipValues(_ r: inout ByteReader, _ table: TableDescriptor, _ start: Int64) throws {
+        for _ in 0..<(try valueCount(&r, table, start)) { try Value.skip(&r) }
+    }
+
+    private func valueCount(_ r: inout ByteReader, _ table: TableDescriptor, _ start: Int64) throws -> UInt64 {
+        let n = try r.uvarint("value count")
+        guard n <= UInt64(table.columns.count) else {
+            throw FormatError(.corrupted, "row of \(table.name) has \(n) values for \(table.columns.count) columns", offset: start)
+        }
+        return n
     }
 }

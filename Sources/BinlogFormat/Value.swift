@@ -76,6 +76,20 @@ public enum Value: Hashable, Sendable, CustomStringConvertible {
         case nil: throw FormatError(.corrupted, "unknown value tag \(tag)", offset: start)
         }
     }
+
+    /// Reads past one value with the checks `decode` makes, building nothing.
+    static func skip(_ r: inout ByteReader) throws {
+        let start = r.fileOffset
+        let tag = try r.u8("value tag")
+        switch Tag(rawValue: tag) {
+        case .null: return
+        case .integer: _ = try r.svarint("integer value")
+        case .real: _ = try r.u64("real value")
+        case .text: _ = try r.rawBytes(try r.length("text value"), "text value")
+        case .blob: _ = try r.rawBytes(try r.length("blob value"), "blob value")
+        case nil: throw FormatError(.corrupted, "unknown value tag \(tag)", offset: start)
+        }
+    }
 }
 
 /// Writing values straight from their source (the master's capture reads them from SQLite

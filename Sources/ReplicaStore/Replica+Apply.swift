@@ -250,6 +250,8 @@ struct InboxReplaySource: ReplaySource {
                     // the name points at by now (a segment replaced between check and read).
                     Self.afterCheck?(segment.path)
                     do { r = try checked.map(SegmentReader.init(sameFileAs:)) ?? SegmentReader(path: segment.path) } catch let e as FormatError { throw ReplicaError(e, while: "opening \(segment.fileName)") } catch let e as SystemError { throw ReplicaError(e, while: "opening \(segment.fileName)") }
+                    // The transactions up to the store's position are passed, not applied: read, not built.
+                    r.skimThroughLSN = storeLSN
                     readerBase = 0
                 }
                 reader = r

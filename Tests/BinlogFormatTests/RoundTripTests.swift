@@ -184,6 +184,33 @@ final class RoundTripTests: XCTestCase {
         if testRun?.failureCount ?? 0 > 0 { print("testSeveralRandomTransactionsRoundTrip failed with LOGSHIP_SEED=\(seed)") }
     }
 
+    /// A reader passing transactions to reach a position (`skimThroughLSN`, a replica's store
+    /// LSN) returns them without events but keeps their table descriptors, so what follows decodes
+    /// exactly as in a full read, and the footer's event count still checks.
+    func testSkimmedTransactionsKeepTheirDescriptorsAndTheirCount() throws {
+        let seed = testSeed(default: 0x5C1_3EED)
+        var rng = SeededGenerator(seed: seed)
+        var time = Sample.t0
+        let transactions = (UInt64(1)...30).map { lsn -> Transaction in
+            time += 1_000
+            return Transaction(lsn: lsn, commitTime: time, events: (0..<Int.random(in: 1...8, using: &rng)).map { _ in randomEvent(&rng) })
+        }
+        let built = try buildSegment(in: dir.path, header: Sample.header(firstLSN: 1), transactions: transactions,
+                                     chunkSize: [64, 1 << 20].randomElement(using: &rng)!, compress: true, sealedAt: Sample.t0 + 999_000_000)
+        for through in [0, 1, 17, 29, 30, 31] as [UInt64] {
+            let reader = try SegmentReader(path: built.path)
+            reader.skimThroughLSN = through
+            var read: [Transaction] = []
+            while let tx = try reader.next() { read.append(tx) }
+            XCTAssertEqual(read.map(\.lsn), transactions.map(\.lsn), "seed \(seed)")
+            for (got, want) in zip(read, transactions) {
+                XCTAssertEqual(got.events, want.lsn <= through ? [] : want.events, "LSN \(want.lsn), skim through \(through), seed \(seed)")
+            }
+            XCTAssertEqual(reader.eventCount, UInt64(transactions.reduce(0) { $0 + $1.events.count }), "seed \(seed)")
+            XCTAssertTrue(reader.isSealed)
+        }
+    }
+
     private func randomValue(_ rng: inout SeededGenerator) -> Value {
         switch Int.random(in: 0..<6, using: &rng) {
         case 0: return .null

@@ -10,7 +10,7 @@ import Glibc
 ///     {"at":"2026-12-03T09:00:00.000000Z","lsn":42,"sourceID":"…","target":"nas"}
 ///
 /// The shipper rewrites it after every pass that made frames durable on that target (fsync of
-/// the target's copy first, then this file, published with `DurableFile`), and only when the
+/// the target's copy first, then this file, replaced atomically by a rename), and only when the
 /// master's directory has an `acks/` directory (the master makes it when it runs with
 /// `--sync-replicas`). The master waits on it with inotify (`FileWatcher`), never by polling.
 /// The file is a report of a fact the target already holds; the target's copy is the truth.
@@ -60,11 +60,25 @@ public enum SyncAcks {
         return lsns.count >= count ? lsns[count - 1] : 0
     }
 
-    /// Publishes one target's ack durably (temp file, fsync, rename, fsync of `acks/`).
+    /// Publishes one target's ack atomically (a temp file renamed over the old one; a reader sees
+    /// the old ack or the new one), without fsyncs. Unlike every file `DurableFile` publishes, it
+    /// holds nothing that is not already durable elsewhere: the target's copy was fsynced before
+    /// it is written, and it only wakes the master. After a power loss it may be older than the
+    /// target or missing, or not parse (then it acknowledges nothing), never ahead of the target.
+    /// The file's fsync and that of `acks/` were two of the three syncs of a semi-sync commit.
     public static func write(_ ack: Ack, master: String) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        let data = try encoder.encode(ack)
-        try DurableFile.publish(Array(data) + [10], to: path(master: master, target: ack.target))
+        let data = Array(try encoder.encode(ack)) + [10]
+        let target = path(master: master, target: ack.target)
+        let temp = DurableFile.temporaryPath(for: target)
+        do {
+            let file = try FileDescriptor(path: temp, flags: O_WRONLY | O_CREAT | O_TRUNC, mode: FilePermissions.file)
+            try file.write(data, at: 0)
+            try DurableFile.rename(temp, to: target)
+        } catch {
+            unlink(temp)
+            throw error
+        }
     }
 }

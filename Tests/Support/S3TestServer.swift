@@ -106,10 +106,16 @@ public final class S3TestServer {
             // Every listener gets its own free port: the defaults (and their +10000 gRPC twins)
             // collide when two servers run at once.
             let p = try (0..<9).map { _ in try freePort() }
-            // weed also listens on /tmp/seaweedfs-s3-grpc-<s3 gRPC port>.sock and refuses to start
-            // (exit 255) when a killed server left that file: the port was just free, so a file
-            // under its name is stale (a test was skipped for it once).
-            unlink("/tmp/seaweedfs-s3-grpc-\(p[6]).sock")
+            // weed also listens on a Unix socket per port (/tmp/seaweedfs-<service>-<port>.sock)
+            // and refuses to start (exit 255) when a killed server left one: each port was just
+            // free, so a file under its name is stale. Tests were skipped for it twice (the S3
+            // gRPC socket, then another one, in a CI run where the suite's own killed servers
+            // had left 13 sets).
+            for port in [port] + p {
+                for service in ["s3", "s3-grpc", "filer", "filer-grpc", "master", "master-grpc", "volume", "volume-grpc"] {
+                    unlink("/tmp/seaweedfs-\(service)-\(port).sock")
+                }
+            }
             return ("weed", ["server", "-dir=\(dir.sub("data"))", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-master.telemetry=false",
                              "-master.port=\(p[0])", "-master.port.grpc=\(p[1])", "-master.volumeSizeLimitMB=64",
                              "-volume.port=\(p[2])", "-volume.port.grpc=\(p[3])", "-filer", "-filer.port=\(p[4])", "-filer.port.grpc=\(p[5])",

@@ -18,11 +18,13 @@ import GRDB
 /// commit with the rows.
 final class SummaryMaintainer: ReplayObserver {
     let mapping: Summaries.Mapping
-    private struct Delta { var n: Int64 = 0; var total: Int64 = 0; var added: [Int64] = []; var removed: [Int64] = [] }
-    /// This batch's changes per month, category and currency (with the amounts, for the
-    /// extremes) and per merchant too (count and total only).
-    private var deltas: [Int64: Delta] = [:]
-    private var merchantDeltas: [Int64: (n: Int64, total: Int64)] = [:]
+    /// One amount that joined (`sign` 1) or left (-1) the group `k` (with its merchant) in this batch.
+    private struct Change { var k: Int64; var amount: Int64; var sign: Int64 }
+    /// This batch's changes, in arrival order; `flush` sorts them by group and amount and sums
+    /// each run of one group. Two dictionary updates per row change (per month, category and
+    /// currency with a growing list of amounts, and per merchant) were half of the summary's
+    /// cost on inserts; an append here and one sort per batch replace them.
+    private var changes: [Change] = []
     /// A group's summary row as the last committed batch left it (`exists` false: no row).
     private struct Stored { var exists: Bool; var n: Int64; var total: Int64; var lows: KeptExtremes; var highs: KeptExtremes }
     private var rows: [Int64: Stored] = [:]
@@ -53,8 +55,7 @@ final class SummaryMaintainer: ReplayObserver {
     }
 
     func discard() {
-        deltas.removeAll()
-        merchantDeltas.removeAll()
+        changes.removeAll(keepingCapacity: true)
         invalid = false
     }
 
@@ -70,8 +71,8 @@ final class SummaryMaintainer: ReplayObserver {
         // spelling in another column) changes no figure: skipping it also spares a look-up when
         // the row holds its group's minimum or maximum.
         if let old, let new, old == new { return }
-        if let old { add(old, sign: -1) }
-        if let new { add(new, sign: 1) }
+        if let old { changes.append(Change(k: old.k, amount: old.amount, sign: -1)) }
+        if let new { changes.append(Change(k: new.k, amount: new.amount, sign: 1)) }
     }
 
     func batchWillCommit(through lsn: UInt64, in db: Database) throws {
@@ -120,21 +121,6 @@ final class SummaryMaintainer: ReplayObserver {
         return (GroupKey.pack(month: month, category: ca, currency: cu, merchant: me), amount)
     }
 
-    private func add(_ e: (k: Int64, amount: Int64), sign: Int64) {
-        // One hash look-up per table per row change (the subscripts' modify accessors).
-        func update(_ d: inout Delta) {
-            d.n += sign
-            d.total &+= sign * e.amount
-            if sign > 0 { d.added.append(e.amount) } else { d.removed.append(e.amount) }
-        }
-        update(&deltas[GroupKey.withoutMerchant(e.k), default: Delta()])
-        func updateMerchant(_ d: inout (n: Int64, total: Int64)) {
-            d.n += sign
-            d.total &+= sign * e.amount
-        }
-        updateMerchant(&merchantDeltas[e.k, default: (0, 0)])
-    }
-
     /// Writes the batch's deltas (inside the batch's transaction, before its position): one
     /// write per group the batch changed, and a look-up for a group not yet cached in this run.
     func flush(_ db: Database, lsn: UInt64) throws {
@@ -150,17 +136,38 @@ final class SummaryMaintainer: ReplayObserver {
             return
         }
         try names!.writeNew(db)
-        if rows.count + merchantRows.count + deltas.count + merchantDeltas.count > Self.cachedGroupLimit {
+        if rows.count + merchantRows.count + changes.count > Self.cachedGroupLimit {
             rows.removeAll()
             merchantRows.removeAll()
         }
-        for (k, d) in deltas {
+        // The merchant is in the key's lowest bits, so in key order each month, category and
+        // currency group is one run, made of one run per merchant.
+        changes.sort { ($0.k, $0.amount) < ($1.k, $1.amount) }
+        var merchantDeltas: [(k: Int64, n: Int64, total: Int64)] = []
+        var i = 0
+        while i < changes.count {
+            let k = GroupKey.withoutMerchant(changes[i].k)
+            var n: Int64 = 0, total: Int64 = 0, added: [Int64] = [], removed: [Int64] = []
+            while i < changes.count, GroupKey.withoutMerchant(changes[i].k) == k {
+                let merchant = changes[i].k
+                var mn: Int64 = 0, mtotal: Int64 = 0
+                while i < changes.count, changes[i].k == merchant {
+                    let c = changes[i]
+                    mn += c.sign
+                    mtotal &+= c.sign &* c.amount
+                    if c.sign > 0 { added.append(c.amount) } else { removed.append(c.amount) }
+                    i += 1
+                }
+                merchantDeltas.append((merchant, mn, mtotal))
+                n += mn
+                total &+= mtotal
+            }
             var s = try rows[k] ?? lookup(db, k)
             let before = s.n
-            s.n += d.n
-            s.total = s.total &+ d.total
-            s.lows.apply(added: d.added, removed: d.removed, count: before)
-            s.highs.apply(added: d.added, removed: d.removed, count: before)
+            s.n += n
+            s.total = s.total &+ total
+            s.lows.apply(added: added, removed: removed, count: before)
+            s.highs.apply(added: added, removed: removed, count: before)
             if s.n > 0, s.lows.extreme == nil { s.lows = try refill(db, k, largest: false) }
             if s.n > 0, s.highs.extreme == nil { s.highs = try refill(db, k, largest: true) }
             s.exists = try write(db, k, exists: s.exists, n: s.n, total: s.total, lows: s.lows, highs: s.highs)
@@ -168,7 +175,8 @@ final class SummaryMaintainer: ReplayObserver {
             if s.n == 0 { s = Stored(exists: false, n: 0, total: 0, lows: KeptExtremes(largest: false, values: []), highs: KeptExtremes(largest: true, values: [])) }
             rows[k] = s
         }
-        for (k, d) in merchantDeltas where d.n != 0 || d.total != 0 {
+        for d in merchantDeltas where d.n != 0 || d.total != 0 {
+            let k = d.k
             var s = try merchantRows[k] ?? lookupMerchant(db, k)
             s.n += d.n
             s.total = s.total &+ d.total

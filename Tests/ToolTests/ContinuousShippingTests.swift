@@ -107,10 +107,17 @@ final class ContinuousShippingTests: XCTestCase {
         for round in 0..<rounds {
             // The writer commits in its own process while a victim is killed; each victim in turn.
             let victim = ["master", "shipper", "applier"][round % 3]
-            // A longer script when the writer is the victim, so that the kill finds it committing.
-            let commits = victim == "master" ? Int.random(in: 300...800, using: &rng) : Int.random(in: 20...80, using: &rng)
+            // A longer script when the writer is the victim, and the kill comes after its first
+            // acknowledgement, so that it finds the writer committing. (A delay from the start
+            // alone missed twice in one CI run once exec started in a few ms instead of tens.)
+            let commits = victim == "master" ? Int.random(in: 1000...2000, using: &rng) : Int.random(in: 20...80, using: &rng)
             let writer = try Writer(f, sql: f.workload.sql(transactions: commits))
-            usleep(victim == "master" ? UInt32.random(in: 30_000...200_000, using: &rng) : UInt32.random(in: 0...300_000, using: &rng))
+            if victim == "master" {
+                XCTAssertTrue(writer.waitUntilCommitting(timeout: 60), "round \(round): the writer acknowledged nothing: \(f.context)")
+                usleep(UInt32.random(in: 0...30_000, using: &rng))
+            } else {
+                usleep(UInt32.random(in: 0...300_000, using: &rng))
+            }
             switch victim {
             case "master":
                 // Only a kill that found the writer at work counts: a finished one proves nothing.
@@ -157,6 +164,8 @@ final class ContinuousShippingTests: XCTestCase {
         let script: String
         private var outData = Data(), errData = Data()
         private let group = DispatchGroup()
+        /// Signalled at the first acknowledgement line (or when stdout ends without one).
+        private let firstAcknowledgement = DispatchSemaphore(value: 0)
 
         init(_ f: ReplicaCLIFixture, sql: String) throws {
             script = f.dir.sub("round-\(UUID().uuidString).sql")
@@ -167,9 +176,23 @@ final class ContinuousShippingTests: XCTestCase {
             process.standardError = err
             try process.run()
             group.enter()
-            DispatchQueue.global().async { [self] in outData = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+            DispatchQueue.global().async { [self] in
+                var data = Data(), signalled = false
+                while case let chunk = out.fileHandleForReading.availableData, !chunk.isEmpty {
+                    data.append(chunk)
+                    if !signalled, data.range(of: Data("lsn=".utf8)) != nil { signalled = true; firstAcknowledgement.signal() }
+                }
+                if !signalled { firstAcknowledgement.signal() }
+                outData = data
+                group.leave()
+            }
             group.enter()
             DispatchQueue.global().async { [self] in errData = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+        }
+
+        /// Waits for the writer's first acknowledgement; false at the timeout.
+        func waitUntilCommitting(timeout: Double) -> Bool {
+            firstAcknowledgement.wait(timeout: .now() + timeout) == .success
         }
 
         /// SIGKILL; true when the writer was still running (the fault fired).

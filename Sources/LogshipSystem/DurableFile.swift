@@ -20,16 +20,18 @@ public enum DurableFile {
 
     /// Writes `data` to `path` atomically and durably; a crash leaves the old file or the new
     /// one, never a mix, and at worst a `.tmp-*` file that `removeStaleTemporaries` deletes.
-    /// The file gets `FilePermissions.file` (0600, or 0640 with group read).
-    public static func publish(_ data: [UInt8], to path: String) throws {
+    /// The file gets `FilePermissions.file` (0600, or 0640 with group read). `durable: false`
+    /// leaves out both fsyncs (atomic, not durable): only for a file that records nothing that is
+    /// not durable elsewhere (`SyncAcks`).
+    public static func publish(_ data: [UInt8], to path: String, durable: Bool = true) throws {
         let directory = (path as NSString).deletingLastPathComponent
         let temp = temporaryPath(for: path)
         do {
             let file = try FileDescriptor(path: temp, flags: O_WRONLY | O_CREAT | O_TRUNC, mode: FilePermissions.file)
             try file.write(data, at: 0)
-            try file.sync()
+            if durable { try file.sync() }
             try rename(temp, to: path)
-            try syncDirectory(directory.isEmpty ? "." : directory)
+            if durable { try syncDirectory(directory.isEmpty ? "." : directory) }
         } catch {
             unlink(temp)
             throw error

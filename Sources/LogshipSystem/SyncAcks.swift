@@ -69,16 +69,7 @@ public enum SyncAcks {
     public static func write(_ ack: Ack, master: String) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        let data = Array(try encoder.encode(ack)) + [10]
-        let target = path(master: master, target: ack.target)
-        let temp = DurableFile.temporaryPath(for: target)
-        do {
-            let file = try FileDescriptor(path: temp, flags: O_WRONLY | O_CREAT | O_TRUNC, mode: FilePermissions.file)
-            try file.write(data, at: 0)
-            try DurableFile.rename(temp, to: target)
-        } catch {
-            unlink(temp)
-            throw error
-        }
+        let data = try encoder.encode(ack)
+        try DurableFile.publish(Array(data) + [10], to: path(master: master, target: ack.target), durable: false)
     }
 }

@@ -21,14 +21,16 @@ public struct DeploymentArguments {
     }
 
     /// `LOGSHIP_BINLOG_SHIP_`: the prefix of this tool's variables.
-    public var prefix: String { "LOGSHIP_" + Self.envName(tool) + "_" }
+    public var prefix: String { Self.prefix(tool: tool) }
+
+    static func prefix(tool: String) -> String { "LOGSHIP_" + envName(tool) + "_" }
 
     /// Whether anything besides the command line can add to it: a `--config` on it,
     /// `LOGSHIP_CONFIG`, a variable with the tool's prefix, or the default file. When none is
     /// there `rewriteKeepingFile` returns the line as it is, so it need not run.
     public static func mayRewrite(_ arguments: [String], tool: String, environment: [String: String]) -> Bool {
         if arguments.prefix(while: { $0 != "--" }).contains(where: { $0 == "--config" || $0.hasPrefix("--config=") }) { return true }
-        let prefix = "LOGSHIP_" + envName(tool) + "_"
+        let prefix = prefix(tool: tool)
         if environment["LOGSHIP_CONFIG"] != nil || environment.keys.contains(where: { $0.hasPrefix(prefix) }) { return true }
         return FileManager.default.fileExists(atPath: defaultPath)
     }

@@ -8,11 +8,12 @@ extension ShipRun {
     /// source's first problem stops the run there: nothing after a damaged segment or a gap
     /// is shipped anywhere.
     ///
-    /// A pipeline of depth one keeps the disk and the CPU busy together: while segment N's
-    /// copies are fsynced and read back on other threads, N+1 is verified and written to temp
-    /// files. Publication stays in order and on this thread: N is published, recorded and the
-    /// state saved before N+1 is published, and N+1's copy to a target that failed on N is
-    /// discarded, never published.
+    /// A pipeline of depth one keeps the disk, the CPU and the network busy together: while
+    /// segment N's copies are fsynced and read back on other threads, N+1 is verified and
+    /// written to temp files; then N+1's copies are proven and staged (an object store's parts
+    /// sent, not completed) on other threads while N is published. Publication stays in order
+    /// and on this thread: N is published, recorded and the state saved before N+1 is
+    /// published, and N+1's copy to a target that failed on N is discarded, never published.
     func shipSealed(_ listing: ShipSource.Listing) throws {
         let verifier = shipper.config.verifier
         var previous: ChainPosition?
@@ -34,10 +35,10 @@ extension ShipRun {
             }
             previous = ChainPosition(segment)
             let batch = write(segment, to: needing)
+            batch.startProving()
             if let done = inFlight {
                 do { try commit(done) } catch { batch.discardAll(); throw error }
             }
-            batch.startProving()
             inFlight = batch
         }
         if let done = inFlight { try commit(done) }
@@ -214,14 +215,15 @@ final class Batch: @unchecked Sendable {
         run.stopping = true
     }
 
-    /// fsyncs and reads back the temp files on another thread.
+    /// fsyncs and reads back the temp files, then stages what each proven upload can send
+    /// before it is published (`TargetUpload.stage`), on another thread.
     func startProving() {
         let group = DispatchGroup()
         proving = group
         group.enter()
         // A thread of its own: proving blocks in fsync, and must not wait for a pool thread.
         Thread {
-            self.results = SegmentCopier.prove(self.pending)
+            self.results = SegmentCopier.prove(self.pending, stage: true)
             group.leave()
         }.start()
     }
@@ -229,7 +231,7 @@ final class Batch: @unchecked Sendable {
     /// Waits for the proofs: one result per `pending`, in order.
     func proven() -> [Result<TargetUpload, ShipError>] {
         proving?.wait()
-        return proving == nil ? SegmentCopier.prove(pending) : results
+        return proving == nil ? SegmentCopier.prove(pending, stage: true) : results
     }
 
     /// Deletes every temp file (the run stops before publishing them).

@@ -107,19 +107,67 @@ extension S3Client {
     /// it completed. The object's multipart ETag, from the parts' MD5s, is checked against the
     /// completed object's.
     func uploadStreamed(_ key: String, _ source: S3BodySource, _ digests: BodyDigests, conditional: Bool) throws -> PutResult {
+        try finish(stageParts(key, source: source), source, digests, conditional: conditional)
+    }
+
+    /// Starts a multipart upload of `source` under `key` and sends every part, but does not
+    /// complete it: nothing is visible under the key until `putIfAbsent(staged:)` completes it.
+    /// This lets a caller send the next object's parts while the one before is still being
+    /// published, without a reader ever seeing them out of order. A failure aborts the upload.
+    /// Only for bodies above the multipart threshold.
+    public func stageParts(_ key: String, source: S3BodySource) throws -> S3StagedUpload {
         let uploadId = try createMultipartUpload(key)
-        let etag: String
-        let etags: [String]
         do {
-            etags = try uploadParts(key, uploadId: uploadId, ranges: partRanges(source.size)) { try self.readPart(source, $0, key: key) }
-            etag = try completeMultipartUpload(key, uploadId: uploadId, etags: etags, conditional: conditional)
+            let etags = try uploadParts(key, uploadId: uploadId, ranges: partRanges(source.size)) { try self.readPart(source, $0, key: key) }
+            return S3StagedUpload(key: key, uploadId: uploadId, etags: etags)
         } catch {
             try? abortMultipartUpload(key, uploadId: uploadId)
             throw error
         }
-        var partDigests = Data()
-        for part in etags { partDigests.append(contentsOf: SigV4Signer.bytes(hex: part) ?? []) }
-        digests.knownMultipartETag = Self.multipartETag(partDigests: partDigests, parts: etags.count)
+    }
+
+    /// Drops a staged upload and its parts (nothing was visible).
+    public func abort(_ staged: S3StagedUpload) {
+        try? abortMultipartUpload(staged.key, uploadId: staged.uploadId)
+    }
+
+    /// `putIfAbsent` for parts already sent by `stageParts`: the same outcomes as the streamed
+    /// call (the same bytes already there are `created: false`, other bytes `.alreadyExists`),
+    /// the staged upload completed only when nothing holds the key, and aborted otherwise.
+    public func putIfAbsent(staged: S3StagedUpload, source: S3BodySource, support: ConditionalPutSupport) throws -> PutResult {
+        let key = staged.key
+        let digests = BodyDigests(source, client: self)
+        digests.knownMultipartETag = staged.multipartETag
+        if support == .headThenPut, let existing = try head(key) {
+            abort(staged)
+            return try existingResult(existing, source, digests, support)
+        }
+        do {
+            var result = try finish(staged, source, digests, conditional: true)
+            result.guarantee = support
+            if support == .headThenPut, let after = try head(key), try sameContent(after, source, digests) == nil {
+                throw makeError(.alreadyExists, "unable to put: another writer replaced the object right after this put", key: key,
+                                hint: "two writers ship to one prefix; the server ignores If-None-Match, so only one writer per prefix is safe")
+            }
+            return result
+        } catch let e as ObjectStorageError where e.kind == .alreadyExists {
+            guard let existing = try head(key) else { throw e }
+            return try existingResult(existing, source, digests, support)
+        }
+    }
+
+    /// Completes a staged upload (aborting it when completion fails) and checks the object's
+    /// ETag against the parts' MD5s, or reads it back when the server gives another kind of ETag.
+    private func finish(_ staged: S3StagedUpload, _ source: S3BodySource, _ digests: BodyDigests, conditional: Bool) throws -> PutResult {
+        let key = staged.key
+        let etag: String
+        do {
+            etag = try completeMultipartUpload(key, uploadId: staged.uploadId, etags: staged.etags, conditional: conditional)
+        } catch {
+            abort(staged)
+            throw error
+        }
+        digests.knownMultipartETag = staged.multipartETag
         if etag == (try digests.multipartETag()) { return PutResult(created: true, etag: etag, verification: .multipartETag, guarantee: nil) }
         guard try readBackMatches(key, source) else {
             throw makeError(.checksumMismatch, "unable to verify put: the stored object reads back differently from the bytes sent", key: key,
@@ -187,5 +235,21 @@ extension S3Client {
                             hint: "logship never overwrites; find out which writer put it there (two masters shipping to one prefix?)")
         }
         return PutResult(created: false, etag: info.etag, verification: how, guarantee: support)
+    }
+}
+
+/// A multipart upload whose parts are all on the server but which is not completed: nothing is
+/// visible under `key` (`S3Client.stageParts`).
+public struct S3StagedUpload: Sendable {
+    public let key: String
+    public let uploadId: String
+    /// The parts' ETags (their MD5s in hex), in part order.
+    public let etags: [String]
+
+    /// The ETag S3 gives the object once complete, from the parts' MD5s.
+    var multipartETag: String {
+        var partDigests = Data()
+        for part in etags { partDigests.append(contentsOf: SigV4Signer.bytes(hex: part) ?? []) }
+        return S3Client.multipartETag(partDigests: partDigests, parts: etags.count)
     }
 }

@@ -90,6 +90,50 @@ final class S3StreamingTests: XCTestCase {
         XCTAssertEqual(try client.listMultipartUploads(prefix: "stream/"), [], "no upload left behind")
     }
 
+    /// Staged parts are no object until completed: nothing under the key, nothing listed, the
+    /// upload pending. Completing puts the body there; staging the same body again completes
+    /// nothing ("already there") and a different body is a conflict, and either way the staged
+    /// upload is aborted, under both guarantees. An abandoned stage is aborted without a trace.
+    func testStagedPartsAreInvisibleUntilPutIfAbsentCompletesThem() throws {
+        let f = try fixture()
+        _ = try f.client()
+        var config = f.configuration()
+        config.partSize = 5 << 20
+        config.multipartThreshold = 5 << 20
+        let client = try S3Client(config)
+        var random = SeededRandom()
+        let data = randomData(11 << 20 + 17, &random)
+        func source(_ bytes: Data) -> S3BodySource {
+            S3BodySource(size: Int64(bytes.count)) { offset, count in bytes.subdata(in: Int(offset)..<min(bytes.count, Int(offset) + count)) }
+        }
+        let staged = try client.stageParts("staged/one", source: source(data))
+        XCTAssertEqual(staged.etags.count, 3)
+        XCTAssertNil(try client.head("staged/one"), "staged parts are no object")
+        XCTAssertEqual(try client.list(prefix: "staged/").map(\.key), [])
+        XCTAssertEqual(try client.listMultipartUploads(prefix: "staged/"), [S3PendingUpload(key: "staged/one", uploadId: staged.uploadId)])
+        let result = try client.putIfAbsent(staged: staged, source: source(data), support: .enforced)
+        XCTAssertTrue(result.created)
+        XCTAssertEqual(result.verification, .multipartETag)
+        XCTAssertEqual(try client.get("staged/one"), data, "seed \(random.seed)")
+        XCTAssertEqual(try client.listMultipartUploads(prefix: "staged/"), [])
+
+        var other = data
+        other[6 << 20] ^= 1
+        for support in [ConditionalPutSupport.enforced, .headThenPut] {
+            let same = try client.putIfAbsent(staged: try client.stageParts("staged/one", source: source(data)), source: source(data), support: support)
+            XCTAssertFalse(same.created, "\(support)")
+            XCTAssertThrowsError(try client.putIfAbsent(staged: try client.stageParts("staged/one", source: source(other)), source: source(other), support: support)) {
+                XCTAssertEqual(($0 as? ObjectStorageError)?.kind, .alreadyExists, "\(support): \($0)")
+            }
+            XCTAssertEqual(try client.listMultipartUploads(prefix: "staged/"), [], "\(support): the staged uploads were aborted")
+        }
+        XCTAssertEqual(try client.get("staged/one"), data, "never overwritten; seed \(random.seed)")
+
+        client.abort(try client.stageParts("staged/two", source: source(other)))
+        XCTAssertNil(try client.head("staged/two"))
+        XCTAssertEqual(try client.listMultipartUploads(prefix: "staged/"), [])
+    }
+
     /// One part refused while others are in flight: the upload is aborted once they end, the
     /// error is the part's, nothing is visible under the key and no upload is left.
     func testAFailedPartAbortsTheWholeUpload() throws {

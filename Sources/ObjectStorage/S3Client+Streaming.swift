@@ -118,8 +118,8 @@ extension S3Client {
     public func stageParts(_ key: String, source: S3BodySource) throws -> S3StagedUpload {
         let uploadId = try createMultipartUpload(key)
         do {
-            let etags = try uploadParts(key, uploadId: uploadId, ranges: partRanges(source.size)) { try self.readPart(source, $0, key: key) }
-            return S3StagedUpload(key: key, uploadId: uploadId, etags: etags)
+            let parts = try uploadParts(key, uploadId: uploadId, ranges: partRanges(source.size)) { try self.readPart(source, $0, key: key) }
+            return S3StagedUpload(key: key, uploadId: uploadId, parts: parts)
         } catch {
             try? abortMultipartUpload(key, uploadId: uploadId)
             throw error
@@ -162,13 +162,16 @@ extension S3Client {
         let key = staged.key
         let etag: String
         do {
-            etag = try completeMultipartUpload(key, uploadId: staged.uploadId, etags: staged.etags, conditional: conditional)
+            etag = try completeMultipartUpload(key, uploadId: staged.uploadId, parts: staged.parts, conditional: conditional)
         } catch {
             abort(staged)
             throw error
         }
         digests.knownMultipartETag = staged.multipartETag
-        if etag == (try digests.multipartETag()) { return PutResult(created: true, etag: etag, verification: .multipartETag, guarantee: nil) }
+        if etag == (try digests.multipartETag()) {
+            let how: PutVerification = staged.parts.allSatisfy(\.checkedByServer) ? .partChecksumSHA256 : .multipartETag
+            return PutResult(created: true, etag: etag, verification: how, guarantee: nil)
+        }
         guard try readBackMatches(key, source) else {
             throw makeError(.checksumMismatch, "unable to verify put: the stored object reads back differently from the bytes sent", key: key,
                             hint: "the object is damaged in the store or in flight; delete it and ship again")
@@ -179,10 +182,10 @@ extension S3Client {
     /// Uploads `ranges` as parts 1…n, up to `configuration.partConcurrency` at a time (each on a
     /// thread of its own: the transport is synchronous); returns their ETags in order. The first
     /// failure stops new parts from starting and is thrown once the running ones end.
-    func uploadParts(_ key: String, uploadId: String, ranges: [Range<Int64>], read: @escaping (Range<Int64>) throws -> Data) throws -> [String] {
+    func uploadParts(_ key: String, uploadId: String, ranges: [Range<Int64>], read: @escaping (Range<Int64>) throws -> Data) throws -> [S3UploadedPart] {
         final class Shared: @unchecked Sendable {
             let lock = NSLock()
-            var etags: [String?]
+            var etags: [S3UploadedPart?]
             var failure: Error?
             let read: (Range<Int64>) throws -> Data
             init(count: Int, read: @escaping (Range<Int64>) throws -> Data) { etags = Array(repeating: nil, count: count); self.read = read }
@@ -207,13 +210,17 @@ extension S3Client {
         }
         group.wait()
         if let failure = shared.failure { throw failure }
-        return shared.etags.map { $0 ?? "" }
+        return shared.etags.map { $0! }
     }
 
     /// How an existing object was found to hold exactly the source's bytes, or nil.
     func sameContent(_ info: S3ObjectInfo, _ source: S3BodySource, _ digests: BodyDigests) throws -> PutVerification? {
         guard info.size == source.size else { return nil }
-        if let sum = info.checksumSHA256, !sum.contains("-") { return sum == (try digests.values().sha256) ? .checksumSHA256 : nil }
+        // A multipart object's checksum is of its parts' checksums (moto leaves out the "-N"
+        // that says so), never the body's SHA-256.
+        if let sum = info.checksumSHA256, !sum.contains("-"), !info.etag.contains("-") {
+            return sum == (try digests.values().sha256) ? .checksumSHA256 : nil
+        }
         if info.etag.count == 32, !info.etag.contains("-") { return info.etag == (try digests.values().md5Hex) ? .etagMD5 : nil }
         if info.etag == (try digests.multipartETag()) { return .multipartETag }
         return try readBackMatches(info.key, source) ? .readBack : nil
@@ -243,13 +250,13 @@ extension S3Client {
 public struct S3StagedUpload: Sendable {
     public let key: String
     public let uploadId: String
-    /// The parts' ETags (their MD5s in hex), in part order.
-    public let etags: [String]
+    /// The parts, in part order.
+    public let parts: [S3UploadedPart]
 
-    /// The ETag S3 gives the object once complete, from the parts' MD5s.
+    /// The ETag S3 gives the object once complete, from the parts' ETags (their MD5s).
     var multipartETag: String {
         var partDigests = Data()
-        for part in etags { partDigests.append(contentsOf: SigV4Signer.bytes(hex: part) ?? []) }
-        return S3Client.multipartETag(partDigests: partDigests, parts: etags.count)
+        for part in parts { partDigests.append(contentsOf: SigV4Signer.bytes(hex: part.etag) ?? []) }
+        return S3Client.multipartETag(partDigests: partDigests, parts: parts.count)
     }
 }

@@ -107,7 +107,7 @@ final class S3StreamingTests: XCTestCase {
             S3BodySource(size: Int64(bytes.count)) { offset, count in bytes.subdata(in: Int(offset)..<min(bytes.count, Int(offset) + count)) }
         }
         let staged = try client.stageParts("staged/one", source: source(data))
-        XCTAssertEqual(staged.etags.count, 3)
+        XCTAssertEqual(staged.parts.count, 3)
         XCTAssertNil(try client.head("staged/one"), "staged parts are no object")
         XCTAssertEqual(try client.list(prefix: "staged/").map(\.key), [])
         XCTAssertEqual(try client.listMultipartUploads(prefix: "staged/"), [S3PendingUpload(key: "staged/one", uploadId: staged.uploadId)])
@@ -132,6 +132,45 @@ final class S3StreamingTests: XCTestCase {
         client.abort(try client.stageParts("staged/two", source: source(other)))
         XCTAssertNil(try client.head("staged/two"))
         XCTAssertEqual(try client.listMultipartUploads(prefix: "staged/"), [])
+    }
+
+    /// Answers part uploads with an `x-amz-checksum-sha256` of the test's choosing, as a server
+    /// that checks part checksums does (moto does not): the request's own, or another.
+    final class EchoingTransport: HTTPTransport, @unchecked Sendable {
+        let inner = URLSessionTransport(timeout: 20)
+        let wrong: Bool
+        init(wrong: Bool) { self.wrong = wrong }
+        func send(_ request: URLRequest) throws -> HTTPResponse {
+            var response = try inner.send(request)
+            if request.url?.query?.contains("partNumber=") == true, let sent = request.value(forHTTPHeaderField: "x-amz-checksum-sha256") {
+                response.headers["x-amz-checksum-sha256"] = wrong ? String(sent.reversed()) : sent
+            }
+            return response
+        }
+    }
+
+    /// A server that echoes each part's SHA-256 has checked the parts: the upload is recorded
+    /// as `part-sha256`. One that echoes another SHA-256 fails the upload as a checksum
+    /// mismatch, aborted, nothing visible.
+    func testPartChecksumsTheServerEchoesVerifyTheParts() throws {
+        let f = try fixture()
+        _ = try f.client()
+        var config = f.configuration()
+        config.partSize = 5 << 20
+        config.multipartThreshold = 5 << 20
+        var random = SeededRandom()
+        let data = randomData(11 << 20 + 3, &random)
+        let source = S3BodySource(size: Int64(data.count)) { offset, count in data.subdata(in: Int(offset)..<min(data.count, Int(offset) + count)) }
+        let good = try S3Client(config, transport: EchoingTransport(wrong: false))
+        XCTAssertEqual(try good.putIfAbsent("echo/good", source: source, support: .enforced).verification, .partChecksumSHA256)
+        XCTAssertEqual(try good.get("echo/good"), data, "seed \(random.seed)")
+        let bad = try S3Client(config, transport: EchoingTransport(wrong: true))
+        XCTAssertThrowsError(try bad.putIfAbsent("echo/bad", source: source, support: .enforced)) { error in
+            XCTAssertEqual((error as? ObjectStorageError)?.kind, .checksumMismatch, "\(error)")
+            XCTAssertTrue("\(error)".contains("x-amz-checksum-sha256"), "\(error)")
+        }
+        XCTAssertNil(try good.head("echo/bad"), "nothing visible under the key")
+        XCTAssertEqual(try good.listMultipartUploads(prefix: "echo/"), [], "the upload was aborted")
     }
 
     /// One part refused while others are in flight: the upload is aborted once they end, the

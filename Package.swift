@@ -49,6 +49,7 @@ let package = Package(
         .systemLibrary(name: "CXXHash", providers: [.apt(["libxxhash-dev"])]),
         .systemLibrary(name: "CSnappy", providers: [.apt(["libsnappy-dev"])]),
         .target(name: "CSQLiteHooks", linkerSettings: [.linkedLibrary("sqlite3")]),
+        .target(name: "CCurl", linkerSettings: [.linkedLibrary("curl")]),
         .plugin(name: "BuildStamp", capability: .buildTool(), path: "Plugins/BuildStamp"),
         .target(name: "BuildInfo", plugins: ["BuildStamp"]),
         .target(name: "LogshipSystem"),
@@ -66,7 +67,7 @@ let package = Package(
         .target(name: "BinlogShip", dependencies: [
             "BinlogFormat", "LogshipSystem", "ObjectStorage", .product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto"),
         ]),
-        .target(name: "ObjectStorage", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "ObjectStorage", dependencies: ["CCurl", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "ReplicaStore", dependencies: [
             "BinlogFormat", "BinlogApply", "LogshipSystem",
             .product(name: "GRDB", package: "GRDB.swift"),

@@ -25,7 +25,7 @@ public final class S3Client: @unchecked Sendable {
                 sleep: @escaping @Sendable (TimeInterval) -> Void = { Thread.sleep(forTimeInterval: $0) }) throws {
         try configuration.validate()
         self.configuration = configuration
-        self.transport = transport ?? URLSessionTransport(timeout: configuration.requestTimeout)
+        self.transport = transport ?? CurlTransport(timeout: configuration.requestTimeout)
         self.signer = SigV4Signer(credentials: configuration.credentials, region: configuration.region)
         self.limiter = configuration.bandwidthLimit.map(BandwidthLimiter.init(bytesPerSecond:))
         self.now = now

@@ -55,7 +55,16 @@ public final class CurlTransport: HTTPTransport, @unchecked Sendable {
             throw TransportFailure(kind: Self.kind(code), detail: "\(detail) (curl code \(code))")
         }
         let response = HTTPResponse(status: status, headers: Self.headers(head), body: out.len > 0 ? Data(bytes: out.data, count: out.len) : Data())
-        return try URLSessionTransport.checkLength(response, method: method)
+        return try Self.checkLength(response, method: method)
+    }
+
+    /// A body shorter than its Content-Length is a truncated response, whatever libcurl made of it.
+    static func checkLength(_ r: HTTPResponse, method: String) throws -> HTTPResponse {
+        if method != "HEAD", let declared = r.header("content-length").flatMap(Int.init), declared != r.body.count,
+           r.header("content-encoding") == nil {
+            throw TransportFailure(kind: .truncated, detail: "body of \(r.body.count) bytes, Content-Length \(declared)")
+        }
+        return r
     }
 
     private func take() -> UnsafeMutableRawPointer? {
@@ -75,7 +84,7 @@ public final class CurlTransport: HTTPTransport, @unchecked Sendable {
     static func headers(_ buffer: ccurl_buf) -> [String: String] {
         guard buffer.len > 0, let text = String(bytes: UnsafeRawBufferPointer(start: buffer.data, count: buffer.len), encoding: .isoLatin1) else { return [:] }
         var headers: [String: String] = [:]
-        for line in text.split(separator: "\n") {
+        for line in text.split(whereSeparator: \.isNewline) {
             guard let colon = line.firstIndex(of: ":") else { continue }
             let name = line[..<colon].trimmingCharacters(in: .whitespaces).lowercased()
             let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespacesAndNewlines)

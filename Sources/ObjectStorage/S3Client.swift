@@ -4,7 +4,7 @@ import Foundation
 import FoundationNetworking
 #endif
 
-/// An S3-compatible client over FoundationNetworking: Signature V4, retries with backoff and
+/// An S3-compatible client over libcurl (`CurlTransport`): Signature V4, retries with backoff and
 /// jitter, a bandwidth limit, and errors that name the target, bucket and key. Operations are in
 /// `S3Client+Objects.swift` (list, head, get, put, delete) and `S3Client+Multipart.swift`.
 /// Synchronous; one client may be used from several threads.

@@ -13,7 +13,7 @@ final class S3StreamingTests: XCTestCase {
     /// (each held `partDelay` seconds, so that parts sent together overlap); fails the part
     /// numbered `failPart` (403, not retried); passes everything else on.
     final class RecordingTransport: HTTPTransport, @unchecked Sendable {
-        let inner = URLSessionTransport(timeout: 20)
+        let inner = CurlTransport(timeout: 20)
         private let lock = NSLock()
         private(set) var largestBody = 0
         private(set) var inFlight = 0, mostInFlight = 0
@@ -137,7 +137,7 @@ final class S3StreamingTests: XCTestCase {
     /// Answers part uploads with an `x-amz-checksum-sha256` of the test's choosing, as a server
     /// that checks part checksums does (moto does not): the request's own, or another.
     final class EchoingTransport: HTTPTransport, @unchecked Sendable {
-        let inner = URLSessionTransport(timeout: 20)
+        let inner = CurlTransport(timeout: 20)
         let wrong: Bool
         init(wrong: Bool) { self.wrong = wrong }
         func send(_ request: URLRequest) throws -> HTTPResponse {

@@ -11,7 +11,7 @@ import PackageDescription
 //   BinlogApply  (BinlogFormat + GRDB): the one apply engine (master recovery and replicas)
 //   BinlogMaster (BinlogApply + SQLite hooks): capture, exec, load, rotate
 //   BinlogShip   (BinlogFormat + ObjectStorage + Yams, no SQLite): shipping segments to targets
-//   ObjectStorage (swift-crypto + Foundation only): an S3-compatible client (SigV4, retries, multipart)
+//   ObjectStorage (swift-crypto, Foundation, libcurl through CCurl): an S3-compatible client (SigV4, retries, multipart)
 //   ReplicaStore (BinlogApply): replica directory, apply loop, snapshots, restore, status
 //   Failover     (ReplicaStore + BinlogMaster): candidates, promotion, fences
 //   ExpenseSummary (ReplicaStore): the monthly expense summary, an observer of replica apply
@@ -49,6 +49,7 @@ let package = Package(
         .systemLibrary(name: "CXXHash", providers: [.apt(["libxxhash-dev"])]),
         .systemLibrary(name: "CSnappy", providers: [.apt(["libsnappy-dev"])]),
         .target(name: "CSQLiteHooks", linkerSettings: [.linkedLibrary("sqlite3")]),
+        .target(name: "CCurl", linkerSettings: [.linkedLibrary("curl")]),
         .plugin(name: "BuildStamp", capability: .buildTool(), path: "Plugins/BuildStamp"),
         .target(name: "BuildInfo", plugins: ["BuildStamp"]),
         .target(name: "LogshipSystem"),
@@ -66,7 +67,7 @@ let package = Package(
         .target(name: "BinlogShip", dependencies: [
             "BinlogFormat", "LogshipSystem", "ObjectStorage", .product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto"),
         ]),
-        .target(name: "ObjectStorage", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "ObjectStorage", dependencies: ["CCurl", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "ReplicaStore", dependencies: [
             "BinlogFormat", "BinlogApply", "LogshipSystem",
             .product(name: "GRDB", package: "GRDB.swift"),
@@ -121,7 +122,7 @@ let package = Package(
         ]),
         .testTarget(name: "BinlogShipTests", dependencies: ["BinlogShip", "BinlogFormat", "LogshipSystem", "ObjectStorage", "LogshipTestSupport"]),
         .testTarget(name: "ObjectStorageTests", dependencies: [
-            "ObjectStorage", "LogshipTestSupport", .product(name: "Crypto", package: "swift-crypto"),
+            "ObjectStorage", "CCurl", "LogshipTestSupport", .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .testTarget(name: "ReplicaTests", dependencies: ["ReplicaStore", "BinlogApply", "BinlogFormat", "LogshipSystem", "LogshipTestSupport",
             .product(name: "GRDB", package: "GRDB.swift")]),

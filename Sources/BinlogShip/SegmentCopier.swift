@@ -75,12 +75,14 @@ struct SegmentCopier {
     }
 
     /// Seals each written upload and reads it back against the verified segment, side by
-    /// side. An upload that fails is dropped.
-    static func prove(_ pending: [Pending]) -> [Result<TargetUpload, ShipError>] {
+    /// side, then, with `stage`, sends what it can before publication (`TargetUpload.stage`).
+    /// An upload that fails is dropped.
+    static func prove(_ pending: [Pending], stage: Bool = false) -> [Result<TargetUpload, ShipError>] {
         parallel(pending.count) { i in
             let p = pending[i]
             do {
                 try check(p)
+                if stage { try p.upload.stage() }
                 return .success(p.upload)
             } catch {
                 p.upload.abort()

@@ -8,16 +8,30 @@ extension ShipRun {
     /// source's first problem stops the run there: nothing after a damaged segment or a gap
     /// is shipped anywhere.
     ///
-    /// A pipeline of depth one keeps the disk and the CPU busy together: while segment N's
+    /// A pipeline keeps the disk, the CPU and the network busy together: while segment N's
     /// copies are fsynced and read back on other threads, N+1 is verified and written to temp
-    /// files. Publication stays in order and on this thread: N is published, recorded and the
-    /// state saved before N+1 is published, and N+1's copy to a target that failed on N is
-    /// discarded, never published.
+    /// files; then N+1's copies are proven and staged (an object store's parts sent, not
+    /// completed) on other threads while N is published. For directory targets the pipeline
+    /// is one segment deep. When a target is an object store it runs deeper, up to
+    /// `stageAheadBytes` of segments in flight, so that parts keep travelling while earlier
+    /// segments are completed and recorded (one segment's parts alone leave the link idle
+    /// between segments). Publication stays in order and on this thread: N is published,
+    /// recorded and the state saved before N+1 is published, and a later segment's copy to a
+    /// target that failed on N is discarded, never published.
     func shipSealed(_ listing: ShipSource.Listing) throws {
         let verifier = shipper.config.verifier
+        let remote = targets.contains { $0.store.localDirectory == nil }
         var previous: ChainPosition?
         var upcoming: Prefetch?
-        var inFlight: Batch?
+        var inFlight: [Batch] = []
+        /// Publishes the oldest batch until `keep` accepts what is left in flight (or nothing
+        /// is); on a failure every batch still in flight is discarded.
+        func publish(keeping keep: (_ ahead: [Batch]) -> Bool) throws {
+            while !inFlight.isEmpty && !keep(inFlight) {
+                let done = inFlight.removeFirst()
+                do { try commit(done) } catch { inFlight.forEach { $0.discardAll() }; throw error }
+            }
+        }
         for (index, entry) in listing.sealed.enumerated() {
             let needing = targets.filter { $0.isLive && !$0.stopping && $0.needs(entry.name) }
             guard !needing.isEmpty else { previous = nil; continue }
@@ -34,14 +48,17 @@ extension ShipRun {
             }
             previous = ChainPosition(segment)
             let batch = write(segment, to: needing)
-            if let done = inFlight {
-                do { try commit(done) } catch { batch.discardAll(); throw error }
-            }
             batch.startProving()
-            inFlight = batch
+            inFlight.append(batch)
+            // Keep one batch (the newest) always; more while they fit the budget, for object stores.
+            try publish { ahead in ahead.count == 1 || (remote && ahead.reduce(0) { $0 + $1.segment.length } <= Self.stageAheadBytes) }
         }
-        if let done = inFlight { try commit(done) }
+        try publish { _ in false }
     }
+
+    /// How many bytes of segments a run keeps staged ahead of publication when a target is an
+    /// object store (their parts in flight, their spool files on local disk).
+    static let stageAheadBytes: Int64 = 64 << 20
 
     /// Decides, for each target that needs `segment`, whether it already holds it (the same
     /// bytes), holds something else under its name (a conflict), or gets a copy; and writes
@@ -214,14 +231,15 @@ final class Batch: @unchecked Sendable {
         run.stopping = true
     }
 
-    /// fsyncs and reads back the temp files on another thread.
+    /// fsyncs and reads back the temp files, then stages what each proven upload can send
+    /// before it is published (`TargetUpload.stage`), on another thread.
     func startProving() {
         let group = DispatchGroup()
         proving = group
         group.enter()
         // A thread of its own: proving blocks in fsync, and must not wait for a pool thread.
         Thread {
-            self.results = SegmentCopier.prove(self.pending)
+            self.results = SegmentCopier.prove(self.pending, stage: true)
             group.leave()
         }.start()
     }
@@ -229,7 +247,7 @@ final class Batch: @unchecked Sendable {
     /// Waits for the proofs: one result per `pending`, in order.
     func proven() -> [Result<TargetUpload, ShipError>] {
         proving?.wait()
-        return proving == nil ? SegmentCopier.prove(pending) : results
+        return proving == nil ? SegmentCopier.prove(pending, stage: true) : results
     }
 
     /// Deletes every temp file (the run stops before publishing them).

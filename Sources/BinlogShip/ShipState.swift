@@ -44,7 +44,7 @@ public struct ShipState: Codable, Sendable {
         /// The partial copy of the active segment the target holds (`--include-active`).
         public var partial: PartialRecord?
         /// How the store confirmed the last published segment beyond the read-back of what was
-        /// staged: `sha256`, `etag-md5` or `multipart-etag` (the S3 server's answer matched) or
+        /// staged: `sha256`, `etag-md5`, `multipart-etag` or `part-sha256` (the S3 server's answer matched) or
         /// `read-back` (the object was downloaded and compared); absent for a directory, whose
         /// read-back after fsync is the check.
         public var lastVerification: String?

@@ -2,8 +2,9 @@ import Foundation
 
 /// Keeps the average transfer rate at or under a limit by sleeping before each request body in
 /// proportion to the bytes already moved. It works per request (or per part), not per packet:
-/// FoundationNetworking gives no hook into the socket, so a single request still goes at full
-/// speed and the average over a transfer of several requests is what is bounded.
+/// a single request still goes at full speed (the limit is shared by the parts in flight, which
+/// a per-transfer cap in the transport would not see), and the average over a transfer of
+/// several requests is what is bounded.
 final class BandwidthLimiter: @unchecked Sendable {
     private let bytesPerSecond: Double
     private let lock = NSLock()

@@ -153,7 +153,9 @@ extension S3Client {
     func sameContent(_ info: S3ObjectInfo, _ data: Data, _ digests: DataDigests? = nil) throws -> PutVerification? {
         guard info.size == Int64(data.count) else { return nil }
         let digests = digests ?? DataDigests(data)
-        if let sum = info.checksumSHA256, !sum.contains("-") {
+        // A multipart object's checksum is of its parts' checksums (moto leaves out the "-N"
+        // that says so), never the body's SHA-256.
+        if let sum = info.checksumSHA256, !sum.contains("-"), !info.etag.contains("-") {
             return sum == digests.sha256Base64 ? .checksumSHA256 : nil
         }
         if info.etag.count == 32, !info.etag.contains("-") {

@@ -107,20 +107,71 @@ extension S3Client {
     /// it completed. The object's multipart ETag, from the parts' MD5s, is checked against the
     /// completed object's.
     func uploadStreamed(_ key: String, _ source: S3BodySource, _ digests: BodyDigests, conditional: Bool) throws -> PutResult {
+        try finish(stageParts(key, source: source), source, digests, conditional: conditional)
+    }
+
+    /// Starts a multipart upload of `source` under `key` and sends every part, but does not
+    /// complete it: nothing is visible under the key until `putIfAbsent(staged:)` completes it.
+    /// This lets a caller send the next object's parts while the one before is still being
+    /// published, without a reader ever seeing them out of order. A failure aborts the upload.
+    /// Only for bodies above the multipart threshold.
+    public func stageParts(_ key: String, source: S3BodySource) throws -> S3StagedUpload {
         let uploadId = try createMultipartUpload(key)
-        let etag: String
-        let etags: [String]
         do {
-            etags = try uploadParts(key, uploadId: uploadId, ranges: partRanges(source.size)) { try self.readPart(source, $0, key: key) }
-            etag = try completeMultipartUpload(key, uploadId: uploadId, etags: etags, conditional: conditional)
+            let parts = try uploadParts(key, uploadId: uploadId, ranges: partRanges(source.size)) { try self.readPart(source, $0, key: key) }
+            return S3StagedUpload(key: key, uploadId: uploadId, parts: parts)
         } catch {
             try? abortMultipartUpload(key, uploadId: uploadId)
             throw error
         }
-        var partDigests = Data()
-        for part in etags { partDigests.append(contentsOf: SigV4Signer.bytes(hex: part) ?? []) }
-        digests.knownMultipartETag = Self.multipartETag(partDigests: partDigests, parts: etags.count)
-        if etag == (try digests.multipartETag()) { return PutResult(created: true, etag: etag, verification: .multipartETag, guarantee: nil) }
+    }
+
+    /// Drops a staged upload and its parts (nothing was visible).
+    public func abort(_ staged: S3StagedUpload) {
+        try? abortMultipartUpload(staged.key, uploadId: staged.uploadId)
+    }
+
+    /// `putIfAbsent` for parts already sent by `stageParts`: the same outcomes as the streamed
+    /// call (the same bytes already there are `created: false`, other bytes `.alreadyExists`),
+    /// the staged upload completed only when nothing holds the key, and aborted otherwise.
+    public func putIfAbsent(staged: S3StagedUpload, source: S3BodySource, support: ConditionalPutSupport) throws -> PutResult {
+        let key = staged.key
+        let digests = BodyDigests(source, client: self)
+        digests.knownMultipartETag = staged.multipartETag
+        if support == .headThenPut, let existing = try head(key) {
+            abort(staged)
+            return try existingResult(existing, source, digests, support)
+        }
+        do {
+            var result = try finish(staged, source, digests, conditional: true)
+            result.guarantee = support
+            if support == .headThenPut, let after = try head(key), try sameContent(after, source, digests) == nil {
+                throw makeError(.alreadyExists, "unable to put: another writer replaced the object right after this put", key: key,
+                                hint: "two writers ship to one prefix; the server ignores If-None-Match, so only one writer per prefix is safe")
+            }
+            return result
+        } catch let e as ObjectStorageError where e.kind == .alreadyExists {
+            guard let existing = try head(key) else { throw e }
+            return try existingResult(existing, source, digests, support)
+        }
+    }
+
+    /// Completes a staged upload (aborting it when completion fails) and checks the object's
+    /// ETag against the parts' MD5s, or reads it back when the server gives another kind of ETag.
+    private func finish(_ staged: S3StagedUpload, _ source: S3BodySource, _ digests: BodyDigests, conditional: Bool) throws -> PutResult {
+        let key = staged.key
+        let etag: String
+        do {
+            etag = try completeMultipartUpload(key, uploadId: staged.uploadId, parts: staged.parts, conditional: conditional)
+        } catch {
+            abort(staged)
+            throw error
+        }
+        digests.knownMultipartETag = staged.multipartETag
+        if etag == (try digests.multipartETag()) {
+            let how: PutVerification = staged.parts.allSatisfy(\.checkedByServer) ? .partChecksumSHA256 : .multipartETag
+            return PutResult(created: true, etag: etag, verification: how, guarantee: nil)
+        }
         guard try readBackMatches(key, source) else {
             throw makeError(.checksumMismatch, "unable to verify put: the stored object reads back differently from the bytes sent", key: key,
                             hint: "the object is damaged in the store or in flight; delete it and ship again")
@@ -131,10 +182,10 @@ extension S3Client {
     /// Uploads `ranges` as parts 1…n, up to `configuration.partConcurrency` at a time (each on a
     /// thread of its own: the transport is synchronous); returns their ETags in order. The first
     /// failure stops new parts from starting and is thrown once the running ones end.
-    func uploadParts(_ key: String, uploadId: String, ranges: [Range<Int64>], read: @escaping (Range<Int64>) throws -> Data) throws -> [String] {
+    func uploadParts(_ key: String, uploadId: String, ranges: [Range<Int64>], read: @escaping (Range<Int64>) throws -> Data) throws -> [S3UploadedPart] {
         final class Shared: @unchecked Sendable {
             let lock = NSLock()
-            var etags: [String?]
+            var etags: [S3UploadedPart?]
             var failure: Error?
             let read: (Range<Int64>) throws -> Data
             init(count: Int, read: @escaping (Range<Int64>) throws -> Data) { etags = Array(repeating: nil, count: count); self.read = read }
@@ -159,13 +210,17 @@ extension S3Client {
         }
         group.wait()
         if let failure = shared.failure { throw failure }
-        return shared.etags.map { $0 ?? "" }
+        return shared.etags.map { $0! }
     }
 
     /// How an existing object was found to hold exactly the source's bytes, or nil.
     func sameContent(_ info: S3ObjectInfo, _ source: S3BodySource, _ digests: BodyDigests) throws -> PutVerification? {
         guard info.size == source.size else { return nil }
-        if let sum = info.checksumSHA256, !sum.contains("-") { return sum == (try digests.values().sha256) ? .checksumSHA256 : nil }
+        // A multipart object's checksum is of its parts' checksums (moto leaves out the "-N"
+        // that says so), never the body's SHA-256.
+        if let sum = info.checksumSHA256, !sum.contains("-"), !info.etag.contains("-") {
+            return sum == (try digests.values().sha256) ? .checksumSHA256 : nil
+        }
         if info.etag.count == 32, !info.etag.contains("-") { return info.etag == (try digests.values().md5Hex) ? .etagMD5 : nil }
         if info.etag == (try digests.multipartETag()) { return .multipartETag }
         return try readBackMatches(info.key, source) ? .readBack : nil
@@ -187,5 +242,21 @@ extension S3Client {
                             hint: "logship never overwrites; find out which writer put it there (two masters shipping to one prefix?)")
         }
         return PutResult(created: false, etag: info.etag, verification: how, guarantee: support)
+    }
+}
+
+/// A multipart upload whose parts are all on the server but which is not completed: nothing is
+/// visible under `key` (`S3Client.stageParts`).
+public struct S3StagedUpload: Sendable {
+    public let key: String
+    public let uploadId: String
+    /// The parts, in part order.
+    public let parts: [S3UploadedPart]
+
+    /// The ETag S3 gives the object once complete, from the parts' ETags (their MD5s).
+    var multipartETag: String {
+        var partDigests = Data()
+        for part in parts { partDigests.append(contentsOf: SigV4Signer.bytes(hex: part.etag) ?? []) }
+        return S3Client.multipartETag(partDigests: partDigests, parts: parts.count)
     }
 }

@@ -4,7 +4,7 @@ import Foundation
 import FoundationNetworking
 #endif
 
-/// An S3-compatible client over FoundationNetworking: Signature V4, retries with backoff and
+/// An S3-compatible client over libcurl (`CurlTransport`): Signature V4, retries with backoff and
 /// jitter, a bandwidth limit, and errors that name the target, bucket and key. Operations are in
 /// `S3Client+Objects.swift` (list, head, get, put, delete) and `S3Client+Multipart.swift`.
 /// Synchronous; one client may be used from several threads.
@@ -25,7 +25,7 @@ public final class S3Client: @unchecked Sendable {
                 sleep: @escaping @Sendable (TimeInterval) -> Void = { Thread.sleep(forTimeInterval: $0) }) throws {
         try configuration.validate()
         self.configuration = configuration
-        self.transport = transport ?? URLSessionTransport(timeout: configuration.requestTimeout)
+        self.transport = transport ?? CurlTransport(timeout: configuration.requestTimeout)
         self.signer = SigV4Signer(credentials: configuration.credentials, region: configuration.region)
         self.limiter = configuration.bandwidthLimit.map(BandwidthLimiter.init(bytesPerSecond:))
         self.now = now

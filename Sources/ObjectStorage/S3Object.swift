@@ -41,8 +41,12 @@ public enum PutVerification: String, Sendable {
     case checksumSHA256 = "sha256"
     /// The single-part ETag (an MD5) matched.
     case etagMD5 = "etag-md5"
-    /// The multipart ETag (MD5 of the parts' MD5s, with the part count) matched.
+    /// The multipart ETag (MD5 of the parts' MD5s, with the part count) matched, each part's
+    /// ETag checked against its MD5.
     case multipartETag = "multipart-etag"
+    /// Every part's SHA-256 was checked by the server (it echoed x-amz-checksum-sha256), and the
+    /// object's multipart ETag is the one of those parts.
+    case partChecksumSHA256 = "part-sha256"
     /// Nothing usable came back, so the object was read back and compared byte for byte.
     case readBack = "read-back"
 }

@@ -1,3 +1,4 @@
+import CCurl
 import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -117,12 +118,29 @@ final class RetryTests: XCTestCase {
     /// where the connection closed, with no error from below).
     func testABodyShorterThanItsContentLengthIsTruncated() {
         let short = HTTPResponse(status: 200, headers: ["content-length": "10"], body: Data("12345".utf8))
-        XCTAssertThrowsError(try URLSessionTransport.checkLength(short, method: "GET")) { error in
+        XCTAssertThrowsError(try CurlTransport.checkLength(short, method: "GET")) { error in
             XCTAssertEqual((error as? TransportFailure)?.kind, .truncated)
             XCTAssertEqual((error as? TransportFailure)?.detail, "body of 5 bytes, Content-Length 10")
         }
-        XCTAssertNoThrow(try URLSessionTransport.checkLength(HTTPResponse(status: 200, headers: ["content-length": "10"], body: Data()), method: "HEAD"))
-        XCTAssertNoThrow(try URLSessionTransport.checkLength(HTTPResponse(status: 200, headers: ["content-length": "5"], body: Data("12345".utf8)), method: "GET"))
+        XCTAssertNoThrow(try CurlTransport.checkLength(HTTPResponse(status: 200, headers: ["content-length": "10"], body: Data()), method: "HEAD"))
+        XCTAssertNoThrow(try CurlTransport.checkLength(HTTPResponse(status: 200, headers: ["content-length": "5"], body: Data("12345".utf8)), method: "GET"))
+    }
+
+    /// The transport keeps the last response's headers (after a 100 Continue), lowercases their
+    /// names and joins a repeated one; libcurl's failures map to what the retries expect.
+    func testCurlHeadersAndFailureKinds() {
+        let raw = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nETag: \"abc\"\r\nX-Amz-Meta: a\r\nx-amz-meta: b\r\nContent-Length: 0\r\n\r\n"
+        var bytes = Array(raw.utf8)
+        let headers = bytes.withUnsafeMutableBytes { p in
+            CurlTransport.headers(ccurl_buf(data: p.baseAddress!.assumingMemoryBound(to: CChar.self), len: p.count, cap: p.count, failed: 0))
+        }
+        XCTAssertEqual(headers, ["etag": "\"abc\"", "x-amz-meta": "a, b", "content-length": "0"])
+        XCTAssertEqual(CurlTransport.kind(7), .refused)
+        XCTAssertEqual(CurlTransport.kind(28), .timedOut)
+        XCTAssertEqual(CurlTransport.kind(52), .dropped)
+        XCTAssertEqual(CurlTransport.kind(56), .dropped)
+        XCTAssertEqual(CurlTransport.kind(18), .truncated)
+        XCTAssertEqual(CurlTransport.kind(60), .other)
     }
 
     func testBandwidthLimitKeepsTheAverageRate() {

@@ -141,6 +141,19 @@ final class S3ServerTests: XCTestCase {
             }
         }
         XCTAssertEqual(try client.get("big/one"), data, "never overwritten")
+
+        // Streamed, each part carries its SHA-256; SeaweedFS checks it and says so, the others
+        // leave the check to the part's ETag.
+        let source = S3BodySource(size: Int64(data.count)) { offset, count in data.subdata(in: Int(offset)..<min(data.count, Int(offset) + count)) }
+        let streamed = try client.putIfAbsent("big/two", source: source, support: .headThenPut)
+        XCTAssertTrue(streamed.created)
+        if f.server.kind == .seaweedfs {
+            XCTAssertEqual(streamed.verification, .partChecksumSHA256, "SeaweedFS checks x-amz-checksum-sha256 on parts")
+        } else {
+            XCTAssertTrue([.partChecksumSHA256, .multipartETag, .readBack].contains(streamed.verification), "\(streamed)")
+        }
+        XCTAssertEqual(try client.get("big/two"), data)
+        XCTAssertFalse(try client.putIfAbsent("big/two", source: source, support: .headThenPut).created, "the same bytes again")
     }
 
     func wrongCredentials(_ f: ServerFixture) throws {

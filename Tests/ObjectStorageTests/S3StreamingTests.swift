@@ -13,7 +13,7 @@ final class S3StreamingTests: XCTestCase {
     /// (each held `partDelay` seconds, so that parts sent together overlap); fails the part
     /// numbered `failPart` (403, not retried); passes everything else on.
     final class RecordingTransport: HTTPTransport, @unchecked Sendable {
-        let inner = URLSessionTransport(timeout: 20)
+        let inner = CurlTransport(timeout: 20)
         private let lock = NSLock()
         private(set) var largestBody = 0
         private(set) var inFlight = 0, mostInFlight = 0
@@ -88,6 +88,89 @@ final class S3StreamingTests: XCTestCase {
             XCTAssertEqual(($0 as? ObjectStorageError)?.kind, .alreadyExists, "\($0)")
         }
         XCTAssertEqual(try client.listMultipartUploads(prefix: "stream/"), [], "no upload left behind")
+    }
+
+    /// Staged parts are no object until completed: nothing under the key, nothing listed, the
+    /// upload pending. Completing puts the body there; staging the same body again completes
+    /// nothing ("already there") and a different body is a conflict, and either way the staged
+    /// upload is aborted, under both guarantees. An abandoned stage is aborted without a trace.
+    func testStagedPartsAreInvisibleUntilPutIfAbsentCompletesThem() throws {
+        let f = try fixture()
+        _ = try f.client()
+        var config = f.configuration()
+        config.partSize = 5 << 20
+        config.multipartThreshold = 5 << 20
+        let client = try S3Client(config)
+        var random = SeededRandom()
+        let data = randomData(11 << 20 + 17, &random)
+        func source(_ bytes: Data) -> S3BodySource {
+            S3BodySource(size: Int64(bytes.count)) { offset, count in bytes.subdata(in: Int(offset)..<min(bytes.count, Int(offset) + count)) }
+        }
+        let staged = try client.stageParts("staged/one", source: source(data))
+        XCTAssertEqual(staged.parts.count, 3)
+        XCTAssertNil(try client.head("staged/one"), "staged parts are no object")
+        XCTAssertEqual(try client.list(prefix: "staged/").map(\.key), [])
+        XCTAssertEqual(try client.listMultipartUploads(prefix: "staged/"), [S3PendingUpload(key: "staged/one", uploadId: staged.uploadId)])
+        let result = try client.putIfAbsent(staged: staged, source: source(data), support: .enforced)
+        XCTAssertTrue(result.created)
+        XCTAssertEqual(result.verification, .multipartETag)
+        XCTAssertEqual(try client.get("staged/one"), data, "seed \(random.seed)")
+        XCTAssertEqual(try client.listMultipartUploads(prefix: "staged/"), [])
+
+        var other = data
+        other[6 << 20] ^= 1
+        for support in [ConditionalPutSupport.enforced, .headThenPut] {
+            let same = try client.putIfAbsent(staged: try client.stageParts("staged/one", source: source(data)), source: source(data), support: support)
+            XCTAssertFalse(same.created, "\(support)")
+            XCTAssertThrowsError(try client.putIfAbsent(staged: try client.stageParts("staged/one", source: source(other)), source: source(other), support: support)) {
+                XCTAssertEqual(($0 as? ObjectStorageError)?.kind, .alreadyExists, "\(support): \($0)")
+            }
+            XCTAssertEqual(try client.listMultipartUploads(prefix: "staged/"), [], "\(support): the staged uploads were aborted")
+        }
+        XCTAssertEqual(try client.get("staged/one"), data, "never overwritten; seed \(random.seed)")
+
+        client.abort(try client.stageParts("staged/two", source: source(other)))
+        XCTAssertNil(try client.head("staged/two"))
+        XCTAssertEqual(try client.listMultipartUploads(prefix: "staged/"), [])
+    }
+
+    /// Answers part uploads with an `x-amz-checksum-sha256` of the test's choosing, as a server
+    /// that checks part checksums does (moto does not): the request's own, or another.
+    final class EchoingTransport: HTTPTransport, @unchecked Sendable {
+        let inner = CurlTransport(timeout: 20)
+        let wrong: Bool
+        init(wrong: Bool) { self.wrong = wrong }
+        func send(_ request: URLRequest) throws -> HTTPResponse {
+            var response = try inner.send(request)
+            if request.url?.query?.contains("partNumber=") == true, let sent = request.value(forHTTPHeaderField: "x-amz-checksum-sha256") {
+                response.headers["x-amz-checksum-sha256"] = wrong ? String(sent.reversed()) : sent
+            }
+            return response
+        }
+    }
+
+    /// A server that echoes each part's SHA-256 has checked the parts: the upload is recorded
+    /// as `part-sha256`. One that echoes another SHA-256 fails the upload as a checksum
+    /// mismatch, aborted, nothing visible.
+    func testPartChecksumsTheServerEchoesVerifyTheParts() throws {
+        let f = try fixture()
+        _ = try f.client()
+        var config = f.configuration()
+        config.partSize = 5 << 20
+        config.multipartThreshold = 5 << 20
+        var random = SeededRandom()
+        let data = randomData(11 << 20 + 3, &random)
+        let source = S3BodySource(size: Int64(data.count)) { offset, count in data.subdata(in: Int(offset)..<min(data.count, Int(offset) + count)) }
+        let good = try S3Client(config, transport: EchoingTransport(wrong: false))
+        XCTAssertEqual(try good.putIfAbsent("echo/good", source: source, support: .enforced).verification, .partChecksumSHA256)
+        XCTAssertEqual(try good.get("echo/good"), data, "seed \(random.seed)")
+        let bad = try S3Client(config, transport: EchoingTransport(wrong: true))
+        XCTAssertThrowsError(try bad.putIfAbsent("echo/bad", source: source, support: .enforced)) { error in
+            XCTAssertEqual((error as? ObjectStorageError)?.kind, .checksumMismatch, "\(error)")
+            XCTAssertTrue("\(error)".contains("x-amz-checksum-sha256"), "\(error)")
+        }
+        XCTAssertNil(try good.head("echo/bad"), "nothing visible under the key")
+        XCTAssertEqual(try good.listMultipartUploads(prefix: "echo/"), [], "the upload was aborted")
     }
 
     /// One part refused while others are in flight: the upload is aborted once they end, the

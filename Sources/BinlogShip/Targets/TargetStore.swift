@@ -65,6 +65,10 @@ public protocol TargetUpload: AnyObject {
     /// Makes the staged bytes durable where the backend can, checks they are `length` bytes,
     /// and hands them to `check` as stored (a read-back); returns what `check` returned.
     func seal(length: Int64, check: (UnsafeRawBufferPointer) throws -> Bool) throws -> Bool
+    /// Optional, after `seal`: sends what can travel without becoming visible under `key` (an
+    /// object store's multipart parts), so that a run can send the next segment while the one
+    /// before is published. A backend with nothing to send early does nothing (the default).
+    func stage() throws
     /// Makes the object visible under `key`. With `replace: false` an existing object is never
     /// overwritten: the same bytes are `.alreadyThere`, other bytes a `.corruption` conflict
     /// naming the first differing offset. `replace: true` is for `.partial` copies only.
@@ -154,6 +158,9 @@ extension TargetStore {
 extension TargetUpload {
     /// `seal`'s read-back is all a backend without a remote copy checks.
     public var verification: String? { nil }
+
+    /// Nothing to send before `publish` (a directory: `publish` is a rename).
+    public func stage() throws {}
 
     /// Reads into a buffer and writes: for backends that cannot copy from a file directly.
     public func copy(from file: FileDescriptor, at offset: Int64, count: Int) throws -> Int {

@@ -22,6 +22,9 @@ final class MemoryStore: TargetStore, @unchecked Sendable {
         /// Publishing overwrites whatever is there, as a store that ignores `If-None-Match` would:
         /// a broken backend, which the conformance suite must reject.
         var overwriteExisting = false
+        /// Publishing the first key waits (up to 10 s) until an upload of the second key was
+        /// staged: a run that stages the next segment only after publishing this one times out.
+        var publishWaitsForStage: (publish: String, stage: String)?
     }
 
     let name: String
@@ -31,6 +34,30 @@ final class MemoryStore: TargetStore, @unchecked Sendable {
     private var objects: [String: [UInt8]] = [:]
     private var faults = Faults()
     private var publishes = 0
+    private var journal: [String] = []
+    private let staged = NSCondition()
+
+    /// "stage KEY", "publish KEY", "drop staged KEY" in the order they happened (stage:
+    /// `TargetUpload.stage`; drop: an upload aborted after it was staged).
+    var events: [String] { locked { journal } }
+
+    fileprivate func note(_ event: String) {
+        staged.lock()
+        locked { journal.append(event) }
+        staged.broadcast()
+        staged.unlock()
+    }
+
+    /// Waits until `event` is in the journal, up to `seconds`; whether it came.
+    fileprivate func wait(for event: String, seconds: TimeInterval) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        staged.lock()
+        defer { staged.unlock() }
+        while !locked({ journal.contains(event) }) {
+            if !staged.wait(until: deadline) { return locked { journal.contains(event) } }
+        }
+        return true
+    }
 
     init(name: String) { self.name = name }
 
@@ -86,7 +113,11 @@ final class MemoryStore: TargetStore, @unchecked Sendable {
 
     /// Makes `bytes` visible under `key`, or reports why not (`TargetUpload.publish`).
     fileprivate func publish(_ key: String, _ bytes: [UInt8], replace: Bool) throws -> TargetPublication {
-        try locked {
+        if let w = locked({ faults.publishWaitsForStage }), w.publish == key, !wait(for: "stage " + w.stage, seconds: 10) {
+            throw ShipError(.io, "unable to put \(key): \(w.stage) was not staged while it was published", target: name, path: address(of: key))
+        }
+        note("publish " + key)
+        return try locked {
             publishes += 1
             if faults.failPublish.contains(publishes) {
                 throw ShipError(.io, "unable to put \(key): injected fault (publish \(publishes))", target: name, path: address(of: key))
@@ -110,6 +141,7 @@ final class MemoryStore: TargetStore, @unchecked Sendable {
         private let store: MemoryStore
         private var buffer: [UInt8] = []
         private var done = false
+        private var isStaged = false
 
         init(store: MemoryStore, key: String) {
             self.store = store
@@ -130,13 +162,21 @@ final class MemoryStore: TargetStore, @unchecked Sendable {
             return try buffer.withUnsafeBytes { try check($0) }
         }
 
+        func stage() throws {
+            isStaged = true
+            store.note("stage " + key)
+        }
+
         func publish(replace: Bool) throws -> TargetPublication {
+            isStaged = false
             guard !done else { throw ShipError(.io, "unable to publish \(key): the upload was already published or aborted", target: store.name) }
             done = true
             return try store.publish(key, buffer, replace: replace)
         }
 
         func abort() {
+            if isStaged { store.note("drop staged " + key) }
+            isStaged = false
             done = true
             buffer = []
         }

@@ -106,6 +106,48 @@ final class MemoryTargetFlowTests: XCTestCase {
         XCTAssertEqual(try f.state().targets["m1"]?.segmentsShipped, 3)
     }
 
+    /// The next segments are staged (an object store's parts sent) while the one before is
+    /// published, up to the run's budget (small segments here): publishing segment 1 waits for
+    /// segment 3's stage, which a run that staged only one segment ahead, or only after
+    /// publishing, would never give. Publication stays in order.
+    func testTheNextSegmentsAreStagedWhileTheOneBeforeIsPublished() throws {
+        let f = try Fixture()
+        try f.master.sealedSegments(4)
+        f.m1.inject { $0.publishWaitsForStage = (segmentName(1), segmentName(3)) }
+        let report = try f.ship()
+        XCTAssertNil(report.worstKind, "\(report.failures)")
+        XCTAssertEqual(report.targets[0].shipped, (1...4).map { segmentName($0) })
+        let publishes = f.m1.events.filter { $0.hasPrefix("publish ") }
+        XCTAssertEqual(publishes, (1...4).map { "publish " + segmentName($0) }, "published in order")
+        for n: UInt64 in 1...4 {
+            XCTAssertEqual(try f.m1.read(segmentName(n)), try f.sourceBytes(n))
+        }
+    }
+
+    /// Publishing segment 1 fails after segments 2 and 3 were staged: their staged uploads are
+    /// dropped, never published, and a rerun ships them.
+    func testStagedSegmentsAreDroppedWhenTheOneBeforeFails() throws {
+        let f = try Fixture()
+        try f.master.sealedSegments(3)
+        f.m1.inject {
+            $0.publishWaitsForStage = (segmentName(1), segmentName(3))
+            $0.failPublish = [1]
+        }
+        let report = try f.ship()
+        XCTAssertEqual(report.targets[0].error?.kind, .io, "\(report.failures)")
+        XCTAssertEqual(report.targets[0].shipped, [])
+        XCTAssertEqual(f.m1.snapshot.keys.sorted(), [], "nothing visible")
+        for n: UInt64 in 2...3 {
+            XCTAssertTrue(f.m1.events.contains("drop staged " + segmentName(n)), "\(f.m1.events)")
+            XCTAssertFalse(f.m1.events.contains("publish " + segmentName(n)), "\(f.m1.events)")
+        }
+        XCTAssertEqual(report.targets[1].shipped, [segmentName(1), segmentName(2), segmentName(3)], "the other target goes on")
+        f.m1.inject { $0.publishWaitsForStage = nil }
+        let rerun = try f.ship()
+        XCTAssertNil(rerun.worstKind, "\(rerun.failures)")
+        XCTAssertEqual(rerun.targets[0].shipped, [segmentName(1), segmentName(2), segmentName(3)])
+    }
+
     /// A store that keeps other bytes than it was given is caught by the read-back, before publication.
     func testAStoreThatCorruptsAnUploadNeverShowsIt() throws {
         let f = try Fixture()

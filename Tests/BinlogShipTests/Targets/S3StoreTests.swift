@@ -114,4 +114,34 @@ final class S3StoreTests: XCTestCase {
         let client = try S3Client(fixture.configuration(bucket: fixture.bucket))
         XCTAssertEqual(try client.listMultipartUploads(prefix: store.s3Address.prefix), [])
     }
+
+    /// A large upload staged before publication: its parts are on the server, nothing is under
+    /// the key until `publish` completes it; the same bytes staged again are "already there",
+    /// an aborted stage leaves no upload. What a run does with the next segment while it
+    /// publishes the one before.
+    func testAStagedUploadIsInvisibleUntilPublished() throws {
+        let fixture = try S3TargetFixture(.moto)
+        let store = fixture.store()
+        let client = try S3Client(fixture.configuration(bucket: fixture.bucket))
+        let prefix = store.s3Address.prefix
+        var random = SeededRandom()
+        let data = (0..<((9 << 20) + 5)).map { _ in UInt8(truncatingIfNeeded: random.next()) }
+        func staged(_ key: String) throws -> TargetUpload {
+            let upload = try store.beginUpload(key)
+            try data.withUnsafeBytes { try upload.write($0, at: 0) }
+            XCTAssertTrue(try upload.seal(length: Int64(data.count)) { _ in true })
+            try upload.stage()
+            return upload
+        }
+        let upload = try staged(segmentName(1))
+        XCTAssertNil(try store.stat(segmentName(1)), "staged parts are no object")
+        XCTAssertEqual(try client.listMultipartUploads(prefix: prefix).map(\.key), [prefix + segmentName(1)])
+        XCTAssertEqual(try upload.publish(replace: false), .published)
+        XCTAssertEqual(upload.verification, "multipart-etag")
+        XCTAssertEqual(try store.read(segmentName(1)), data, "seed \(random.seed)")
+        XCTAssertEqual(try staged(segmentName(1)).publish(replace: false), .alreadyThere)
+        try staged(segmentName(2)).abort()
+        XCTAssertNil(try store.stat(segmentName(2)))
+        XCTAssertEqual(try client.listMultipartUploads(prefix: prefix), [], "no upload left behind")
+    }
 }

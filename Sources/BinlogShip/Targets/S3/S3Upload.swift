@@ -21,6 +21,8 @@ final class S3Upload: TargetUpload {
     private let spool: FileDescriptor
     private var done = false
     private(set) var verification: String?
+    /// The parts `stage` sent, with the mapping they were read from, until `publish` or `abort`.
+    private var staged: (upload: S3StagedUpload, body: S3BodySource)?
 
     init(store: S3Store, key: String) throws {
         self.store = store
@@ -56,6 +58,20 @@ final class S3Upload: TargetUpload {
         return try check(UnsafeRawBufferPointer(start: base, count: Int(size)))
     }
 
+    /// Sends the parts of an object above the client's multipart threshold without completing
+    /// the upload, so they travel while the segment before this one is still being published;
+    /// `publish` completes it (or aborts it when the key is taken), `abort` drops it. Nothing
+    /// is visible under the key until then. A body at or under the threshold is one PUT, which
+    /// is visible at once, so it waits for `publish`.
+    func stage() throws {
+        guard !done, staged == nil else { return }
+        let size = try spool.size()
+        guard let client = try? store.client(), size > Int64(client.configuration.multipartThreshold) else { return }
+        let mapping = try SpoolMapping(spool, size: size)
+        let body = S3BodySource(size: size) { offset, count in mapping.data(at: offset, count: count) }
+        staged = (try store.call { try $0.stageParts(store.s3Address.prefix + key, source: body) }, body)
+    }
+
     /// `replace: false` is put-if-absent (If-None-Match or HEAD-then-put, as probed): the same
     /// bytes already there are `.alreadyThere`, other bytes a conflict naming the first
     /// differing offset. `replace: true` (a newer partial copy) is a plain put.
@@ -64,6 +80,23 @@ final class S3Upload: TargetUpload {
             throw ShipError(.io, "unable to publish \(key): the upload was already published or aborted", target: store.name)
         }
         done = true
+        if let (upload, body) = staged, !replace {
+            staged = nil
+            let result: PutResult
+            do {
+                result = try store.client().putIfAbsent(staged: upload, source: body, support: try store.conditionalPutSupport())
+            } catch let e as ObjectStorageError where e.kind == .alreadyExists {
+                throw try conflict(body)
+            } catch let e as ObjectStorageError {
+                throw store.lift(e)
+            }
+            verification = result.verification.rawValue
+            return result.created ? .published : .alreadyThere
+        }
+        if let (upload, _) = staged {
+            staged = nil
+            try store.client().abort(upload)
+        }
         // The body is read through a mapping of the spool: a part is handed to the client (hashed,
         // sent) without being copied out first. Each Data keeps the mapping alive until it is freed.
         let size = try spool.size()
@@ -106,7 +139,11 @@ final class S3Upload: TargetUpload {
                          hint: "another program or master writes under this prefix; compare the objects, move the wrong one aside, and rerun")
     }
 
-    func abort() { done = true }
+    func abort() {
+        done = true
+        if let (upload, _) = staged, let client = try? store.client() { client.abort(upload) }
+        staged = nil
+    }
 }
 
 /// A read-only mapping of a spool file, unmapped when the last `Data` made from it is freed.

@@ -26,6 +26,7 @@ struct FollowLatency: ParsableCommand {
     @Option(help: "Seconds over which the followers' idle CPU is taken.") var idleSeconds: Double = 10
     @Option(help: "Passed to both followers as --pass-interval (e.g. 5ms): the least time between two passes.") var passInterval: String?
     @Option(help: "Commits of the master's as-fast-as-it-goes burst, with and without the followers.") var burst: Int = 2000
+    @Option(help: "Runs both followers under nice(1) with this niceness (e.g. 19), so that a busy CPU goes to the master first.") var followerNice: Int?
     @ArgumentParser.Flag(help: "Only the master's commit rate with and without the followers (no latency rounds, no idle CPU).") var rateOnly = false
 
     func run() throws {
@@ -40,8 +41,9 @@ struct FollowLatency: ParsableCommand {
                      percentile(floor, 0.5), percentile(floor, 0.99)))
         let followerArgs = passInterval.map { ["--pass-interval", $0] } ?? []
         if let passInterval { print("followers --pass-interval \(passInterval)") }
+        if let followerNice { print("followers under nice -n \(followerNice)") }
         for rate in rates where !rateOnly {
-            let run = try Pipeline(dir: dir + "/rate-\(rate)", tools: tools, followerArgs: followerArgs)
+            let run = try Pipeline(dir: dir + "/rate-\(rate)", tools: tools, followerArgs: followerArgs, nice: followerNice)
             defer { run.stop() }
             let m = try run.measure(rate: rate, commits: commits)
             let latencies = m.total
@@ -55,9 +57,16 @@ struct FollowLatency: ParsableCommand {
             }
         }
         // The master's own rate, as fast as it goes, with followers beside it and without.
-        let with = try Pipeline(dir: dir + "/rate-with", tools: tools, followerArgs: followerArgs)
+        let with = try Pipeline(dir: dir + "/rate-with", tools: tools, followerArgs: followerArgs, nice: followerNice)
+        let cpuBefore = with.followerCPUSeconds()
+        let burstStart = monotonicSeconds()
         let rateWith = try with.burst(commits: burst)
+        let burstSeconds = monotonicSeconds() - burstStart
+        let cpuAfter = with.followerCPUSeconds()
         with.stop()
+        let used = zip(cpuBefore, cpuAfter).map { ($1 - $0) / burstSeconds * 100 }
+        print(String(format: "followers' CPU during the burst with them: binlog-ship --follow %.0f %%, replica-apply --follow %.0f %% of one core",
+                     used.first ?? 0, used.last ?? 0))
         let without = try Pipeline(dir: dir + "/rate-without", tools: tools, followers: false)
         let rateWithout = try without.burst(commits: burst)
         without.stop()
@@ -80,7 +89,7 @@ final class Pipeline {
     let inbox: String
     var followers: [Process] = []
 
-    init(dir: String, tools: String, followers start: Bool = true, followerArgs: [String] = []) throws {
+    init(dir: String, tools: String, followers start: Bool = true, followerArgs: [String] = [], nice: Int? = nil) throws {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         for (tool, args) in [("binlog-writer", ["init", dir + "/master", "--digest-interval", "0"]), ("replica-apply", ["init", dir + "/replica"])] {
             let p = try Process.run(URL(fileURLWithPath: tools + "/" + tool), arguments: args)
@@ -97,8 +106,14 @@ final class Pipeline {
             for (tool, args) in [("binlog-ship", ["--source", dir + "/master", "--target", dir + "/replica/inbox", "--follow", "--quiet"]),
                                  ("replica-apply", [dir + "/replica", "--follow", "--quiet"])] {
                 let p = Process()
-                p.executableURL = URL(fileURLWithPath: tools + "/" + tool)
-                p.arguments = args + followerArgs
+                if let nice {
+                    // nice(1) execs the tool: the PID stays the follower's, for its CPU figures.
+                    p.executableURL = URL(fileURLWithPath: "/usr/bin/nice")
+                    p.arguments = ["-n", String(nice), tools + "/" + tool] + args + followerArgs
+                } else {
+                    p.executableURL = URL(fileURLWithPath: tools + "/" + tool)
+                    p.arguments = args + followerArgs
+                }
                 p.standardOutput = null
                 try p.run()
                 followers.append(p)
@@ -206,17 +221,21 @@ final class Pipeline {
 
     /// CPU % of each follower over `seconds` with nothing written.
     func idleCPU(seconds: Double) -> (ship: Double, apply: Double) {
-        func ticks(_ p: Process) -> Double {
+        let before = followerCPUSeconds()
+        usleep(UInt32(seconds * 1_000_000))
+        let after = followerCPUSeconds()
+        let pct = zip(before, after).map { ($1 - $0) / seconds * 100 }
+        return (pct.first ?? 0, pct.last ?? 0)
+    }
+
+    /// User + system CPU seconds each follower has used so far (/proc/PID/stat).
+    func followerCPUSeconds() -> [Double] {
+        let hz = Double(sysconf(Int32(_SC_CLK_TCK)))
+        return followers.map { p in
             guard let stat = try? String(contentsOfFile: "/proc/\(p.processIdentifier)/stat", encoding: .utf8) else { return 0 }
             let fields = stat.split(separator: ")").last?.split(separator: " ") ?? []
-            return fields.count > 13 ? (Double(fields[11]) ?? 0) + (Double(fields[12]) ?? 0) : 0
+            return fields.count > 13 ? ((Double(fields[11]) ?? 0) + (Double(fields[12]) ?? 0)) / hz : 0
         }
-        let hz = Double(sysconf(Int32(_SC_CLK_TCK)))
-        let before = followers.map(ticks)
-        usleep(UInt32(seconds * 1_000_000))
-        let after = followers.map(ticks)
-        let pct = zip(before, after).map { ($1 - $0) / hz / seconds * 100 }
-        return (pct.first ?? 0, pct.last ?? 0)
     }
 
     /// Commits as fast as the master goes; commits per second.

@@ -52,18 +52,7 @@ extension S3Client {
         }
         let digests = BodyDigests(source, client: self)
         if let existing = try head(key) { return try existingResult(existing, source, digests, support) }
-        do {
-            var result = try uploadStreamed(key, source, digests, conditional: true)
-            result.guarantee = support
-            if support == .headThenPut, let after = try head(key), try sameContent(after, source, digests) == nil {
-                throw makeError(.alreadyExists, "unable to put: another writer replaced the object right after this put", key: key,
-                                hint: "two writers ship to one prefix; the server ignores If-None-Match, so only one writer per prefix is safe")
-            }
-            return result
-        } catch let e as ObjectStorageError where e.kind == .alreadyExists {
-            guard let existing = try head(key) else { throw e }
-            return try existingResult(existing, source, digests, support)
-        }
+        return try completeIfAbsent(stageParts(key, source: source), source, digests, support)
     }
 
     /// `put` (replacing what is there) for a body read in pieces, `partConcurrency` parts in memory at a time.
@@ -142,6 +131,14 @@ extension S3Client {
             abort(staged)
             return try existingResult(existing, source, digests, support)
         }
+        return try completeIfAbsent(staged, source, digests, support)
+    }
+
+    /// Completes `staged` with `If-None-Match: *`; with head-then-put, checks with HEAD after
+    /// that nobody replaced it. An object found under the key is judged by `existingResult`.
+    private func completeIfAbsent(_ staged: S3StagedUpload, _ source: S3BodySource, _ digests: BodyDigests,
+                                  _ support: ConditionalPutSupport) throws -> PutResult {
+        let key = staged.key
         do {
             var result = try finish(staged, source, digests, conditional: true)
             result.guarantee = support

@@ -49,16 +49,27 @@ final class S3StreamingTests: XCTestCase {
         }
     }
 
+    /// moto's configuration (its bucket made) with 5 MiB parts and threshold, S3's smallest.
+    private func smallParts(_ f: ServerFixture) throws -> S3Configuration {
+        _ = try f.client()
+        var config = f.configuration()
+        config.partSize = 5 << 20
+        config.multipartThreshold = 5 << 20
+        return config
+    }
+
+    /// `bytes` as a body read in pieces.
+    private func source(_ bytes: Data) -> S3BodySource {
+        S3BodySource(size: Int64(bytes.count)) { offset, count in bytes.subdata(in: Int(offset)..<min(bytes.count, Int(offset) + count)) }
+    }
+
     /// A body of 3.4 parts goes up with no read and no request body larger than one part, and
     /// more than one but at most `partConcurrency` parts in flight; the stored object is the body,
     /// verified by its multipart ETag; the same body again is "already there", a different one a
     /// conflict.
     func testStreamedUploadHoldsAFewPartsAtATime() throws {
         let f = try fixture()
-        _ = try f.client()
-        var config = f.configuration()
-        config.partSize = 5 << 20
-        config.multipartThreshold = 5 << 20
+        var config = try smallParts(f)
         config.partConcurrency = 3
         let transport = RecordingTransport()
         transport.partDelay = 0.2
@@ -83,7 +94,7 @@ final class S3StreamingTests: XCTestCase {
         XCTAssertEqual(again.verification, .multipartETag)
         var other = data
         other[7 << 20] ^= 1
-        let otherSource = S3BodySource(size: Int64(other.count)) { offset, count in other.subdata(in: Int(offset)..<min(other.count, Int(offset) + count)) }
+        let otherSource = self.source(other)
         XCTAssertThrowsError(try client.putIfAbsent("stream/one", source: otherSource, support: .headThenPut)) {
             XCTAssertEqual(($0 as? ObjectStorageError)?.kind, .alreadyExists, "\($0)")
         }
@@ -96,16 +107,10 @@ final class S3StreamingTests: XCTestCase {
     /// upload is aborted, under both guarantees. An abandoned stage is aborted without a trace.
     func testStagedPartsAreInvisibleUntilPutIfAbsentCompletesThem() throws {
         let f = try fixture()
-        _ = try f.client()
-        var config = f.configuration()
-        config.partSize = 5 << 20
-        config.multipartThreshold = 5 << 20
+        let config = try smallParts(f)
         let client = try S3Client(config)
         var random = SeededRandom()
         let data = randomData(11 << 20 + 17, &random)
-        func source(_ bytes: Data) -> S3BodySource {
-            S3BodySource(size: Int64(bytes.count)) { offset, count in bytes.subdata(in: Int(offset)..<min(bytes.count, Int(offset) + count)) }
-        }
         let staged = try client.stageParts("staged/one", source: source(data))
         XCTAssertEqual(staged.parts.count, 3)
         XCTAssertNil(try client.head("staged/one"), "staged parts are no object")
@@ -154,13 +159,10 @@ final class S3StreamingTests: XCTestCase {
     /// mismatch, aborted, nothing visible.
     func testPartChecksumsTheServerEchoesVerifyTheParts() throws {
         let f = try fixture()
-        _ = try f.client()
-        var config = f.configuration()
-        config.partSize = 5 << 20
-        config.multipartThreshold = 5 << 20
+        let config = try smallParts(f)
         var random = SeededRandom()
         let data = randomData(11 << 20 + 3, &random)
-        let source = S3BodySource(size: Int64(data.count)) { offset, count in data.subdata(in: Int(offset)..<min(data.count, Int(offset) + count)) }
+        let source = self.source(data)
         let good = try S3Client(config, transport: EchoingTransport(wrong: false))
         XCTAssertEqual(try good.putIfAbsent("echo/good", source: source, support: .enforced).verification, .partChecksumSHA256)
         XCTAssertEqual(try good.get("echo/good"), data, "seed \(random.seed)")
@@ -177,17 +179,14 @@ final class S3StreamingTests: XCTestCase {
     /// error is the part's, nothing is visible under the key and no upload is left.
     func testAFailedPartAbortsTheWholeUpload() throws {
         let f = try fixture()
-        _ = try f.client()
-        var config = f.configuration()
-        config.partSize = 5 << 20
-        config.multipartThreshold = 5 << 20
+        let config = try smallParts(f)
         let transport = RecordingTransport()
         transport.failPart = 3
         transport.partDelay = 0.1
         let client = try S3Client(config, transport: transport)
         var random = SeededRandom()
         let data = randomData(26 << 20, &random)
-        let source = S3BodySource(size: Int64(data.count)) { offset, count in data.subdata(in: Int(offset)..<min(data.count, Int(offset) + count)) }
+        let source = self.source(data)
         XCTAssertThrowsError(try client.putIfAbsent("stream/failed", source: source, support: .enforced)) { error in
             XCTAssertTrue("\(error)".contains("upload part 3"), "\(error)")
         }

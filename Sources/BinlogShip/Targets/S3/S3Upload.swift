@@ -82,16 +82,7 @@ final class S3Upload: TargetUpload {
         done = true
         if let (upload, body) = staged, !replace {
             staged = nil
-            let result: PutResult
-            do {
-                result = try store.client().putIfAbsent(staged: upload, source: body, support: try store.conditionalPutSupport())
-            } catch let e as ObjectStorageError where e.kind == .alreadyExists {
-                throw try conflict(body)
-            } catch let e as ObjectStorageError {
-                throw store.lift(e)
-            }
-            verification = result.verification.rawValue
-            return result.created ? .published : .alreadyThere
+            return recorded(try putIfAbsent(body) { try $0.putIfAbsent(staged: upload, source: body, support: $1) })
         }
         if let (upload, _) = staged {
             staged = nil
@@ -103,20 +94,25 @@ final class S3Upload: TargetUpload {
         let mapping = try SpoolMapping(spool, size: size)
         let body = S3BodySource(size: size) { offset, count in mapping.data(at: offset, count: count) }
         let object = store.s3Address.prefix + key
-        let result: PutResult
-        if replace {
-            result = try store.call { try $0.put(object, source: body) }
-        } else {
-            let support = try store.conditionalPutSupport()
-            do {
-                let c = try store.client()
-                result = try c.putIfAbsent(object, source: body, support: support)
-            } catch let e as ObjectStorageError where e.kind == .alreadyExists {
-                throw try conflict(body)
-            } catch let e as ObjectStorageError {
-                throw store.lift(e)
-            }
+        if replace { return recorded(try store.call { try $0.put(object, source: body) }) }
+        return recorded(try putIfAbsent(body) { try $0.putIfAbsent(object, source: body, support: $1) })
+    }
+
+    /// Runs a put-if-absent with the client and the probed guarantee: another object under the
+    /// key becomes a conflict naming the first differing offset, other client errors name the target.
+    private func putIfAbsent(_ body: S3BodySource, _ put: (S3Client, ConditionalPutSupport) throws -> PutResult) throws -> PutResult {
+        let support = try store.conditionalPutSupport()
+        do {
+            return try put(try store.client(), support)
+        } catch let e as ObjectStorageError where e.kind == .alreadyExists {
+            throw try conflict(body)
+        } catch let e as ObjectStorageError {
+            throw store.lift(e)
         }
+    }
+
+    /// Keeps what the server's answer proved, and says whether this put made the object.
+    private func recorded(_ result: PutResult) -> TargetPublication {
         verification = result.verification.rawValue
         return result.created ? .published : .alreadyThere
     }

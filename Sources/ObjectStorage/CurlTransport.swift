@@ -95,12 +95,14 @@ public final class CurlTransport: HTTPTransport, @unchecked Sendable {
 
     /// What a libcurl failure means to the client's retries.
     static func kind(_ code: Int32) -> TransportFailure.Kind {
-        switch code {
-        case 5, 6, 7: return .refused        // could not resolve the proxy or host, could not connect
-        case 28: return .timedOut            // nothing moved for the timeout, or connecting took too long
-        case 52, 55, 56: return .dropped     // empty reply, send or receive failure (a reset connection)
-        case 8, 18: return .truncated        // a reply that does not parse, a body shorter than announced
-        default: return .other
-        }
+        func any(_ codes: CURLcode...) -> Bool { codes.contains { Int32($0.rawValue) == code } }
+        if any(CURLE_COULDNT_RESOLVE_PROXY, CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_CONNECT) { return .refused }
+        // Nothing moved for the timeout, or connecting took too long.
+        if any(CURLE_OPERATION_TIMEDOUT) { return .timedOut }
+        // An empty reply, or a send or receive failure: a reset connection.
+        if any(CURLE_GOT_NOTHING, CURLE_SEND_ERROR, CURLE_RECV_ERROR) { return .dropped }
+        // A reply that does not parse, a body shorter than announced.
+        if any(CURLE_WEIRD_SERVER_REPLY, CURLE_PARTIAL_FILE) { return .truncated }
+        return .other
     }
 }

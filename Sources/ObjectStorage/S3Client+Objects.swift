@@ -91,19 +91,29 @@ extension S3Client {
         if support == .headThenPut || data.count > configuration.multipartThreshold, let existing = try head(key) {
             return try existingResult(existing, data, support, digests)
         }
+        return try ifAbsent(key, support, put: { try store(key, data, conditional: true, digests: digests) },
+                            same: { try sameContent($0, data, digests) != nil },
+                            existing: { try existingResult($0, data, support, digests) })
+    }
+
+    /// What put-if-absent promises, around one conditional write (`put`, with `If-None-Match: *`):
+    /// without the server's guarantee, a HEAD after the write looks again, so a writer racing
+    /// into the window between HEAD and PUT shows up as different content (reported; it cannot
+    /// be undone). An object found under the key is judged by `existing`: the same bytes are
+    /// success, other bytes `.alreadyExists`.
+    func ifAbsent(_ key: String, _ support: ConditionalPutSupport, put: () throws -> PutResult,
+                  same: (S3ObjectInfo) throws -> Bool, existing: (S3ObjectInfo) throws -> PutResult) throws -> PutResult {
         do {
-            var result = try store(key, data, conditional: true, digests: digests)
+            var result = try put()
             result.guarantee = support
-            // Without the server's guarantee, look again: a writer racing into the window between
-            // HEAD and PUT shows up as different content (reported; it cannot be undone).
-            if support == .headThenPut, let after = try head(key), try sameContent(after, data, digests) == nil {
+            if support == .headThenPut, let after = try head(key), try !same(after) {
                 throw makeError(.alreadyExists, "unable to put: another writer replaced the object right after this put", key: key,
                                 hint: "two writers ship to one prefix; the server ignores If-None-Match, so only one writer per prefix is safe")
             }
             return result
         } catch let e as ObjectStorageError where e.kind == .alreadyExists {
-            guard let existing = try head(key) else { throw e }
-            return try existingResult(existing, data, support, digests)
+            guard let found = try head(key) else { throw e }
+            return try existing(found)
         }
     }
 

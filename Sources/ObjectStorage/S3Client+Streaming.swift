@@ -134,23 +134,12 @@ extension S3Client {
         return try completeIfAbsent(staged, source, digests, support)
     }
 
-    /// Completes `staged` with `If-None-Match: *`; with head-then-put, checks with HEAD after
-    /// that nobody replaced it. An object found under the key is judged by `existingResult`.
+    /// Completes `staged` with `If-None-Match: *`, under put-if-absent's rules (`ifAbsent`).
     private func completeIfAbsent(_ staged: S3StagedUpload, _ source: S3BodySource, _ digests: BodyDigests,
                                   _ support: ConditionalPutSupport) throws -> PutResult {
-        let key = staged.key
-        do {
-            var result = try finish(staged, source, digests, conditional: true)
-            result.guarantee = support
-            if support == .headThenPut, let after = try head(key), try sameContent(after, source, digests) == nil {
-                throw makeError(.alreadyExists, "unable to put: another writer replaced the object right after this put", key: key,
-                                hint: "two writers ship to one prefix; the server ignores If-None-Match, so only one writer per prefix is safe")
-            }
-            return result
-        } catch let e as ObjectStorageError where e.kind == .alreadyExists {
-            guard let existing = try head(key) else { throw e }
-            return try existingResult(existing, source, digests, support)
-        }
+        try ifAbsent(staged.key, support, put: { try finish(staged, source, digests, conditional: true) },
+                     same: { try sameContent($0, source, digests) != nil },
+                     existing: { try existingResult($0, source, digests, support) })
     }
 
     /// Completes a staged upload (aborting it when completion fails) and checks the object's

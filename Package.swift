@@ -108,7 +108,7 @@ let package = Package(
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         .executableTarget(name: "logship-bench", dependencies: [
-            "BinlogMaster", "BinlogFormat", "LogshipCLI",
+            "BinlogMaster", "BinlogFormat", "ReplicaStore", "ExpenseSummary", "LogshipCLI",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "tools/bench/Sources"),

@@ -42,8 +42,8 @@ public struct AppliedPosition: Equatable, Sendable {
 
     /// Reads the position; nil when the database has no position table (not a logship database).
     public static func read(_ db: Database) throws -> AppliedPosition? {
-        guard try db.tableExists(tableName) else { return nil }
-        guard let row = try Row.fetchOne(db, sql: "SELECT source_id, epoch, lsn, commit_time, applied_at FROM \(tableName) WHERE id = 1") else {
+        guard try db.hasTable(tableName) else { return nil }
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT source_id, epoch, lsn, commit_time, applied_at FROM \(tableName) WHERE id = 1")) else {
             return nil
         }
         guard let source = UUID(uuidString: row[0] as String) else {

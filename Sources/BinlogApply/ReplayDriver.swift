@@ -83,7 +83,7 @@ public final class ReplayDriver<Source: ReplaySource> {
         if options.tracksEpoch, open, batchCount > 0, item.epoch != (newEpoch ?? position?.epoch) { try commit(db) }
         if !open {
             // Waits the database's busy timeout for another connection's write transaction.
-            do { try db.execute(sql: "BEGIN IMMEDIATE") } catch { throw ReplayFault.begin(lsn: tx.lsn, error) }
+            do { try db.executeCached("BEGIN IMMEDIATE") } catch { throw ReplayFault.begin(lsn: tx.lsn, error) }
             open = true
         }
         do {
@@ -138,7 +138,7 @@ public final class ReplayDriver<Source: ReplaySource> {
         if let lastOrigin { try beforePosition?(lastOrigin, db) }
         try AppliedPosition.write(db, lsn: last.lsn, commitTime: last.time, appliedAt: microsecondsNow(), epoch: newEpoch)
         CrashPoint.reach("apply.after-position")
-        try db.execute(sql: "COMMIT")
+        try db.executeCached("COMMIT")
         CrashPoint.reach("apply.after-commit")
         if let newEpoch { position?.epoch = newEpoch }
         newEpoch = nil

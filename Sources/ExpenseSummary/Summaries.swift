@@ -66,7 +66,7 @@ public enum Summaries {
 
     /// Reads the summary's state; nil when no summary is kept in this database.
     public static func state(_ db: Database) throws -> State? {
-        guard try db.tableExists(configTable), let row = try Row.fetchOne(db, sql: "SELECT * FROM \(configTable) WHERE id = 1") else { return nil }
+        guard try db.hasTable(configTable), let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM \(configTable) WHERE id = 1")) else { return nil }
         var m = Mapping()
         m.table = row["source_table"]
         m.date = row["date_column"]

@@ -48,7 +48,7 @@ final class SummaryMaintainer: ReplayObserver {
         guard let state = try Summaries.state(db), state.valid else { return nil }
         let maintainer = SummaryMaintainer(mapping: state.mapping)
         // A summary of an older binary (text keys, no kept extremes, an index) is rebuilt too.
-        let current = try db.tableExists(Summaries.merchantTable) && db.tableExists(Summaries.namesTable)
+        let current = try db.hasTable(Summaries.merchantTable) && db.hasTable(Summaries.namesTable)
         maintainer.rebuildNeeded = state.lsn != lsn || !current
         if !maintainer.rebuildNeeded { maintainer.names = try SummaryNames.load(db) }
         return maintainer

@@ -38,8 +38,8 @@ public struct AppliedSegment: Equatable, Sendable {
     /// Reads the record; nil for a store that has none yet (a new store, or one an older
     /// binary kept: its first batch after the upgrade writes it).
     public static func read(_ db: Database) throws -> AppliedSegment? {
-        guard try db.tableExists(tableName),
-              let row = try Row.fetchOne(db, sql: "SELECT file, epoch, sequence, previous_checksum, checksum FROM \(tableName) WHERE id = 1") else { return nil }
+        guard try db.hasTable(tableName),
+              let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT file, epoch, sequence, previous_checksum, checksum FROM \(tableName) WHERE id = 1")) else { return nil }
         return AppliedSegment(fileName: row[0], epoch: UInt32(truncatingIfNeeded: row[1] as Int64), sequence: UInt64(bitPattern: row[2] as Int64),
                               previousChecksum: UInt64(bitPattern: row[3] as Int64), checksum: (row[4] as Int64?).map { UInt64(bitPattern: $0) })
     }
@@ -47,11 +47,11 @@ public struct AppliedSegment: Equatable, Sendable {
     /// Records `self`; must run inside the transaction that writes the position. Creates the
     /// table on first use (stores made before it existed get it with their next batch).
     public func write(_ db: Database) throws {
-        try db.execute(sql: """
-            CREATE TABLE IF NOT EXISTS \(Self.tableName) (
+        if try !db.hasTable(Self.tableName) { try db.execute(sql: """
+            CREATE TABLE \(Self.tableName) (
               id INTEGER PRIMARY KEY CHECK (id = 1), file TEXT NOT NULL, epoch INTEGER NOT NULL, sequence INTEGER NOT NULL,
               previous_checksum INTEGER NOT NULL, checksum INTEGER)
-            """)
+            """) }
         let statement = try db.cachedStatement(sql: "INSERT OR REPLACE INTO \(Self.tableName) VALUES (1, ?, ?, ?, ?, ?)")
         try statement.execute(arguments: [fileName, Int64(epoch), Int64(bitPattern: sequence), Int64(bitPattern: previousChecksum),
                                           checksum.map { Int64(bitPattern: $0) }])

@@ -1,6 +1,8 @@
+import BinlogApply
 import Foundation
+import GRDB
 import LogshipTestSupport
-import ReplicaStore
+@testable import ReplicaStore
 import XCTest
 
 /// `Replica.follow`, the loop behind `replica-apply --follow`, used as a library: segments that
@@ -62,6 +64,49 @@ final class FollowTests: XCTestCase {
             XCTAssertGreaterThanOrEqual(b.timeIntervalSince(a), 0.3, "passes \(starts); \(f.context)")
         }
         XCTAssertNotNil(last)
+    }
+
+    /// A follower's passes reuse the statements they prepared. `applyAvailable` used to read
+    /// the position through GRDB's read-only access, which switches PRAGMA query_only and so
+    /// expires every statement of the connection: each pass prepared all of its statements
+    /// again, about a third of its CPU (issue 15, `logship-bench apply-pass`).
+    func testPassesReuseTheirPreparedStatements() throws {
+        let f = try ReplicaFixture("follow-prepared")
+        try f.runWorkload(30)
+        // Five transactions of the same kinds each time, DML only: a random workload's first
+        // insert into an AUTOINCREMENT table creates sqlite_sequence, a schema change that
+        // rightly prepares every statement again.
+        var id = 1_000_000
+        func fiveTransactions() throws {
+            id += 1
+            _ = try f.master.exec("""
+                INSERT INTO accounts (id, owner, balance) VALUES (\(id), 'a', 1);
+                UPDATE accounts SET balance = balance + 1 WHERE id = \(id);
+                INSERT INTO ledger (account, amount) VALUES (\(id), 5);
+                INSERT INTO tags (name, uses) VALUES ('t\(id)', 1);
+                DELETE FROM tags WHERE name = 't\(id)';
+                """)
+            try f.master.rotate()
+            try f.shipAll()
+        }
+        let r = try Replica.open(f.replicaPath)
+        defer { r.close() }
+        var options = Replica.ApplyOptions()
+        options.partialCursor = PartialCursor()
+        // Two passes make every statement a pass needs (the first creates logship's tables).
+        for _ in 0..<2 {
+            _ = try r.applyAvailable(options)
+            try fiveTransactions()
+        }
+        _ = try r.applyAvailable(options)
+        let before = try r.queue.inDatabase { db in db.statementReprepares }
+        for pass in 1...5 {
+            try fiveTransactions()
+            XCTAssertEqual(try r.applyAvailable(options).transactions, 5, "pass \(pass); \(f.context)")
+        }
+        let after = try r.queue.inDatabase { db in db.statementReprepares }
+        XCTAssertEqual(after, before, "statements prepared again in 5 passes of DML only; \(f.context)")
+        try f.assertStore(at: f.master.lastLSN)
     }
 
     func testFollowEndsWhenItReachesUntilLSN() throws {

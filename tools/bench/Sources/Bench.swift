@@ -8,7 +8,7 @@ struct LogshipBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "logship-bench",
         abstract: "Measure the master against plain SQLite: bulk load rate, durable commit rate, binlog bytes per row, peak memory.",
-        subcommands: [RunBench.self, ChildBulk.self, ChildDurable.self, ChildInput.self, FollowLatency.self, ChildWriters.self],
+        subcommands: [RunBench.self, ChildBulk.self, ChildDurable.self, ChildInput.self, FollowLatency.self, ApplyPass.self, ChildWriters.self],
         defaultSubcommand: RunBench.self)
 }
 

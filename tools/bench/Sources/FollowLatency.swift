@@ -25,7 +25,12 @@ struct FollowLatency: ParsableCommand {
     @Option(help: "Work directory (default: a new one under /tmp, removed afterwards).") var workdir: String?
     @Option(help: "Seconds over which the followers' idle CPU is taken.") var idleSeconds: Double = 10
     @Option(help: "Passed to both followers as --pass-interval (e.g. 5ms): the least time between two passes.") var passInterval: String?
-    @Option(help: "Commits of the master's as-fast-as-it-goes burst, with and without the followers.") var burst: Int = 2000
+    @Option(help: "binlog-ship's own --pass-interval (overrides --pass-interval for the shipper).") var shipPassInterval: String?
+    @Option(help: "replica-apply's own --pass-interval (overrides --pass-interval for the applier).") var applyPassInterval: String?
+    @Option(help: "Passed to both followers as --pass-batch (with a pass interval): wait between passes only while this many or more transactions arrive per interval.") var passBatch: Int?
+    @Option(help: "Commits of each window of the master's as-fast-as-it-goes rate, with and without the followers.") var burst: Int = 2000
+    @Option(help: "Other processes to stop and continue with the followers in the paired windows (a synthetic load to compare with them).") var contender: [Int32] = []
+    @Option(help: "Pairs of windows (followers running, followers stopped), in alternating order.") var pairs: Int = 8
     @Option(help: "Runs both followers under nice(1) with this niceness (e.g. 19), so that a busy CPU goes to the master first.") var followerNice: Int?
     @ArgumentParser.Flag(help: "Only the master's commit rate with and without the followers (no latency rounds, no idle CPU).") var rateOnly = false
 
@@ -39,8 +44,14 @@ struct FollowLatency: ParsableCommand {
         let floor = try Machine.shippingFloor(in: dir)
         print(String(format: "floor     commit → replica, physical (fdatasync master + copy fdatasynced + fdatasync store, 200 rounds): p50 %.2f ms p99 %.2f ms",
                      percentile(floor, 0.5), percentile(floor, 0.99)))
-        let followerArgs = passInterval.map { ["--pass-interval", $0] } ?? []
-        if let passInterval { print("followers --pass-interval \(passInterval)") }
+        let shipInterval = shipPassInterval ?? passInterval, applyInterval = applyPassInterval ?? passInterval
+        let batchArgs = passBatch.map { ["--pass-batch", String($0)] } ?? []
+        let followerArgs = FollowerArgs(ship: (shipInterval.map { ["--pass-interval", $0] } ?? []) + batchArgs,
+                                        apply: (applyInterval.map { ["--pass-interval", $0] } ?? []) + batchArgs)
+        if shipInterval != nil || applyInterval != nil {
+            print("followers --pass-interval \(shipInterval ?? "0") (binlog-ship), \(applyInterval ?? "0") (replica-apply)"
+                  + (passBatch.map { ", --pass-batch \($0)" } ?? ""))
+        }
         if let followerNice { print("followers under nice -n \(followerNice)") }
         for rate in rates where !rateOnly {
             let run = try Pipeline(dir: dir + "/rate-\(rate)", tools: tools, followerArgs: followerArgs, nice: followerNice)
@@ -56,29 +67,56 @@ struct FollowLatency: ParsableCommand {
                 print(String(format: "idle CPU over %.0f s: binlog-ship --follow %.2f %%, replica-apply --follow %.2f %%", idleSeconds, idle.ship, idle.apply))
             }
         }
-        // The master's own rate, as fast as it goes, with followers beside it and without.
-        let with = try Pipeline(dir: dir + "/rate-with", tools: tools, followerArgs: followerArgs, nice: followerNice)
-        let cpuBefore = with.followerCPUSeconds()
-        let burstStart = monotonicSeconds()
-        let rateWith = try with.burst(commits: burst)
-        let burstSeconds = monotonicSeconds() - burstStart
-        let cpuAfter = with.followerCPUSeconds()
-        with.stop()
-        let used = zip(cpuBefore, cpuAfter).map { ($1 - $0) / burstSeconds * 100 }
-        print(String(format: "followers' CPU during the burst with them: binlog-ship --follow %.0f %%, replica-apply --follow %.0f %% of one core",
-                     used.first ?? 0, used.last ?? 0))
-        let without = try Pipeline(dir: dir + "/rate-without", tools: tools, followers: false)
-        let rateWithout = try without.burst(commits: burst)
-        without.stop()
-        print(String(format: "master durable commits/s: %.0f without followers, %.0f with both followers running", rateWithout, rateWith))
+        // The master's own rate, as fast as it goes, with the followers running beside it and
+        // with them stopped (SIGSTOP), in alternating windows on one master: the machine's own
+        // drift (other tenants, the disk) moves both sides of a pair alike, where two separate
+        // bursts a few seconds apart differed by up to 30 %. After each window the followers
+        // catch up before the next one begins, so a window with them running sees them in step.
+        let pipe = try Pipeline(dir: dir + "/rate", tools: tools, followerArgs: followerArgs, nice: followerNice)
+        defer { pipe.stop() }
+        try pipe.waitCaughtUp()
+        var with: [Double] = [], without: [Double] = [], cpu = [0.0, 0.0], withSeconds = 0.0
+        for pair in 0..<pairs {
+            for running in pair % 2 == 0 ? [true, false] : [false, true] {
+                if !running { pipe.signalFollowers(SIGSTOP); for pid in contender { kill(pid, SIGSTOP) } }
+                let cpuBefore = pipe.followerCPUSeconds()
+                let start = monotonicSeconds()
+                let rate = try pipe.burst(commits: burst)
+                if running {
+                    withSeconds += monotonicSeconds() - start
+                    for (i, (b, a)) in zip(cpuBefore, pipe.followerCPUSeconds()).enumerated() where i < 2 { cpu[i] += a - b }
+                    with.append(rate)
+                } else {
+                    without.append(rate)
+                    pipe.signalFollowers(SIGCONT)
+                    for pid in contender { kill(pid, SIGCONT) }
+                }
+                try pipe.waitCaughtUp()
+            }
+        }
+        let changes = zip(with, without).map { ($0 / $1 - 1) * 100 }
+        print("pairs     " + zip(without, with).map { String(format: "%.0f/%.0f", $0, $1) }.joined(separator: ", ")
+              + " (without/with, commits/s; \(burst) commits a window)")
+        print(String(format: "followers' CPU during the windows with them: binlog-ship --follow %.0f %%, replica-apply --follow %.0f %% of one core",
+                     cpu[0] / withSeconds * 100, cpu[1] / withSeconds * 100))
+        print(String(format: "master durable commits/s: %.0f without followers, %.0f with both followers running (median change per pair %+.1f %%)",
+                     median(without), median(with), median(changes)))
         print("load      \(Machine.loadAverage())")
     }
+
+    func median(_ xs: [Double]) -> Double { percentile(xs, 0.5) }
 
     func percentile(_ xs: [Double], _ p: Double) -> Double {
         guard !xs.isEmpty else { return 0 }
         let s = xs.sorted()
         return s[min(s.count - 1, Int(Double(s.count - 1) * p + 0.5))]
     }
+}
+
+/// Extra arguments for each follower.
+struct FollowerArgs {
+    var ship: [String] = []
+    var apply: [String] = []
 }
 
 /// A master, a replica, and the two followers between them.
@@ -89,7 +127,7 @@ final class Pipeline {
     let inbox: String
     var followers: [Process] = []
 
-    init(dir: String, tools: String, followers start: Bool = true, followerArgs: [String] = [], nice: Int? = nil) throws {
+    init(dir: String, tools: String, followers start: Bool = true, followerArgs: FollowerArgs = FollowerArgs(), nice: Int? = nil) throws {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         for (tool, args) in [("binlog-writer", ["init", dir + "/master", "--digest-interval", "0"]), ("replica-apply", ["init", dir + "/replica"])] {
             let p = try Process.run(URL(fileURLWithPath: tools + "/" + tool), arguments: args)
@@ -103,16 +141,16 @@ final class Pipeline {
         inbox = dir + "/replica/inbox"
         if start {
             let null = FileHandle(forWritingAtPath: "/dev/null")
-            for (tool, args) in [("binlog-ship", ["--source", dir + "/master", "--target", dir + "/replica/inbox", "--follow", "--quiet"]),
-                                 ("replica-apply", [dir + "/replica", "--follow", "--quiet"])] {
+            for (tool, args) in [("binlog-ship", ["--source", dir + "/master", "--target", dir + "/replica/inbox", "--follow", "--quiet"] + followerArgs.ship),
+                                 ("replica-apply", [dir + "/replica", "--follow", "--quiet"] + followerArgs.apply)] {
                 let p = Process()
                 if let nice {
                     // nice(1) execs the tool: the PID stays the follower's, for its CPU figures.
                     p.executableURL = URL(fileURLWithPath: "/usr/bin/nice")
-                    p.arguments = ["-n", String(nice), tools + "/" + tool] + args + followerArgs
+                    p.arguments = ["-n", String(nice), tools + "/" + tool] + args
                 } else {
                     p.executableURL = URL(fileURLWithPath: tools + "/" + tool)
-                    p.arguments = args + followerArgs
+                    p.arguments = args
                 }
                 p.standardOutput = null
                 try p.run()
@@ -121,7 +159,30 @@ final class Pipeline {
         }
     }
 
+    /// Rows committed to `stamps` so far (the CREATE's warm-up excluded).
+    private(set) var rows = 0
+    private var storeQueue: DatabaseQueue?
+
+    /// Sends `signal` to both followers (SIGSTOP, SIGCONT).
+    func signalFollowers(_ signal: Int32) {
+        for p in followers { kill(p.processIdentifier, signal) }
+    }
+
+    /// Waits until the replica's store shows every row committed so far.
+    func waitCaughtUp() throws {
+        let queue = try storeQueue ?? waitForStore(lsn: 0)
+        storeQueue = queue
+        let deadline = monotonicSeconds() + 120
+        while try queue.read({ db in try Int.fetchOne(db, sql: "SELECT count(*) FROM stamps") ?? 0 }) < rows {
+            guard monotonicSeconds() < deadline else { throw BenchError("the replica did not catch up with \(rows) rows within 120 s") }
+            usleep(2_000)
+        }
+    }
+
     func stop() {
+        try? storeQueue?.close()
+        storeQueue = nil
+        signalFollowers(SIGCONT)
         for p in followers where p.isRunning { p.terminate(); p.waitUntilExit() }
         followers = []
         try? master.close()
@@ -178,6 +239,7 @@ final class Pipeline {
             _ = try master.execute("INSERT INTO stamps(note) VALUES ('\(i)')")
             acked[i] = monotonicSeconds()
         }
+        rows += 1 + commits
         let deadline = monotonicSeconds() + 60
         while !done.isSet && monotonicSeconds() < deadline { usleep(10_000) }
         guard done.isSet else { throw BenchError("the replica did not show every commit within 60 s") }
@@ -242,6 +304,7 @@ final class Pipeline {
     func burst(commits: Int) throws -> Double {
         let start = monotonicSeconds()
         for i in 1...commits { _ = try master.execute("INSERT INTO stamps(note) VALUES ('burst \(i)')") }
+        rows += commits
         return Double(commits) / (monotonicSeconds() - start)
     }
 }

@@ -22,6 +22,10 @@ extension Shipper {
         /// takes less of a busy disk from the master, at up to this much more lag. After a
         /// quiet spell the first commit still ships at once.
         public var passInterval: Double = 0
+        /// With `passBatch` above 1, `passInterval` applies only while transactions arrive at
+        /// `passBatch` or more per interval (a busy master); slower than that, each pass runs
+        /// as soon as the master commits (`PassPacer`).
+        public var passBatch: Int = 1
         /// Checked between passes and while waiting; return true to stop.
         public var shouldStop: () -> Bool = { false }
 
@@ -51,15 +55,15 @@ extension Shipper {
         var lastFull = Date.distantPast
         var lastFailed = false
         var acks = Acknowledger(source: source)
-        // When the last pass that shipped something began: a pass that found nothing new (the
-        // wake for a frame appended before the master's commit mark moved) does not count.
-        var shippedPassStarted = Date.distantPast
+        // Passes that shipped something are spaced by the pass interval: a pass that found
+        // nothing new (the wake for a frame appended before the master's commit mark moved)
+        // does not count. The pacer counts transactions by the LSNs shipped.
+        var pacer = PassPacer(interval: options.passInterval, batch: options.passBatch)
+        var shippedLSN: UInt64 = 0
         while !options.shouldStop() {
-            if options.passInterval > 0 {
-                let wait = shippedPassStarted.addingTimeInterval(options.passInterval).timeIntervalSinceNow
-                if wait > 0, sleepUnlessStopped(wait, shouldStop: options.shouldStop) { break }
-            }
-            let passStarted = Date()
+            let wait = pacer.delay()
+            if wait > 0, sleepUnlessStopped(wait, shouldStop: options.shouldStop) { break }
+            let passStarted = PassPacer.now()
             // Changes before this pass are seen by it; changes during it wake the next wait.
             watcher.drain()
             var report: ShipReport?
@@ -82,7 +86,11 @@ extension Shipper {
             }
             if let report {
                 // A full run that found everything in place shipped nothing: it does not count.
-                if report.targets.contains(where: { !$0.shipped.isEmpty || $0.partial != nil }) { shippedPassStarted = passStarted }
+                if report.targets.contains(where: { !$0.shipped.isEmpty || $0.partial != nil }) {
+                    let top = report.targets.compactMap(\.lastLSN).max() ?? 0
+                    pacer.passed(start: passStarted, transactions: shippedLSN > 0 && top > shippedLSN ? Int(top - shippedLSN) : 1)
+                    shippedLSN = max(shippedLSN, top)
+                }
                 acknowledge(report, to: &acks)
                 try onPass(report)
             }

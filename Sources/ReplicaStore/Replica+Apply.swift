@@ -31,6 +31,10 @@ extension Replica {
         /// arrive meanwhile are applied in one pass, one store commit and fsync for all of
         /// them, at up to this much more lag; after a quiet spell the first one is applied at once.
         public var passInterval: Double = 0
+        /// `follow` only: with `passBatch` above 1, `passInterval` applies only while
+        /// transactions arrive at `passBatch` or more per interval (a busy master); slower than
+        /// that, each pass runs at once (`PassPacer`).
+        public var passBatch: Int = 1
         /// What is kept in step with the rows (a report's summary): each is asked at the start of
         /// a run, on the apply connection, with the store's applied LSN, and may decline (nil).
         /// Observers write in the same SQLite transaction as the rows and the position.

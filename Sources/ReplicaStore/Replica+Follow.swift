@@ -24,20 +24,18 @@ extension Replica {
         // A partial copy the shipper appends to is read on from where the last pass stopped.
         var options = options
         if options.partialCursor == nil { options.partialCursor = PartialCursor() }
-        // When the last pass that applied something began (an idle pass does not count).
-        var appliedPassStarted = Date.distantPast
+        // Passes that applied something are spaced by the pass interval (an idle pass does not count).
+        var pacer = PassPacer(interval: options.passInterval, batch: options.passBatch)
         while true {
-            if options.passInterval > 0 {
-                let wait = appliedPassStarted.addingTimeInterval(options.passInterval).timeIntervalSinceNow
-                if wait > 0, sleepUnlessStopped(wait, shouldStop: options.shouldStop) { return }
-            }
-            let passStarted = Date()
+            let wait = pacer.delay()
+            if wait > 0, sleepUnlessStopped(wait, shouldStop: options.shouldStop) { return }
+            let passStarted = PassPacer.now()
             try options.beforePass?()
             // Changes made before the pass (a remote fetch included) are seen by it; changes made
             // during it wake the next wait.
             watcher.drain()
             let result = try applyAvailable(options)
-            if result.transactions > 0 { appliedPassStarted = passStarted }
+            pacer.passed(start: passStarted, transactions: result.transactions)
             try onPass(result)
             if result.stop == .untilLSN || result.stop == .untilTime || result.stop == .interrupted { return }
             if Self.waitForChange(watcher, upTo: recheck, shouldStop: options.shouldStop) == .stopped { return }

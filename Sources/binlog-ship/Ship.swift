@@ -25,8 +25,7 @@ struct Ship: ParsableCommand {
     @Option(help: "With --follow, for S3 targets: the least time between two uploads of the active segment's partial object (e.g. 1s, 500ms).")
     var flushInterval: String = "1s"
 
-    @Option(help: "With --follow: the least time between two passes (e.g. 5ms; default 0, a pass as soon as the master commits). A busy master's commits then go out together, one fsync of each copy for all of them: less of the disk taken from the master, up to this much more lag.")
-    var passInterval: String = "0s"
+    @OptionGroup var pacing: PassPacingOptions
 
     @Option(help: "Seconds to wait for another run to finish (default 0: exit 12 at once).")
     var lockTimeout: Double = 0
@@ -94,8 +93,7 @@ nonisolated(unsafe) var stopRequested = false
 extension Ship {
     func validate() throws {
         guard parseDuration(flushInterval) != nil else { throw ValidationError("--flush-interval takes a duration like 1s or 500ms") }
-        guard let pass = parseDuration(passInterval), pass >= 0, pass <= 60 else { throw ValidationError("--pass-interval takes a duration from 0s to 60s, like 5ms") }
-        if pass > 0 && !follow { throw ValidationError("--pass-interval paces --follow; without it there is one pass") }
+        try pacing.check(follow: follow)
         if let metricsListen {
             guard follow else { throw ValidationError("--metrics-listen serves metrics while --follow runs; without it use status --metrics-file") }
             guard MetricsEndpoint.parse(metricsListen) != nil else { throw ValidationError("--metrics-listen takes an IPv4 address and port, like 127.0.0.1:9465") }
@@ -110,7 +108,8 @@ extension Ship {
         signal(SIGTERM) { _ in stopRequested = true }
         var options = Shipper.FollowOptions()
         options.flushInterval = parseDuration(flushInterval) ?? 1
-        options.passInterval = parseDuration(passInterval) ?? 0
+        options.passInterval = pacing.interval
+        options.passBatch = pacing.passBatch
         options.shouldStop = { stopRequested }
         try shipper.follow(options) { report in
             if json { printLine(try jsonText(ShipRunJSON(report))) }

@@ -33,7 +33,7 @@ struct Apply: ParsableCommand {
     @Option(help: "SQLite's page cache for the store while applying, in MiB (SQLite's own default is 2). Inserts into stores of 0.1–1 million rows ran 21–27 % faster with 64 than with 2 (docs/BENCHMARKS.md, tools/bench/scale); the memory is taken only as pages are read.") var cacheMib: Int = 64
     @Option(help: "Seconds to wait for another replica-apply to release the replica.") var lockTimeout: Double = 0
     @Option(help: "With --follow, the wait between passes, with a unit (default 1s; 5s for a replica with a remote source, which is polled each pass).") var pollInterval: String?
-    @Option(help: "With --follow: the least time between two passes (e.g. 5ms; default 0, a pass as soon as the inbox changes). Transactions that arrive meanwhile are applied in one store commit: fewer fsyncs on a busy disk, up to this much more lag.") var passInterval: String = "0s"
+    @OptionGroup var pacing: PassPacingOptions
     @Flag(help: "Print nothing on success (for cron: mail only on errors, which still go to stderr).") var quiet = false
     @Flag(help: "Print the result as JSON, one object per pass with --follow (docs/JSON.md).") var json = false
     @Option(help: "With --follow, serve `status --prometheus` at http://HOST:PORT/metrics (e.g. 127.0.0.1:9464).") var metricsListen: String?
@@ -49,8 +49,7 @@ struct Apply: ParsableCommand {
             guard MetricsEndpoint.parse(metricsListen) != nil else { throw ValidationError("--metrics-listen takes an IPv4 address and port, like 127.0.0.1:9464") }
         }
         try prune.check(follow: follow)
-        guard let pass = parseDuration(passInterval), pass >= 0, pass <= 60 else { throw ValidationError("--pass-interval takes a duration from 0s to 60s, like 5ms") }
-        if pass > 0 && !follow { throw ValidationError("--pass-interval paces --follow; without it there is one pass") }
+        try pacing.check(follow: follow)
         if let pollInterval, !(pollInterval.contains(where: \.isLetter) && (parseDuration(pollInterval) ?? 0) > 0) {
             throw ValidationError("--poll-interval takes a duration with a unit, like 2s or 1m")
         }
@@ -114,7 +113,8 @@ struct Apply: ParsableCommand {
             // up the next pass of a busy follower (issue 15's lag); `check` needs only a
             // success within --max-lag, and the run's end records again.
             var recorded = Date.distantPast
-            options.passInterval = parseDuration(passInterval) ?? 0
+            options.passInterval = pacing.interval
+            options.passBatch = pacing.passBatch
             try r.follow(options, pollInterval: interval) { result in
                 report(result, bar)
                 if result.stop != .interrupted, recorded.timeIntervalSinceNow <= -1 {

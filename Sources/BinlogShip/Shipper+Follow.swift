@@ -16,16 +16,16 @@ extension Shipper {
         /// interval, as Litestream does with its 1 s default. Also the pause after a run that
         /// failed, before the next try.
         public var flushInterval: Double = 1
-        /// The least time from the start of a pass that shipped something to the start of the
-        /// next pass (0: a pass as soon as the master commits). Commits that arrive meanwhile
-        /// go out in one pass: one fsync of each partial copy for all of them, so the follower
-        /// takes less of a busy disk from the master, at up to this much more lag. After a
-        /// quiet spell the first commit still ships at once.
-        public var passInterval: Double = 0
-        /// With `passBatch` above 1, `passInterval` applies only while transactions arrive at
-        /// `passBatch` or more per interval (a busy master); slower than that, each pass runs
-        /// as soon as the master commits (`PassPacer`).
-        public var passBatch: Int = 1
+        /// While the master is busy (`passBatch`), the least time from the start of a pass that
+        /// shipped something to the start of the next pass (0: a pass as soon as the master
+        /// commits). Commits that arrive meanwhile go out in one pass: one fsync of each partial
+        /// copy for all of them, so the follower takes less of a busy disk from the master, at
+        /// up to this much more lag. Default 5 ms (`PassPacer.defaultInterval`).
+        public var passInterval: Double = PassPacer.defaultInterval
+        /// The master is busy while transactions arrive at `passBatch` or more per
+        /// `passInterval`; slower than that, each pass runs as soon as the master commits
+        /// (`PassPacer`). Default 10; 1: always wait the interval.
+        public var passBatch: Int = PassPacer.defaultBatch
         /// Checked between passes and while waiting; return true to stop.
         public var shouldStop: () -> Bool = { false }
 

@@ -19,6 +19,13 @@ import Glibc
 /// `commit_siblings` makes the same trade for its own WAL flushes: it waits only when others
 /// are about to commit too.
 public struct PassPacer: Sendable {
+    /// What both followers use unless told otherwise: busy from ten transactions per 5 ms
+    /// (2,000/s), then a pass at most every 5 ms. Measured on 2 cores beside a master at its
+    /// full rate (docs/BENCHMARKS.md): the followers then cost the master a few percent, and at
+    /// 1,000 commits/s they pass at once (lag 1.4× PostgreSQL streaming replication's).
+    public static let defaultInterval = 0.005
+    public static let defaultBatch = 10
+
     public let interval: Double
     public let batch: Int
     /// When the last pass that carried something began (monotonic seconds).

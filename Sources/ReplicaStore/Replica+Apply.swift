@@ -26,15 +26,16 @@ extension Replica {
         public var progress: ((UInt64) -> Void)?
         /// Checked between transactions; return true to stop at the next boundary.
         public var shouldStop: () -> Bool = { false }
-        /// `follow` only: the least time from the start of a pass that applied something to the
-        /// start of the next pass (0: a pass as soon as the inbox changes). Transactions that
-        /// arrive meanwhile are applied in one pass, one store commit and fsync for all of
-        /// them, at up to this much more lag; after a quiet spell the first one is applied at once.
-        public var passInterval: Double = 0
-        /// `follow` only: with `passBatch` above 1, `passInterval` applies only while
-        /// transactions arrive at `passBatch` or more per interval (a busy master); slower than
-        /// that, each pass runs at once (`PassPacer`).
-        public var passBatch: Int = 1
+        /// `follow` only: while the master is busy (`passBatch`), the least time from the start
+        /// of a pass that applied something to the start of the next pass (0: a pass as soon as
+        /// the inbox changes). Transactions that arrive meanwhile are applied in one pass, one
+        /// store commit and fsync for all of them, at up to this much more lag. Default 5 ms
+        /// (`PassPacer.defaultInterval`).
+        public var passInterval: Double = PassPacer.defaultInterval
+        /// `follow` only: the master is busy while transactions arrive at `passBatch` or more
+        /// per `passInterval`; slower than that, each pass runs at once (`PassPacer`). Default
+        /// 10; 1: always wait the interval.
+        public var passBatch: Int = PassPacer.defaultBatch
         /// What is kept in step with the rows (a report's summary): each is asked at the start of
         /// a run, on the apply connection, with the store's applied LSN, and may decline (nil).
         /// Observers write in the same SQLite transaction as the rows and the position.

@@ -109,7 +109,7 @@ extension Ship {
         var options = Shipper.FollowOptions()
         options.flushInterval = parseDuration(flushInterval) ?? 1
         options.passInterval = pacing.interval
-        options.passBatch = pacing.passBatch
+        options.passBatch = pacing.batch
         options.shouldStop = { stopRequested }
         try shipper.follow(options) { report in
             if json { printLine(try jsonText(ShipRunJSON(report))) }

@@ -114,7 +114,7 @@ struct Apply: ParsableCommand {
             // success within --max-lag, and the run's end records again.
             var recorded = Date.distantPast
             options.passInterval = pacing.interval
-            options.passBatch = pacing.passBatch
+            options.passBatch = pacing.batch
             try r.follow(options, pollInterval: interval) { result in
                 report(result, bar)
                 if result.stop != .interrupted, recorded.timeIntervalSinceNow <= -1 {

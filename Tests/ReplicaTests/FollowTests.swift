@@ -37,9 +37,10 @@ final class FollowTests: XCTestCase {
         try f.assertStore(at: f.master.lastLSN)
     }
 
-    /// `passInterval` (`replica-apply --follow --pass-interval`): a pass that applied something
-    /// is followed by the next one no sooner than that, however often the inbox changes or the
-    /// poll comes round. (Each pass here applies the segment shipped after the one before.)
+    /// `passInterval` with `passBatch` 1 (`replica-apply --follow --pass-interval 300ms
+    /// --pass-batch 1`): a pass that applied something is followed by the next one no sooner
+    /// than that, however often the inbox changes or the poll comes round. (Each pass here
+    /// applies the segment shipped after the one before.)
     func testPassesStartAtLeastThePassIntervalApart() throws {
         let f = try ReplicaFixture("follow-pace")
         try f.runWorkload(50)
@@ -48,6 +49,7 @@ final class FollowTests: XCTestCase {
         defer { r.close() }
         var options = Replica.ApplyOptions()
         options.passInterval = 0.3
+        options.passBatch = 1
         var starts: [Date] = []
         options.beforePass = { starts.append(Date()) }
         options.shouldStop = { starts.count >= 4 }

@@ -138,19 +138,25 @@ final class ShipCommandTests: XCTestCase {
         XCTAssertTrue(try files(t[0]).contains { $0.hasSuffix(".partial") }, "shipped once no master ran")
     }
 
-    func testPassIntervalPacesFollowersOnlyAndTakesADurationUpToAMinute() throws {
+    func testPassIntervalAndBatchPaceFollowersOnlyAndTakeValuesInRange() throws {
         let dir = TestDirectory("ship-pace")
         let m = try master(dir, inserts: 1)
         let t = try targets(dir, "nas")
         let replica = dir.sub("replica")
         XCTAssertEqual(try ToolRunner.run("replica-apply", ["init", replica]).status, 0)
-        for args in [["--pass-interval", "5ms"], ["--follow", "--pass-interval", "2m"], ["--follow", "--pass-interval", "often"]] {
+        let refused: [([String], String)] = [
+            (["--pass-interval", "5ms"], "--pass-interval"), (["--follow", "--pass-interval", "2m"], "--pass-interval"),
+            (["--follow", "--pass-interval", "often"], "--pass-interval"), (["--pass-batch", "10"], "--pass-batch"),
+            (["--follow", "--pass-batch", "0"], "--pass-batch"), (["--follow", "--pass-batch", "many"], "--pass-batch"),
+            (["--follow", "--pass-interval", "0s", "--pass-batch", "10"], "--pass-batch"),
+        ]
+        for (args, named) in refused {
             let r = try ship(["--source", m, "--target", "nas=" + t[0]] + args)
             XCTAssertEqual(r.status, 64, "binlog-ship \(args): \(r.stderr)")
-            XCTAssertTrue(r.stderr.contains("--pass-interval"), r.stderr)
+            XCTAssertTrue(r.stderr.contains(named), r.stderr)
             let a = try ToolRunner.run("replica-apply", [replica] + args)
             XCTAssertEqual(a.status, 64, "replica-apply \(args): \(a.stderr)")
-            XCTAssertTrue(a.stderr.contains("--pass-interval"), a.stderr)
+            XCTAssertTrue(a.stderr.contains(named), a.stderr)
         }
         XCTAssertEqual(try files(t[0]), [], "nothing shipped by a refused command line")
     }

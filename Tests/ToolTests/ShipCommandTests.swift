@@ -161,6 +161,51 @@ final class ShipCommandTests: XCTestCase {
         XCTAssertEqual(try files(t[0]), [], "nothing shipped by a refused command line")
     }
 
+    /// `binlog-ship --follow` runs on the master's machine and lowers its own CPU priority
+    /// (niceness 19 by default, `--nice N`), never raising it: started under a higher niceness
+    /// it keeps that one. `--nice` outside 0...19 or without --follow exits 64.
+    func testTheFollowerLowersItsOwnCPUPriority() throws {
+        let dir = TestDirectory("ship-nice")
+        let m = try master(dir, inserts: 1)
+        var runs = 0
+        func niceness(_ extra: [String], under outer: Int? = nil) throws -> Int {
+            // A target of its own: its partial copy appears only once this follower has started.
+            runs += 1
+            let t = try targets(dir, "nas\(runs)")
+            let p = Process()
+            let args = ["--source", m, "--target", "nas=" + t[0], "--follow", "--quiet"] + extra
+            if let outer {
+                p.executableURL = URL(fileURLWithPath: "/usr/bin/nice")
+                p.arguments = ["-n", String(outer), ToolRunner.path("binlog-ship")] + args
+            } else {
+                p.executableURL = URL(fileURLWithPath: ToolRunner.path("binlog-ship"))
+                p.arguments = args
+            }
+            try p.run()
+            defer { kill(p.processIdentifier, SIGTERM); p.waitUntilExit() }
+            // Field 19 of /proc/PID/stat, once the follower has shipped (its partial copy exists).
+            let deadline = Date().addingTimeInterval(20)
+            while Date() < deadline && ((try? FileManager.default.contentsOfDirectory(atPath: t[0])) ?? []).allSatisfy({ !$0.hasSuffix(".partial") }) {
+                usleep(20_000)
+            }
+            let stat = try String(contentsOfFile: "/proc/\(p.processIdentifier)/stat", encoding: .utf8)
+            let fields = stat.split(separator: ")").last?.split(separator: " ") ?? []
+            return Int(fields[16]) ?? -100
+        }
+        errno = 0
+        let own = Int(getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0))
+        XCTAssertEqual(try niceness([]), 19)
+        XCTAssertEqual(try niceness(["--nice", "0"]), own)
+        XCTAssertEqual(try niceness(["--nice", "7"]), max(7, own))
+        XCTAssertEqual(try niceness(["--nice", "3"], under: 9), max(9, own), "a niceness it was started with stays")
+        let t = try targets(dir, "refused")
+        for args in [["--nice", "5"], ["--follow", "--nice", "20"], ["--follow", "--nice", "-1"]] {
+            let r = try ship(["--source", m, "--target", "nas=" + t[0]] + args)
+            XCTAssertEqual(r.status, 64, "binlog-ship \(args): \(r.stderr)")
+            XCTAssertTrue(r.stderr.contains("--nice"), r.stderr)
+        }
+    }
+
     func testConfigFileAndItsUnknownKeys() throws {
         let dir = TestDirectory("shipcli")
         let m = try master(dir)

@@ -28,6 +28,7 @@ struct FollowLatency: ParsableCommand {
     @Option(help: "binlog-ship's own --pass-interval (overrides --pass-interval for the shipper).") var shipPassInterval: String?
     @Option(help: "replica-apply's own --pass-interval (overrides --pass-interval for the applier).") var applyPassInterval: String?
     @Option(help: "Passed to both followers as --pass-batch (with a pass interval): wait between passes only while this many or more transactions arrive per interval.") var passBatch: Int?
+    @Option(help: "Passed to binlog-ship as --nice (its own CPU niceness while following; it defaults to 19).") var shipNice: Int?
     @Option(help: "Commits of each window of the master's as-fast-as-it-goes rate, with and without the followers.") var burst: Int = 2000
     @Option(help: "Other processes to stop and continue with the followers in the paired windows (a synthetic load to compare with them).") var contender: [Int32] = []
     @Option(help: "Pairs of windows (followers running, followers stopped), in alternating order.") var pairs: Int = 8
@@ -46,7 +47,7 @@ struct FollowLatency: ParsableCommand {
                      percentile(floor, 0.5), percentile(floor, 0.99)))
         let shipInterval = shipPassInterval ?? passInterval, applyInterval = applyPassInterval ?? passInterval
         let batchArgs = passBatch.map { ["--pass-batch", String($0)] } ?? []
-        let followerArgs = FollowerArgs(ship: (shipInterval.map { ["--pass-interval", $0] } ?? []) + batchArgs,
+        let followerArgs = FollowerArgs(ship: (shipInterval.map { ["--pass-interval", $0] } ?? []) + batchArgs + (shipNice.map { ["--nice", String($0)] } ?? []),
                                         apply: (applyInterval.map { ["--pass-interval", $0] } ?? []) + batchArgs)
         if shipInterval != nil || applyInterval != nil {
             print("followers --pass-interval \(shipInterval ?? "0") (binlog-ship), \(applyInterval ?? "0") (replica-apply)"

@@ -4,11 +4,6 @@ import LogshipSystem
 /// `--pass-interval` and `--pass-batch`: how `binlog-ship --follow` and `replica-apply --follow`
 /// space their passes (`PassPacer`; docs/OPERATIONS.md, "Trading lag for the master's rate").
 public struct PassPacingOptions: ParsableArguments {
-    /// The pacing a follower gets when neither option is given: while transactions arrive at ten
-    /// or more per 5 ms (2,000/s), a pass at most every 5 ms; slower, a pass at once.
-    public static let defaultInterval = PassPacer.defaultInterval
-    public static let defaultBatch = PassPacer.defaultBatch
-
     @Option(help: "With --follow: the least time between two passes that carried transactions while the master is busy (see --pass-batch; e.g. 10ms, 0 for a pass as soon as there is something new; default 5ms). What arrives meanwhile goes in one pass, with one fsync for all of it: less of a shared disk taken from the master, up to this much more lag.")
     public var passInterval: String?
 
@@ -17,11 +12,11 @@ public struct PassPacingOptions: ParsableArguments {
 
     public init() {}
 
-    /// The interval in seconds.
-    public var interval: Double { passInterval.flatMap(parseDuration) ?? Self.defaultInterval }
+    /// The interval in seconds (`PassPacer.defaultInterval`, 5 ms, when not given).
+    public var interval: Double { passInterval.flatMap(parseDuration) ?? PassPacer.defaultInterval }
 
-    /// The batch in transactions.
-    public var batch: Int { passBatch ?? Self.defaultBatch }
+    /// The batch in transactions (`PassPacer.defaultBatch`, 10, when not given).
+    public var batch: Int { passBatch ?? PassPacer.defaultBatch }
 
     /// Refuses values out of range, and pacing without `--follow` (exit 64).
     public func check(follow: Bool) throws {

@@ -71,12 +71,23 @@ extension ShipRun {
         try saveState()
     }
 
-    /// True when the target's partial already holds exactly this prefix. A partial that is
-    /// not a prefix of the new one means the master undid a transaction a replica may have
-    /// applied: a warning, and the partial is replaced.
+    /// True when the target's partial already holds exactly this prefix, or more of the active
+    /// segment than the master's mark lets ship now (below). A partial that is not a prefix of
+    /// the active segment means the master undid a transaction a replica may have applied: a
+    /// warning, and the partial is replaced.
+    ///
+    /// A partial longer than the committed prefix but byte for byte a prefix of the active file
+    /// holds frames shipped while no master ran, which are committed (the next open's recovery
+    /// keeps every complete frame). A master that has just taken the lock and not yet written
+    /// its mark (it does so once recovery is done) still shows the previous master's mark,
+    /// which can stop before those frames. Such a partial is kept as it is until the mark
+    /// passes it: replacing it with the shorter prefix would take an acknowledged transaction
+    /// back off the target, and calling it a divergence stopped `--follow` (issue 15, seen as a
+    /// semi-sync commit never acknowledged after the master was killed).
     private func partialIsCurrent(_ file: String, on run: TargetRun, _ segment: VerifiedSegment) throws -> Bool {
         guard let size = try run.store.stat(file)?.size else { return false }
-        let isPrefix = try size <= segment.dataEnd && StoreComparison.samePrefix(run.store, file, segment.path, length: size)
+        // Compared with the file as it is now, beyond the committed prefix when the partial is longer.
+        let isPrefix = try StoreComparison.samePrefix(run.store, file, segment.path, length: size)
         if !isPrefix {
             let w = ShipError(.divergence, "the partial copy \(file) the target held is not a prefix of the active segment now; a replica that applied it may hold a transaction the master undid",
                               target: run.name, path: run.store.address(of: file), hint: "check that replica against the master (replica-apply reports divergence); rebuild it from a snapshot if needed")
@@ -84,6 +95,7 @@ extension ShipRun {
             emit(.failed(w))
             return false
         }
+        if size > segment.dataEnd { return true }
         return size == segment.dataEnd && run.state.partial?.file == file
     }
 }

@@ -183,4 +183,55 @@ final class UndoneFramesTests: XCTestCase {
         XCTAssertNil(try s.shipper.run().worstKind)
         XCTAssertEqual(try partial(s).lsns, [1, 2, 3, 4])
     }
+
+    func testAMasterOpeningBehindADeadMastersMarkLeavesWhatShippedMeanwhileInPlace() throws {
+        // A master killed after appending LSN 4 but before its COMMIT: its mark says 3. With no
+        // master running the shipper ships 4 (recovery keeps it). The next master takes the lock
+        // and redoes 4, and until it writes its own mark the old one (3) is all a shipper sees.
+        // A run in that moment took the partial for a divergence and cut LSN 4, which semi-sync
+        // had acknowledged, off the target; `binlog-ship --follow` then exited (issue 15).
+        let s = try setUp("undone-opening")
+        try s.fixture.master.execute("INSERT INTO t VALUES (2, 'x')")
+        try s.fixture.master.execute("INSERT INTO t VALUES (3, 'y')")
+        try s.fixture.master.close()
+        let stale = CommitMark(epoch: 1, sequence: 1, lastLSN: 3, durableLSN: 3)
+        try CommitMarkWriter(binlogDirectory: s.fixture.binlogPath).publish(stale)
+        XCTAssertNil(try s.shipper.run().worstKind)
+        XCTAssertEqual(try partial(s).lsns, [1, 2, 3, 4], "no master runs: every complete transaction ships")
+
+        // A master opening: it holds the lock, its mark is not written yet.
+        let opening = try DirectoryLock(path: s.fixture.path + "/lock", timeout: 1)
+        let report = try s.shipper.run()
+        XCTAssertEqual(report.targets[0].warnings.map(\.message), [], "a partial ahead of a stale mark is no divergence")
+        XCTAssertNil(report.worstKind)
+        let held = try partial(s)
+        XCTAssertEqual(held.lsns, [1, 2, 3, 4], "what shipped while no master ran stays on the target")
+        XCTAssertTrue(held.isPrefix)
+        opening.release()
+
+        // The master opened for real writes its mark past LSN 4; shipping goes on from there.
+        try s.fixture.reopen()
+        try s.fixture.master.execute("INSERT INTO t VALUES (4, 'after the reopen')")
+        let after = try s.shipper.run()
+        XCTAssertEqual(after.targets[0].warnings.map(\.message), [])
+        XCTAssertEqual(try partial(s).lsns, [1, 2, 3, 4, 5])
+        XCTAssertEqual(after.targets[0].durableLSN, 5)
+    }
+
+    func testAPartialThatIsNotAPrefixOfTheActiveSegmentIsStillADivergence() throws {
+        // The partial is longer than the committed prefix, as above, but its last bytes differ
+        // from the master's: that is a divergence, and it is still reported.
+        let s = try setUp("undone-notprefix")
+        try s.fixture.master.execute("INSERT INTO t VALUES (2, 'x')")
+        XCTAssertNil(try s.shipper.run().worstKind)
+        let listing = try BinlogDirectory(path: s.fixture.binlogPath).list()
+        let active = try XCTUnwrap(listing.segments.last(where: { $0.name.isActive }))
+        let path = s.target + "/" + active.name.partialFileName
+        var copy = try XCTUnwrap(FileManager.default.contents(atPath: path))
+        copy[copy.count - 3] ^= 0x40
+        try copy.write(to: URL(fileURLWithPath: path))
+        try CommitMarkWriter(binlogDirectory: s.fixture.binlogPath).publish(CommitMark(epoch: 1, sequence: 1, lastLSN: 2, durableLSN: 2))
+        let report = try s.shipper.run()
+        XCTAssertEqual(report.worstKind, .divergence, "\(report.targets[0].warnings)")
+    }
 }

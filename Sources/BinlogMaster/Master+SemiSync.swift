@@ -51,7 +51,7 @@ extension Master {
         /// When it last went back to synchronous after degrading.
         public var recoveredAt: String?
 
-        static func path(_ directory: MasterDirectory) -> String { directory.path + "/semisync.json" }
+        static func path(_ directory: MasterDirectory) -> String { SyncAcks.settingsPath(master: directory.path) }
 
         /// The record in the master directory at `path` (nil when semi-sync is off or unreadable).
         public static func read(master path: String) -> SemiSyncRecord? { read(MasterDirectory(path: path)) }

@@ -20,7 +20,9 @@ extension Shipper {
         /// shipped something to the start of the next pass (0: a pass as soon as the master
         /// commits). Commits that arrive meanwhile go out in one pass: one fsync of each partial
         /// copy for all of them, so the follower takes less of a busy disk from the master, at
-        /// up to this much more lag. Default 5 ms (`PassPacer.defaultInterval`).
+        /// up to this much more lag. Default 5 ms (`PassPacer.defaultInterval`). Not applied
+        /// while the master runs with semi-sync (`SyncAcks.masterWaits`): its commits wait for
+        /// the follower's passes.
         public var passInterval: Double = PassPacer.defaultInterval
         /// The master is busy while transactions arrive at `passBatch` or more per
         /// `passInterval`; slower than that, each pass runs as soon as the master commits
@@ -61,7 +63,11 @@ extension Shipper {
         var pacer = PassPacer(interval: options.passInterval, batch: options.passBatch)
         var shippedLSN: UInt64 = 0
         while !options.shouldStop() {
-            let wait = pacer.delay()
+            var wait = pacer.delay()
+            // A master running with semi-sync holds each commit until this follower acknowledges
+            // it: a paced pass would add its wait to every commit (eight writers through `serve`:
+            // 4,809 → 2,959 commits/s, p99 2.9 → 6.7 ms, docs/BENCHMARKS.md), so it passes at once.
+            if wait > 0, let master = source.masterPath, SyncAcks.masterWaits(master: master) { wait = 0 }
             if wait > 0, sleepUnlessStopped(wait, shouldStop: options.shouldStop) { break }
             let passStarted = PassPacer.now()
             // Changes before this pass are seen by it; changes during it wake the next wait.

@@ -33,6 +33,15 @@ public enum SyncAcks {
     /// `<master>/acks`.
     public static func directory(master: String) -> String { master + "/acks" }
 
+    /// `<master>/semisync.json`: the settings of the writer running with `--sync-replicas`
+    /// (written when it opens, removed when a writer opens without it).
+    public static func settingsPath(master: String) -> String { master + "/semisync.json" }
+
+    /// True while the master's writer runs with semi-sync (its settings file is there): its
+    /// commits wait for the followers' acks, so a follower passes as soon as frames are
+    /// committed instead of pacing itself (`Shipper.FollowOptions.passInterval`).
+    public static func masterWaits(master: String) -> Bool { access(settingsPath(master: master), F_OK) == 0 }
+
     /// The ack file of one target (its name with anything but letters, digits, `-`, `_`, `.` as `_`).
     public static func path(master: String, target: String) -> String {
         let safe = String(target.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." ? $0 : "_" })

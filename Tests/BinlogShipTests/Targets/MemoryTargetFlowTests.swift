@@ -1,6 +1,7 @@
 import BinlogFormat
 @testable import BinlogShip
 import Foundation
+import LogshipSystem
 import LogshipTestSupport
 import XCTest
 
@@ -214,5 +215,25 @@ final class MemoryTargetFlowTests: XCTestCase {
         XCTAssertTrue(report.targets[0].error?.message.contains("fenced by epoch 2") ?? false, "\(report.failures)")
         XCTAssertEqual(report.targets[1].shipped, [segmentName(1), segmentName(2)])
         XCTAssertEqual(try f.m1.newestHistory(), fence)
+    }
+
+    /// UndoneFramesTests' opening master against object targets: a partial object shipped while
+    /// no master ran holds a transaction beyond the mark the dead master left; a run while the
+    /// next master holds its lock and has not yet written its mark leaves the object as it is
+    /// (before, it was replaced by the shorter prefix and the run reported a divergence).
+    func testAPartialObjectAheadOfAnOpeningMastersMarkIsLeftAsItIs() throws {
+        let f = try Fixture()
+        for _ in 0..<3 { try f.master.commit() }
+        XCTAssertNil(try f.ship(includeActive: true).worstKind)
+        let partial = TargetKeys.partialName(for: SegmentName(epoch: 1, sequence: 1))
+        let shipped = try XCTUnwrap(f.m1.snapshot[partial])
+        try CommitMarkWriter(binlogDirectory: f.master.binlog).publish(CommitMark(epoch: 1, sequence: 1, lastLSN: 2, durableLSN: 2))
+        let opening = try DirectoryLock(path: f.master.root + "/lock", timeout: 1)
+        defer { opening.release() }
+        let report = try f.ship(includeActive: true)
+        XCTAssertNil(report.worstKind, "\(report.failures) \(report.targets.flatMap(\.warnings))")
+        for store in [f.m1, f.m2] {
+            XCTAssertEqual(store.snapshot[partial], shipped, "\(store.name): the partial keeps LSN 3")
+        }
     }
 }
